@@ -1,0 +1,34 @@
+using System.Buffers;
+using MintCache.AspNetCore.Entries;
+using MintCache.AspNetCore.Store;
+
+namespace MintCache.AspNetCore.Backends;
+
+/// <summary>
+/// Where entries live. Each backend decides fresh / stale / missing on its own clock and takes the refresh claim
+/// in the same atomic step as the read, so that exactly one lookup among all that share the backend wins it.
+/// </summary>
+internal interface IMintBackend
+{
+    /// <summary>A short, fixed name for logs and metrics ("memory", "redis").</summary>
+    string Name { get; }
+
+    /// <summary>Reads an entry and, when it is stale and nobody holds its claim, claims it for <paramref name="leaseDuration"/>.</summary>
+    ValueTask<BackendLookup> LookupAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Stores a page. With a <paramref name="claim"/>, the write is fenced: it is refused when the entry has been
+    /// written since the claim was taken, and the claim is released if its token still owns it.
+    /// </summary>
+    /// <returns><see langword="false"/> when the write was refused by the fence.</returns>
+    ValueTask<bool> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ClaimTicket? claim, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Gives up a claim whose holder will not store: if the token still owns it, the claim now lapses after
+    /// <paramref name="retryAfter"/> (zero: at once), so the next lookup after that regenerates.
+    /// </summary>
+    ValueTask ReleaseClaimAsync(string key, ClaimTicket claim, TimeSpan retryAfter, CancellationToken cancellationToken);
+
+    /// <summary>Removes (<paramref name="soft"/> false) or marks stale (<paramref name="soft"/> true) every entry that carries the tag.</summary>
+    ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken);
+}

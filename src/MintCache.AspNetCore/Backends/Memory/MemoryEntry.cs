@@ -1,0 +1,66 @@
+namespace MintCache.AspNetCore.Backends.Memory;
+
+/// <summary>
+/// One page in memory and its timestamps (UTC ticks of the backend's <see cref="TimeProvider"/>).
+/// </summary>
+/// <remarks>
+/// The page and its tags never change once stored: a new store replaces the whole entry. Only the timestamps and
+/// the claim move, and the claim is guarded by a lock on the entry, so that the hit path reads two longs and hands
+/// back the stored array without taking a lock or touching the page.
+/// </remarks>
+internal sealed class MemoryEntry
+{
+    // Fixed bookkeeping added to a page's length when the store accounts for its size.
+    private const int Overhead = 64;
+
+    private long _staleAt;
+    private long _expiresAt;
+
+    public MemoryEntry(string key, byte[] page, string[] tags, long generation, long staleAt, long expiresAt)
+    {
+        Key = key;
+        Page = page;
+        Tags = tags;
+        Generation = generation;
+        _staleAt = staleAt;
+        _expiresAt = expiresAt;
+        Size = page.LongLength + (key.Length * sizeof(char)) + Overhead;
+    }
+
+    public string Key { get; }
+
+    public byte[] Page { get; }
+
+    public string[] Tags { get; }
+
+    public long Generation { get; }
+
+    public long Size { get; }
+
+    public long StaleAt => Volatile.Read(ref _staleAt);
+
+    public long ExpiresAt => Volatile.Read(ref _expiresAt);
+
+    /// <summary>The owner token of the refresh claim; zero when unclaimed. Guarded by <c>lock (this)</c>.</summary>
+    public long ClaimToken { get; set; }
+
+    /// <summary>When the claim lapses. Guarded by <c>lock (this)</c>.</summary>
+    public long ClaimExpiresAt { get; set; }
+
+    /// <summary>Brings stale-at forward to <paramref name="now"/> (a soft eviction); never pushes it back.</summary>
+    public void MarkStale(long now)
+    {
+        long current;
+        do
+        {
+            current = Volatile.Read(ref _staleAt);
+            if (current <= now)
+            {
+                return;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _staleAt, now, current) != current);
+    }
+
+    public bool HasTag(string tag) => Array.IndexOf(Tags, tag) >= 0;
+}

@@ -1,0 +1,65 @@
+using Microsoft.AspNetCore.OutputCaching;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+using MintCache.AspNetCore;
+using MintCache.AspNetCore.Backends;
+using MintCache.AspNetCore.Backends.Memory;
+using MintCache.AspNetCore.DependencyInjection;
+using MintCache.AspNetCore.Store;
+
+// Beside AddOutputCache, as ASP.NET Core's own output-cache extensions are.
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers MintCache as the output-cache store.</summary>
+public static class MintCacheServiceCollectionExtensions
+{
+    /// <summary>
+    /// Makes MintCache the application's <see cref="IOutputCacheStore"/>, with its options bound from the
+    /// <c>"MintCache"</c> configuration section when one exists.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <returns>The service collection, for chaining.</returns>
+    public static IServiceCollection AddMintStore(this IServiceCollection services)
+        => services.AddMintStore(static _ => { });
+
+    /// <summary>
+    /// Makes MintCache the application's <see cref="IOutputCacheStore"/>, with its options bound from the
+    /// <c>"MintCache"</c> configuration section when one exists and then changed by <paramref name="configure"/>.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configure">Changes the options after configuration is bound.</param>
+    /// <returns>The service collection, for chaining.</returns>
+    /// <remarks>
+    /// It replaces the built-in store whether it is called before or after <c>AddOutputCache()</c>. Invalid options
+    /// fail the host's start with an <see cref="OptionsValidationException"/> that names each option at fault.
+    /// </remarks>
+    public static IServiceCollection AddMintStore(this IServiceCollection services, Action<MintCacheOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(configure);
+
+        // Configuration first, then the code's own changes, as Configure calls run in registration order.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IConfigureOptions<MintCacheOptions>, MintCacheOptionsFromConfiguration>());
+        services.AddOptions<MintCacheOptions>()
+            .Configure(configure)
+            .ValidateOnStart();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MintCacheOptions>, MintCacheOptionsValidator>());
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MintCacheOptions>, MintCacheOptionsRules>());
+
+        services.TryAddSingleton(TimeProvider.System);
+
+        // Lets the store learn when the request that regenerates a page completes without storing it.
+        services.AddHttpContextAccessor();
+
+        services.TryAddSingleton<MemoryBackend>();
+        services.TryAddSingleton<IMintBackend>(static sp => sp.GetRequiredService<MemoryBackend>());
+        services.TryAddSingleton<MintOutputCacheStore>();
+        services.TryAddSingleton<IMintCache>(static sp => sp.GetRequiredService<MintOutputCacheStore>());
+
+        // Replace, not TryAdd: AddOutputCache try-adds the built-in memory store, and MintCache must be the store
+        // whichever of the two calls comes first.
+        services.RemoveAll<IOutputCacheStore>();
+        services.AddSingleton<IOutputCacheStore>(static sp => sp.GetRequiredService<MintOutputCacheStore>());
+        return services;
+    }
+}

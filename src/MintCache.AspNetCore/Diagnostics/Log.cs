@@ -1,0 +1,71 @@
+using Microsoft.Extensions.Logging;
+
+namespace MintCache.AspNetCore.Diagnostics;
+
+/// <summary>
+/// Every message MintCache logs. Event ids are append only: alerts and tests key on them.
+/// </summary>
+/// <remarks>No message carries a cache key or tag at Warning or above: keys hold paths and query strings.</remarks>
+internal static partial class Log
+{
+    internal const int IdLookupFailed = 1;
+    internal const int IdStoreFailed = 2;
+    internal const int IdEvictFailed = 3;
+    internal const int IdClaimWon = 4;
+    internal const int IdRegenerationNotStored = 5;
+    internal const int IdFencedWriteRefused = 6;
+    internal const int IdEmptyKeyIgnored = 7;
+    internal const int IdReleaseFailed = 8;
+    internal const int IdEntryTooLarge = 9;
+    internal const int IdCompacted = 10;
+
+    [LoggerMessage(IdLookupFailed, LogLevel.Warning,
+        "The {Backend} cache backend failed a lookup; the request is answered as a miss and goes to the endpoint.",
+        EventName = "LookupFailed")]
+    public static partial void LookupFailed(ILogger logger, string backend, Exception exception);
+
+    [LoggerMessage(IdStoreFailed, LogLevel.Warning,
+        "The {Backend} cache backend failed to store a response; the response was served but not cached.",
+        EventName = "StoreFailed")]
+    public static partial void StoreFailed(ILogger logger, string backend, Exception exception);
+
+    [LoggerMessage(IdEvictFailed, LogLevel.Warning,
+        "The {Backend} cache backend failed a tag eviction; tagged entries may be served until they expire.",
+        EventName = "EvictFailed")]
+    public static partial void EvictFailed(ILogger logger, string backend, Exception exception);
+
+    [LoggerMessage(IdClaimWon, LogLevel.Debug,
+        "Won the refresh claim of a stale entry on the {Backend} backend; one request regenerates it.",
+        EventName = "ClaimWon")]
+    public static partial void ClaimWon(ILogger logger, string backend);
+
+    [LoggerMessage(IdRegenerationNotStored, LogLevel.Information,
+        "A regeneration ended without storing a response (an exception, an uncached status or an aborted client); the {Backend} backend keeps serving the stale page and the next attempt comes after {RetryAfter}.",
+        EventName = "RegenerationNotStored")]
+    public static partial void RegenerationNotStored(ILogger logger, string backend, TimeSpan retryAfter);
+
+    [LoggerMessage(IdFencedWriteRefused, LogLevel.Information,
+        "A page regenerated under a claim that had lapsed was not stored on the {Backend} backend: a newer page was stored meanwhile.",
+        EventName = "FencedWriteRefused")]
+    public static partial void FencedWriteRefused(ILogger logger, string backend);
+
+    [LoggerMessage(IdEmptyKeyIgnored, LogLevel.Debug,
+        "A response with an empty cache key was not stored.",
+        EventName = "EmptyKeyIgnored")]
+    public static partial void EmptyKeyIgnored(ILogger logger);
+
+    [LoggerMessage(IdReleaseFailed, LogLevel.Warning,
+        "The {Backend} cache backend failed to release a refresh claim; it lapses on its own after the lease.",
+        EventName = "ReleaseFailed")]
+    public static partial void ReleaseFailed(ILogger logger, string backend, Exception exception);
+
+    [LoggerMessage(IdEntryTooLarge, LogLevel.Warning,
+        "A response of {Size} bytes was not cached: it alone exceeds OutputCacheOptions.SizeLimit ({SizeLimit} bytes).",
+        EventName = "EntryTooLarge")]
+    public static partial void EntryTooLarge(ILogger logger, long size, long sizeLimit);
+
+    [LoggerMessage(IdCompacted, LogLevel.Information,
+        "The in-memory cache reached OutputCacheOptions.SizeLimit ({SizeLimit} bytes) and dropped the {Count} entries closest to expiry.",
+        EventName = "Compacted")]
+    public static partial void Compacted(ILogger logger, int count, long sizeLimit);
+}

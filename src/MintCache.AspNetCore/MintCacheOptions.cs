@@ -1,0 +1,60 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace MintCache.AspNetCore;
+
+/// <summary>
+/// Options of the MintCache output-cache store, bound from the <c>"MintCache"</c> configuration section
+/// when one exists and validated when the host starts.
+/// </summary>
+/// <remarks>
+/// An entry is <em>fresh</em> for the <c>validFor</c> that the output-cache policy gives it
+/// (<c>Expire(...)</c>, <c>[OutputCache(Duration = ...)]</c> or <c>OutputCacheOptions.DefaultExpirationTimeSpan</c>),
+/// then <em>stale but servable</em> for <see cref="Grace"/>: the first lookup of a stale entry regenerates it while
+/// every other lookup is answered with the stale page. Past grace the entry is gone.
+/// </remarks>
+public sealed class MintCacheOptions
+{
+    /// <summary>The configuration section that <c>AddMintStore</c> binds when it exists.</summary>
+    public const string SectionName = "MintCache";
+
+    /// <summary>
+    /// Gets or sets how long past its freshness a stale page may still be served while one request regenerates it.
+    /// </summary>
+    /// <value>The default value is 30 seconds. Valid values are between 1 millisecond and 30 days.</value>
+    /// <remarks>A policy can override it for its endpoints with <c>.Grace(TimeSpan)</c>.</remarks>
+    [Range(typeof(TimeSpan), "00:00:00.001", "30.00:00:00")]
+    public TimeSpan Grace { get; set; } = MintCacheConstants.DefaultGrace;
+
+    /// <summary>
+    /// Gets or sets how long a refresh claim lives when no response is stored under it.
+    /// </summary>
+    /// <value>The default value is 10 seconds. Valid values are between 100 milliseconds and 5 minutes.</value>
+    /// <remarks>
+    /// The request that wins the claim regenerates the page; while the claim lives, every other lookup of the stale
+    /// entry is answered with the stale page. If the regeneration dies without storing (the endpoint threw, answered
+    /// a status that is not cached, the client went away, the process died) the claim lapses after this long and the
+    /// next lookup takes over. Set it a little above the slowest regeneration you expect.
+    /// </remarks>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan LeaseDuration { get; set; } = MintCacheConstants.DefaultLeaseDuration;
+
+    /// <summary>
+    /// Gets or sets how long the stale page keeps being served, without a new regeneration attempt, after the store
+    /// learned that a regeneration ended without storing a response.
+    /// </summary>
+    /// <value>The default value is 2 seconds. Valid values are between 0 and <see cref="LeaseDuration"/>.</value>
+    /// <remarks>
+    /// The store learns it when the claiming request completes without a store (an exception, a 500, an aborted
+    /// client). Then the claim is shortened to this value instead of living out the full <see cref="LeaseDuration"/>,
+    /// so a failing origin is retried by one request every <see cref="FailureBackoff"/>, not by every request.
+    /// </remarks>
+    [Range(typeof(TimeSpan), "00:00:00", "00:05:00")]
+    public TimeSpan FailureBackoff { get; set; } = MintCacheConstants.DefaultFailureBackoff;
+
+    /// <summary>
+    /// Gets or sets the prefix of every key the store writes to a shared backend.
+    /// </summary>
+    /// <value>The default value is <c>"mint:"</c>. It must not be empty.</value>
+    [Required(AllowEmptyStrings = false)]
+    public string KeyPrefix { get; set; } = MintCacheConstants.DefaultKeyPrefix;
+}

@@ -1,0 +1,240 @@
+using System.Buffers;
+using System.Collections.Concurrent;
+using System.IO.Pipelines;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.OutputCaching;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MintCache.AspNetCore.Backends;
+using MintCache.AspNetCore.Diagnostics;
+using MintCache.AspNetCore.Entries;
+using MintCache.AspNetCore.Policies;
+
+namespace MintCache.AspNetCore.Store;
+
+/// <summary>
+/// The <see cref="IOutputCacheStore"/> the middleware sees. It answers a stale entry's lookups with the stale page,
+/// except the one lookup that won the refresh claim, which answers "miss" so that its request regenerates the page.
+/// </summary>
+/// <remarks>
+/// Nothing here throws into a request: a failing backend is logged and answered as a miss (reads) or ignored
+/// (writes), which fails open, never closed.
+/// </remarks>
+internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IMintCache
+{
+    private readonly IMintBackend _backend;
+    private readonly MintCacheOptions _options;
+    private readonly TimeProvider _timeProvider;
+    private readonly IHttpContextAccessor? _httpContextAccessor;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, LocalClaim> _claims = new(StringComparer.Ordinal);
+
+    public MintOutputCacheStore(
+        IMintBackend backend,
+        IOptions<MintCacheOptions> options,
+        TimeProvider timeProvider,
+        ILogger<MintOutputCacheStore> logger,
+        IHttpContextAccessor? httpContextAccessor = null)
+    {
+        _backend = backend;
+        _options = options.Value;
+        _timeProvider = timeProvider;
+        _logger = logger;
+        _httpContextAccessor = httpContextAccessor;
+    }
+
+    public ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (key.Length == 0)
+        {
+            return default;
+        }
+
+        if (!_claims.IsEmpty && TryTakePendingMiss(key))
+        {
+            return default;
+        }
+
+        ValueTask<BackendLookup> lookup;
+        try
+        {
+            lookup = _backend.LookupAsync(key, _options.LeaseDuration, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.LookupFailed(_logger, _backend.Name, ex);
+            return default;
+        }
+
+        if (lookup.IsCompletedSuccessfully)
+        {
+            return ValueTask.FromResult(Answer(key, lookup.Result, completedSynchronously: true));
+        }
+
+        return AwaitLookupAsync(key, lookup);
+    }
+
+    private async ValueTask<byte[]?> AwaitLookupAsync(string key, ValueTask<BackendLookup> lookup)
+    {
+        try
+        {
+            return Answer(key, await lookup.ConfigureAwait(false), completedSynchronously: false);
+        }
+        catch (OperationCanceledException)
+        {
+            // The caller went away: not a backend failure.
+            return null;
+        }
+        catch (Exception ex)
+        {
+            Log.LookupFailed(_logger, _backend.Name, ex);
+            return null;
+        }
+    }
+
+    /// <summary>Turns the backend's answer into the middleware's: a page to serve, or null to run the endpoint.</summary>
+    private byte[]? Answer(string key, BackendLookup lookup, bool completedSynchronously)
+    {
+        if (lookup.Claim is not { } ticket)
+        {
+            return lookup.Page;
+        }
+
+        // This lookup won the refresh claim of a stale entry. A lookup that completed synchronously is shared by
+        // (almost) no other request, so it can answer "miss" itself; a slow one may be shared by dozens, who would
+        // all wait for the regeneration, so it serves the stale page and hands the miss to the next lookup.
+        Log.ClaimWon(_logger, _backend.Name);
+        var claim = new LocalClaim(ticket, Now() + _options.LeaseDuration.Ticks, missPending: !completedSynchronously);
+        _claims[key] = claim;
+        if (!completedSynchronously)
+        {
+            return lookup.Page;
+        }
+
+        WatchForNoStore(key, claim);
+        return null;
+    }
+
+    public ValueTask<bool> TryGetAsync(string key, PipeWriter destination, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        var get = GetAsync(key, cancellationToken);
+        if (get.IsCompletedSuccessfully)
+        {
+            return ValueTask.FromResult(Write(get.Result, destination));
+        }
+
+        return AwaitAndWriteAsync(get, destination);
+
+        static async ValueTask<bool> AwaitAndWriteAsync(ValueTask<byte[]?> get, PipeWriter destination)
+            => Write(await get.ConfigureAwait(false), destination);
+
+        static bool Write(byte[]? page, PipeWriter destination)
+        {
+            if (page is null)
+            {
+                return false;
+            }
+
+            destination.Write(page);
+            return true;
+        }
+    }
+
+    public ValueTask SetAsync(string key, byte[] value, string[]? tags, TimeSpan validFor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        return SetAsync(key, new ReadOnlySequence<byte>(value), tags ?? [], validFor, cancellationToken);
+    }
+
+    public ValueTask SetAsync(string key, ReadOnlySequence<byte> value, ReadOnlyMemory<string> tags, TimeSpan validFor, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(key);
+        if (key.Length == 0)
+        {
+            Log.EmptyKeyIgnored(_logger);
+            return ValueTask.CompletedTask;
+        }
+
+        if (validFor <= TimeSpan.Zero)
+        {
+            return ValueTask.CompletedTask;
+        }
+
+        var userTags = ReservedTags.Split(tags.Span, out var directives);
+        var lifetime = new EntryLifetime(validFor, directives.Grace ?? _options.Grace);
+
+        // The claim this process holds on the key, if any, fences the write and is released by it.
+        _claims.TryRemove(key, out var claim);
+
+        ValueTask<bool> set;
+        try
+        {
+            set = _backend.SetAsync(key, value, userTags, lifetime, claim?.Ticket, cancellationToken);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.StoreFailed(_logger, _backend.Name, ex);
+            return ValueTask.CompletedTask;
+        }
+
+        if (set.IsCompletedSuccessfully)
+        {
+            OnStored(set.Result);
+            return ValueTask.CompletedTask;
+        }
+
+        return AwaitSetAsync(set);
+    }
+
+    private async ValueTask AwaitSetAsync(ValueTask<bool> set)
+    {
+        try
+        {
+            OnStored(await set.ConfigureAwait(false));
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (Exception ex)
+        {
+            Log.StoreFailed(_logger, _backend.Name, ex);
+        }
+    }
+
+    private void OnStored(bool accepted)
+    {
+        if (!accepted)
+        {
+            Log.FencedWriteRefused(_logger, _backend.Name);
+        }
+    }
+
+    public ValueTask EvictByTagAsync(string tag, CancellationToken cancellationToken)
+        => EvictAsync(tag, soft: false, cancellationToken);
+
+    public ValueTask MarkStaleByTagAsync(string tag, CancellationToken cancellationToken = default)
+        => EvictAsync(tag, soft: true, cancellationToken);
+
+    private async ValueTask EvictAsync(string tag, bool soft, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(tag);
+        if (tag.Length == 0 || ReservedTags.IsReserved(tag))
+        {
+            // A reserved marker is a policy setting, never a tag of an entry: it evicts nothing.
+            return;
+        }
+
+        try
+        {
+            await _backend.EvictByTagAsync(tag, soft, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            Log.EvictFailed(_logger, _backend.Name, ex);
+        }
+    }
+
+    private long Now() => _timeProvider.GetUtcNow().UtcTicks;
+}
