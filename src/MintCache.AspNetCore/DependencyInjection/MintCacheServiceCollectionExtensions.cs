@@ -1,3 +1,4 @@
+using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.OutputCaching;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Options;
@@ -48,8 +49,9 @@ public static class MintCacheServiceCollectionExtensions
 
         services.TryAddSingleton(TimeProvider.System);
 
-        // Lets the store learn when the request that regenerates a page completes without storing it.
+        // Lets the store learn when the request that regenerates a page ends without storing it.
         services.AddHttpContextAccessor();
+        services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, ClaimWatchStartupFilter>());
 
         services.TryAddSingleton<MemoryBackend>();
         services.TryAddSingleton<IMintBackend>(static sp => sp.GetRequiredService<MemoryBackend>());

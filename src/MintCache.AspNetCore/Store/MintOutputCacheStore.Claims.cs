@@ -1,4 +1,4 @@
-using Microsoft.Extensions.Logging;
+using Microsoft.AspNetCore.Http;
 using MintCache.AspNetCore.Diagnostics;
 
 namespace MintCache.AspNetCore.Store;
@@ -33,7 +33,7 @@ internal sealed partial class MintOutputCacheStore
 
     /// <summary>
     /// Learns early that a regeneration ended without a store (the endpoint threw, answered a status that is not
-    /// cached, or the client went away): when the request that was answered "miss" completes and the claim is still
+    /// cached, or the client went away): when the request that was answered "miss" ends and the claim is still
     /// here, nothing was stored under it, so it is shortened to <see cref="MintCacheOptions.FailureBackoff"/>.
     /// </summary>
     private void WatchForNoStore(string key, LocalClaim claim)
@@ -45,27 +45,36 @@ internal sealed partial class MintOutputCacheStore
             return;
         }
 
-        try
+        var watch = httpContext.Features.Get<ClaimWatchFeature>();
+        if (watch is null)
         {
-            httpContext.Response.OnCompleted(static state =>
-            {
-                var (store, key, claim) = ((MintOutputCacheStore, string, LocalClaim))state;
-                return store.ReleaseIfNotStoredAsync(key, claim);
-            }, (this, key, claim));
+            watch = new ClaimWatchFeature();
+            httpContext.Features.Set(watch);
         }
-        catch (InvalidOperationException)
-        {
-            // The response already completed: nothing to watch; the lease bounds the claim.
-        }
+
+        watch.Add(key, claim);
     }
 
-    private async Task ReleaseIfNotStoredAsync(string key, LocalClaim claim)
+    /// <summary>Called by <see cref="ClaimWatchMiddleware"/> when a request ends.</summary>
+    internal void ReleaseUnstoredClaims(HttpContext httpContext)
     {
-        if (!_claims.TryRemove(new KeyValuePair<string, LocalClaim>(key, claim)))
+        if (httpContext.Features.Get<ClaimWatchFeature>() is not { } watch)
         {
             return;
         }
 
+        foreach (var (key, claim) in watch.TakeAll())
+        {
+            // Removed already when a SetAsync stored under it: then there is nothing to release.
+            if (_claims.TryRemove(new KeyValuePair<string, LocalClaim>(key, claim)))
+            {
+                _ = ReleaseAsync(key, claim);
+            }
+        }
+    }
+
+    private async Task ReleaseAsync(string key, LocalClaim claim)
+    {
         Log.RegenerationNotStored(_logger, _backend.Name, _options.FailureBackoff);
         try
         {

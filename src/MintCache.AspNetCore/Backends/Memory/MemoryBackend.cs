@@ -47,6 +47,9 @@ internal sealed class MemoryBackend : IMintBackend, IDisposable
     /// <summary>For tests and diagnostics: the bytes accounted against the size limit.</summary>
     internal long Size => Interlocked.Read(ref _size);
 
+    /// <summary>For tests and diagnostics: how many tags the index remembers.</summary>
+    internal int TagCount => _tags.TagCount;
+
     public ValueTask<BackendLookup> LookupAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken)
         => ValueTask.FromResult(Lookup(key, leaseDuration));
 

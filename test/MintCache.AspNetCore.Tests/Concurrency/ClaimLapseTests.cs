@@ -1,0 +1,116 @@
+using System.Net;
+using MintCache.AspNetCore.Tests.Fixtures;
+
+namespace MintCache.AspNetCore.Tests.Concurrency;
+
+/// <summary>
+/// When the request that regenerates a page does not store it, the stale page stays in service and the claim
+/// passes on: after <see cref="MintCacheOptions.FailureBackoff"/> when the store learns of it, after the lease at worst.
+/// </summary>
+public sealed class ClaimLapseTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Backoff = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task RegenerationNeverEnds_ClaimLapsesAfterLease_NextRequestTakesOver()
+    {
+        await using var app = await StartStaleAsync();
+
+        var stuck = app.Client.GetAsync("/page");
+        await app.Page.RegenerationStarted.WaitAsync(Deadline);
+        app.Time.Advance(Lease - TimeSpan.FromTicks(1));
+        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        Assert.Equal(2, app.Page.Executions);
+
+        // Past the lease a new claim is taken; in this process the middleware then joins the stuck execution, as it
+        // locks executions per key. Another process would regenerate (see the Redis tests).
+        app.Time.Advance(TimeSpan.FromTicks(1));
+        var takeover = app.Client.GetAsync("/page");
+        app.Page.OpenGate();
+
+        Assert.Equal("v2", await (await stuck.WaitAsync(Deadline)).Content.ReadAsStringAsync());
+        Assert.Equal("v2", await (await takeover.WaitAsync(Deadline)).Content.ReadAsStringAsync());
+        Assert.Equal("v2", await app.Client.GetStringAsync("/page"));
+    }
+
+    [Theory]
+    [InlineData(RegenerationOutcome.Throw)]
+    [InlineData(RegenerationOutcome.ServerError)]
+    public async Task RegenerationFails_StaleKeepsBeingServed_NextRequestRegeneratesAfterBackoff(RegenerationOutcome outcome)
+    {
+        await using var app = await StartStaleAsync();
+        app.Page.Outcome = outcome;
+        app.Page.OpenGate();
+
+        var failed = await SendAsync(app);
+        Assert.NotEqual(HttpStatusCode.OK, failed?.StatusCode ?? HttpStatusCode.InternalServerError);
+        Assert.Equal(2, app.Page.Executions);
+        await app.Logs.WaitUntilAsync(l => l["RegenerationNotStored"] == 1, Deadline);
+
+        // Within the backoff: the stale page, no new attempt.
+        app.Time.Advance(Backoff - TimeSpan.FromTicks(1));
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        }
+
+        Assert.Equal(2, app.Page.Executions);
+
+        // After it: exactly one more attempt, which now succeeds.
+        app.Page.Outcome = RegenerationOutcome.Render;
+        app.Time.Advance(TimeSpan.FromTicks(1));
+        Assert.Equal("v3", await app.Client.GetStringAsync("/page"));
+        Assert.Equal("v3", await app.Client.GetStringAsync("/page"));
+        Assert.Equal(3, app.Page.Executions);
+    }
+
+    [Fact]
+    public async Task RegeneratingClientAborts_StaleKeepsBeingServed_NextRequestRegeneratesAfterBackoff()
+    {
+        await using var app = await StartStaleAsync();
+        using var abort = new CancellationTokenSource();
+
+        var regeneration = app.Client.GetAsync("/page", abort.Token);
+        await app.Page.RegenerationStarted.WaitAsync(Deadline);
+        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        await abort.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => regeneration);
+
+        await app.Logs.WaitUntilAsync(l => l["RegenerationNotStored"] == 1, Deadline);
+        app.Time.Advance(Backoff - TimeSpan.FromTicks(1));
+        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        app.Time.Advance(TimeSpan.FromTicks(1));
+        app.Page.OpenGate();
+
+        Assert.Equal("v3", await app.Client.GetStringAsync("/page"));
+        Assert.Equal(3, app.Page.Executions);
+    }
+
+    private static async Task<TestApp> StartStaleAsync()
+    {
+        var app = await TestApp.StartAsync(o =>
+        {
+            o.Grace = TimeSpan.FromMinutes(5);
+            o.LeaseDuration = Lease;
+            o.FailureBackoff = Backoff;
+        });
+        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        app.Time.Advance(TestApp.Fresh);
+        return app;
+    }
+
+    private static async Task<HttpResponseMessage?> SendAsync(TestApp app)
+    {
+        try
+        {
+            return await app.Client.GetAsync("/page");
+        }
+        catch (InvalidOperationException)
+        {
+            // TestServer hands an exception the endpoint threw to the client.
+            return null;
+        }
+    }
+}

@@ -1,0 +1,65 @@
+using System.Net;
+using MintCache.AspNetCore.Tests.Fixtures;
+using Xunit.Abstractions;
+
+namespace MintCache.AspNetCore.Tests.Concurrency;
+
+/// <summary>
+/// A storm of concurrent requests for a stale page through a real host: one regeneration, and the others are served
+/// the stale page while the regeneration is held behind a gate.
+/// </summary>
+public sealed class StaleStormTests(ITestOutputHelper output)
+{
+    private const int StormSize = 200;
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    [Theory]
+    [InlineData("/page")]
+    [InlineData("/mvc/page")]
+    public async Task StaleStorm_OneExecution_AtLeast95PercentServedStaleWhileGateClosed(string path)
+    {
+        await using var app = await TestApp.StartAsync(o => o.Grace = TimeSpan.FromMinutes(1));
+        Assert.Equal("v1", await app.Client.GetStringAsync(path));
+        app.Time.Advance(TestApp.Fresh);
+        app.Logs.Reset();
+
+        var storm = Enumerable.Range(0, StormSize).Select(_ => app.Client.GetAsync(path)).ToArray();
+
+        // Each request has been looked up once the middleware either served it from the cache or found nothing.
+        await app.Logs.WaitUntilAsync(l => l["CachedResponseServed"] + l["NoResponseServed"] >= StormSize, Deadline);
+        await app.Page.RegenerationStarted.WaitAsync(Deadline);
+        var servedFromCache = app.Logs["CachedResponseServed"];
+        var completedWhileGated = await CompletedAsync(storm, atLeast: servedFromCache);
+
+        Assert.False(app.Page.IsGateOpen);
+        Assert.Equal(2, app.Page.Executions); // the first render, and the one regeneration in flight
+        Assert.All(completedWhileGated, r => Assert.Equal("v1", r));
+        Assert.True(completedWhileGated.Length >= StormSize * 95 / 100, $"only {completedWhileGated.Length} of {StormSize} completed while the regeneration was gated");
+        output.WriteLine($"{path}: {completedWhileGated.Length}/{StormSize} completed with the stale page while the regeneration was gated; {app.Logs["NoResponseServed"]} waited for it");
+
+        app.Page.OpenGate();
+        var responses = await Task.WhenAll(storm).WaitAsync(Deadline);
+
+        Assert.Equal(2, app.Page.Executions);
+        Assert.All(responses, r => Assert.Equal(HttpStatusCode.OK, r.StatusCode));
+        var bodies = await Task.WhenAll(responses.Select(r => r.Content.ReadAsStringAsync()));
+        Assert.Equal(servedFromCache, bodies.Count(b => b == "v1"));
+        Assert.Equal(StormSize - servedFromCache, bodies.Count(b => b == "v2"));
+        Assert.Equal("v2", await app.Client.GetStringAsync(path));
+    }
+
+    /// <summary>Waits until at least <paramref name="atLeast"/> requests completed, and returns their bodies.</summary>
+    private static async Task<string[]> CompletedAsync(Task<HttpResponseMessage>[] requests, int atLeast)
+    {
+        var pending = requests.ToList();
+        var completed = new List<string>();
+        while (completed.Count < atLeast)
+        {
+            var done = await Task.WhenAny(pending).WaitAsync(Deadline);
+            pending.Remove(done);
+            completed.Add(await (await done).Content.ReadAsStringAsync());
+        }
+
+        return [.. completed];
+    }
+}

@@ -1,0 +1,99 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.OutputCaching;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Time.Testing;
+
+namespace MintCache.AspNetCore.Tests.Fixtures;
+
+/// <summary>
+/// A real ASP.NET Core host on <see cref="TestServer"/>, with output caching on MintCache, a fake clock for the
+/// store, a gated page as a minimal API (<c>/page</c>) and as an MVC action (<c>/mvc/page</c>), and log counts.
+/// </summary>
+internal sealed class TestApp : IAsyncDisposable
+{
+    public static readonly TimeSpan Fresh = TimeSpan.FromSeconds(10);
+
+    private readonly WebApplication _app;
+
+    private TestApp(WebApplication app, FakeTimeProvider time, LogCounter logs)
+    {
+        _app = app;
+        Time = time;
+        Logs = logs;
+        Page = app.Services.GetRequiredService<GatedPage>();
+        Client = app.GetTestClient();
+    }
+
+    public FakeTimeProvider Time { get; }
+
+    public LogCounter Logs { get; }
+
+    public GatedPage Page { get; }
+
+    public HttpClient Client { get; }
+
+    public IServiceProvider Services => _app.Services;
+
+    public static async Task<TestApp> StartAsync(
+        Action<MintCacheOptions>? configureMint = null,
+        Action<OutputCachePolicyBuilder>? pagePolicy = null,
+        Action<IServiceCollection>? configureServices = null,
+        FakeTimeProvider? time = null)
+    {
+        time ??= new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+        var logs = new LogCounter();
+        var builder = WebApplication.CreateBuilder();
+        builder.WebHost.UseTestServer();
+        builder.Logging.ClearProviders().AddProvider(logs).AddFilter<LogCounter>(null, LogLevel.Debug);
+        builder.Services.AddSingleton<TimeProvider>(time);
+        builder.Services.AddSingleton<GatedPage>();
+        builder.Services.AddControllers().AddApplicationPart(typeof(TestApp).Assembly);
+        builder.Services.AddOutputCache(o =>
+        {
+            o.AddPolicy("gated", p =>
+            {
+                p.Expire(Fresh);
+                pagePolicy?.Invoke(p);
+            });
+        }).AddMintStore(configureMint ?? (static _ => { }));
+        configureServices?.Invoke(builder.Services);
+
+        var app = builder.Build();
+        app.UseOutputCache();
+        app.MapGet("/page", async (GatedPage page, HttpContext context) =>
+        {
+            var (status, body) = await page.RenderAsync(context.RequestAborted);
+            return Results.Text(body, statusCode: status);
+        }).CacheOutput("gated");
+        app.MapControllers();
+        await app.StartAsync();
+        return new TestApp(app, time, logs);
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        Page.OpenGate();
+        Client.Dispose();
+        await _app.StopAsync();
+        await _app.DisposeAsync();
+    }
+}
+
+/// <summary>The gated page as an MVC action, cached through the same named policy.</summary>
+[ApiController]
+[Route("mvc/page")]
+public sealed class GatedPageController(GatedPage page) : ControllerBase
+{
+    [HttpGet]
+    [OutputCache(PolicyName = "gated")]
+    public async Task<IActionResult> Get()
+    {
+        var (status, body) = await page.RenderAsync(HttpContext.RequestAborted);
+        return new ContentResult { StatusCode = status, Content = body, ContentType = "text/plain" };
+    }
+}
