@@ -43,7 +43,8 @@ internal sealed class TestApp : IAsyncDisposable
         Action<MintCacheOptions>? configureMint = null,
         Action<OutputCachePolicyBuilder>? pagePolicy = null,
         Action<IServiceCollection>? configureServices = null,
-        FakeTimeProvider? time = null)
+        FakeTimeProvider? time = null,
+        Action<WebApplication>? mapMore = null)
     {
         time ??= new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var logs = new LogCounter();
@@ -71,6 +72,7 @@ internal sealed class TestApp : IAsyncDisposable
             return Results.Text(body, statusCode: status);
         }).CacheOutput("gated");
         app.MapControllers();
+        mapMore?.Invoke(app);
         await app.StartAsync();
         return new TestApp(app, time, logs);
     }

@@ -1,0 +1,37 @@
+using MintCache.AspNetCore.Tests.Fixtures;
+using Xunit.Abstractions;
+
+namespace MintCache.AspNetCore.Tests.Concurrency;
+
+/// <summary>
+/// With locking turned off by a policy, the middleware no longer collapses executions: every request that shared
+/// the lookup answered "miss" runs the endpoint. MintCache still answers only one lookup with a miss, so that is one
+/// execution per lookup that was shared, and everyone else is served stale.
+/// </summary>
+public sealed class LockingOffTests(ITestOutputHelper output)
+{
+    private const int StormSize = 200;
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    [Fact]
+    public async Task StaleStorm_LockingOff_OneExecutionPerRequestThatSharedTheMiss()
+    {
+        await using var app = await TestApp.StartAsync(o => o.Grace = TimeSpan.FromMinutes(1), pagePolicy: p => p.SetLocking(false));
+        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        app.Time.Advance(TestApp.Fresh);
+        app.Logs.Reset();
+
+        var storm = Enumerable.Range(0, StormSize).Select(_ => app.Client.GetAsync("/page")).ToArray();
+        await app.Logs.WaitUntilAsync(l => l["CachedResponseServed"] + l["NoResponseServed"] >= StormSize, Deadline);
+        var missed = app.Logs["NoResponseServed"];
+        await app.Logs.WaitUntilAsync(l => l["ExecutingEndpoint"] >= missed, Deadline);
+
+        Assert.Equal(1 + missed, app.Page.Executions);
+        Assert.True(app.Logs["CachedResponseServed"] >= StormSize * 95 / 100);
+        output.WriteLine($"locking off: {missed} request(s) shared the miss and ran the endpoint; {app.Logs["CachedResponseServed"]} served stale");
+
+        app.Page.OpenGate();
+        await Task.WhenAll(storm).WaitAsync(Deadline);
+        Assert.Equal(1 + missed, app.Page.Executions);
+    }
+}

@@ -1,0 +1,92 @@
+using Microsoft.AspNetCore.OutputCaching;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using MintCache.AspNetCore.Store;
+
+namespace MintCache.AspNetCore.Tests.DependencyInjection;
+
+public sealed class AddMintStoreTests
+{
+    [Fact]
+    public void AddMintStore_AfterAddOutputCache_ReplacesTheBuiltInStore()
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddOutputCache().AddMintStore();
+
+        using var provider = services.BuildServiceProvider();
+
+        Assert.IsType<MintOutputCacheStore>(provider.GetRequiredService<IOutputCacheStore>());
+        Assert.Single(services, d => d.ServiceType == typeof(IOutputCacheStore));
+    }
+
+    [Fact]
+    public void AddMintStore_BeforeAddOutputCache_StillWins()
+    {
+        var services = new ServiceCollection().AddLogging();
+        services.AddMintStore();
+        services.AddOutputCache();
+
+        using var provider = services.BuildServiceProvider();
+
+        Assert.IsType<MintOutputCacheStore>(provider.GetRequiredService<IOutputCacheStore>());
+        Assert.Same(provider.GetRequiredService<IOutputCacheStore>(), provider.GetRequiredService<IMintCache>());
+    }
+
+    [Fact]
+    public void AddMintStore_BindsTheMintCacheSection_ThenAppliesCode()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["MintCache:Grace"] = "00:02:00",
+            ["MintCache:LeaseDuration"] = "00:00:20",
+            ["MintCache:KeyPrefix"] = "shop:",
+        }).Build();
+        var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration);
+        services.AddOutputCache().AddMintStore(o => o.KeyPrefix = "code:");
+
+        using var provider = services.BuildServiceProvider();
+        var options = provider.GetRequiredService<IOptions<MintCacheOptions>>().Value;
+
+        Assert.Equal(TimeSpan.FromMinutes(2), options.Grace);
+        Assert.Equal(TimeSpan.FromSeconds(20), options.LeaseDuration);
+        Assert.Equal("code:", options.KeyPrefix);
+    }
+
+    [Theory]
+    [InlineData("Grace", "00:00:00")]
+    [InlineData("Grace", "-00:00:01")]
+    [InlineData("LeaseDuration", "00:00:00")]
+    [InlineData("LeaseDuration", "01:00:00")]
+    [InlineData("FailureBackoff", "00:00:30")]
+    [InlineData("KeyPrefix", "")]
+    public async Task InvalidOption_FailsAtStartup_NamingTheOption(string option, string value)
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { [$"MintCache:{option}"] = value });
+        builder.Services.AddOutputCache().AddMintStore();
+        using var host = builder.Build();
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains(option, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task SeveralInvalidOptions_AreReportedTogether()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Services.AddOutputCache().AddMintStore(o =>
+        {
+            o.Grace = TimeSpan.Zero;
+            o.LeaseDuration = TimeSpan.FromHours(1);
+        });
+        using var host = builder.Build();
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains("Grace", error.Message, StringComparison.Ordinal);
+        Assert.Contains("LeaseDuration", error.Message, StringComparison.Ordinal);
+    }
+}
