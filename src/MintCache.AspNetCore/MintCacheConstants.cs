@@ -10,4 +10,8 @@ internal static class MintCacheConstants
     public static readonly TimeSpan DefaultFailureBackoff = TimeSpan.FromSeconds(2);
 
     public const string DefaultKeyPrefix = "mint:";
+
+    public const int DefaultMaxConcurrentRegenerations = 4;
+
+    public static readonly TimeSpan DefaultRegenerationTimeout = TimeSpan.FromSeconds(30);
 }

@@ -52,6 +52,42 @@ public sealed class MintCacheOptions
     public TimeSpan FailureBackoff { get; set; } = MintCacheConstants.DefaultFailureBackoff;
 
     /// <summary>
+    /// Gets or sets who regenerates a stale page: the first request past stale-at (<see cref="RefreshMode.Foreground"/>)
+    /// or a request MintCache sends itself while everyone is served the stale page (<see cref="RefreshMode.Background"/>).
+    /// </summary>
+    /// <value>The default value is <see cref="RefreshMode.Foreground"/>.</value>
+    /// <remarks>A policy can choose for its endpoints with <c>.Refresh(RefreshMode)</c>.</remarks>
+    public RefreshMode RefreshMode { get; set; } = RefreshMode.Foreground;
+
+    /// <summary>
+    /// Gets or sets how many background regenerations one process runs at once. A stale page whose regeneration
+    /// finds no free slot is served stale and retried by a later lookup.
+    /// </summary>
+    /// <value>The default value is 4. Valid values are between 1 and 1024.</value>
+    [Range(1, 1024)]
+    public int MaxConcurrentRegenerations { get; set; } = MintCacheConstants.DefaultMaxConcurrentRegenerations;
+
+    /// <summary>
+    /// Gets or sets how long a background regeneration may run before it is cancelled and counted as failed.
+    /// </summary>
+    /// <value>The default value is 30 seconds. Valid values are between 100 milliseconds and 10 minutes.</value>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan RegenerationTimeout { get; set; } = MintCacheConstants.DefaultRegenerationTimeout;
+
+    /// <summary>
+    /// Gets or sets how far past its expiry an entry may live on while its regenerations keep failing
+    /// (stale-if-error). <see langword="null"/> turns the fail-safe off.
+    /// </summary>
+    /// <value>The default value is <see langword="null"/> (off). Valid values are between 1 second and 30 days.</value>
+    /// <remarks>
+    /// Each failed regeneration gives the stale page another <see cref="Grace"/> of life, up to this much past the
+    /// expiry it was stored with, so an origin outage does not empty the cache. <b>WARNING:</b> while it applies,
+    /// pages older than fresh + grace are served; responses still carry a truthful <c>Age</c>.
+    /// </remarks>
+    [Range(typeof(TimeSpan), "00:00:01", "30.00:00:00")]
+    public TimeSpan? FailSafe { get; set; }
+
+    /// <summary>
     /// Gets or sets the prefix of every key the store writes to a shared backend.
     /// </summary>
     /// <value>The default value is <c>"mint:"</c>. It must not be empty.</value>

@@ -20,14 +20,20 @@ internal interface IMintBackend
     /// Stores a page. With a <paramref name="claim"/>, the write is fenced: it is refused when the entry has been
     /// written since the claim was taken, and the claim is released if its token still owns it.
     /// </summary>
+    /// <remarks>
+    /// <c>regeneration</c> is the serialized request that regenerates the page in the background, or empty when the
+    /// page is refreshed in the foreground: opaque to the backend, handed back with a won claim.
+    /// </remarks>
     /// <returns><see langword="false"/> when the write was refused by the fence.</returns>
-    ValueTask<bool> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ClaimTicket? claim, CancellationToken cancellationToken);
+    ValueTask<bool> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, ClaimTicket? claim, CancellationToken cancellationToken);
 
     /// <summary>
     /// Gives up a claim whose holder will not store: if the token still owns it, the claim now lapses after
-    /// <paramref name="retryAfter"/> (zero: at once), so the next lookup after that regenerates.
+    /// <paramref name="retryAfter"/> (zero: at once), so the next lookup after that regenerates. When
+    /// <paramref name="failed"/> (the regeneration failed) and the entry was stored with a fail-safe, its expiry
+    /// moves to now + its grace, never past its first expiry + fail-safe (stale-if-error).
     /// </summary>
-    ValueTask ReleaseClaimAsync(string key, ClaimTicket claim, TimeSpan retryAfter, CancellationToken cancellationToken);
+    ValueTask ReleaseClaimAsync(string key, ClaimTicket claim, TimeSpan retryAfter, bool failed, CancellationToken cancellationToken);
 
     /// <summary>Removes (<paramref name="soft"/> false) or marks stale (<paramref name="soft"/> true) every entry that carries the tag.</summary>
     ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken);

@@ -6,6 +6,7 @@ using MintCache.AspNetCore;
 using MintCache.AspNetCore.Backends;
 using MintCache.AspNetCore.Backends.Memory;
 using MintCache.AspNetCore.DependencyInjection;
+using MintCache.AspNetCore.Refresh;
 using MintCache.AspNetCore.Store;
 
 // Beside AddOutputCache, as ASP.NET Core's own output-cache extensions are.
@@ -55,6 +56,8 @@ public static class MintCacheServiceCollectionExtensions
 
         services.TryAddSingleton<MemoryBackend>();
         services.TryAddSingleton<IMintBackend>(static sp => sp.GetRequiredService<MemoryBackend>());
+        services.TryAddSingleton<BackgroundRegenerator>();
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<OutputCacheOptions>, OutputCacheOptionsSetup>());
         services.TryAddSingleton<MintOutputCacheStore>();
         services.TryAddSingleton<IMintCache>(static sp => sp.GetRequiredService<MintOutputCacheStore>());
 

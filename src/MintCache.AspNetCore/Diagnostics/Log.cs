@@ -18,6 +18,12 @@ internal static partial class Log
     internal const int IdReleaseFailed = 8;
     internal const int IdEntryTooLarge = 9;
     internal const int IdCompacted = 10;
+    internal const int IdRegenerationSlotsFull = 11;
+    internal const int IdBackgroundRegenerationNotStored = 12;
+    internal const int IdBackgroundRegenerationFailed = 13;
+    internal const int IdBackgroundRegenerationCancelled = 14;
+    internal const int IdBackgroundRegenerationStarted = 15;
+    internal const int IdForegroundFallback = 16;
 
     [LoggerMessage(IdLookupFailed, LogLevel.Warning,
         "The {Backend} cache backend failed a lookup; the request is answered as a miss and goes to the endpoint.",
@@ -68,4 +74,34 @@ internal static partial class Log
         "The in-memory cache reached OutputCacheOptions.SizeLimit ({SizeLimit} bytes) and dropped the {Count} entries closest to expiry.",
         EventName = "Compacted")]
     public static partial void Compacted(ILogger logger, int count, long sizeLimit);
+
+    [LoggerMessage(IdRegenerationSlotsFull, LogLevel.Information,
+        "All {MaxConcurrentRegenerations} background regeneration slots are busy; a stale page stays in service and is refreshed by a later lookup.",
+        EventName = "RegenerationSlotsFull")]
+    public static partial void RegenerationSlotsFull(ILogger logger, int maxConcurrentRegenerations);
+
+    [LoggerMessage(IdBackgroundRegenerationNotStored, LogLevel.Warning,
+        "A background regeneration ended with status {StatusCode} and stored nothing; the stale page stays in service and the next attempt waits for the failure backoff.",
+        EventName = "BackgroundRegenerationNotStored")]
+    public static partial void BackgroundRegenerationNotStored(ILogger logger, int statusCode);
+
+    [LoggerMessage(IdBackgroundRegenerationFailed, LogLevel.Warning,
+        "A background regeneration failed; the stale page stays in service and the next attempt waits for the failure backoff.",
+        EventName = "BackgroundRegenerationFailed")]
+    public static partial void BackgroundRegenerationFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(IdBackgroundRegenerationCancelled, LogLevel.Information,
+        "A background regeneration was cancelled because the host is stopping.",
+        EventName = "BackgroundRegenerationCancelled")]
+    public static partial void BackgroundRegenerationCancelled(ILogger logger);
+
+    [LoggerMessage(IdBackgroundRegenerationStarted, LogLevel.Debug,
+        "Started a background regeneration of {Method} {Path}.",
+        EventName = "BackgroundRegenerationStarted")]
+    public static partial void BackgroundRegenerationStarted(ILogger logger, string method, string path);
+
+    [LoggerMessage(IdForegroundFallback, LogLevel.Debug,
+        "A page is refreshed in the foreground although background refresh was asked for: {Reason}.",
+        EventName = "ForegroundFallback")]
+    public static partial void ForegroundFallback(ILogger logger, string reason);
 }

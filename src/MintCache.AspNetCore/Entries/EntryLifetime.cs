@@ -3,8 +3,9 @@ using System.Diagnostics;
 namespace MintCache.AspNetCore.Entries;
 
 /// <summary>
-/// The two durations that place an entry's timestamps, relative to the moment the backend stores it:
-/// stale-at = stored + <see cref="Fresh"/>, expires-at = stale-at + <see cref="Grace"/>.
+/// The durations that place an entry's timestamps, relative to the moment the backend stores it:
+/// stale-at = stored + <see cref="Fresh"/>, expires-at = stale-at + <see cref="Grace"/>, and, while regenerations
+/// fail, no later than expires-at + <see cref="FailSafe"/>.
 /// </summary>
 /// <remarks>
 /// They stay durations until the backend applies its own clock (the injected <see cref="TimeProvider"/> in memory,
@@ -12,12 +13,14 @@ namespace MintCache.AspNetCore.Entries;
 /// </remarks>
 internal readonly record struct EntryLifetime
 {
-    public EntryLifetime(TimeSpan fresh, TimeSpan grace)
+    public EntryLifetime(TimeSpan fresh, TimeSpan grace, TimeSpan failSafe = default)
     {
         Debug.Assert(fresh > TimeSpan.Zero, "An entry must be fresh for some time.");
         Debug.Assert(grace >= TimeSpan.Zero, "Grace is never negative.");
+        Debug.Assert(failSafe >= TimeSpan.Zero, "The fail-safe is never negative.");
         Fresh = fresh;
         Grace = grace;
+        FailSafe = failSafe;
     }
 
     /// <summary>How long the entry is served as is.</summary>
@@ -26,6 +29,9 @@ internal readonly record struct EntryLifetime
     /// <summary>How long past <see cref="Fresh"/> the entry may be served stale.</summary>
     public TimeSpan Grace { get; }
 
-    /// <summary>How long the backend keeps the entry at all.</summary>
+    /// <summary>How far past its expiry failed regenerations may extend the entry; zero when the fail-safe is off.</summary>
+    public TimeSpan FailSafe { get; }
+
+    /// <summary>How long the backend keeps the entry unless a failure extends it.</summary>
     public TimeSpan Total => Fresh + Grace;
 }

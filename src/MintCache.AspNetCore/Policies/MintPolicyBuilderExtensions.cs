@@ -1,3 +1,4 @@
+using MintCache.AspNetCore;
 using MintCache.AspNetCore.Policies;
 
 // Next to AddOutputCache's own builder, where users look for it.
@@ -28,5 +29,30 @@ public static class MintPolicyBuilderExtensions
         }
 
         return builder.Tag(ReservedTags.ForGrace(grace));
+    }
+
+    /// <summary>
+    /// Sets who regenerates the stale pages of this policy, in place of <c>MintCacheOptions.RefreshMode</c>.
+    /// </summary>
+    /// <param name="builder">The policy builder.</param>
+    /// <param name="mode">
+    /// <see cref="RefreshMode.Background"/> serves every request the stale page and regenerates it with a request
+    /// MintCache sends itself; <see cref="RefreshMode.Foreground"/> lets the first request past stale-at regenerate it.
+    /// </param>
+    /// <returns>The builder, for chaining.</returns>
+    /// <remarks>
+    /// A page that varies by something a regeneration cannot reproduce (an authenticated user, the <c>Cookie</c> or
+    /// <c>Authorization</c> header, a custom <c>VaryByValue</c>) is refreshed in the foreground whatever the mode.
+    /// </remarks>
+    public static OutputCachePolicyBuilder Refresh(this OutputCachePolicyBuilder builder, RefreshMode mode)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        if (!Enum.IsDefined(mode))
+        {
+            throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown refresh mode.");
+        }
+
+        builder.Tag(ReservedTags.ForRefresh(mode));
+        return mode == RefreshMode.Background ? builder.AddPolicy<RegenerationPolicy>() : builder;
     }
 }

@@ -16,11 +16,16 @@ internal static class ReservedTags
 
     private const string GracePrefix = Prefix + "grace=";
 
+    private const string RefreshPrefix = Prefix + "refresh=";
+
     public static bool IsReserved(string tag) => tag.StartsWith(Prefix, StringComparison.Ordinal);
 
     /// <summary>The reserved tag that carries a per-policy grace, in whole milliseconds.</summary>
     public static string ForGrace(TimeSpan grace)
         => GracePrefix + ((long)grace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The reserved tag that carries a per-policy refresh mode.</summary>
+    public static string ForRefresh(RefreshMode mode) => RefreshPrefix + (mode == RefreshMode.Background ? "background" : "foreground");
 
     /// <summary>
     /// Splits the tags handed to the store into the user's tags and the policy settings they carry.
@@ -58,7 +63,7 @@ internal static class ReservedTags
     }
 
     /// <summary>The settings a policy passed to the store for one entry; unset values fall back to the options.</summary>
-    internal readonly record struct StoreDirectives(TimeSpan? Grace)
+    internal readonly record struct StoreDirectives(TimeSpan? Grace, RefreshMode? Refresh)
     {
         public StoreDirectives With(string tag)
         {
@@ -66,6 +71,16 @@ internal static class ReservedTags
                 && long.TryParse(tag.AsSpan(GracePrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var milliseconds))
             {
                 return this with { Grace = TimeSpan.FromMilliseconds(milliseconds) };
+            }
+
+            if (tag.StartsWith(RefreshPrefix, StringComparison.Ordinal))
+            {
+                return tag.AsSpan(RefreshPrefix.Length) switch
+                {
+                    "background" => this with { Refresh = RefreshMode.Background },
+                    "foreground" => this with { Refresh = RefreshMode.Foreground },
+                    _ => this,
+                };
             }
 
             // An unknown reserved tag (from a newer version of MintCache) is stripped and otherwise ignored.

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using MintCache.AspNetCore.Refresh;
 
 namespace MintCache.AspNetCore.Store;
 
@@ -8,27 +9,40 @@ namespace MintCache.AspNetCore.Store;
 /// backoff instead of the whole lease.
 /// </summary>
 /// <remarks>
+/// Being first, it also hands the rest of the pipeline to <see cref="BackgroundRegenerator"/>.
 /// A <c>finally</c> here sees requests that end in an exception, which <c>Response.OnCompleted</c> does not see on
 /// every server. Requests that won no claim pay one feature lookup.
 /// </remarks>
-internal sealed class ClaimWatchMiddleware(RequestDelegate next, MintOutputCacheStore store)
+internal sealed class ClaimWatchMiddleware
 {
+    private readonly RequestDelegate _next;
+    private readonly MintOutputCacheStore _store;
+
+    public ClaimWatchMiddleware(RequestDelegate next, MintOutputCacheStore store, BackgroundRegenerator regenerator, IHttpContextFactory httpContextFactory)
+    {
+        _next = next;
+        _store = store;
+
+        // Everything after this middleware is the application's pipeline: what a background regeneration runs.
+        regenerator.Attach(next, httpContextFactory);
+    }
+
     public Task InvokeAsync(HttpContext context)
     {
         Task pipeline;
         try
         {
-            pipeline = next(context);
+            pipeline = _next(context);
         }
         catch
         {
-            store.ReleaseUnstoredClaims(context);
+            _store.ReleaseUnstoredClaims(context);
             throw;
         }
 
         if (pipeline.IsCompletedSuccessfully)
         {
-            store.ReleaseUnstoredClaims(context);
+            _store.ReleaseUnstoredClaims(context);
             return Task.CompletedTask;
         }
 
@@ -43,7 +57,7 @@ internal sealed class ClaimWatchMiddleware(RequestDelegate next, MintOutputCache
         }
         finally
         {
-            store.ReleaseUnstoredClaims(context);
+            _store.ReleaseUnstoredClaims(context);
         }
     }
 }

@@ -66,24 +66,40 @@ internal sealed partial class MintOutputCacheStore
         foreach (var (key, claim) in watch.TakeAll())
         {
             // Removed already when a SetAsync stored under it: then there is nothing to release.
-            if (_claims.TryRemove(new KeyValuePair<string, LocalClaim>(key, claim)))
-            {
-                _ = ReleaseAsync(key, claim);
-            }
+            FailClaim(key, claim);
         }
     }
 
-    private async Task ReleaseAsync(string key, LocalClaim claim)
+    /// <summary>Whether <paramref name="claim"/> is still held here, i.e. nothing was stored under it yet.</summary>
+    internal bool HoldsClaim(string key, LocalClaim claim)
+        => _claims.TryGetValue(key, out var held) && ReferenceEquals(held, claim);
+
+    /// <summary>A regeneration ended without storing: the claim passes on after the failure backoff.</summary>
+    internal void FailClaim(string key, LocalClaim claim)
     {
-        Log.RegenerationNotStored(_logger, _backend.Name, _options.FailureBackoff);
+        if (_claims.TryRemove(new KeyValuePair<string, LocalClaim>(key, claim)))
+        {
+            _ = ReleaseAsync(key, claim);
+        }
+    }
+
+    private async Task ReleaseAsync(string key, LocalClaim claim, bool failed = true)
+    {
+        var retryAfter = failed ? _options.FailureBackoff : TimeSpan.Zero;
         try
         {
-            await _backend.ReleaseClaimAsync(key, claim.Ticket, _options.FailureBackoff, CancellationToken.None).ConfigureAwait(false);
+            await _backend.ReleaseClaimAsync(key, claim.Ticket, retryAfter, failed, CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex)
         {
             // The claim still lapses on its own after the lease.
             Log.ReleaseFailed(_logger, _backend.Name, ex);
+            return;
+        }
+
+        if (failed)
+        {
+            Log.RegenerationNotStored(_logger, _backend.Name, retryAfter);
         }
     }
 }

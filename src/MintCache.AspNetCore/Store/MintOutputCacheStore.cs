@@ -9,6 +9,7 @@ using MintCache.AspNetCore.Backends;
 using MintCache.AspNetCore.Diagnostics;
 using MintCache.AspNetCore.Entries;
 using MintCache.AspNetCore.Policies;
+using MintCache.AspNetCore.Refresh;
 
 namespace MintCache.AspNetCore.Store;
 
@@ -26,6 +27,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
     private readonly MintCacheOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly IHttpContextAccessor? _httpContextAccessor;
+    private readonly BackgroundRegenerator? _regenerator;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, LocalClaim> _claims = new(StringComparer.Ordinal);
 
@@ -34,20 +36,23 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         IOptions<MintCacheOptions> options,
         TimeProvider timeProvider,
         ILogger<MintOutputCacheStore> logger,
-        IHttpContextAccessor? httpContextAccessor = null)
+        IHttpContextAccessor? httpContextAccessor = null,
+        BackgroundRegenerator? regenerator = null)
     {
         _backend = backend;
         _options = options.Value;
         _timeProvider = timeProvider;
         _logger = logger;
         _httpContextAccessor = httpContextAccessor;
+        _regenerator = regenerator;
     }
 
     public ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);
-        if (key.Length == 0)
+        if (key.Length == 0 || key.StartsWith(RegenerationFeature.MarkerPrefix, StringComparison.Ordinal))
         {
+            // Nothing to serve a regeneration's own lookup: it is there to run the endpoint.
             return default;
         }
 
@@ -105,6 +110,11 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         // (almost) no other request, so it can answer "miss" itself; a slow one may be shared by dozens, who would
         // all wait for the regeneration, so it serves the stale page and hands the miss to the next lookup.
         Log.ClaimWon(_logger, _backend.Name);
+        if (!lookup.Regeneration.IsEmpty && TryRegenerateInBackground(key, ticket, lookup.Regeneration))
+        {
+            return lookup.Page;
+        }
+
         var claim = new LocalClaim(ticket, Now() + _options.LeaseDuration.Ticks, missPending: !completedSynchronously);
         _claims[key] = claim;
         if (!completedSynchronously)
@@ -162,8 +172,17 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             return ValueTask.CompletedTask;
         }
 
+        var httpContext = _httpContextAccessor?.HttpContext;
+        if (httpContext?.Features.Get<RegenerationFeature>() is { } regeneration && regeneration.TryGetStorageKey(key, out var storageKey))
+        {
+            key = storageKey;
+        }
+
         var userTags = ReservedTags.Split(tags.Span, out var directives);
-        var lifetime = new EntryLifetime(validFor, directives.Grace ?? _options.Grace);
+        var lifetime = new EntryLifetime(validFor, directives.Grace ?? _options.Grace, _options.FailSafe ?? TimeSpan.Zero);
+        var regenerationRequest = (directives.Refresh ?? _options.RefreshMode) == RefreshMode.Background
+            ? CaptureRegeneration(httpContext)
+            : ReadOnlyMemory<byte>.Empty;
 
         // The claim this process holds on the key, if any, fences the write and is released by it.
         _claims.TryRemove(key, out var claim);
@@ -171,7 +190,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         ValueTask<bool> set;
         try
         {
-            set = _backend.SetAsync(key, value, userTags, lifetime, claim?.Ticket, cancellationToken);
+            set = _backend.SetAsync(key, value, userTags, lifetime, regenerationRequest, claim?.Ticket, cancellationToken);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {

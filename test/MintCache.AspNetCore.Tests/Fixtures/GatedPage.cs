@@ -14,18 +14,25 @@ public sealed class GatedPage
 
     public bool IsGateOpen => _gate.Task.IsCompleted;
 
+    /// <summary>How many executions render at once before the gate holds the rest; by default the first one.</summary>
+    public int UngatedExecutions { get; set; } = 1;
+
     /// <summary>What a regeneration does once the gate opens; by default it renders the next version.</summary>
     public RegenerationOutcome Outcome { get; set; } = RegenerationOutcome.Render;
 
     public Task RegenerationStarted => _regenerationStarted.Task;
 
+    /// <summary>The Cookie and Authorization headers each execution saw, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<string> SeenCredentials { get; } = new();
+
     public void OpenGate() => _gate.TrySetResult();
 
     /// <summary>Runs one execution: the status code and body to answer with.</summary>
-    public async Task<(int Status, string Body)> RenderAsync(CancellationToken requestAborted)
+    public async Task<(int Status, string Body)> RenderAsync(CancellationToken requestAborted, string? credentials = null)
     {
+        SeenCredentials.Enqueue(credentials ?? string.Empty);
         var execution = Interlocked.Increment(ref _executions);
-        if (execution > 1)
+        if (execution > UngatedExecutions)
         {
             _regenerationStarted.TrySetResult();
             await _gate.Task.WaitAsync(requestAborted);

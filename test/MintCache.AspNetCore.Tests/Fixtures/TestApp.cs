@@ -39,6 +39,9 @@ internal sealed class TestApp : IAsyncDisposable
 
     public IServiceProvider Services => _app.Services;
 
+    /// <summary>Stops the host (as a shutdown would) before disposal.</summary>
+    public Task StopAsync() => _app.StopAsync();
+
     public static async Task<TestApp> StartAsync(
         Action<MintCacheOptions>? configureMint = null,
         Action<OutputCachePolicyBuilder>? pagePolicy = null,
@@ -68,7 +71,8 @@ internal sealed class TestApp : IAsyncDisposable
         app.UseOutputCache();
         app.MapGet("/page", async (GatedPage page, HttpContext context) =>
         {
-            var (status, body) = await page.RenderAsync(context.RequestAborted);
+            var credentials = $"{context.Request.Headers.Cookie}|{context.Request.Headers.Authorization}";
+            var (status, body) = await page.RenderAsync(context.RequestAborted, credentials);
             return Results.Text(body, statusCode: status);
         }).CacheOutput("gated");
         app.MapControllers();

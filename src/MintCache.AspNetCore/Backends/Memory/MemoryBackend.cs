@@ -76,24 +76,26 @@ internal sealed class MemoryBackend : IMintBackend, IDisposable
         {
             if (entry.ClaimToken != 0 && now < entry.ClaimExpiresAt)
             {
-                return BackendLookup.Stale(entry.Page, wonClaim: null);
+                return BackendLookup.Stale(entry.Page);
             }
 
             var ticket = new ClaimTicket(ClaimTicket.NewToken(), entry.Generation);
             entry.ClaimToken = ticket.Token;
             entry.ClaimExpiresAt = now + leaseDuration.Ticks;
-            return BackendLookup.Stale(entry.Page, ticket);
+            return BackendLookup.StaleClaimed(entry.Page, ticket, entry.Regeneration, TimeSpan.FromTicks(entry.ExpiresAt - now));
         }
     }
 
-    public ValueTask<bool> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ClaimTicket? claim, CancellationToken cancellationToken)
-        => ValueTask.FromResult(Set(key, page.ToArray(), tags, lifetime, claim));
+    public ValueTask<bool> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, ClaimTicket? claim, CancellationToken cancellationToken)
+        => ValueTask.FromResult(Set(key, page.ToArray(), tags, lifetime, regeneration, claim));
 
-    internal bool Set(string key, byte[] page, string[] tags, EntryLifetime lifetime, ClaimTicket? claim)
+    internal bool Set(string key, byte[] page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, ClaimTicket? claim)
     {
         var now = Now();
         var staleAt = now + lifetime.Fresh.Ticks;
-        var created = new MemoryEntry(key, page, tags, Interlocked.Increment(ref _lastGeneration), staleAt, staleAt + lifetime.Grace.Ticks);
+        var expiresAt = staleAt + lifetime.Grace.Ticks;
+        var created = new MemoryEntry(
+            key, page, tags, Interlocked.Increment(ref _lastGeneration), staleAt, expiresAt, lifetime.Grace.Ticks, expiresAt + lifetime.FailSafe.Ticks, regeneration);
 
         if (created.Size > _sizeLimit)
         {
@@ -134,7 +136,7 @@ internal sealed class MemoryBackend : IMintBackend, IDisposable
         return true;
     }
 
-    public ValueTask ReleaseClaimAsync(string key, ClaimTicket claim, TimeSpan retryAfter, CancellationToken cancellationToken)
+    public ValueTask ReleaseClaimAsync(string key, ClaimTicket claim, TimeSpan retryAfter, bool failed, CancellationToken cancellationToken)
     {
         if (_entries.TryGetValue(key, out var entry))
         {
@@ -142,7 +144,12 @@ internal sealed class MemoryBackend : IMintBackend, IDisposable
             {
                 if (entry.ClaimToken == claim.Token)
                 {
-                    entry.ClaimExpiresAt = Math.Min(entry.ClaimExpiresAt, Now() + retryAfter.Ticks);
+                    var now = Now();
+                    entry.ClaimExpiresAt = Math.Min(entry.ClaimExpiresAt, now + retryAfter.Ticks);
+                    if (failed)
+                    {
+                        entry.ExtendAfterFailure(now);
+                    }
                 }
             }
         }

@@ -16,7 +16,7 @@ internal sealed class MemoryEntry
     private long _staleAt;
     private long _expiresAt;
 
-    public MemoryEntry(string key, byte[] page, string[] tags, long generation, long staleAt, long expiresAt)
+    public MemoryEntry(string key, byte[] page, string[] tags, long generation, long staleAt, long expiresAt, long grace, long failSafeUntil, ReadOnlyMemory<byte> regeneration)
     {
         Key = key;
         Page = page;
@@ -24,7 +24,10 @@ internal sealed class MemoryEntry
         Generation = generation;
         _staleAt = staleAt;
         _expiresAt = expiresAt;
-        Size = page.LongLength + (key.Length * sizeof(char)) + Overhead;
+        Grace = grace;
+        FailSafeUntil = failSafeUntil;
+        Regeneration = regeneration;
+        Size = page.LongLength + regeneration.Length + (key.Length * sizeof(char)) + Overhead;
     }
 
     public string Key { get; }
@@ -36,6 +39,14 @@ internal sealed class MemoryEntry
     public long Generation { get; }
 
     public long Size { get; }
+
+    /// <summary>The grace the entry was stored with, in ticks: what a failed regeneration gives it again.</summary>
+    public long Grace { get; }
+
+    /// <summary>The latest expiry failed regenerations may extend the entry to; its first expiry when the fail-safe is off.</summary>
+    public long FailSafeUntil { get; }
+
+    public ReadOnlyMemory<byte> Regeneration { get; }
 
     public long StaleAt => Volatile.Read(ref _staleAt);
 
@@ -60,6 +71,22 @@ internal sealed class MemoryEntry
             }
         }
         while (Interlocked.CompareExchange(ref _staleAt, now, current) != current);
+    }
+
+    /// <summary>Stale-if-error: another grace from <paramref name="now"/>, never past <see cref="FailSafeUntil"/>.</summary>
+    public void ExtendAfterFailure(long now)
+    {
+        var extended = Math.Min(FailSafeUntil, now + Grace);
+        long current;
+        do
+        {
+            current = Volatile.Read(ref _expiresAt);
+            if (extended <= current)
+            {
+                return;
+            }
+        }
+        while (Interlocked.CompareExchange(ref _expiresAt, extended, current) != current);
     }
 
     public bool HasTag(string tag) => Array.IndexOf(Tags, tag) >= 0;

@@ -1,0 +1,25 @@
+using Microsoft.AspNetCore.OutputCaching;
+using Microsoft.Extensions.Options;
+using MintCache.AspNetCore.Policies;
+
+namespace MintCache.AspNetCore.DependencyInjection;
+
+/// <summary>
+/// Adds <see cref="RegenerationPolicy"/> as a base policy when background refresh is the default, so that every
+/// cached endpoint's regenerations get a cache key of their own.
+/// </summary>
+/// <remarks>
+/// Only then: a base policy makes the output-cache middleware set up its context for every request, cached or not,
+/// which an application in the foreground mode should not pay for. A policy that asks for background refresh
+/// itself (<c>.Refresh(RefreshMode.Background)</c>) carries the policy in its own chain.
+/// </remarks>
+internal sealed class OutputCacheOptionsSetup(IOptions<MintCacheOptions> mintOptions) : IPostConfigureOptions<OutputCacheOptions>
+{
+    public void PostConfigure(string? name, OutputCacheOptions options)
+    {
+        if (mintOptions.Value.RefreshMode == RefreshMode.Background)
+        {
+            options.AddBasePolicy(RegenerationPolicy.Instance);
+        }
+    }
+}
