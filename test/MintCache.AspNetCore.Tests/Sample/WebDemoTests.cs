@@ -1,0 +1,58 @@
+using System.Net.Http.Json;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Time.Testing;
+
+namespace MintCache.AspNetCore.Tests.Sample;
+
+/// <summary>The sample, as a new user runs it, hosted by WebApplicationFactory on a fake clock.</summary>
+public sealed class WebDemoTests : IClassFixture<WebApplicationFactory<Program>>
+{
+    private readonly WebApplicationFactory<Program> _factory;
+    private readonly FakeTimeProvider _time = new(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
+
+    public WebDemoTests(WebApplicationFactory<Program> factory)
+    {
+        _factory = factory.WithWebHostBuilder(web =>
+        {
+            // Long enough that requests which shared the one "miss" join its execution rather than start their own
+            // after it finished (the middleware's lock lasts only while the execution runs).
+            web.UseSetting("Demo:GenerationDelayMs", "200");
+            web.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(_time));
+        });
+    }
+
+    [Fact]
+    public async Task SlowPage_StormAfterExpiry_OneRegeneration()
+    {
+        using var client = _factory.CreateClient();
+        await client.PostAsync("/stats/reset", null);
+        var first = await client.GetStringAsync("/slow");
+        _time.Advance(TimeSpan.FromSeconds(2));
+
+        var storm = await Task.WhenAll(Enumerable.Range(0, 50).Select(_ => client.GetStringAsync("/slow")));
+        var stats = await client.GetFromJsonAsync<Dictionary<string, int>>("/stats");
+
+        Assert.Equal(2, stats!["/slow"]);
+        Assert.Contains("generation 1", first, StringComparison.Ordinal);
+        Assert.All(storm, page => Assert.Contains("slow page, generation", page, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task News_SoftEviction_RefreshesOnce_HardEvictionRemoves()
+    {
+        using var client = _factory.CreateClient();
+        var original = await client.GetStringAsync("/news");
+        Assert.Equal(original, await client.GetStringAsync("/news"));
+
+        await client.PostAsync("/evict/news?soft=true", null);
+        var refreshed = await client.GetStringAsync("/news"); // the one refresh
+        Assert.NotEqual(original, refreshed);
+        Assert.Equal(refreshed, await client.GetStringAsync("/news"));
+
+        await client.PostAsync("/evict/news", null);
+        Assert.NotEqual(refreshed, await client.GetStringAsync("/news"));
+    }
+}
