@@ -28,7 +28,7 @@ internal sealed partial class MintOutputCacheStore
 
         // Recorded before the start: a fast regeneration stores, and consumes the claim, at once.
         var claim = new LocalClaim(ticket, Now() + _options.LeaseDuration.Ticks, missPending: false);
-        _claims[key] = claim;
+        _claims.Set(key, claim);
         if (regenerator.TryStart(this, key, claim, request))
         {
             Log.BackgroundRegenerationStarted(_logger, request.Method, request.Path);
@@ -36,7 +36,7 @@ internal sealed partial class MintOutputCacheStore
         }
 
         // No slot, or the host is stopping: serve stale, and let a later lookup claim it again at once.
-        if (_claims.TryRemove(new KeyValuePair<string, LocalClaim>(key, claim)))
+        if (_claims.TryRemove(key, claim))
         {
             _ = ReleaseAsync(key, claim, failed: false);
         }

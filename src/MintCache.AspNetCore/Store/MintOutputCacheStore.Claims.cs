@@ -10,7 +10,7 @@ internal sealed partial class MintOutputCacheStore
 
     private bool TryTakePendingMiss(string key)
     {
-        if (!_claims.TryGetValue(key, out var claim))
+        if (!_claims.TryGet(key, out var claim))
         {
             return false;
         }
@@ -18,7 +18,7 @@ internal sealed partial class MintOutputCacheStore
         if (Now() >= claim.ExpiresAt)
         {
             // Lapsed here, so perhaps taken over elsewhere: its miss must not be handed out any more.
-            _claims.TryRemove(new KeyValuePair<string, LocalClaim>(key, claim));
+            _claims.TryRemove(key, claim);
             return false;
         }
 
@@ -72,12 +72,12 @@ internal sealed partial class MintOutputCacheStore
 
     /// <summary>Whether <paramref name="claim"/> is still held here, i.e. nothing was stored under it yet.</summary>
     internal bool HoldsClaim(string key, LocalClaim claim)
-        => _claims.TryGetValue(key, out var held) && ReferenceEquals(held, claim);
+        => _claims.Holds(key, claim);
 
     /// <summary>A regeneration ended without storing: the claim passes on after the failure backoff.</summary>
     internal void FailClaim(string key, LocalClaim claim)
     {
-        if (_claims.TryRemove(new KeyValuePair<string, LocalClaim>(key, claim)))
+        if (_claims.TryRemove(key, claim))
         {
             _ = ReleaseAsync(key, claim);
         }

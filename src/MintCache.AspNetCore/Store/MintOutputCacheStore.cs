@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Collections.Concurrent;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.OutputCaching;
@@ -29,7 +28,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
     private readonly IHttpContextAccessor? _httpContextAccessor;
     private readonly BackgroundRegenerator? _regenerator;
     private readonly ILogger _logger;
-    private readonly ConcurrentDictionary<string, LocalClaim> _claims = new(StringComparer.Ordinal);
+    private readonly LocalClaimTable _claims = new();
 
     public MintOutputCacheStore(
         IMintBackend backend,
@@ -56,7 +55,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             return default;
         }
 
-        if (!_claims.IsEmpty && TryTakePendingMiss(key))
+        if (TryTakePendingMiss(key))
         {
             return default;
         }
@@ -116,7 +115,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         }
 
         var claim = new LocalClaim(ticket, Now() + _options.LeaseDuration.Ticks, missPending: !completedSynchronously);
-        _claims[key] = claim;
+        _claims.Set(key, claim);
         if (!completedSynchronously)
         {
             return lookup.Page;
