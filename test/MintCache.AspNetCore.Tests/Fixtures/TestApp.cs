@@ -27,6 +27,7 @@ internal sealed class TestApp : IAsyncDisposable
         Logs = logs;
         Page = app.Services.GetRequiredService<GatedPage>();
         Client = app.GetTestClient();
+        Client.Timeout = TimeSpan.FromSeconds(30); // a stuck request fails the test instead of hanging it
     }
 
     public FakeTimeProvider Time { get; }

@@ -28,6 +28,7 @@ internal sealed class MemoryBackend : IMintBackend, IDisposable
     private readonly ILogger _logger;
     private readonly long _sizeLimit;
     private readonly ITimer _sweepTimer;
+    private readonly long _timestampFrequency;
     private long _size;
     private long _lastGeneration;
 
@@ -35,6 +36,7 @@ internal sealed class MemoryBackend : IMintBackend, IDisposable
     {
         _sizeLimit = outputCacheOptions.Value.SizeLimit;
         _timeProvider = timeProvider;
+        _timestampFrequency = timeProvider.TimestampFrequency;
         _logger = logger;
         _sweepTimer = timeProvider.CreateTimer(static state => ((MemoryBackend)state!).SweepExpired(), this, SweepInterval, SweepInterval);
     }
@@ -228,5 +230,22 @@ internal sealed class MemoryBackend : IMintBackend, IDisposable
         Log.Compacted(_logger, dropped, _sizeLimit);
     }
 
-    private long Now() => _timeProvider.GetUtcNow().UtcTicks;
+    // Monotonic, and about half the cost of GetUtcNow on the hit path: entries only ever compare durations. Exact
+    // integer conversion to TimeSpan ticks (a double would round a tick away on large timestamps).
+    private long Now()
+    {
+        var timestamp = _timeProvider.GetTimestamp();
+        var frequency = _timestampFrequency;
+        if (frequency == TimeSpan.TicksPerSecond)
+        {
+            return timestamp;
+        }
+
+        if (frequency % TimeSpan.TicksPerSecond == 0)
+        {
+            return timestamp / (frequency / TimeSpan.TicksPerSecond);
+        }
+
+        return (timestamp / frequency * TimeSpan.TicksPerSecond) + (timestamp % frequency * TimeSpan.TicksPerSecond / frequency);
+    }
 }

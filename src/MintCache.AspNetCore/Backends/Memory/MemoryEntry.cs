@@ -1,7 +1,7 @@
 namespace MintCache.AspNetCore.Backends.Memory;
 
 /// <summary>
-/// One page in memory and its timestamps (UTC ticks of the backend's <see cref="TimeProvider"/>).
+/// One page in memory and its timestamps (in ticks of the backend's monotonic clock, <see cref="TimeProvider.GetTimestamp"/>).
 /// </summary>
 /// <remarks>
 /// The page and its tags never change once stored: a new store replaces the whole entry. Only the timestamps and
