@@ -4,8 +4,10 @@ using Microsoft.Extensions.Options;
 using MintCache.AspNetCore;
 using MintCache.AspNetCore.Backends;
 using MintCache.AspNetCore.Backends.Memory;
+using MintCache.AspNetCore.Backends.Redis;
 using MintCache.AspNetCore.DependencyInjection;
 using MintCache.AspNetCore.Store;
+using StackExchange.Redis;
 
 // Beside AddOutputCache, as ASP.NET Core's own output-cache extensions are.
 namespace Microsoft.Extensions.DependencyInjection;
@@ -51,8 +53,13 @@ public static class MintCacheServiceCollectionExtensions
         // Lets the store learn when the request that regenerates a page completes without storing it.
         services.AddHttpContextAccessor();
 
+        // Memory is the backend unless Redis is configured; then it is Redis's local fallback while Redis is down.
         services.TryAddSingleton<MemoryBackend>();
-        services.TryAddSingleton<IMintBackend>(static sp => sp.GetRequiredService<MemoryBackend>());
+        services.TryAddSingleton(static sp => CreateRedisConnection(sp, sp.GetRequiredService<IOptions<MintCacheOptions>>().Value));
+        services.TryAddSingleton<RedisBackend>();
+        services.TryAddSingleton<IMintBackend>(static sp => sp.GetRequiredService<IOptions<MintCacheOptions>>().Value.UsesRedis
+            ? sp.GetRequiredService<RedisBackend>()
+            : sp.GetRequiredService<MemoryBackend>());
         services.TryAddSingleton<MintOutputCacheStore>();
         services.TryAddSingleton<IMintCache>(static sp => sp.GetRequiredService<MintOutputCacheStore>());
 
@@ -61,5 +68,24 @@ public static class MintCacheServiceCollectionExtensions
         services.RemoveAll<IOutputCacheStore>();
         services.AddSingleton<IOutputCacheStore>(static sp => sp.GetRequiredService<MintOutputCacheStore>());
         return services;
+    }
+
+    private static RedisConnection CreateRedisConnection(IServiceProvider services, MintCacheOptions options)
+    {
+        // The application's multiplexers are borrowed (never disposed); only one built from the string is owned.
+        if (options.ConnectionMultiplexerFactory is { } factory)
+        {
+            return new RedisConnection(factory, owned: false);
+        }
+
+        if (options.UseRegisteredConnectionMultiplexer)
+        {
+            return new RedisConnection(() => Task.FromResult(services.GetRequiredService<IConnectionMultiplexer>()), owned: false);
+        }
+
+        var configuration = options.Redis ?? throw new InvalidOperationException("MintCache has no Redis configured.");
+        return new RedisConnection(
+            async () => await ConnectionMultiplexer.ConnectAsync(RedisConnection.ParseOwnedOptions(configuration)).ConfigureAwait(false),
+            owned: true);
     }
 }

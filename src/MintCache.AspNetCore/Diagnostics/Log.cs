@@ -19,6 +19,13 @@ internal static partial class Log
     internal const int IdEntryTooLarge = 9;
     internal const int IdCompacted = 10;
 
+    // 11-19 are reserved for the store's own additions.
+    internal const int IdRedisUnavailable = 20;
+    internal const int IdRedisRestored = 21;
+    internal const int IdRedisCallFailed = 22;
+    internal const int IdEntryRejected = 23;
+    internal const int IdRedisCircuitOpened = 24;
+
     [LoggerMessage(IdLookupFailed, LogLevel.Warning,
         "The {Backend} cache backend failed a lookup; the request is answered as a miss and goes to the endpoint.",
         EventName = "LookupFailed")]
@@ -68,4 +75,29 @@ internal static partial class Log
         "The in-memory cache reached OutputCacheOptions.SizeLimit ({SizeLimit} bytes) and dropped the {Count} entries closest to expiry.",
         EventName = "Compacted")]
     public static partial void Compacted(ILogger logger, int count, long sizeLimit);
+
+    [LoggerMessage(IdRedisUnavailable, LogLevel.Warning,
+        "Redis is unavailable ({ExceptionType}); this process now serves from its local in-memory cache, with one regeneration per page per process instead of per farm, until Redis answers again.",
+        EventName = "RedisUnavailable")]
+    public static partial void RedisUnavailable(ILogger logger, string exceptionType);
+
+    [LoggerMessage(IdRedisRestored, LogLevel.Information,
+        "Redis answers again after {Outage}; this process shares the Redis cache again.",
+        EventName = "RedisRestored")]
+    public static partial void RedisRestored(ILogger logger, TimeSpan outage);
+
+    [LoggerMessage(IdRedisCallFailed, LogLevel.Debug,
+        "A Redis call failed and was answered from the local in-memory cache.",
+        EventName = "RedisCallFailed")]
+    public static partial void RedisCallFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(IdEntryRejected, LogLevel.Warning,
+        "A value under a MintCache key on the {Backend} backend was rejected ({Reason}) and answered as a miss; the next store overwrites it.",
+        EventName = "EntryRejected")]
+    public static partial void EntryRejected(ILogger logger, string backend, Entries.EntryRejectReason reason);
+
+    [LoggerMessage(IdRedisCircuitOpened, LogLevel.Debug,
+        "The Redis circuit breaker opened: Redis is not asked for {BreakDuration}.",
+        EventName = "RedisCircuitOpened")]
+    public static partial void RedisCircuitOpened(ILogger logger, TimeSpan breakDuration);
 }
