@@ -64,6 +64,9 @@ internal sealed class RedisHost : IAsyncDisposable
         {
             o.Redis = redis;
             o.KeyPrefix = prefix;
+
+            // Generous by default so a busy test machine does not look like an outage; outage tests set their own.
+            o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
             configure?.Invoke(o);
         });
 

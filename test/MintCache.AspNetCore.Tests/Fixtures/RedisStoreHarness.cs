@@ -31,6 +31,9 @@ internal sealed class RedisStoreHarness : IAsyncDisposable
         {
             o.Redis = redis;
             o.KeyPrefix = prefix;
+
+            // Generous by default so a busy test machine does not look like an outage; outage tests set their own.
+            o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
             configure?.Invoke(o);
         });
         _services = services.BuildServiceProvider(validateScopes: true);
