@@ -159,7 +159,9 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         }
 
         Assert.Null(await host.Store.GetAsync("k", default));
-        Assert.True(1 == host.CountLogs(Log.IdEntryRejected), string.Join("\n", host.Logs.GetSnapshot().Select(r => r.ToString() + r.Exception)));
+        // Garnet keeps strings and objects in separate stores: a GET never sees the hash, so there is nothing to reject.
+        var expectedRejections = kind == "wrong-type" && redis.Kind == "garnet" ? 0 : 1;
+        Assert.True(expectedRejections == host.CountLogs(Log.IdEntryRejected), string.Join("\n", host.Logs.GetSnapshot().Select(r => r.ToString() + r.Exception)));
         Assert.False(host.Backend.IsDegraded);
 
         await host.Store.SetAsync("k", Encoding.UTF8.GetBytes("good"), [], TimeSpan.FromMinutes(1), default);

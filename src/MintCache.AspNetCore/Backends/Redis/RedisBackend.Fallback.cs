@@ -19,11 +19,22 @@ internal sealed partial class RedisBackend
     private long _calls;
     private long _degradedAt;
     private long _degradedSince;
+    private long _probeAt;
 
     /// <summary>For tests and health checks: whether this process currently answers from local memory.</summary>
     internal bool IsDegraded => Volatile.Read(ref _degradedAt) != 0;
 
-    private bool IsCircuitOpen => _breaker.CircuitState is CircuitState.Open or CircuitState.Isolated;
+    /// <summary>
+    /// Whether to skip Redis entirely: the breaker is open and its break has not run out. Polly moves an open breaker
+    /// to half-open only when a call is attempted after the break, so once the break is over calls must go to the
+    /// pipeline again, or the breaker would never probe Redis and the process would never come back.
+    /// </summary>
+    private bool IsCircuitOpen => _breaker.CircuitState switch
+    {
+        CircuitState.Isolated => true,
+        CircuitState.Open => _timeProvider.GetTimestamp() < Volatile.Read(ref _probeAt),
+        _ => false,
+    };
 
     private long BeginCall() => Interlocked.Increment(ref _calls);
 
@@ -62,6 +73,8 @@ internal sealed partial class RedisBackend
 
     private ValueTask OnCircuitOpened(OnCircuitOpenedArguments<object> args)
     {
+        var breakTicks = (long)(args.BreakDuration.TotalSeconds * _timeProvider.TimestampFrequency);
+        Volatile.Write(ref _probeAt, _timeProvider.GetTimestamp() + breakTicks);
         Log.RedisCircuitOpened(_logger, args.BreakDuration);
         return ValueTask.CompletedTask;
     }

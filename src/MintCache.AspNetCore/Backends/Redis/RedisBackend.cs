@@ -28,12 +28,14 @@ internal sealed partial class RedisBackend : IMintBackend
     private readonly ResiliencePipeline _pipeline;
     private readonly CircuitBreakerStateProvider _breaker = new();
     private readonly ILogger _logger;
+    private readonly TimeProvider _timeProvider;
 
     public RedisBackend(RedisConnection connection, MemoryBackend local, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<RedisBackend> logger)
     {
         _connection = connection;
         _local = local;
         _logger = logger;
+        _timeProvider = timeProvider;
         _keys = new RedisKeys(options.Value.KeyPrefix);
         _pipeline = RedisResilience.Build(options.Value, timeProvider, _breaker, OnCircuitOpened);
 
