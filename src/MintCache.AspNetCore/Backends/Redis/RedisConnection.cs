@@ -9,7 +9,7 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// A multiplexer MintCache created from <see cref="MintCacheOptions.Redis"/> is disposed with the backend; one the
 /// application supplied (a factory, or its own registration) is the application's and is never disposed here.
 /// </remarks>
-internal sealed class RedisConnection : IAsyncDisposable
+internal sealed class RedisConnection : IAsyncDisposable, IDisposable
 {
     private readonly Func<Task<IConnectionMultiplexer>> _connect;
     private readonly Lock _lock = new();
@@ -79,16 +79,28 @@ internal sealed class RedisConnection : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Disposes the multiplexer if MintCache owns it (a container disposed synchronously calls this).</summary>
+    public void Dispose()
     {
-        Task<IConnectionMultiplexer>? connecting;
-        lock (_lock)
+        if (TakeOwnedConnection() is not { } connecting)
         {
-            _disposed = true;
-            connecting = _connecting;
+            return;
         }
 
-        if (!Owned || connecting is null)
+        if (connecting.IsCompletedSuccessfully)
+        {
+            connecting.Result.Dispose();
+        }
+        else
+        {
+            // Still connecting: dispose it when it is done, without blocking the caller on a network round trip.
+            _ = connecting.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (TakeOwnedConnection() is not { } connecting)
         {
             return;
         }
@@ -101,6 +113,20 @@ internal sealed class RedisConnection : IAsyncDisposable
         catch (Exception ex) when (ex is RedisException or ArgumentException or InvalidOperationException)
         {
             // It never connected: nothing to dispose.
+        }
+    }
+
+    private Task<IConnectionMultiplexer>? TakeOwnedConnection()
+    {
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return null;
+            }
+
+            _disposed = true;
+            return Owned ? _connecting : null;
         }
     }
 }
