@@ -168,6 +168,21 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         Assert.Equal("good", Encoding.UTF8.GetString((await host.Store.GetAsync("k", default))!));
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task EvictByTag_MoreEntriesThanOneBatch_ReachesEveryEntry(bool soft)
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
+        var keys = Enumerable.Range(0, 600).Select(i => "k" + i).ToArray();
+        await Task.WhenAll(keys.Select(k => host.Backend.SetAsync(k, Page("v"), ["many"], Long, null, default).AsTask()));
+
+        await host.Backend.EvictByTagAsync("many", soft, default);
+
+        var states = await Task.WhenAll(keys.Select(async k => (await host.Backend.LookupAsync(k, Lease, default)).State));
+        Assert.All(states, state => Assert.Equal(soft ? EntryState.Stale : EntryState.Missing, state));
+    }
+
     [Fact]
     public async Task Tags_MembersPastExpiry_ArePruned()
     {

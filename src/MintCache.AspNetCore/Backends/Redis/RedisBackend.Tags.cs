@@ -16,7 +16,7 @@ internal sealed partial class RedisBackend
     // Keeps a tag's set a little longer than its longest-lived member so pruning, not expiry, removes members.
     private const long TagTtlMarginMs = 1_000;
 
-    // How many members an eviction reads and acts on per round trip.
+    // How many entries an eviction acts on per pipeline execution.
     private const int EvictBatchSize = 256;
 
     private Task AddTagsAsync(IDatabase db, string key, string[] tags, long expiresAt, long now)
@@ -44,35 +44,37 @@ internal sealed partial class RedisBackend
         var call = BeginCall();
         try
         {
-            await _pipeline.ExecuteAsync(
-                static async (state, ct) =>
-                {
-                    var self = state.Self;
-                    var db = state.Db;
-                    var tagKey = self._keys.Tag(state.Tag);
-                    for (long start = 0; ; start += EvictBatchSize)
+            var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
+
+            // Every member in one read: paging by rank could skip members while concurrent stores prune the set, and
+            // a skipped member would survive a hard eviction. Pruning on every store keeps the set to live entries.
+            var members = await _pipeline.ExecuteAsync(
+                static async (state, ct) => await state.Db.SortedSetRangeByRankAsync(state.TagKey).WaitAsync(ct).ConfigureAwait(false),
+                (Db: db, TagKey: _keys.Tag(tag)),
+                cancellationToken).ConfigureAwait(false);
+
+            // Then one pipeline execution per batch, so the operation timeout bounds a batch, not a whole large tag.
+            for (var start = 0; start < members.Length; start += EvictBatchSize)
+            {
+                await _pipeline.ExecuteAsync(
+                    static async (state, ct) =>
                     {
-                        // By rank, not by score: members are never removed here (a concurrent store may have just
-                        // added one back), only pruned by expiry, so ranks stay stable enough to page through.
-                        var members = await db.SortedSetRangeByRankAsync(tagKey, start, start + EvictBatchSize - 1).WaitAsync(ct).ConfigureAwait(false);
-                        var evictions = new Task[members.Length];
-                        for (var i = 0; i < members.Length; i++)
+                        var (self, db, batch, soft) = state;
+                        var evictions = new Task[batch.Length];
+                        for (var i = 0; i < batch.Length; i++)
                         {
-                            var entry = self._keys.Entry(members[i]!);
-                            evictions[i] = state.Soft
+                            var entry = self._keys.Entry(batch.Span[i]!);
+                            evictions[i] = soft
                                 ? RedisScripts.MarkStale.EvaluateAsync(db, new MarkStaleArgs(entry))
                                 : db.KeyDeleteAsync(entry);
                         }
 
                         await Task.WhenAll(evictions).WaitAsync(ct).ConfigureAwait(false);
-                        if (members.Length < EvictBatchSize)
-                        {
-                            return;
-                        }
-                    }
-                },
-                (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Tag: tag, Soft: soft),
-                cancellationToken).ConfigureAwait(false);
+                    },
+                    (Self: this, Db: db, Batch: members.AsMemory(start, Math.Min(EvictBatchSize, members.Length - start)), Soft: soft),
+                    cancellationToken).ConfigureAwait(false);
+            }
+
             OnSuccess(call);
         }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
