@@ -14,4 +14,15 @@ internal static class MintCacheConstants
     public const int DefaultMaxConcurrentRegenerations = 4;
 
     public static readonly TimeSpan DefaultRegenerationTimeout = TimeSpan.FromSeconds(30);
+
+    public static readonly TimeSpan DefaultRedisOperationTimeout = TimeSpan.FromMilliseconds(500);
+
+    public static readonly TimeSpan DefaultRedisBreakDuration = TimeSpan.FromSeconds(5);
+
+    public const double DefaultRedisFailureRatio = 0.5;
+
+    public const int DefaultRedisMinimumThroughput = 10;
+
+    /// <summary>The window over which the Redis circuit breaker counts failures.</summary>
+    public static readonly TimeSpan RedisSamplingDuration = TimeSpan.FromSeconds(10);
 }

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using StackExchange.Redis;
 
 namespace MintCache.AspNetCore;
 
@@ -93,4 +94,62 @@ public sealed class MintCacheOptions
     /// <value>The default value is <c>"mint:"</c>. It must not be empty.</value>
     [Required(AllowEmptyStrings = false)]
     public string KeyPrefix { get; set; } = MintCacheConstants.DefaultKeyPrefix;
+
+    /// <summary>
+    /// Gets or sets the StackExchange.Redis configuration string of the Redis that the processes of a farm share,
+    /// for example <c>"redis1:6379,password=...,ssl=true"</c>.
+    /// </summary>
+    /// <value>The default value is <see langword="null"/>: with no Redis configured, entries stay in process memory.</value>
+    /// <remarks>
+    /// MintCache creates one multiplexer from it, with <c>abortConnect=false</c> so the application starts while Redis
+    /// is down, and disposes it with the application. The password never appears in MintCache's logs.
+    /// </remarks>
+    public string? Redis { get; set; }
+
+    /// <summary>
+    /// Gets or sets a factory that returns a multiplexer the application owns, in place of <see cref="Redis"/>.
+    /// </summary>
+    /// <value>The default value is <see langword="null"/>.</value>
+    /// <remarks>MintCache never disposes a multiplexer the factory returns. It is called once, on first use.</remarks>
+    public Func<Task<IConnectionMultiplexer>>? ConnectionMultiplexerFactory { get; set; }
+
+    /// <summary>
+    /// Gets or sets whether to use the <see cref="IConnectionMultiplexer"/> the application registered in dependency
+    /// injection, in place of <see cref="Redis"/>.
+    /// </summary>
+    /// <value>The default value is <see langword="false"/>.</value>
+    /// <remarks>MintCache never disposes the registered multiplexer.</remarks>
+    public bool UseRegisteredConnectionMultiplexer { get; set; }
+
+    /// <summary>Gets or sets how long one Redis call may take before it counts as failed and is answered locally.</summary>
+    /// <value>The default value is 500 milliseconds. Valid values are between 10 milliseconds and 1 minute.</value>
+    /// <remarks>
+    /// A lookup is shared by the concurrent requests of a key, so this bounds how long they wait on a Redis that hangs
+    /// before they are answered from the local in-memory cache.
+    /// </remarks>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
+    public TimeSpan RedisOperationTimeout { get; set; } = MintCacheConstants.DefaultRedisOperationTimeout;
+
+    /// <summary>Gets or sets how long Redis is left alone once the circuit breaker opens.</summary>
+    /// <value>The default value is 5 seconds. Valid values are between 500 milliseconds and 1 hour.</value>
+    /// <remarks>
+    /// While the breaker is open every call is answered from the local in-memory cache at once; after this long one
+    /// call probes Redis, and its success brings the process back to Redis.
+    /// </remarks>
+    [Range(typeof(TimeSpan), "00:00:00.500", "01:00:00")]
+    public TimeSpan RedisBreakDuration { get; set; } = MintCacheConstants.DefaultRedisBreakDuration;
+
+    /// <summary>Gets or sets the share of failed Redis calls (over 10 seconds) that opens the circuit breaker.</summary>
+    /// <value>The default value is 0.5. Valid values are above 0 and at most 1.</value>
+    [Range(0.001, 1.0)]
+    public double RedisFailureRatio { get; set; } = MintCacheConstants.DefaultRedisFailureRatio;
+
+    /// <summary>Gets or sets how many Redis calls (over 10 seconds) the breaker needs before it may open.</summary>
+    /// <value>The default value is 10. Valid values are 2 and above.</value>
+    /// <remarks>Below it, failed calls are still answered locally, one by one, but Redis keeps being asked.</remarks>
+    [Range(2, int.MaxValue)]
+    public int RedisMinimumThroughput { get; set; } = MintCacheConstants.DefaultRedisMinimumThroughput;
+
+    /// <summary>Whether a Redis backend is configured by any of the three ways.</summary>
+    internal bool UsesRedis => !string.IsNullOrWhiteSpace(Redis) || ConnectionMultiplexerFactory is not null || UseRegisteredConnectionMultiplexer;
 }

@@ -15,6 +15,34 @@ internal sealed class MintCacheOptionsRules : IValidateOptions<MintCacheOptions>
                 nameof(MintCacheOptions.FailureBackoff));
         }
 
+        if (options.UsesRedis && options.KeyPrefix is { } prefix && prefix.AsSpan().IndexOfAny('{', '}') >= 0)
+        {
+            failures.AddError(
+                "KeyPrefix must not contain '{' or '}' with Redis: MintCache places each cache key in its own hash tag, and a brace in the prefix would put every key on one Redis Cluster slot.",
+                nameof(MintCacheOptions.KeyPrefix));
+        }
+
+        if (!string.IsNullOrWhiteSpace(options.Redis) && !IsValidRedisConfiguration(options.Redis))
+        {
+            // Never echo the string or the parser's message: either may hold the password.
+            failures.AddError(
+                "Redis is not a valid StackExchange.Redis configuration string (its value is not shown, as it may hold a password).",
+                nameof(MintCacheOptions.Redis));
+        }
+
         return failures.Build();
+    }
+
+    private static bool IsValidRedisConfiguration(string configuration)
+    {
+        try
+        {
+            _ = StackExchange.Redis.ConfigurationOptions.Parse(configuration);
+            return true;
+        }
+        catch (Exception ex) when (ex is ArgumentException or FormatException or NotSupportedException)
+        {
+            return false;
+        }
     }
 }

@@ -5,9 +5,11 @@ using Microsoft.Extensions.Options;
 using MintCache.AspNetCore;
 using MintCache.AspNetCore.Backends;
 using MintCache.AspNetCore.Backends.Memory;
+using MintCache.AspNetCore.Backends.Redis;
 using MintCache.AspNetCore.DependencyInjection;
 using MintCache.AspNetCore.Refresh;
 using MintCache.AspNetCore.Store;
+using StackExchange.Redis;
 
 // Beside AddOutputCache, as ASP.NET Core's own output-cache extensions are.
 namespace Microsoft.Extensions.DependencyInjection;
@@ -54,8 +56,13 @@ public static class MintCacheServiceCollectionExtensions
         services.AddHttpContextAccessor();
         services.TryAddEnumerable(ServiceDescriptor.Transient<IStartupFilter, ClaimWatchStartupFilter>());
 
+        // Memory is the backend unless Redis is configured; then it is Redis's local fallback while Redis is down.
         services.TryAddSingleton<MemoryBackend>();
-        services.TryAddSingleton<IMintBackend>(static sp => sp.GetRequiredService<MemoryBackend>());
+        services.TryAddSingleton(static sp => CreateRedisConnection(sp, sp.GetRequiredService<IOptions<MintCacheOptions>>().Value));
+        services.TryAddSingleton<RedisBackend>();
+        services.TryAddSingleton<IMintBackend>(static sp => sp.GetRequiredService<IOptions<MintCacheOptions>>().Value.UsesRedis
+            ? sp.GetRequiredService<RedisBackend>()
+            : sp.GetRequiredService<MemoryBackend>());
         services.TryAddSingleton<BackgroundRegenerator>();
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<OutputCacheOptions>, OutputCacheOptionsSetup>());
         services.TryAddSingleton<MintOutputCacheStore>();
@@ -66,5 +73,24 @@ public static class MintCacheServiceCollectionExtensions
         services.RemoveAll<IOutputCacheStore>();
         services.AddSingleton<IOutputCacheStore>(static sp => sp.GetRequiredService<MintOutputCacheStore>());
         return services;
+    }
+
+    private static RedisConnection CreateRedisConnection(IServiceProvider services, MintCacheOptions options)
+    {
+        // The application's multiplexers are borrowed (never disposed); only one built from the string is owned.
+        if (options.ConnectionMultiplexerFactory is { } factory)
+        {
+            return new RedisConnection(factory, owned: false);
+        }
+
+        if (options.UseRegisteredConnectionMultiplexer)
+        {
+            return new RedisConnection(() => Task.FromResult(services.GetRequiredService<IConnectionMultiplexer>()), owned: false);
+        }
+
+        var configuration = options.Redis ?? throw new InvalidOperationException("MintCache has no Redis configured.");
+        return new RedisConnection(
+            async () => await ConnectionMultiplexer.ConnectAsync(RedisConnection.ParseOwnedOptions(configuration)).ConfigureAwait(false),
+            owned: true);
     }
 }

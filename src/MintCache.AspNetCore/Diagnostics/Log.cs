@@ -25,6 +25,12 @@ internal static partial class Log
     internal const int IdBackgroundRegenerationStarted = 15;
     internal const int IdForegroundFallback = 16;
 
+    internal const int IdRedisUnavailable = 20;
+    internal const int IdRedisRestored = 21;
+    internal const int IdRedisCallFailed = 22;
+    internal const int IdEntryRejected = 23;
+    internal const int IdRedisCircuitOpened = 24;
+
     [LoggerMessage(IdLookupFailed, LogLevel.Warning,
         "The {Backend} cache backend failed a lookup; the request is answered as a miss and goes to the endpoint.",
         EventName = "LookupFailed")]
@@ -104,4 +110,29 @@ internal static partial class Log
         "A page is refreshed in the foreground although background refresh was asked for: {Reason}.",
         EventName = "ForegroundFallback")]
     public static partial void ForegroundFallback(ILogger logger, string reason);
+
+    [LoggerMessage(IdRedisUnavailable, LogLevel.Warning,
+        "Redis is unavailable ({ExceptionType}); this process now serves from its local in-memory cache, with one regeneration per page per process instead of per farm, until Redis answers again.",
+        EventName = "RedisUnavailable")]
+    public static partial void RedisUnavailable(ILogger logger, string exceptionType);
+
+    [LoggerMessage(IdRedisRestored, LogLevel.Information,
+        "Redis answers again after {Outage}; this process shares the Redis cache again.",
+        EventName = "RedisRestored")]
+    public static partial void RedisRestored(ILogger logger, TimeSpan outage);
+
+    [LoggerMessage(IdRedisCallFailed, LogLevel.Debug,
+        "A Redis call failed and was answered from the local in-memory cache.",
+        EventName = "RedisCallFailed")]
+    public static partial void RedisCallFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(IdEntryRejected, LogLevel.Warning,
+        "A value under a MintCache key on the {Backend} backend was rejected ({Reason}) and answered as a miss; the next store overwrites it.",
+        EventName = "EntryRejected")]
+    public static partial void EntryRejected(ILogger logger, string backend, Entries.EntryRejectReason reason);
+
+    [LoggerMessage(IdRedisCircuitOpened, LogLevel.Debug,
+        "The Redis circuit breaker opened: Redis is not asked for {BreakDuration}.",
+        EventName = "RedisCircuitOpened")]
+    public static partial void RedisCircuitOpened(ILogger logger, TimeSpan breakDuration);
 }

@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using MintCache.AspNetCore.Diagnostics;
+using Polly.CircuitBreaker;
+
+namespace MintCache.AspNetCore.Backends.Redis;
+
+/// <summary>
+/// Degraded mode: while Redis fails, this process answers from its local memory backend, and says so once.
+/// </summary>
+/// <remarks>
+/// The state changes twice per outage, each logged once: the first failure switches to local memory (Warning), and
+/// the first success of a call that <em>started</em> after that switches back (Information). Requiring a later start
+/// keeps a slow success that was already in flight when Redis died from flipping the state back and forth, which would
+/// log once per request instead of once per outage.
+/// </remarks>
+internal sealed partial class RedisBackend
+{
+    // Calls are numbered as they start; _degradedAt is the number reached when Redis was found failing, 0 while healthy.
+    private long _calls;
+    private long _degradedAt;
+    private long _degradedSince;
+    private long _probeAt;
+
+    /// <summary>For tests and health checks: whether this process currently answers from local memory.</summary>
+    internal bool IsDegraded => Volatile.Read(ref _degradedAt) != 0;
+
+    /// <summary>
+    /// Whether to skip Redis entirely: the breaker is open and its break has not run out. Polly moves an open breaker
+    /// to half-open only when a call is attempted after the break, so once the break is over calls must go to the
+    /// pipeline again, or the breaker would never probe Redis and the process would never come back.
+    /// </summary>
+    private bool IsCircuitOpen => _breaker.CircuitState switch
+    {
+        CircuitState.Isolated => true,
+        CircuitState.Open => _timeProvider.GetTimestamp() < Volatile.Read(ref _probeAt),
+        _ => false,
+    };
+
+    private long BeginCall() => Interlocked.Increment(ref _calls);
+
+    private void OnSuccess(long call)
+    {
+        var degradedAt = Volatile.Read(ref _degradedAt);
+        if (degradedAt == 0 || call <= degradedAt)
+        {
+            return;
+        }
+
+        if (Interlocked.CompareExchange(ref _degradedAt, 0, degradedAt) == degradedAt)
+        {
+            Log.RedisRestored(_logger, Stopwatch.GetElapsedTime(Volatile.Read(ref _degradedSince)));
+        }
+    }
+
+    private void OnFailure(long call, Exception exception)
+    {
+        Log.RedisCallFailed(_logger, exception);
+        if (Volatile.Read(ref _degradedAt) != 0)
+        {
+            return;
+        }
+
+        // The highest call number so far, so that only calls started from now on can prove Redis is back.
+        var reached = Math.Max(call, Interlocked.Read(ref _calls));
+        if (Interlocked.CompareExchange(ref _degradedAt, reached, 0) == 0)
+        {
+            Volatile.Write(ref _degradedSince, Stopwatch.GetTimestamp());
+
+            // The exception's type only: its message may name an endpoint or a command, never worth a Warning.
+            Log.RedisUnavailable(_logger, exception.GetType().Name);
+        }
+    }
+
+    private ValueTask OnCircuitOpened(OnCircuitOpenedArguments<object> args)
+    {
+        var breakTicks = (long)(args.BreakDuration.TotalSeconds * _timeProvider.TimestampFrequency);
+        Volatile.Write(ref _probeAt, _timeProvider.GetTimestamp() + breakTicks);
+        Log.RedisCircuitOpened(_logger, args.BreakDuration);
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>
+    /// Whether an exception means Redis failed (and the local backend should answer), rather than that the caller
+    /// gave up, which is no failure and propagates as a cancellation.
+    /// </summary>
+    private static bool IsRedisFailure(Exception exception, CancellationToken cancellationToken)
+        => !(exception is OperationCanceledException && cancellationToken.IsCancellationRequested);
+}

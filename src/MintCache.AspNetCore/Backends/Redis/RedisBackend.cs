@@ -1,0 +1,232 @@
+using System.Buffers;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using MintCache.AspNetCore.Backends.Memory;
+using MintCache.AspNetCore.Diagnostics;
+using MintCache.AspNetCore.Entries;
+using MintCache.AspNetCore.Store;
+using Polly;
+using Polly.CircuitBreaker;
+using StackExchange.Redis;
+
+namespace MintCache.AspNetCore.Backends.Redis;
+
+/// <summary>
+/// The shared backend: entries in Redis, every decision taken by a Lua script on the Redis server's clock, so all the
+/// processes that share the Redis agree on fresh / stale / missing and exactly one of them wins each refresh claim.
+/// </summary>
+/// <remarks>
+/// Every call runs through one Polly pipeline (timeout, circuit breaker). A call that fails, times out or finds the
+/// breaker open is answered by a local <see cref="MemoryBackend"/> instead (see <c>RedisBackend.Fallback.cs</c>): the
+/// farm-wide single refresh degrades to one refresh per process, and no request ever sees the failure.
+/// </remarks>
+internal sealed partial class RedisBackend : IMintBackend
+{
+    private readonly RedisConnection _connection;
+    private readonly RedisKeys _keys;
+    private readonly MemoryBackend _local;
+    private readonly ResiliencePipeline _pipeline;
+    private readonly CircuitBreakerStateProvider _breaker = new();
+    private readonly ILogger _logger;
+    private readonly TimeProvider _timeProvider;
+
+    public RedisBackend(RedisConnection connection, MemoryBackend local, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<RedisBackend> logger)
+    {
+        _connection = connection;
+        _local = local;
+        _logger = logger;
+        _timeProvider = timeProvider;
+        _keys = new RedisKeys(options.Value.KeyPrefix);
+        _pipeline = RedisResilience.Build(options.Value, timeProvider, _breaker, OnCircuitOpened);
+
+        // Connect now, in the background, rather than on the first lookup.
+        _ = _connection.GetAsync(CancellationToken.None).AsTask().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+    }
+
+    // How long a call waits for the first connection before answering locally.
+    internal static readonly TimeSpan FirstConnectTimeout = TimeSpan.FromSeconds(5);
+
+    public string Name => "redis";
+
+    internal RedisKeys Keys => _keys;
+
+    /// <summary>For tests: the connection this backend uses.</summary>
+    internal RedisConnection Connection => _connection;
+
+    public ValueTask<BackendLookup> LookupAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    {
+        if (IsCircuitOpen)
+        {
+            return ValueTask.FromResult(_local.Lookup(key, leaseDuration));
+        }
+
+        return LookupOnRedisAsync(key, leaseDuration, cancellationToken);
+    }
+
+    private async ValueTask<BackendLookup> LookupOnRedisAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    {
+        var call = BeginCall();
+        var token = ClaimTicket.NewToken();
+        RedisResult result;
+        try
+        {
+            result = await _pipeline.ExecuteAsync(
+                static async (state, ct) =>
+                {
+                    return await RedisScripts.Lookup.EvaluateAsync(state.Db, new LookupArgs(
+                        state.Self._keys.Entry(state.Key),
+                        state.Self._keys.Claim(state.Key),
+                        state.Token,
+                        Milliseconds(state.Lease))).WaitAsync(ct).ConfigureAwait(false);
+                },
+                (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Token: token, Lease: leaseDuration),
+                cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
+        {
+            OnFailure(call, ex);
+            return _local.Lookup(key, leaseDuration);
+        }
+
+        OnSuccess(call);
+        return ReadLookup(result, token);
+    }
+
+    private BackendLookup ReadLookup(RedisResult result, long token)
+    {
+        var reply = (RedisResult[])result!;
+        switch ((int)reply[0])
+        {
+            case (int)EntryState.Fresh:
+                return BackendLookup.Fresh((byte[])reply[1]!);
+            case (int)EntryState.Stale:
+                var page = (byte[])reply[1]!;
+                return reply.Length > 2
+                    ? BackendLookup.StaleClaimed(page, new ClaimTicket(token, (long)reply[2]), (byte[])reply[3]!, TimeSpan.FromMilliseconds((long)reply[4]))
+                    : BackendLookup.Stale(page);
+            case LookupRejected:
+                Log.EntryRejected(_logger, Name, (EntryRejectReason)(int)reply[1]);
+                return BackendLookup.Missing;
+            default:
+                return BackendLookup.Missing;
+        }
+    }
+
+    public ValueTask<bool> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, ClaimTicket? claim, CancellationToken cancellationToken)
+    {
+        // Copied: the middleware reuses its buffers once this call returns, and a command cut short by the timeout may
+        // still be written to the socket later.
+        var bytes = page.ToArray();
+        if (IsCircuitOpen)
+        {
+            return ValueTask.FromResult(_local.Set(key, bytes, tags, lifetime, regeneration, claim));
+        }
+
+        return SetOnRedisAsync(key, bytes, tags, lifetime, regeneration, claim, cancellationToken);
+    }
+
+    private async ValueTask<bool> SetOnRedisAsync(string key, byte[] page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, ClaimTicket? claim, CancellationToken cancellationToken)
+    {
+        var call = BeginCall();
+        try
+        {
+            var stored = await _pipeline.ExecuteAsync(
+                static async (state, ct) =>
+                {
+                    var self = state.Self;
+                    var db = state.Db;
+                    var reply = (RedisResult[])(await RedisScripts.Set.EvaluateAsync(db, new SetArgs(
+                        self._keys.Entry(state.Key),
+                        self._keys.Claim(state.Key),
+                        state.Page,
+                        Milliseconds(state.Lifetime.Fresh, minimum: 1),
+                        Milliseconds(state.Lifetime.Grace),
+                        Milliseconds(state.Lifetime.FailSafe),
+                        state.Regeneration.ToArray(),
+                        state.Claim is { } ticket ? ticket.Token : RedisValue.EmptyString,
+                        state.Claim is { } fenced ? fenced.Generation : RedisValue.EmptyString)).WaitAsync(ct).ConfigureAwait(false))!;
+                    if ((int)reply[0] == 0)
+                    {
+                        return false;
+                    }
+
+                    await self.AddTagsAsync(db, state.Key, state.Tags, expiresAt: (long)reply[1], now: (long)reply[2]).WaitAsync(ct).ConfigureAwait(false);
+                    return true;
+                },
+                (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Page: page, Tags: tags, Lifetime: lifetime, Regeneration: regeneration, Claim: claim),
+                cancellationToken).ConfigureAwait(false);
+            OnSuccess(call);
+            return stored;
+        }
+        catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
+        {
+            OnFailure(call, ex);
+            return _local.Set(key, page, tags, lifetime, regeneration, claim);
+        }
+    }
+
+    public async ValueTask ReleaseClaimAsync(string key, ClaimTicket claim, TimeSpan retryAfter, bool failed, CancellationToken cancellationToken)
+    {
+        // The claim may have been granted by the local fallback: releasing it there too is harmless when it was not.
+        await _local.ReleaseClaimAsync(key, claim, retryAfter, failed, cancellationToken).ConfigureAwait(false);
+        if (IsCircuitOpen)
+        {
+            return;
+        }
+
+        var call = BeginCall();
+        try
+        {
+            await _pipeline.ExecuteAsync(
+                static async (state, ct) =>
+                {
+                    await RedisScripts.ReleaseClaim.EvaluateAsync(state.Db, new ReleaseArgs(
+                        state.Self._keys.Entry(state.Key),
+                        state.Self._keys.Claim(state.Key),
+                        state.Claim.Token,
+                        Milliseconds(state.RetryAfter),
+                        state.Failed ? 1 : 0)).WaitAsync(ct).ConfigureAwait(false);
+                },
+                (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Claim: claim, RetryAfter: retryAfter, Failed: failed),
+                cancellationToken).ConfigureAwait(false);
+            OnSuccess(call);
+        }
+        catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
+        {
+            // The claim lapses on its own after the lease.
+            OnFailure(call, ex);
+        }
+    }
+
+    /// <summary>
+    /// The database, once connected. Outside the pipeline's timeout on purpose: establishing the first connection
+    /// (TLS, AUTH, handshake, a busy thread pool at start-up) legitimately takes longer than one command, and failing
+    /// it would send a cold farm's first requests to local memory. It is bounded by <see cref="FirstConnectTimeout"/>
+    /// instead; once connected it completes synchronously, and a lost connection then fails fast in the pipeline.
+    /// </summary>
+    private async ValueTask<IDatabase> DatabaseAsync(CancellationToken cancellationToken)
+    {
+        var connecting = _connection.GetAsync(cancellationToken);
+        var multiplexer = connecting.IsCompletedSuccessfully
+            ? connecting.Result
+            : await connecting.AsTask().WaitAsync(FirstConnectTimeout, cancellationToken).ConfigureAwait(false);
+        return multiplexer.GetDatabase();
+    }
+
+    private static long Milliseconds(TimeSpan duration, long minimum = 0)
+        => Math.Max(minimum, (long)Math.Ceiling(duration.TotalMilliseconds));
+
+    // The reply code of a rejected value; 0-2 are EntryState values.
+    private const int LookupRejected = 3;
+
+    // Script parameters: RedisKey members go to KEYS (cluster routing), the rest to ARGV. Named as in RedisScripts.
+    internal sealed record LookupArgs(RedisKey entry, RedisKey claim, long token, long leaseMs);
+
+    internal sealed record SetArgs(RedisKey entry, RedisKey claim, byte[] page, long freshMs, long graceMs, long failSafeMs, byte[] regen, RedisValue token, RedisValue claimGen);
+
+    internal sealed record ReleaseArgs(RedisKey entry, RedisKey claim, long token, long retryMs, int failed);
+
+    internal sealed record MarkStaleArgs(RedisKey entry);
+
+    internal sealed record AddTagArgs(RedisKey tag, RedisValue member, long expiresAt, long now, long ttlMs);
+}

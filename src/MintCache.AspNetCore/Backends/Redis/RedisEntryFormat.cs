@@ -1,0 +1,74 @@
+using System.Buffers.Binary;
+using MintCache.AspNetCore.Entries;
+
+namespace MintCache.AspNetCore.Backends.Redis;
+
+/// <summary>
+/// The bytes of one entry under its Redis key: a fixed header, then the page exactly as the middleware handed it over.
+/// </summary>
+/// <remarks>
+/// <para>
+/// The scripts in <see cref="RedisScripts"/> read and write the header themselves (the server's clock decides), so this
+/// layout is shared by C# and Lua and is <b>append only</b>: a change is a new <see cref="Version"/>, never an edit.
+/// Integers are unsigned big-endian; times are milliseconds since the Unix epoch on the Redis server's clock.
+/// </para>
+/// <code>
+/// offset  size  field
+///      0     4  magic "MINT" (a value without it was written by another program)
+///      4     1  format version, 1
+///      5     3  reserved, zero
+///      8     8  stale-at (ms, server clock): before it the entry is fresh
+///     16     8  expires-at (ms, server clock): from it the entry is gone
+///     24     8  generation: grows with every store under the key (fencing)
+///     32     8  fail-safe-until (ms, server clock): the latest expires-at failed regenerations may extend to
+///     40     4  grace (ms): what each failed regeneration gives the entry again, within fail-safe-until
+///     44     4  regeneration request length r (0: refreshed in the foreground)
+///     48     4  page length n (a value shorter than the header + r + n was truncated)
+///     52     r  the serialized background regeneration request (opaque here, see RegenerationRequest)
+///   52+r     n  the page
+/// </code>
+/// <para>
+/// A value that fails any check is a <see cref="EntryRejectReason"/>: logged, answered as a miss, overwritten by the
+/// next store. Version 1 keeps 52 bytes of overhead per page; generations are microseconds of the server clock or one
+/// more than the previous generation, whichever is larger, so they stay below 2^53 and exact in Lua's doubles.
+/// </para>
+/// </remarks>
+internal static class RedisEntryFormat
+{
+    public const int HeaderSize = 52;
+
+    public const byte Version = 1;
+
+    public static ReadOnlySpan<byte> Magic => "MINT"u8;
+
+    /// <summary>Reads the header of a raw value, as the scripts do; for tests and diagnostics.</summary>
+    public static EntryRejectReason TryReadHeader(ReadOnlySpan<byte> value, out long staleAt, out long expiresAt, out long generation)
+    {
+        staleAt = expiresAt = generation = 0;
+        if (value.Length < HeaderSize)
+        {
+            return EntryRejectReason.Truncated;
+        }
+
+        if (!value[..4].SequenceEqual(Magic))
+        {
+            return EntryRejectReason.Foreign;
+        }
+
+        if (value[4] != Version)
+        {
+            return EntryRejectReason.UnknownVersion;
+        }
+
+        staleAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[8..]);
+        expiresAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[16..]);
+        generation = (long)BinaryPrimitives.ReadUInt64BigEndian(value[24..]);
+        var length = (long)BinaryPrimitives.ReadUInt32BigEndian(value[44..]) + BinaryPrimitives.ReadUInt32BigEndian(value[48..]);
+        if (value.Length - HeaderSize != length)
+        {
+            return EntryRejectReason.Truncated;
+        }
+
+        return staleAt > expiresAt ? EntryRejectReason.Corrupt : EntryRejectReason.None;
+    }
+}

@@ -1,0 +1,45 @@
+using System.Text;
+using StackExchange.Redis;
+
+namespace MintCache.AspNetCore.Backends.Redis;
+
+/// <summary>
+/// The Redis keys of MintCache: <c>{prefix}{{escaped cache key}}:e</c> holds an entry, <c>…:c</c> its refresh claim,
+/// and <c>{prefix}tag:{tag}</c> the sorted set of the cache keys that carry a tag.
+/// </summary>
+/// <remarks>
+/// The entry and claim keys of one cache key share the hash tag between the braces, so the scripts that touch both
+/// run on one Redis Cluster slot. Inside the braces, <c>%</c> and <c>}</c> are escaped (<c>%25</c>, <c>%7D</c>) so a
+/// brace in a cache key cannot end the hash tag early, and two cache keys never share a Redis key. The prefix must
+/// hold no brace (the options refuse one), or it would become the hash tag of every key.
+/// </remarks>
+internal sealed class RedisKeys(string prefix)
+{
+    public string Prefix { get; } = prefix;
+
+    public RedisKey Entry(string cacheKey) => Build(cacheKey, ":e");
+
+    public RedisKey Claim(string cacheKey) => Build(cacheKey, ":c");
+
+    public RedisKey Tag(string tag) => (RedisKey)(Prefix + "tag:" + tag);
+
+    /// <summary>The Redis key pattern that matches every entry key under this prefix (for tests and tools).</summary>
+    public string EntryPattern => Prefix + "{*}:e";
+
+    private RedisKey Build(string cacheKey, string suffix)
+    {
+        var builder = new StringBuilder(Prefix.Length + cacheKey.Length + 8);
+        builder.Append(Prefix).Append('{');
+        foreach (var c in cacheKey)
+        {
+            _ = c switch
+            {
+                '%' => builder.Append("%25"),
+                '}' => builder.Append("%7D"),
+                _ => builder.Append(c),
+            };
+        }
+
+        return (RedisKey)builder.Append('}').Append(suffix).ToString();
+    }
+}

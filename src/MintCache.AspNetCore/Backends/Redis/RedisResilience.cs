@@ -1,0 +1,33 @@
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Timeout;
+
+namespace MintCache.AspNetCore.Backends.Redis;
+
+/// <summary>Builds the one <see cref="ResiliencePipeline"/> every Redis call of a backend runs through.</summary>
+internal static class RedisResilience
+{
+    /// <summary>
+    /// A circuit breaker around a timeout: a call slower than <see cref="MintCacheOptions.RedisOperationTimeout"/>
+    /// fails (and counts as a failure), and when failures pass <see cref="MintCacheOptions.RedisFailureRatio"/> the
+    /// breaker opens for <see cref="MintCacheOptions.RedisBreakDuration"/>, during which the backend does not ask Redis
+    /// at all and answers from local memory.
+    /// </summary>
+    /// <remarks>The caller's cancellation is not a Redis failure: it never counts towards opening the breaker.</remarks>
+    public static ResiliencePipeline Build(MintCacheOptions options, TimeProvider timeProvider, CircuitBreakerStateProvider stateProvider, Func<OnCircuitOpenedArguments<object>, ValueTask> onOpened)
+    {
+        var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider };
+        builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions
+        {
+            FailureRatio = options.RedisFailureRatio,
+            MinimumThroughput = options.RedisMinimumThroughput,
+            SamplingDuration = MintCacheConstants.RedisSamplingDuration,
+            BreakDuration = options.RedisBreakDuration,
+            StateProvider = stateProvider,
+            ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Exception is { } ex && ex is not OperationCanceledException),
+            OnOpened = onOpened,
+        });
+        builder.AddTimeout(new TimeoutStrategyOptions { Timeout = options.RedisOperationTimeout });
+        return builder.Build();
+    }
+}

@@ -1,0 +1,141 @@
+using System.Buffers;
+using System.Text;
+using MintCache.AspNetCore.Backends;
+using MintCache.AspNetCore.Entries;
+
+namespace MintCache.AspNetCore.Tests.Behaviour;
+
+/// <summary>
+/// The promises every backend keeps (design.md §2), one suite run against each backend by a small subclass.
+/// </summary>
+/// <remarks>
+/// Time moves through <see cref="PassAsync"/>: the memory backend advances its fake clock, the Redis backend waits
+/// for the server's clock, which no test can fake, so durations here stay short.
+/// </remarks>
+public abstract class BackendBehaviourTests : IAsyncLifetime
+{
+    private protected static readonly TimeSpan Lease = TimeSpan.FromSeconds(10);
+    private protected static readonly TimeSpan Fresh = TimeSpan.FromMilliseconds(200);
+    private protected static readonly TimeSpan Grace = TimeSpan.FromMilliseconds(1500);
+
+    private protected IMintBackend Backend { get; private set; } = null!;
+
+    private protected abstract Task<IMintBackend> CreateBackendAsync();
+
+    /// <summary>Lets at least <paramref name="duration"/> pass on the backend's own clock.</summary>
+    protected abstract Task PassAsync(TimeSpan duration);
+
+    public virtual async Task InitializeAsync() => Backend = await CreateBackendAsync();
+
+    public virtual Task DisposeAsync() => Task.CompletedTask;
+
+    [Fact]
+    public async Task Lookup_AfterSet_Fresh()
+    {
+        await SetAsync("k", "v1");
+        var lookup = await Backend.LookupAsync("k", Lease, default);
+        Assert.Equal(EntryState.Fresh, lookup.State);
+        Assert.Equal("v1", Text(lookup.Page));
+        Assert.Null(lookup.Claim);
+    }
+
+    [Fact]
+    public async Task Lookup_Unknown_Missing()
+        => Assert.Equal(EntryState.Missing, (await Backend.LookupAsync("nothing", Lease, default)).State);
+
+    [Fact]
+    public async Task Lookup_StaleUnderConcurrency_ExactlyOneWinsTheClaim()
+    {
+        await SetAsync("k", "v1");
+        await PassAsync(Fresh);
+
+        var lookups = await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => Task.Run(async () => await Backend.LookupAsync("k", Lease, default))));
+
+        Assert.All(lookups, l => Assert.Equal(EntryState.Stale, l.State));
+        Assert.All(lookups, l => Assert.Equal("v1", Text(l.Page)));
+        Assert.Single(lookups, l => l.Claim is not null);
+    }
+
+    [Fact]
+    public async Task Lookup_PastExpiry_Missing()
+    {
+        await SetAsync("k", "v1");
+        await PassAsync(Fresh + Grace);
+        Assert.Equal(EntryState.Missing, (await Backend.LookupAsync("k", Lease, default)).State);
+    }
+
+    [Fact]
+    public async Task Set_UnderClaim_StoresAndReleases()
+    {
+        await SetAsync("k", "v1");
+        await PassAsync(Fresh);
+        var claim = (await Backend.LookupAsync("k", Lease, default)).Claim!.Value;
+
+        Assert.True(await Backend.SetAsync("k", Page("v2"), [], new EntryLifetime(Fresh, Grace), default, claim, default));
+        var lookup = await Backend.LookupAsync("k", Lease, default);
+        Assert.Equal(EntryState.Fresh, lookup.State);
+        Assert.Equal("v2", Text(lookup.Page));
+    }
+
+    [Fact]
+    public async Task Set_UnderClaimOfAnOlderGeneration_Refused()
+    {
+        await SetAsync("k", "v1");
+        await PassAsync(Fresh);
+        var claim = (await Backend.LookupAsync("k", Lease, default)).Claim!.Value;
+        await SetAsync("k", "v2 stored by someone else");
+
+        Assert.False(await Backend.SetAsync("k", Page("late"), [], new EntryLifetime(Fresh, Grace), default, claim, default));
+        Assert.Equal("v2 stored by someone else", Text((await Backend.LookupAsync("k", Lease, default)).Page));
+    }
+
+    [Fact]
+    public async Task ReleaseClaim_AtOnce_NextLookupWins()
+    {
+        await SetAsync("k", "v1");
+        await PassAsync(Fresh);
+        var claim = (await Backend.LookupAsync("k", Lease, default)).Claim!.Value;
+        Assert.Null((await Backend.LookupAsync("k", Lease, default)).Claim);
+
+        await Backend.ReleaseClaimAsync("k", claim, TimeSpan.Zero, failed: false, default);
+        Assert.NotNull((await Backend.LookupAsync("k", Lease, default)).Claim);
+    }
+
+    [Fact]
+    public async Task EvictByTag_Hard_RemovesOnlyTaggedEntries()
+    {
+        await SetAsync("k1", "v1", "news");
+        await SetAsync("k2", "v2", "news", "sport");
+        await SetAsync("k3", "v3", "sport");
+
+        await Backend.EvictByTagAsync("news", soft: false, default);
+
+        Assert.Equal(EntryState.Missing, (await Backend.LookupAsync("k1", Lease, default)).State);
+        Assert.Equal(EntryState.Missing, (await Backend.LookupAsync("k2", Lease, default)).State);
+        Assert.Equal(EntryState.Fresh, (await Backend.LookupAsync("k3", Lease, default)).State);
+    }
+
+    [Fact]
+    public async Task EvictByTag_Soft_MarksStaleAndKeepsExpiry()
+    {
+        await SetAsync("k", "v1", "news");
+
+        await Backend.EvictByTagAsync("news", soft: true, default);
+
+        var first = await Backend.LookupAsync("k", Lease, default);
+        Assert.Equal(EntryState.Stale, first.State);
+        Assert.NotNull(first.Claim);
+        Assert.Equal("v1", Text((await Backend.LookupAsync("k", Lease, default)).Page));
+
+        // Still gone at the original expiry: marking stale never extends the grace.
+        await PassAsync(Fresh + Grace);
+        Assert.Equal(EntryState.Missing, (await Backend.LookupAsync("k", Lease, default)).State);
+    }
+
+    private Task SetAsync(string key, string page, params string[] tags)
+        => Backend.SetAsync(key, Page(page), tags, new EntryLifetime(Fresh, Grace), default, null, default).AsTask();
+
+    private static ReadOnlySequence<byte> Page(string text) => new(Encoding.UTF8.GetBytes(text));
+
+    private static string? Text(byte[]? page) => page is null ? null : Encoding.UTF8.GetString(page);
+}

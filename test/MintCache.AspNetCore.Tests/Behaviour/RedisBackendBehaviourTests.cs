@@ -1,0 +1,31 @@
+using MintCache.AspNetCore.Backends;
+using MintCache.AspNetCore.Tests.Fixtures;
+
+namespace MintCache.AspNetCore.Tests.Behaviour;
+
+/// <summary>The shared promises on the Redis backend: the server's clock decides, so time passes for real.</summary>
+[Collection(RedisCollection.Name)]
+public sealed class RedisBackendBehaviourTests(RedisServerFixture redis) : BackendBehaviourTests
+{
+    private RedisStoreHarness? _harness;
+
+    private protected override Task<IMintBackend> CreateBackendAsync()
+    {
+        _harness = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(nameof(RedisBackendBehaviourTests)));
+        return Task.FromResult<IMintBackend>(_harness.Backend);
+    }
+
+    protected override async Task PassAsync(TimeSpan duration)
+    {
+        var until = await redis.ServerNowAsync() + (long)duration.TotalMilliseconds + 1;
+        await Eventually.HoldsAsync(async () => await redis.ServerNowAsync() >= until, duration + TimeSpan.FromSeconds(10), $"{duration} pass on the server clock");
+    }
+
+    public override async Task DisposeAsync()
+    {
+        if (_harness is not null)
+        {
+            await _harness.DisposeAsync();
+        }
+    }
+}

@@ -1,0 +1,56 @@
+using System.Runtime.CompilerServices;
+using Microsoft.AspNetCore.OutputCaching;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
+using MintCache.AspNetCore.Backends;
+using MintCache.AspNetCore.Backends.Redis;
+using MintCache.AspNetCore.Store;
+
+namespace MintCache.AspNetCore.Tests.Fixtures;
+
+/// <summary>
+/// A MintCache store on the Redis backend, built through DI as an app would, without an HTTP host: one "process".
+/// Two harnesses with the same prefix share the Redis as two processes would.
+/// </summary>
+internal sealed class RedisStoreHarness : IAsyncDisposable
+{
+    private readonly ServiceProvider _services;
+
+    public RedisStoreHarness(string redis, string prefix, Action<MintCacheOptions>? configure = null, TimeProvider? timeProvider = null)
+    {
+        var services = new ServiceCollection();
+        if (timeProvider is not null)
+        {
+            services.AddSingleton(timeProvider);
+        }
+
+        services.AddLogging(b => b.AddFakeLogging().SetMinimumLevel(LogLevel.Debug));
+        services.AddOutputCache();
+        services.AddMintStore(o =>
+        {
+            o.Redis = redis;
+            o.KeyPrefix = prefix;
+
+            // Generous by default so a busy test machine does not look like an outage; outage tests set their own.
+            o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
+            configure?.Invoke(o);
+        });
+        _services = services.BuildServiceProvider(validateScopes: true);
+        Store = (MintOutputCacheStore)_services.GetRequiredService<IOutputCacheStore>();
+        Backend = (RedisBackend)_services.GetRequiredService<IMintBackend>();
+        Logs = _services.GetRequiredService<FakeLogCollector>();
+    }
+
+    public MintOutputCacheStore Store { get; }
+
+    public RedisBackend Backend { get; }
+
+    public FakeLogCollector Logs { get; }
+
+    public static string UniquePrefix([CallerMemberName] string test = "") => RedisHost.UniquePrefix(test);
+
+    public int CountLogs(int eventId) => Logs.GetSnapshot().Count(r => r.Id.Id == eventId);
+
+    public ValueTask DisposeAsync() => _services.DisposeAsync();
+}

@@ -1,0 +1,237 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text;
+using MintCache.AspNetCore.Backends;
+using MintCache.AspNetCore.Backends.Redis;
+using MintCache.AspNetCore.Diagnostics;
+using MintCache.AspNetCore.Entries;
+using MintCache.AspNetCore.Store;
+using MintCache.AspNetCore.Tests.Fixtures;
+using StackExchange.Redis;
+using StackExchange.Redis.Profiling;
+
+namespace MintCache.AspNetCore.Tests.Redis;
+
+/// <summary>Issue 4, behaviours 1 and 7: the scripts, on a real Redis-protocol server.</summary>
+[Collection(RedisCollection.Name)]
+public sealed class RedisBackendTests(RedisServerFixture redis)
+{
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task Lookup_OneRoundTrip_DecidesOnServerClock()
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
+        var backend = host.Backend;
+        var before = await redis.ServerNowAsync();
+        Assert.True(await backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(400)), default, null, default));
+        var after = await redis.ServerNowAsync();
+
+        // The header carries the server's times; Redis drops the value itself after fresh + grace.
+        var raw = (byte[])(await redis.Database.StringGetAsync(backend.Keys.Entry("k")))!;
+        Assert.Equal(EntryRejectReason.None, RedisEntryFormat.TryReadHeader(raw, out var staleAt, out var expiresAt, out var generation));
+        Assert.InRange(staleAt, before + 300, after + 300);
+        Assert.Equal(staleAt + 400, expiresAt);
+        Assert.True(generation > 0);
+        Assert.InRange((await redis.Database.KeyTimeToLiveAsync(backend.Keys.Entry("k")))!.Value.TotalMilliseconds, 1, 700);
+
+        // Warm the script cache, then count the commands one lookup sends.
+        await backend.LookupAsync("warm", Lease, default);
+        var multiplexer = await backend.Connection.GetAsync(default);
+        var session = new ProfilingSession();
+        multiplexer.RegisterProfiler(() => session);
+        var fresh = await backend.LookupAsync("k", Lease, default);
+        multiplexer.RegisterProfiler(() => null);
+        Assert.Single(session.FinishProfiling());
+        Assert.Equal(EntryState.Fresh, fresh.State);
+        Assert.Equal("v1", Encoding.UTF8.GetString(fresh.Page!));
+
+        // The first lookup past stale-at (server clock) wins the claim; the next is served stale without it.
+        BackendLookup first = default;
+        await Eventually.HoldsAsync(async () => (first = await backend.LookupAsync("k", Lease, default)).State != EntryState.Fresh, Deadline, "the entry goes stale");
+        Assert.True(await redis.ServerNowAsync() >= staleAt);
+        Assert.Equal(EntryState.Stale, first.State);
+        Assert.Equal(generation, first.Claim!.Value.Generation);
+        var second = await backend.LookupAsync("k", Lease, default);
+        Assert.Equal(EntryState.Stale, second.State);
+        Assert.Null(second.Claim);
+        Assert.Equal("v1", Encoding.UTF8.GetString(second.Page!));
+
+        // Past expires-at it is missing, never served.
+        await Eventually.HoldsAsync(async () => (await backend.LookupAsync("k", Lease, default)).State == EntryState.Missing, Deadline, "the entry expires");
+        Assert.True(await redis.ServerNowAsync() >= expiresAt - 1);
+    }
+
+    [Fact]
+    public async Task Set_ClaimLapsedAndNewerPageStored_IsFenced()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix);
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix);
+        var lease = TimeSpan.FromMilliseconds(200);
+        await a.Backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(30)), default, null, default);
+
+        var claimA = await WinClaimAsync(a.Backend, lease);
+
+        // A is "paused" past its lease: B takes the claim over and stores first.
+        var claimB = await WinClaimAsync(b.Backend, lease);
+        Assert.NotEqual(claimA.Token, claimB.Token);
+        Assert.True(await b.Backend.SetAsync("k", Page("v2 from B"), [], Long, default, claimB, default));
+
+        // A's late page never overwrites B's newer one.
+        Assert.False(await a.Backend.SetAsync("k", Page("v2 from A"), [], Long, default, claimA, default));
+        Assert.Equal("v2 from B", Encoding.UTF8.GetString((await b.Backend.LookupAsync("k", lease, default)).Page!));
+    }
+
+    [Fact]
+    public async Task Set_UnderLapsedClaim_NeverDeletesTheNewHoldersClaim()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix);
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix);
+        var lease = TimeSpan.FromMilliseconds(200);
+        await a.Backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(30)), default, null, default);
+        var claimA = await WinClaimAsync(a.Backend, lease);
+        var claimB = await WinClaimAsync(b.Backend, TimeSpan.FromSeconds(30));
+
+        // A's write replaces the page it claimed (no newer page exists), but its compare-and-delete leaves B's claim.
+        Assert.True(await a.Backend.SetAsync("k", Page("v2 from A"), [], Long, default, claimA, default));
+        Assert.Equal(claimB.Token.ToString(System.Globalization.CultureInfo.InvariantCulture), (string?)await redis.Database.StringGetAsync(a.Backend.Keys.Claim("k")));
+
+        // B's own store releases it.
+        await b.Backend.SetAsync("k", Page("v3 from B"), [], Long, default, claimB, default);
+        Assert.False(await redis.Database.KeyExistsAsync(a.Backend.Keys.Claim("k")));
+    }
+
+    [Fact]
+    public async Task ReleaseClaim_OnlyTheOwnerReleases()
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
+        var backend = host.Backend;
+        await backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(30)), default, null, default);
+        var claim = await WinClaimAsync(backend, Lease);
+
+        await backend.ReleaseClaimAsync("k", claim with { Token = claim.Token + 1 }, TimeSpan.Zero, failed: false, default);
+        Assert.Null((await backend.LookupAsync("k", Lease, default)).Claim);
+
+        await backend.ReleaseClaimAsync("k", claim, TimeSpan.FromMilliseconds(300), failed: false, default);
+        Assert.InRange((await redis.Database.KeyTimeToLiveAsync(backend.Keys.Claim("k")))!.Value.TotalMilliseconds, 1, 300);
+
+        await backend.ReleaseClaimAsync("k", claim, TimeSpan.Zero, failed: false, default);
+        Assert.NotNull((await backend.LookupAsync("k", Lease, default)).Claim);
+    }
+
+    [Fact]
+    public async Task Keys_OfOneCacheKey_ShareOneHashSlot()
+    {
+        var keys = new RedisKeys("app:");
+        foreach (var cacheKey in new[] { "GET\u001eHTTP\u001eLOCALHOST/PAGE", "a}b", "{x}", "100%", "}" })
+        {
+            var tag = HashTag(keys.Entry(cacheKey));
+            Assert.False(string.IsNullOrEmpty(tag));
+            Assert.Equal(tag, HashTag(keys.Claim(cacheKey)));
+        }
+
+        // Escaping keeps distinct cache keys apart, and different cache keys get different hash tags.
+        Assert.NotEqual(keys.Entry("a}b"), keys.Entry("a%7Db"));
+        Assert.NotEqual(HashTag(keys.Entry("/a")), HashTag(keys.Entry("/b")));
+        Assert.Equal("app:{a%7Db}:e", (string?)keys.Entry("a}b"));
+    }
+
+    public static TheoryData<string> BadValues => ["foreign", "truncated", "short", "unknown-version", "corrupt", "wrong-type"];
+
+    [Theory]
+    [MemberData(nameof(BadValues))]
+    public async Task Lookup_BadBytes_LoggedMissThenOverwritten(string kind)
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
+        var entryKey = host.Backend.Keys.Entry("k");
+        var valid = Header(stale: long.MaxValue / 4, expires: long.MaxValue / 4, length: 2).Concat("ok"u8.ToArray()).ToArray();
+        switch (kind)
+        {
+            case "foreign": await redis.Database.StringSetAsync(entryKey, "<html>written by another program</html>"); break;
+            case "truncated": await redis.Database.StringSetAsync(entryKey, valid[..^1]); break;
+            case "short": await redis.Database.StringSetAsync(entryKey, valid[..10]); break;
+            case "unknown-version": valid[4] = 99; await redis.Database.StringSetAsync(entryKey, valid); break;
+            case "corrupt": await redis.Database.StringSetAsync(entryKey, Header(stale: 2_000, expires: 1_000, length: 2).Concat("ok"u8.ToArray()).ToArray()); break;
+            case "wrong-type": await redis.Database.HashSetAsync(entryKey, "f", "v"); break;
+        }
+
+        Assert.Null(await host.Store.GetAsync("k", default));
+        // Garnet keeps strings and objects in separate stores: a GET never sees the hash, so there is nothing to reject.
+        var expectedRejections = kind == "wrong-type" && redis.Kind == "garnet" ? 0 : 1;
+        Assert.True(expectedRejections == host.CountLogs(Log.IdEntryRejected), string.Join("\n", host.Logs.GetSnapshot().Select(r => r.ToString() + r.Exception)));
+        Assert.False(host.Backend.IsDegraded);
+
+        await host.Store.SetAsync("k", Encoding.UTF8.GetBytes("good"), [], TimeSpan.FromMinutes(1), default);
+        Assert.Equal("good", Encoding.UTF8.GetString((await host.Store.GetAsync("k", default))!));
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task EvictByTag_MoreEntriesThanOneBatch_ReachesEveryEntry(bool soft)
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
+        var keys = Enumerable.Range(0, 600).Select(i => "k" + i).ToArray();
+        await Task.WhenAll(keys.Select(k => host.Backend.SetAsync(k, Page("v"), ["many"], Long, default, null, default).AsTask()));
+
+        await host.Backend.EvictByTagAsync("many", soft, default);
+
+        var states = await Task.WhenAll(keys.Select(async k => (await host.Backend.LookupAsync(k, Lease, default)).State));
+        Assert.All(states, state => Assert.Equal(soft ? EntryState.Stale : EntryState.Missing, state));
+    }
+
+    [Fact]
+    public async Task Tags_MembersPastExpiry_ArePruned()
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
+        var shortLived = new EntryLifetime(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(50));
+        for (var i = 0; i < 20; i++)
+        {
+            await host.Backend.SetAsync("k" + i, Page("v"), ["t"], shortLived, default, null, default);
+        }
+
+        var tagKey = host.Backend.Keys.Tag("t");
+        Assert.Equal(20, await redis.Database.SortedSetLengthAsync(tagKey));
+        await Eventually.HoldsAsync(async () => !await redis.Database.KeyExistsAsync(host.Backend.Keys.Entry("k19")), Deadline, "the short-lived entries expire");
+
+        await host.Backend.SetAsync("kept", Page("v"), ["t"], Long, default, null, default);
+        Assert.Equal(1, await redis.Database.SortedSetLengthAsync(tagKey));
+        Assert.True((await redis.Database.KeyTimeToLiveAsync(tagKey)) > Long.Total - TimeSpan.FromSeconds(5));
+    }
+
+    /// <summary>The part of a key Redis Cluster hashes: between the first '{' and the next '}', when not empty.</summary>
+    private static string? HashTag(RedisKey key)
+    {
+        var text = (string)key!;
+        var open = text.IndexOf('{', StringComparison.Ordinal);
+        var close = open < 0 ? -1 : text.IndexOf('}', open + 1);
+        return close > open + 1 ? text[(open + 1)..close] : null;
+    }
+
+    private static readonly EntryLifetime Long = new(TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+
+    private static ReadOnlySequence<byte> Page(string text) => new(Encoding.UTF8.GetBytes(text));
+
+    private static byte[] Header(long stale, long expires, uint length)
+    {
+        var header = new byte[RedisEntryFormat.HeaderSize];
+        RedisEntryFormat.Magic.CopyTo(header);
+        header[4] = RedisEntryFormat.Version;
+        BinaryPrimitives.WriteInt64BigEndian(header.AsSpan(8), stale);
+        BinaryPrimitives.WriteInt64BigEndian(header.AsSpan(16), expires);
+        BinaryPrimitives.WriteInt64BigEndian(header.AsSpan(24), 1);
+        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(32), length);
+        return header;
+    }
+
+    /// <summary>Looks the stale key up until this backend wins its claim (the previous holder's lease lapsing).</summary>
+    private static async Task<ClaimTicket> WinClaimAsync(RedisBackend backend, TimeSpan lease)
+    {
+        ClaimTicket? claim = null;
+        await Eventually.HoldsAsync(async () => (claim = (await backend.LookupAsync("k", lease, default)).Claim) is not null, Deadline, "the claim is won");
+        return claim!.Value;
+    }
+}

@@ -1,0 +1,233 @@
+using System.Text;
+using Microsoft.Extensions.Time.Testing;
+using MintCache.AspNetCore.Entries;
+using MintCache.AspNetCore.Tests.Fixtures;
+using Xunit.Abstractions;
+
+namespace MintCache.AspNetCore.Tests.Redis;
+
+/// <summary>Issue 4, behaviours 2-5: several independent hosts (as separate processes would be) sharing one Redis.</summary>
+[Collection(RedisCollection.Name)]
+public sealed class RedisFarmTests(RedisServerFixture redis, ITestOutputHelper output)
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
+
+    // These tests are about agreement, not outages: a Redis call slowed by a busy machine must not count as failed.
+    private static readonly Action<MintCacheOptions> Patient = static o => o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
+
+    [Fact]
+    public async Task StaleStorm_TwoHosts_OneExecutionAndStalePagesWhileGated()
+    {
+        const int requests = 200;
+        var prefix = RedisHost.UniquePrefix();
+        var endpoint = new GatedEndpoint();
+        await using var a = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMilliseconds(300), TimeSpan.FromMinutes(1), Patient);
+        await using var b = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMilliseconds(300), TimeSpan.FromMinutes(1), Patient);
+
+        // Primed by host A, served to host B from Redis.
+        Assert.Equal("page 1", await a.Client.GetStringAsync("/page"));
+        Assert.Equal("page 1", await b.Client.GetStringAsync("/page"));
+        Assert.Equal(1, endpoint.Executions);
+        await WaitUntilStaleAsync(prefix);
+
+        endpoint.Close();
+        var completedWhileGated = 0;
+        var staleWhileGated = 0;
+        var storm = Enumerable.Range(0, requests).Select(async i =>
+        {
+            var body = await (i % 2 == 0 ? a : b).Client.GetStringAsync("/page");
+            if (endpoint.IsClosed)
+            {
+                Interlocked.Increment(ref completedWhileGated);
+                if (body == "page 1")
+                {
+                    Interlocked.Increment(ref staleWhileGated);
+                }
+            }
+
+            return body;
+        }).ToArray();
+
+        // The requests that are not waiting for the regeneration are all served while the gate is closed.
+        await Eventually.HoldsAsync(
+            () => Volatile.Read(ref completedWhileGated) >= requests * 95 / 100,
+            Deadline,
+            $"95 % of the storm is served while gated (fallbacks: A {a.CountLogs(Diagnostics.Log.IdRedisCallFailed)}, B {b.CountLogs(Diagnostics.Log.IdRedisCallFailed)})");
+
+        // The claim's holder hands its miss to its next lookup; a quiet moment after the storm is a next lookup too.
+        var followers = new List<Task<string>>();
+        await Eventually.HoldsAsync(
+            () =>
+            {
+                if (endpoint.Executions < 2)
+                {
+                    followers.Add(a.Client.GetStringAsync("/page"));
+                    followers.Add(b.Client.GetStringAsync("/page"));
+                }
+
+                return endpoint.Executions >= 2;
+            },
+            Deadline,
+            "the regeneration starts");
+
+        // Let the requests still on their way out finish while gated: at most the ones waiting for the regeneration
+        // remain (one runs the endpoint; any others that shared its miss are coalesced behind it and not visible here).
+        try
+        {
+            await Eventually.HoldsAsync(() => Volatile.Read(ref completedWhileGated) + endpoint.Waiting >= requests, TimeSpan.FromSeconds(3), "the storm drains");
+        }
+        catch (TimeoutException)
+        {
+            // More than one request waits for the regeneration: counted below, and bounded by the 95 % assertion.
+        }
+
+        var stale = Volatile.Read(ref staleWhileGated);
+        endpoint.Open();
+        var bodies = await Task.WhenAll(storm).WaitAsync(Deadline);
+        await Task.WhenAll(followers).WaitAsync(Deadline);
+
+        output.WriteLine($"server={redis.Kind} executions during storm={endpoint.Executions - 1} stale while gated={stale}/{requests} waited for regeneration={bodies.Count(x => x == "page 2")} followers={followers.Count}");
+        Assert.Equal(2, endpoint.Executions);
+        Assert.True(stale >= requests * 95 / 100, $"only {stale} of {requests} were served stale while gated");
+        Assert.All(bodies, body => Assert.Contains(body, new[] { "page 1", "page 2" }));
+
+        // The regenerated page is shared: both hosts serve it without another execution.
+        Assert.Equal("page 2", await a.Client.GetStringAsync("/page"));
+        Assert.Equal("page 2", await b.Client.GetStringAsync("/page"));
+        Assert.Equal(2, endpoint.Executions);
+    }
+
+    [Fact]
+    public async Task Claim_HolderNeverStores_LapsesAndOtherHostRegenerates()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        var lease = TimeSpan.FromMilliseconds(400);
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix, o => { Patient(o); o.LeaseDuration = lease; o.FailureBackoff = TimeSpan.Zero; });
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => { Patient(o); o.LeaseDuration = lease; o.FailureBackoff = TimeSpan.Zero; });
+        await a.Store.SetAsync("k", Bytes("v1"), [], TimeSpan.FromMilliseconds(1), default);
+        await WaitUntilStaleAsync(prefix);
+
+        // A wins the claim (served stale, the miss handed to its next lookup), then A never stores.
+        Assert.Equal("v1", Text(await a.Store.GetAsync("k", default)));
+        Assert.Null(await a.Store.GetAsync("k", default));
+        var claimedAt = DateTime.UtcNow;
+
+        // B is served stale while A's claim lives, and wins it once it lapses.
+        Assert.Equal("v1", Text(await b.Store.GetAsync("k", default)));
+        await Eventually.HoldsAsync(
+            async () =>
+            {
+                if (b.Store.LocalClaimCount == 1)
+                {
+                    return true;
+                }
+
+                // Until then every lookup on B is served the stale page, never a miss.
+                Assert.Equal("v1", Text(await b.Store.GetAsync("k", default)));
+                return false;
+            },
+            Deadline,
+            "B takes the lapsed claim");
+        Assert.Null(await b.Store.GetAsync("k", default));
+        Assert.True(DateTime.UtcNow - claimedAt >= lease - TimeSpan.FromMilliseconds(50));
+        await b.Store.SetAsync("k", Bytes("v2"), [], TimeSpan.FromMinutes(1), default);
+        Assert.Equal("v2", Text(await a.Store.GetAsync("k", default)));
+    }
+
+    [Fact]
+    public async Task EvictByTag_Hard_SeenByOtherHostAtOnce()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix, Patient);
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, Patient);
+        await a.Store.SetAsync("k1", Bytes("v1"), ["news"], TimeSpan.FromMinutes(1), default);
+        await a.Store.SetAsync("k2", Bytes("v2"), ["news", "sport"], TimeSpan.FromMinutes(1), default);
+        await a.Store.SetAsync("k3", Bytes("v3"), ["sport"], TimeSpan.FromMinutes(1), default);
+        Assert.Equal("v1", Text(await b.Store.GetAsync("k1", default)));
+
+        await a.Store.EvictByTagAsync("news", default);
+
+        var logs = string.Join("\n", a.Logs.GetSnapshot().Concat(b.Logs.GetSnapshot()).Select(r => r.ToString() + r.Exception));
+        Assert.True(await b.Store.GetAsync("k1", default) is null, logs);
+        Assert.Null(await b.Store.GetAsync("k2", default));
+        Assert.Equal("v3", Text(await b.Store.GetAsync("k3", default)));
+    }
+
+    [Fact]
+    public async Task MarkStaleByTag_SeenByOtherHostAtOnce_KeepsExpiry()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix, Patient);
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, Patient);
+        await a.Store.SetAsync("k", Bytes("v1"), ["news"], TimeSpan.FromMinutes(1), default);
+        var entryKey = a.Backend.Keys.Entry("k");
+        var ttlBefore = (await redis.Database.KeyTimeToLiveAsync(entryKey))!.Value;
+
+        await a.Store.MarkStaleByTagAsync("news", default);
+
+        // On B: stale at once, so one lookup wins the claim (and the next misses), every other is served the old page.
+        var lookup = await b.Backend.LookupAsync("k", TimeSpan.FromSeconds(10), default);
+        Assert.Equal(EntryState.Stale, lookup.State);
+        Assert.NotNull(lookup.Claim);
+        Assert.Equal("v1", Text(await a.Store.GetAsync("k", default)));
+        var ttlAfter = (await redis.Database.KeyTimeToLiveAsync(entryKey))!.Value;
+        Assert.InRange(ttlAfter, ttlBefore - TimeSpan.FromSeconds(5), ttlBefore);
+        var raw = (byte[])(await redis.Database.StringGetAsync(entryKey))!;
+        Assert.Equal(EntryRejectReason.None, Backends.Redis.RedisEntryFormat.TryReadHeader(raw, out var staleAt, out var expiresAt, out _));
+        Assert.True(staleAt <= await redis.ServerNowAsync());
+        Assert.True(expiresAt - staleAt > 80_000, "expires-at is kept: the fresh minute and the grace are still ahead");
+    }
+
+    [Fact]
+    public async Task ClockSkew_HostsThirtySecondsApart_AgreeOnServerClock()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        var now = DateTimeOffset.UtcNow;
+        await using var ahead = new RedisStoreHarness(redis.Endpoint, prefix, Patient, timeProvider: new FakeTimeProvider(now + TimeSpan.FromSeconds(30)));
+        await using var behind = new RedisStoreHarness(redis.Endpoint, prefix, Patient, timeProvider: new FakeTimeProvider(now - TimeSpan.FromSeconds(30)));
+        var lifetime = new EntryLifetime(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(3));
+        var lease = TimeSpan.FromSeconds(10);
+
+        await ahead.Backend.SetAsync("k", new(Bytes("v1")), [], lifetime, default, null, default);
+
+        // A local clock 30 s ahead would call it expired, one 30 s behind fresh for 30 s more: neither decides.
+        Assert.Equal(EntryState.Fresh, (await ahead.Backend.LookupAsync("k", lease, default)).State);
+        Assert.Equal(EntryState.Fresh, (await behind.Backend.LookupAsync("k", lease, default)).State);
+
+        await Eventually.HoldsAsync(async () => (await behind.Backend.LookupAsync("k", lease, default)).State != EntryState.Fresh, Deadline, "the entry goes stale");
+        Assert.Equal(EntryState.Stale, (await ahead.Backend.LookupAsync("k", lease, default)).State);
+
+        await Eventually.HoldsAsync(async () => (await ahead.Backend.LookupAsync("k", lease, default)).State == EntryState.Missing, Deadline, "the entry expires");
+        Assert.Equal(EntryState.Missing, (await behind.Backend.LookupAsync("k", lease, default)).State);
+    }
+
+    /// <summary>Waits, on the server clock, until every entry under the prefix is past its stale-at.</summary>
+    private async Task WaitUntilStaleAsync(string prefix)
+    {
+        var server = redis.Multiplexer.GetServer(redis.Multiplexer.GetEndPoints()[0]);
+        await Eventually.HoldsAsync(
+            async () =>
+            {
+                var now = await redis.ServerNowAsync();
+                var any = false;
+                await foreach (var key in server.KeysAsync(pattern: prefix + "{*}:e"))
+                {
+                    any = true;
+                    var raw = (byte[])(await redis.Database.StringGetAsync(key))!;
+                    Backends.Redis.RedisEntryFormat.TryReadHeader(raw, out var staleAt, out _, out _);
+                    if (staleAt > now)
+                    {
+                        return false;
+                    }
+                }
+
+                return any;
+            },
+            Deadline,
+            "the entries go stale on the server clock");
+    }
+
+    private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
+
+    private static string? Text(byte[]? page) => page is null ? null : Encoding.UTF8.GetString(page);
+}
