@@ -25,6 +25,18 @@ internal sealed class LocalClaim
     /// <summary>When the claim lapses, measured on this process's clock from when the backend granted it.</summary>
     public long ExpiresAt { get; }
 
+    /// <summary>Gives the claim back if no lookup takes its pending "miss" in time; kept here so it is not collected.</summary>
+    public ITimer? HandOffTimer { get; set; }
+
     /// <summary>Hands out the pending "miss" once; every later caller gets <see langword="false"/>.</summary>
-    public bool TryTakePendingMiss() => Interlocked.Exchange(ref _missPending, 0) == 1;
+    public bool TryTakePendingMiss()
+    {
+        if (Interlocked.Exchange(ref _missPending, 0) != 1)
+        {
+            return false;
+        }
+
+        HandOffTimer?.Dispose();
+        return true;
+    }
 }

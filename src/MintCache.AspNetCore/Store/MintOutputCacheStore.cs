@@ -114,10 +114,12 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             return lookup.Page;
         }
 
-        var claim = new LocalClaim(ticket, Now() + _options.LeaseDuration.Ticks, missPending: !completedSynchronously);
+        var handOff = !completedSynchronously && !IsQuietKey(key);
+        var claim = new LocalClaim(ticket, Now() + _options.LeaseDuration.Ticks, missPending: handOff);
         _claims.Set(key, claim);
-        if (!completedSynchronously)
+        if (handOff)
         {
+            ArmHandOffTimeout(key, claim);
             return lookup.Page;
         }
 

@@ -115,6 +115,9 @@ internal sealed class GatedEndpoint
 
     public bool IsClosed => !Volatile.Read(ref _gate).Task.IsCompleted;
 
+    /// <summary>The status code each execution answers with; 200 unless a test says otherwise.</summary>
+    public Func<int>? OnExecution { get; set; }
+
     public void Close() => Volatile.Write(ref _gate, NewGate(open: false));
 
     public void Open() => Volatile.Read(ref _gate).TrySetResult();
@@ -133,7 +136,8 @@ internal sealed class GatedEndpoint
             Interlocked.Decrement(ref _waiting);
         }
 
-        return Results.Text("page " + execution);
+        var status = OnExecution?.Invoke() ?? 200;
+        return Results.Text("page " + execution, statusCode: status);
     }
 
     private static TaskCompletionSource NewGate(bool open)

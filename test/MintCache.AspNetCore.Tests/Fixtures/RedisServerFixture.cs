@@ -31,6 +31,32 @@ public sealed class RedisServerFixture : IAsyncLifetime
 
     public IDatabase Database => Multiplexer.GetDatabase();
 
+    /// <summary>Waits, with a deadline, until every entry under <paramref name="prefix"/> is stale on the server clock.</summary>
+    public async Task WaitUntilEntriesStaleAsync(string prefix, TimeSpan timeout)
+    {
+        var server = Multiplexer.GetServer(Multiplexer.GetEndPoints()[0]);
+        await Eventually.HoldsAsync(
+            async () =>
+            {
+                var now = await ServerNowAsync();
+                var any = false;
+                await foreach (var key in server.KeysAsync(pattern: prefix + "{*}:e"))
+                {
+                    any = true;
+                    var raw = (byte[])(await Database.StringGetAsync(key))!;
+                    Backends.Redis.RedisEntryFormat.TryReadHeader(raw, out var staleAt, out _, out _);
+                    if (staleAt > now)
+                    {
+                        return false;
+                    }
+                }
+
+                return any;
+            },
+            timeout,
+            "the entries go stale on the server clock");
+    }
+
     public async Task InitializeAsync()
     {
         var external = Environment.GetEnvironmentVariable(EnvironmentVariable);

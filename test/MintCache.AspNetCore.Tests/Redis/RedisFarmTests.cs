@@ -202,30 +202,7 @@ public sealed class RedisFarmTests(RedisServerFixture redis, ITestOutputHelper o
     }
 
     /// <summary>Waits, on the server clock, until every entry under the prefix is past its stale-at.</summary>
-    private async Task WaitUntilStaleAsync(string prefix)
-    {
-        var server = redis.Multiplexer.GetServer(redis.Multiplexer.GetEndPoints()[0]);
-        await Eventually.HoldsAsync(
-            async () =>
-            {
-                var now = await redis.ServerNowAsync();
-                var any = false;
-                await foreach (var key in server.KeysAsync(pattern: prefix + "{*}:e"))
-                {
-                    any = true;
-                    var raw = (byte[])(await redis.Database.StringGetAsync(key))!;
-                    Backends.Redis.RedisEntryFormat.TryReadHeader(raw, out var staleAt, out _, out _);
-                    if (staleAt > now)
-                    {
-                        return false;
-                    }
-                }
-
-                return any;
-            },
-            Deadline,
-            "the entries go stale on the server clock");
-    }
+    private Task WaitUntilStaleAsync(string prefix) => redis.WaitUntilEntriesStaleAsync(prefix, Deadline);
 
     private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
 

@@ -1,0 +1,130 @@
+using Microsoft.Extensions.Time.Testing;
+using MintCache.AspNetCore.Tests.Fixtures;
+using Xunit.Abstractions;
+
+namespace MintCache.AspNetCore.Tests.Redis;
+
+/// <summary>Background refresh, stale-if-error and the claim hand-off on the Redis backend, across two hosts.</summary>
+[Collection(RedisCollection.Name)]
+public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelper output)
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan ValidFor = TimeSpan.FromMilliseconds(300);
+
+    [Fact]
+    public async Task BackgroundStorm_TwoHosts_EveryRequestServedStale_OneExecution()
+    {
+        const int requests = 200;
+        var prefix = RedisHost.UniquePrefix();
+        var endpoint = new GatedEndpoint();
+        Action<MintCacheOptions> background = static o =>
+        {
+            o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
+            o.RefreshMode = RefreshMode.Background;
+        };
+        await using var a = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, ValidFor, TimeSpan.FromMinutes(1), background);
+        await using var b = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, ValidFor, TimeSpan.FromMinutes(1), background);
+        Assert.Equal("page 1", await a.Client.GetStringAsync("/page"));
+        await redis.WaitUntilEntriesStaleAsync(prefix, Deadline);
+
+        endpoint.Close();
+        var bodies = await Task.WhenAll(Enumerable.Range(0, requests)
+            .Select(i => (i % 2 == 0 ? a : b).Client.GetStringAsync("/page"))).WaitAsync(Deadline);
+
+        // Every request completed while the regeneration was still held at the gate.
+        Assert.True(endpoint.IsClosed);
+        Assert.All(bodies, body => Assert.Equal("page 1", body));
+        await Eventually.HoldsAsync(() => endpoint.Waiting == 1, Deadline, "the one regeneration runs");
+        Assert.Equal(2, endpoint.Executions);
+        output.WriteLine($"server={redis.Kind}: {bodies.Length}/{requests} served stale while gated, executions during the storm: {endpoint.Executions - 1}");
+
+        endpoint.Open();
+        await Eventually.HoldsAsync(async () => await b.Client.GetStringAsync("/page") == "page 2", Deadline, "host B serves the regenerated page");
+        Assert.Equal("page 2", await a.Client.GetStringAsync("/page"));
+        Assert.Equal(2, endpoint.Executions);
+    }
+
+    [Fact]
+    public async Task FailSafe_RegenerationsFail_StalePageOutlivesGraceOnRedis()
+    {
+        var prefix = RedisHost.UniquePrefix();
+        var endpoint = new FailingEndpoint();
+        var grace = TimeSpan.FromMilliseconds(600);
+        await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint.Gated, ValidFor, grace, o =>
+        {
+            o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
+            o.RefreshMode = RefreshMode.Background;
+            o.FailureBackoff = TimeSpan.FromMilliseconds(50);
+            o.FailSafe = TimeSpan.FromMinutes(1);
+        });
+        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+        endpoint.FailFromNowOn(host);
+
+        // Well past fresh + grace (900 ms), the stale page is still served while each regeneration fails and
+        // extends it by another grace.
+        var served = 0;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < ValidFor + grace + grace + grace)
+        {
+            Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+            served++;
+        }
+
+        Assert.True(endpoint.Failures >= 2, $"only {endpoint.Failures} failed regenerations");
+        output.WriteLine($"server={redis.Kind}: stale page served {served} times over {clock.Elapsed.TotalMilliseconds:F0} ms (fresh + grace = 900 ms), {endpoint.Failures} failed regenerations");
+    }
+
+    [Fact]
+    public async Task ClaimWonOnSlowLookup_NoFurtherLookup_ClaimGivenBack_NextLookupRegenerates()
+    {
+        var prefix = RedisHost.UniquePrefix();
+        var endpoint = new GatedEndpoint();
+        var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, ValidFor, TimeSpan.FromMinutes(1), o => o.RedisOperationTimeout = TimeSpan.FromSeconds(5), time);
+        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+        await redis.WaitUntilEntriesStaleAsync(prefix, Deadline);
+
+        // The Redis lookup wins the claim but answers stale, handing its miss to a next lookup that does not come.
+        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+        Assert.Equal(1, host.Store.LocalClaimCount);
+        time.Advance(AspNetCore.Store.MintOutputCacheStore.HandOffTimeout);
+        var server = redis.Multiplexer.GetServer(redis.Multiplexer.GetEndPoints()[0]);
+        await Eventually.HoldsAsync(
+            async () => host.Store.LocalClaimCount == 0 && !await server.KeysAsync(pattern: prefix + "{*}:c").AnyAsync(),
+            Deadline,
+            "the claim is given back");
+
+        // The key is quiet now: its next claim answers "miss" at once and regenerates.
+        Assert.Equal("page 2", await host.Client.GetStringAsync("/page"));
+        Assert.Equal(2, endpoint.Executions);
+    }
+
+    /// <summary>Renders page 1, then fails every regeneration with a 500.</summary>
+    private sealed class FailingEndpoint
+    {
+        private int _failures;
+        private bool _failing;
+
+        public FailingEndpoint() => Gated = new GatedEndpoint();
+
+        public GatedEndpoint Gated { get; }
+
+        public int Failures => Volatile.Read(ref _failures);
+
+        public void FailFromNowOn(RedisHost host)
+        {
+            Volatile.Write(ref _failing, true);
+            Gated.OnExecution = () =>
+            {
+                if (Volatile.Read(ref _failing))
+                {
+                    Interlocked.Increment(ref _failures);
+                    return 500;
+                }
+
+                return 200;
+            };
+            _ = host;
+        }
+    }
+}
