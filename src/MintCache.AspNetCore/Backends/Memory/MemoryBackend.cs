@@ -74,9 +74,16 @@ internal sealed class MemoryBackend : IMintBackend, IDisposable
             return BackendLookup.Fresh(entry.Page);
         }
 
+        // During a storm almost every lookup finds the claim held: answer those without the lock, which only the
+        // lookup that may take the claim needs.
+        if (entry.IsClaimedAt(now))
+        {
+            return BackendLookup.Stale(entry.Page);
+        }
+
         lock (entry)
         {
-            if (entry.ClaimToken != 0 && now < entry.ClaimExpiresAt)
+            if (entry.IsClaimedAt(now))
             {
                 return BackendLookup.Stale(entry.Page);
             }

@@ -52,11 +52,25 @@ internal sealed class MemoryEntry
 
     public long ExpiresAt => Volatile.Read(ref _expiresAt);
 
-    /// <summary>The owner token of the refresh claim; zero when unclaimed. Guarded by <c>lock (this)</c>.</summary>
-    public long ClaimToken { get; set; }
+    private long _claimToken;
+    private long _claimExpiresAt;
 
-    /// <summary>When the claim lapses. Guarded by <c>lock (this)</c>.</summary>
-    public long ClaimExpiresAt { get; set; }
+    /// <summary>The owner token of the refresh claim; zero when unclaimed. Written under <c>lock (this)</c>.</summary>
+    public long ClaimToken
+    {
+        get => Volatile.Read(ref _claimToken);
+        set => Volatile.Write(ref _claimToken, value);
+    }
+
+    /// <summary>When the claim lapses. Written under <c>lock (this)</c>.</summary>
+    public long ClaimExpiresAt
+    {
+        get => Volatile.Read(ref _claimExpiresAt);
+        set => Volatile.Write(ref _claimExpiresAt, value);
+    }
+
+    /// <summary>Whether a live claim is held; read without the lock, so a "false" must be confirmed under it.</summary>
+    public bool IsClaimedAt(long now) => ClaimToken != 0 && now < ClaimExpiresAt;
 
     /// <summary>Brings stale-at forward to <paramref name="now"/> (a soft eviction); never pushes it back.</summary>
     public void MarkStale(long now)
