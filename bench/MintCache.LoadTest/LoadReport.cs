@@ -1,0 +1,65 @@
+using System.Globalization;
+using System.Text;
+using MintCache.Bench.Shared;
+
+namespace MintCache.LoadTest;
+
+/// <summary>The markdown tables of a load-test run, with ratios against the built-in memory store of the same run.</summary>
+internal static class LoadReport
+{
+    public static string Build(CommandLine options, string redis, List<HitResult> hits, List<StormResult> storms)
+    {
+        var s = options.Settings;
+        var text = new StringBuilder();
+        text.AppendLine("# End-to-end load test");
+        text.AppendLine();
+        text.AppendLine(Invariant($"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.LoadTest -- {options.Arguments}`."));
+        text.AppendLine(Invariant($"Kestrel on 127.0.0.1, each app instance in its own process (server GC); a closed-loop HTTP/1.1 client of {s.Clients} connections in another process; warm-up {s.Warmup.TotalSeconds} s (not counted); at most {s.MaxRequests} requests per phase. {redis}."));
+        text.AppendLine();
+
+        if (hits.Count > 0)
+        {
+            var baseline = hits.FirstOrDefault(static h => h.Store == StoreKind.BuiltInMemory);
+            text.AppendLine(Invariant($"## (a) Fresh hits: a 4 KiB page cached 1 h, {s.HitDuration.TotalSeconds} s per store"));
+            text.AppendLine();
+            text.AppendLine("| Store | Requests | Errors | Req/s | p50 ms | p99 ms | p99.9 ms | Req/s vs built-in memory | p99 vs built-in memory |");
+            text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var h in hits)
+            {
+                text.AppendLine(Invariant($"| {h.Store} | {h.Requests} | {h.Errors} | {h.RequestsPerSecond:0} | {h.P50:0.00} | {h.P99:0.00} | {h.P999:0.00} | {Ratio(h.RequestsPerSecond, baseline?.RequestsPerSecond)} | {Ratio(h.P99, baseline?.P99)} |"));
+            }
+
+            text.AppendLine();
+        }
+
+        if (storms.Count > 0)
+        {
+            text.AppendLine(Invariant($"## (b) Stale storm: a page rendered in {s.RenderMs} ms, cached 2 s, {s.Clients} clients, {s.StormDuration.TotalSeconds} s"));
+            text.AppendLine();
+            text.AppendLine("| Store | Instances | Requests | Errors | Expiries | Executions/expiry (max) | Held/expiry (server) | Held/expiry (client) | Held share of storm requests | Storm requests | p50 storm / hits ms | p99 storm ms | p99 hits ms | p99 storm ÷ p99 hits |");
+            text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            foreach (var r in storms)
+            {
+                var heldClient = r.Expiries == 0 ? double.NaN : (double)r.HeldClient / r.Expiries;
+                text.AppendLine(Invariant($"| {r.Store} | {r.Instances} | {r.Requests} | {r.Errors} | {r.Expiries} | {r.ExecutionsPerExpiry:0.00} ({r.MaxExecutionsInOneExpiry}) | {r.HeldPerExpiry:0.0} | {heldClient:0.0} | {r.HeldShareOfStorm:P1} | {r.StormRequests} | {r.StormP50:0.0} / {r.HitP50:0.0} | {r.StormP99:0.0} | {r.HitP99:0.0} | {r.P99Ratio:0.0}× |"));
+            }
+
+            text.AppendLine();
+            text.AppendLine("Definitions (see `bench/MintCache.LoadTest/StormAnalysis.cs`): an *expiry* is a cluster of endpoint executions, over all");
+            text.AppendLine("instances, starting within 1 s of each other; its *regeneration window* runs from 5 ms before its first execution");
+            text.AppendLine("starts to 5 ms after its last ends. A request is *held behind a regeneration* when it spent at least half the render");
+            text.AppendLine("time inside the output-cache middleware (measured by the app, the regenerating request included): only running the");
+            text.AppendLine("endpoint or waiting on the middleware's execution lock after a shared \"miss\" takes that long. The client-side");
+            text.AppendLine("count (requests overlapping a window that took at least half the render time end to end) cross-checks it.");
+            text.AppendLine("*Storm requests* are those in flight during a window; *hits* are all others.");
+            text.AppendLine();
+        }
+
+        return text.ToString();
+    }
+
+    private static string Ratio(double value, double? baseline)
+        => baseline is { } b && b > 0 ? (value / b).ToString("0.00", CultureInfo.InvariantCulture) + "×" : "–";
+
+    private static string Invariant(FormattableString value) => value.ToString(CultureInfo.InvariantCulture);
+}
