@@ -27,6 +27,5 @@ public sealed class BenchConfig : ManualConfig
         AddExporter(MarkdownExporter.GitHub);
         WithOrderer(new BenchmarkDotNet.Order.DefaultOrderer(BenchmarkDotNet.Order.SummaryOrderPolicy.Declared));
         WithSummaryStyle(SummaryStyle.Default.WithRatioStyle(RatioStyle.Trend));
-        WithOptions(ConfigOptions.JoinSummary);
     }
 }

@@ -9,6 +9,8 @@ using var redis = LocalRedis.StartOrAttach();
 Console.WriteLine($"[bench] {redis.Description}");
 Console.WriteLine($"[bench] MintCache Redis backend: {(MintRedisSupport.IsAvailable ? "available" : "not in this build, its variants skipped")}");
 
+var quiet = MachineInfo.WaitForQuiet(1.0, TimeSpan.FromMinutes(3));
+Console.WriteLine($"[bench] {quiet}");
 var summaries = BenchmarkSwitcher.FromAssembly(typeof(StoreBenchmarks).Assembly).Run(args).ToList();
 if (summaries.Count == 0 || summaries.All(static s => s.Reports.Length == 0))
 {
@@ -20,6 +22,7 @@ var output = new StringBuilder();
 output.AppendLine("# Store-level benchmarks");
 output.AppendLine();
 output.AppendLine($"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.Benchmarks -- {string.Join(' ', args)}`.");
+output.AppendLine($"Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}.");
 output.AppendLine($"Redis: {redis.Description}. MintCache Redis backend: {(MintRedisSupport.IsAvailable ? "measured" : "not in this build (skipped)")}.");
 output.AppendLine();
 output.AppendLine(MachineInfo.Describe());

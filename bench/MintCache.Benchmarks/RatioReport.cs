@@ -20,7 +20,7 @@ internal static class RatioReport
             foreach (var report in summary.Reports)
             {
                 if (report.ResultStatistics is not { } stats
-                    || report.BenchmarkCase.Parameters["Store"] is not StoreKind store)
+                    || report.BenchmarkCase.Parameters.Items.FirstOrDefault(static p => p.Name == "Store")?.Value is not StoreKind store)
                 {
                     continue;
                 }

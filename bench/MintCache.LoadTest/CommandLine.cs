@@ -4,14 +4,14 @@ namespace MintCache.LoadTest;
 
 /// <summary>
 /// <c>[--scenarios ab] [--clients 64] [--warmup 3] [--hit-seconds 10] [--storm-seconds 18] [--max-requests 2000000]
-/// [--render-ms 300] [--no-write]</c>.
+/// [--render-ms 300] [--rounds 3] [--no-write]</c>.
 /// </summary>
-internal sealed record CommandLine(string Scenarios, RunSettings Settings, bool Write, string Arguments)
+internal sealed record CommandLine(string Scenarios, RunSettings Settings, int Rounds, bool Write, string Arguments)
 {
     public static CommandLine Parse(string[] args)
     {
         var scenarios = "ab";
-        int clients = 64, renderMs = 300;
+        int clients = 64, renderMs = 300, rounds = 3;
         double warmup = 3, hitSeconds = 10, stormSeconds = 18;
         long maxRequests = 2_000_000;
         var write = true;
@@ -27,6 +27,7 @@ internal sealed record CommandLine(string Scenarios, RunSettings Settings, bool 
                 case "--storm-seconds": stormSeconds = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--max-requests": maxRequests = long.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--render-ms": renderMs = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--rounds": rounds = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--no-write": write = false; break;
                 default: throw new ArgumentException($"Unknown argument {args[i]}.");
             }
@@ -34,11 +35,12 @@ internal sealed record CommandLine(string Scenarios, RunSettings Settings, bool 
 
         // Bounds: a run never loads the machine for long, whatever is asked.
         clients = Math.Clamp(clients, 1, 512);
+        rounds = Math.Clamp(rounds, 1, 10);
         hitSeconds = Math.Clamp(hitSeconds, 1, 120);
         stormSeconds = Math.Clamp(stormSeconds, 1, 120);
         warmup = Math.Clamp(warmup, 0, 30);
         maxRequests = Math.Clamp(maxRequests, 1, 20_000_000);
         var settings = new RunSettings(clients, TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(hitSeconds), TimeSpan.FromSeconds(stormSeconds), maxRequests, renderMs);
-        return new CommandLine(scenarios, settings, write, string.Join(' ', args));
+        return new CommandLine(scenarios, settings, rounds, write, string.Join(' ', args));
     }
 }

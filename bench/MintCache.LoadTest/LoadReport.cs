@@ -14,19 +14,32 @@ internal static class LoadReport
         text.AppendLine("# End-to-end load test");
         text.AppendLine();
         text.AppendLine(Invariant($"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.LoadTest -- {options.Arguments}`."));
-        text.AppendLine(Invariant($"Kestrel on 127.0.0.1, each app instance in its own process (server GC); a closed-loop HTTP/1.1 client of {s.Clients} connections in another process; warm-up {s.Warmup.TotalSeconds} s (not counted); at most {s.MaxRequests} requests per phase. {redis}."));
+        text.AppendLine(Invariant($"Kestrel on 127.0.0.1, each app instance in its own process (server GC); a closed-loop HTTP/1.1 client of {s.Clients} connections in another process; warm-up {s.Warmup.TotalSeconds} s per phase, at least 5 s before a storm (not counted); at most {s.MaxRequests} requests per phase. {redis}."));
         text.AppendLine();
 
         if (hits.Count > 0)
         {
-            var baseline = hits.FirstOrDefault(static h => h.Store == StoreKind.BuiltInMemory);
-            text.AppendLine(Invariant($"## (a) Fresh hits: a 4 KiB page cached 1 h, {s.HitDuration.TotalSeconds} s per store"));
-            text.AppendLine();
-            text.AppendLine("| Store | Requests | Errors | Req/s | p50 ms | p99 ms | p99.9 ms | Req/s vs built-in memory | p99 vs built-in memory |");
-            text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-            foreach (var h in hits)
+            // Per store, the median over the rounds of each figure.
+            var rows = hits.GroupBy(static h => h.Store).Select(static g => new
             {
-                text.AppendLine(Invariant($"| {h.Store} | {h.Requests} | {h.Errors} | {h.RequestsPerSecond:0} | {h.P50:0.00} | {h.P99:0.00} | {h.P999:0.00} | {Ratio(h.RequestsPerSecond, baseline?.RequestsPerSecond)} | {Ratio(h.P99, baseline?.P99)} |"));
+                Store = g.Key,
+                Rounds = g.ToList(),
+                Rps = Median(g.Select(static h => h.RequestsPerSecond)),
+                P50 = Median(g.Select(static h => h.P50)),
+                P99 = Median(g.Select(static h => h.P99)),
+                P999 = Median(g.Select(static h => h.P999)),
+            }).ToList();
+            var baseline = rows.FirstOrDefault(static r => r.Store == StoreKind.BuiltInMemory);
+            text.AppendLine(Invariant($"## (a) Fresh hits: a 4 KiB page cached 1 h, {options.Rounds} rounds of {s.HitDuration.TotalSeconds} s per store, stores alternating"));
+            text.AppendLine();
+            text.AppendLine("Medians over the rounds; each round's req/s in the last column.");
+            text.AppendLine();
+            text.AppendLine("| Store | Requests | Errors | Req/s | p50 ms | p99 ms | p99.9 ms | Req/s vs built-in memory | p99 vs built-in memory | Req/s per round |");
+            text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+            foreach (var r in rows)
+            {
+                var perRound = string.Join(", ", r.Rounds.Select(static h => h.RequestsPerSecond.ToString("0", CultureInfo.InvariantCulture)));
+                text.AppendLine(Invariant($"| {r.Store} | {r.Rounds.Sum(static h => h.Requests)} | {r.Rounds.Sum(static h => h.Errors)} | {r.Rps:0} | {r.P50:0.00} | {r.P99:0.00} | {r.P999:0.00} | {Ratio(r.Rps, baseline?.Rps)} | {Ratio(r.P99, baseline?.P99)} | {perRound} |"));
             }
 
             text.AppendLine();
@@ -45,6 +58,15 @@ internal static class LoadReport
             }
 
             text.AppendLine();
+            text.AppendLine("Per expiry, in order (executions / held, server side):");
+            text.AppendLine();
+            foreach (var r in storms)
+            {
+                var each = r.ExecutionsInEachExpiry.Zip(r.HeldInEachExpiry, static (e, h) => Invariant($"{e}/{h}"));
+                text.AppendLine(Invariant($"- {r.Store} x{r.Instances}: {string.Join(", ", each)}"));
+            }
+
+            text.AppendLine();
             text.AppendLine("Definitions (see `bench/MintCache.LoadTest/StormAnalysis.cs`): an *expiry* is a cluster of endpoint executions, over all");
             text.AppendLine("instances, starting within 1 s of each other; its *regeneration window* runs from 5 ms before its first execution");
             text.AppendLine("starts to 5 ms after its last ends. A request is *held behind a regeneration* when it spent at least half the render");
@@ -60,6 +82,14 @@ internal static class LoadReport
 
     private static string Ratio(double value, double? baseline)
         => baseline is { } b && b > 0 ? (value / b).ToString("0.00", CultureInfo.InvariantCulture) + "×" : "–";
+
+    private static double Median(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToArray();
+        return sorted.Length == 0 ? double.NaN
+            : sorted.Length % 2 == 1 ? sorted[sorted.Length / 2]
+            : (sorted[(sorted.Length / 2) - 1] + sorted[sorted.Length / 2]) / 2;
+    }
 
     private static string Invariant(FormattableString value) => value.ToString(CultureInfo.InvariantCulture);
 }

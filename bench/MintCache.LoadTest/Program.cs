@@ -23,15 +23,21 @@ Console.WriteLine($"[load] {redis.Description}");
 Console.WriteLine($"[load] MintCache Redis backend: {(MintRedisSupport.IsAvailable ? "available" : "not in this build, its variants skipped")}");
 Console.WriteLine($"[load] clients {options.Settings.Clients}, warm-up {options.Settings.Warmup.TotalSeconds} s, hits {options.Settings.HitDuration.TotalSeconds} s, storm {options.Settings.StormDuration.TotalSeconds} s, at most {options.Settings.MaxRequests} requests per phase");
 
+var quiet = MachineInfo.WaitForQuiet(1.0, TimeSpan.FromMinutes(3));
+Console.WriteLine($"[load] {quiet}");
 var hits = new List<HitResult>();
 if (options.Scenarios.Contains('a'))
 {
-    foreach (var store in new[] { StoreKind.BuiltInMemory, StoreKind.MintMemory, StoreKind.BuiltInRedis, StoreKind.MintRedis }.Where(available.Contains))
+    // Rounds alternate the stores, so that a drift of the machine over the run does not favour one of them.
+    for (var round = 1; round <= options.Rounds; round++)
     {
-        Console.WriteLine($"[load] (a) fresh hits, {store} ...");
-        var result = await Scenarios.FreshHitsAsync(store, options.Settings);
-        hits.Add(result);
-        Console.WriteLine($"[load]     {result.RequestsPerSecond:0} req/s, p50 {result.P50:0.00} ms, p99 {result.P99:0.00} ms");
+        foreach (var store in new[] { StoreKind.BuiltInMemory, StoreKind.MintMemory, StoreKind.BuiltInRedis, StoreKind.MintRedis }.Where(available.Contains))
+        {
+            Console.WriteLine($"[load] (a) fresh hits, round {round}, {store} ...");
+            var result = await Scenarios.FreshHitsAsync(store, options.Settings);
+            hits.Add(result);
+            Console.WriteLine($"[load]     {result.RequestsPerSecond:0} req/s, p50 {result.P50:0.00} ms, p99 {result.P99:0.00} ms");
+        }
     }
 }
 
@@ -55,7 +61,7 @@ if (options.Scenarios.Contains('b'))
     }
 }
 
-var report = LoadReport.Build(options, redis.Description, hits, storms);
+var report = LoadReport.Build(options, $"{redis.Description}. Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", hits, storms);
 Console.WriteLine();
 Console.WriteLine(report);
 if (options.Write)

@@ -39,7 +39,10 @@ internal static class Scenarios
             var targets = apps.Select(static a => new Uri(a.BaseAddress, "slow")).ToList();
 
             // The warm-up stores the first page (a cold miss for everyone) and lets the JIT settle; it is not counted.
-            await LoadClient.RunAsync(targets, settings.Clients, settings.Warmup, settings.MaxRequests);
+            // It lasts at least 5 s so that it spans two expiries: the first regeneration runs code (and JIT) that no
+            // request ran before.
+            var warmup = settings.Warmup < TimeSpan.FromSeconds(5) ? TimeSpan.FromSeconds(5) : settings.Warmup;
+            await LoadClient.RunAsync(targets, settings.Clients, warmup, settings.MaxRequests);
             var measureStart = Stopwatch.GetTimestamp();
             var samples = await LoadClient.RunAsync(targets, settings.Clients, settings.StormDuration, settings.MaxRequests);
             var measureEnd = Stopwatch.GetTimestamp();

@@ -51,7 +51,9 @@ internal static class StormAnalysis
 
         var storm = samples.Where(InStorm).ToList();
         var hits = samples.Where(s => !InStorm(s)).ToList();
-        var heldServer = stats.SelectMany(static s => s.Held).Count(h => h.Start >= measureStart && h.Start < measureEnd);
+        var held = stats.SelectMany(static s => s.Held).Where(h => h.Start >= measureStart && h.Start < measureEnd).ToList();
+        var heldServer = held.Count;
+        var heldPerExpiry = windows.Select(w => held.Count(h => h.Start <= w.To && h.End >= w.From)).ToArray();
         var heldClient = storm.Count(s => s.Milliseconds >= settings.RenderMs / 2.0);
 
         var stormLatencies = Scenarios.Sorted(storm);
@@ -72,7 +74,9 @@ internal static class StormAnalysis
             Scenarios.Percentile(hitLatencies, 0.99),
             Scenarios.Percentile(stormLatencies, 0.50),
             Scenarios.Percentile(hitLatencies, 0.50),
-            stormLatencies.Length == 0 ? double.NaN : stormLatencies[^1]);
+            stormLatencies.Length == 0 ? double.NaN : stormLatencies[^1],
+            heldPerExpiry,
+            perExpiry);
     }
 }
 
@@ -91,7 +95,9 @@ internal sealed record StormResult(
     double HitP99,
     double StormP50,
     double HitP50,
-    double StormMax)
+    double StormMax,
+    int[] HeldInEachExpiry,
+    int[] ExecutionsInEachExpiry)
 {
     public double ExecutionsPerExpiry => Expiries == 0 ? double.NaN : (double)Executions / Expiries;
 

@@ -26,6 +26,45 @@ internal static class MachineInfo
         return text.ToString();
     }
 
+    /// <summary>The 1, 5 and 15 minute load averages: other work on the machine shows here.</summary>
+    public static string LoadAverage()
+    {
+        try
+        {
+            var fields = File.ReadAllText("/proc/loadavg").Split(' ');
+            return $"{fields[0]} / {fields[1]} / {fields[2]}";
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
+
+    /// <summary>
+    /// Waits, at most <paramref name="limit"/>, for the 1-minute load average to fall under <paramref name="threshold"/>
+    /// (other builds and tests on a shared machine skew every figure), and says how it went.
+    /// </summary>
+    public static string WaitForQuiet(double threshold, TimeSpan limit)
+    {
+        var waited = Stopwatch.StartNew();
+        while (true)
+        {
+            var now = LoadAverage();
+            if (!double.TryParse(now.Split(' ')[0], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var oneMinute)
+                || oneMinute < threshold)
+            {
+                return $"load average {now} after waiting {waited.Elapsed.TotalSeconds:0} s";
+            }
+
+            if (waited.Elapsed >= limit)
+            {
+                return $"load average still {now} after waiting {waited.Elapsed.TotalSeconds:0} s: the machine was busy with other work";
+            }
+
+            Thread.Sleep(5000);
+        }
+    }
+
     /// <summary>bench/results under the repository root (the folder holding MintCache.sln).</summary>
     public static string ResultsFolder()
     {
