@@ -23,7 +23,7 @@ public sealed class BenchConfig : ManualConfig
             .WithIterationCount(10)
             .WithIterationTime(TimeInterval.FromMilliseconds(200)));
         AddDiagnoser(MemoryDiagnoser.Default);
-        AddColumn(StatisticColumn.P95);
+        AddColumn(StatisticColumn.Median, StatisticColumn.Min, StatisticColumn.P95);
         AddExporter(MarkdownExporter.GitHub);
         WithOrderer(new BenchmarkDotNet.Order.DefaultOrderer(BenchmarkDotNet.Order.SummaryOrderPolicy.Declared));
         WithSummaryStyle(SummaryStyle.Default.WithRatioStyle(RatioStyle.Trend));

@@ -19,13 +19,17 @@ namespace MintCache.LoadTest;
 /// </summary>
 internal static class BenchServer
 {
-    public static async Task RunAsync(StoreKind store, int port, int renderMs, string instance)
+    public static async Task RunAsync(StoreKind store, int port, int renderMs, string instance, bool countLookups)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, port));
         StoreHost.AddStore(builder.Services, store, LocalRedis.FromEnvironment(), static o => o.Grace = TimeSpan.FromSeconds(30));
         builder.Services.AddSingleton<ServerStats>();
+        if (countLookups)
+        {
+            CountingStore.Decorate(builder.Services);
+        }
 
         var app = builder.Build();
         var stats = app.Services.GetRequiredService<ServerStats>();
@@ -38,9 +42,13 @@ internal static class BenchServer
             var start = Stopwatch.GetTimestamp();
             await next(context);
             var end = Stopwatch.GetTimestamp();
-            if (end - start >= heldThreshold && context.Request.Path.StartsWithSegments("/slow"))
+            if (context.Request.Path.StartsWithSegments("/slow"))
             {
-                stats.Held.Enqueue(new Span(start, end));
+                Interlocked.Increment(ref stats.SlowRequests);
+                if (end - start >= heldThreshold)
+                {
+                    stats.Held.Enqueue(new Span(start, end));
+                }
             }
         });
         app.UseOutputCache();
@@ -71,16 +79,21 @@ internal static class BenchServer
 /// <summary>What one instance saw, in Stopwatch ticks (CLOCK_MONOTONIC on Linux: comparable across processes).</summary>
 internal sealed class ServerStats
 {
+#pragma warning disable CA1051 // Counted with Interlocked: fields, not properties.
+    public long Lookups;
+    public long SlowRequests;
+#pragma warning restore CA1051
+
     public ConcurrentQueue<Span> Executions { get; } = new();
 
     public ConcurrentQueue<Span> Held { get; } = new();
 
-    public StatsSnapshot Snapshot(string instance) => new(instance, [.. Executions], [.. Held]);
+    public StatsSnapshot Snapshot(string instance) => new(instance, [.. Executions], [.. Held], Interlocked.Read(ref Lookups), Interlocked.Read(ref SlowRequests));
 }
 
 internal readonly record struct Span(long Start, long End);
 
-internal sealed record StatsSnapshot(string Instance, Span[] Executions, Span[] Held);
+internal sealed record StatsSnapshot(string Instance, Span[] Executions, Span[] Held, long Lookups, long SlowRequests);
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(StatsSnapshot))]
 internal sealed partial class ServerStatsJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -4,9 +4,9 @@ namespace MintCache.LoadTest;
 
 /// <summary>
 /// <c>[--scenarios ab] [--clients 64] [--warmup 3] [--hit-seconds 10] [--storm-seconds 18] [--max-requests 2000000]
-/// [--render-ms 300] [--rounds 3] [--no-write]</c>.
+/// [--render-ms 300] [--rounds 3] [--quiet-wait 180] [--no-write]</c>.
 /// </summary>
-internal sealed record CommandLine(string Scenarios, RunSettings Settings, int Rounds, bool Write, string Arguments)
+internal sealed record CommandLine(string Scenarios, RunSettings Settings, int Rounds, bool Write, TimeSpan QuietWait, string Arguments)
 {
     public static CommandLine Parse(string[] args)
     {
@@ -15,6 +15,7 @@ internal sealed record CommandLine(string Scenarios, RunSettings Settings, int R
         double warmup = 3, hitSeconds = 10, stormSeconds = 18;
         long maxRequests = 2_000_000;
         var write = true;
+        double quietWait = 180;
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value.");
@@ -28,6 +29,7 @@ internal sealed record CommandLine(string Scenarios, RunSettings Settings, int R
                 case "--max-requests": maxRequests = long.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--render-ms": renderMs = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--rounds": rounds = int.Parse(Next(), CultureInfo.InvariantCulture); break;
+                case "--quiet-wait": quietWait = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--no-write": write = false; break;
                 default: throw new ArgumentException($"Unknown argument {args[i]}.");
             }
@@ -41,6 +43,6 @@ internal sealed record CommandLine(string Scenarios, RunSettings Settings, int R
         warmup = Math.Clamp(warmup, 0, 30);
         maxRequests = Math.Clamp(maxRequests, 1, 20_000_000);
         var settings = new RunSettings(clients, TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(hitSeconds), TimeSpan.FromSeconds(stormSeconds), maxRequests, renderMs);
-        return new CommandLine(scenarios, settings, rounds, write, string.Join(' ', args));
+        return new CommandLine(scenarios, settings, rounds, write, TimeSpan.FromSeconds(Math.Clamp(quietWait, 0, 600)), string.Join(' ', args));
     }
 }

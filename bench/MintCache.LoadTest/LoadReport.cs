@@ -49,12 +49,12 @@ internal static class LoadReport
         {
             text.AppendLine(Invariant($"## (b) Stale storm: a page rendered in {s.RenderMs} ms, cached 2 s, {s.Clients} clients, {s.StormDuration.TotalSeconds} s"));
             text.AppendLine();
-            text.AppendLine("| Store | Instances | Requests | Errors | Expiries | Executions/expiry (max) | Held/expiry (server) | Held/expiry (client) | Held share of storm requests | Storm requests | p50 storm / hits ms | p99 storm ms | p99 hits ms | p99 storm ÷ p99 hits |");
-            text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+            text.AppendLine("| Store | Instances | Requests | Errors | Expiries | Executions/expiry (max) | Held/expiry (server) | Held/expiry (client) | Held share of storm requests | Storm requests | p50 storm / hits ms | p99 storm ms | p99 hits ms | p99 storm ÷ p99 hits | Lookups per request |");
+            text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
             foreach (var r in storms)
             {
                 var heldClient = r.Expiries == 0 ? double.NaN : (double)r.HeldClient / r.Expiries;
-                text.AppendLine(Invariant($"| {r.Store} | {r.Instances} | {r.Requests} | {r.Errors} | {r.Expiries} | {r.ExecutionsPerExpiry:0.00} ({r.MaxExecutionsInOneExpiry}) | {r.HeldPerExpiry:0.0} | {heldClient:0.0} | {r.HeldShareOfStorm:P1} | {r.StormRequests} | {r.StormP50:0.0} / {r.HitP50:0.0} | {r.StormP99:0.0} | {r.HitP99:0.0} | {r.P99Ratio:0.0}× |"));
+                text.AppendLine(Invariant($"| {r.Store} | {r.Instances} | {r.Requests} | {r.Errors} | {r.Expiries} | {r.ExecutionsPerExpiry:0.00} ({r.MaxExecutionsInOneExpiry}) | {r.HeldPerExpiry:0.0} | {heldClient:0.0} | {r.HeldShareOfStorm:P1} | {r.StormRequests} | {r.StormP50:0.0} / {r.HitP50:0.0} | {r.StormP99:0.0} | {r.HitP99:0.0} | {r.P99Ratio:0.0}× | {r.LookupsPerRequest:0.000} |"));
             }
 
             text.AppendLine();
@@ -73,7 +73,9 @@ internal static class LoadReport
             text.AppendLine("time inside the output-cache middleware (measured by the app, the regenerating request included): only running the");
             text.AppendLine("endpoint or waiting on the middleware's execution lock after a shared \"miss\" takes that long. The client-side");
             text.AppendLine("count (requests overlapping a window that took at least half the render time end to end) cross-checks it.");
-            text.AppendLine("*Storm requests* are those in flight during a window; *hits* are all others.");
+            text.AppendLine("*Storm requests* are those in flight during a window; *hits* are all others. *Lookups per request*: the");
+            text.AppendLine("store's `GetAsync` calls (counted by a forwarding wrapper) over the requests for the page; under 1 when the");
+            text.AppendLine("middleware shares one lookup among concurrent requests.");
             text.AppendLine();
         }
 

@@ -9,7 +9,8 @@ if (args.Length > 0 && args[0] == "server")
         Enum.Parse<StoreKind>(args[1]),
         int.Parse(args[2], CultureInfo.InvariantCulture),
         int.Parse(args[3], CultureInfo.InvariantCulture),
-        args[4]);
+        args[4],
+        args.Length > 5 && args[5] == "count");
     return 0;
 }
 
@@ -23,7 +24,7 @@ Console.WriteLine($"[load] {redis.Description}");
 Console.WriteLine($"[load] MintCache Redis backend: {(MintRedisSupport.IsAvailable ? "available" : "not in this build, its variants skipped")}");
 Console.WriteLine($"[load] clients {options.Settings.Clients}, warm-up {options.Settings.Warmup.TotalSeconds} s, hits {options.Settings.HitDuration.TotalSeconds} s, storm {options.Settings.StormDuration.TotalSeconds} s, at most {options.Settings.MaxRequests} requests per phase");
 
-var quiet = MachineInfo.WaitForQuiet(1.0, TimeSpan.FromMinutes(3));
+var quiet = MachineInfo.WaitForQuiet(1.0, options.QuietWait);
 Console.WriteLine($"[load] {quiet}");
 var hits = new List<HitResult>();
 if (options.Scenarios.Contains('a'))

@@ -33,7 +33,7 @@ internal static class Scenarios
         {
             for (var i = 0; i < instances; i++)
             {
-                apps.Add(await AppInstance.StartAsync(store, settings.RenderMs, $"i{i}"));
+                apps.Add(await AppInstance.StartAsync(store, settings.RenderMs, $"i{i}", countLookups: true));
             }
 
             var targets = apps.Select(static a => new Uri(a.BaseAddress, "slow")).ToList();
@@ -43,6 +43,12 @@ internal static class Scenarios
             // request ran before.
             var warmup = settings.Warmup < TimeSpan.FromSeconds(5) ? TimeSpan.FromSeconds(5) : settings.Warmup;
             await LoadClient.RunAsync(targets, settings.Clients, warmup, settings.MaxRequests);
+            var before = new List<StatsSnapshot>();
+            foreach (var app in apps)
+            {
+                before.Add(await app.StatsAsync());
+            }
+
             var measureStart = Stopwatch.GetTimestamp();
             var samples = await LoadClient.RunAsync(targets, settings.Clients, settings.StormDuration, settings.MaxRequests);
             var measureEnd = Stopwatch.GetTimestamp();
@@ -53,7 +59,12 @@ internal static class Scenarios
                 stats.Add(await app.StatsAsync());
             }
 
-            return StormAnalysis.Analyse(store, instances, settings, samples, stats, measureStart, measureEnd);
+            var lookups = stats.Sum(static s => s.Lookups) - before.Sum(static s => s.Lookups);
+            var requests = stats.Sum(static s => s.SlowRequests) - before.Sum(static s => s.SlowRequests);
+            return StormAnalysis.Analyse(store, instances, settings, samples, stats, measureStart, measureEnd) with
+            {
+                LookupsPerRequest = requests == 0 ? double.NaN : (double)lookups / requests,
+            };
         }
         finally
         {

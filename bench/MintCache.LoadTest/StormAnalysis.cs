@@ -99,6 +99,9 @@ internal sealed record StormResult(
     int[] HeldInEachExpiry,
     int[] ExecutionsInEachExpiry)
 {
+    /// <summary>Store lookups per request for the page: below 1 when the middleware shares lookups.</summary>
+    public double LookupsPerRequest { get; init; } = double.NaN;
+
     public double ExecutionsPerExpiry => Expiries == 0 ? double.NaN : (double)Executions / Expiries;
 
     public double HeldPerExpiry => Expiries == 0 ? double.NaN : (double)HeldServer / Expiries;
