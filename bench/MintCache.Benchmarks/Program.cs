@@ -28,7 +28,7 @@ output.AppendLine();
 output.AppendLine(MachineInfo.Describe());
 output.AppendLine("## Ratios (one run, one machine)");
 output.AppendLine();
-output.AppendLine("\"Time vs\" is mean time / the baseline's (lower is better); \"Throughput vs built-in\" is its inverse, against the built-in store of the same backend (higher is better).");
+output.AppendLine("\"Time vs\" is median time / the baseline's (lower is better); \"Throughput vs built-in\" is its inverse, against the built-in store of the same backend (higher is better).");
 output.AppendLine();
 output.Append(table);
 output.AppendLine();
