@@ -63,7 +63,8 @@ internal static class LoadReport
             foreach (var r in storms)
             {
                 var each = r.ExecutionsInEachExpiry.Zip(r.HeldInEachExpiry, static (e, h) => Invariant($"{e}/{h}"));
-                text.AppendLine(Invariant($"- {r.Store} x{r.Instances}: {string.Join(", ", each)}"));
+                var outside = r.HeldServer - r.HeldInEachExpiry.Sum();
+                text.AppendLine(Invariant($"- {r.Store} x{r.Instances}: {string.Join(", ", each)}; held outside any regeneration window: {outside}"));
             }
 
             text.AppendLine();
