@@ -43,7 +43,7 @@ internal static class RatioReport
             {
                 var sameBackend = StoreHost.NeedsRedis(row.Store) ? redis : memory;
                 text.Append(CultureInfo.InvariantCulture,
-                    $"| {row.Operation} | {row.Store} | {Time(row.MedianNs)} | {Time(row.MinNs)} | {Time(row.MeanNs)} | {Bytes(row.Allocated)} | {Ratio(row, memory)} | {Ratio(row, redis)} | {Throughput(row, sameBackend)} |");
+                    $"| {row.Operation} | {row.Store} | {Time(row.MedianNs)} | {Time(row.MinNs)} | {Time(row.MeanNs)} | {Bytes(row.Allocated)} | {Ratio(row, memory)} | {Ratio(row, StoreHost.NeedsRedis(row.Store) ? redis : null)} | {Throughput(row, sameBackend)} |");
                 text.AppendLine();
             }
         }
