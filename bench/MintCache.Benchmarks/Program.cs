@@ -1,0 +1,49 @@
+using System.Text;
+using BenchmarkDotNet.Running;
+using MintCache.Bench.Shared;
+using MintCache.Benchmarks;
+
+// Starts (or attaches to) the one local redis-server every benchmark process shares, runs the selected benchmarks,
+// then writes the ratio table with the machine's description to bench/results/.
+using var redis = LocalRedis.StartOrAttach();
+Console.WriteLine($"[bench] {redis.Description}");
+Console.WriteLine($"[bench] MintCache Redis backend: {(MintRedisSupport.IsAvailable ? "available" : "not in this build, its variants skipped")}");
+
+var quiet = MachineInfo.WaitForQuiet(1.0, TimeSpan.FromMinutes(3));
+Console.WriteLine($"[bench] {quiet}");
+var summaries = BenchmarkSwitcher.FromAssembly(typeof(StoreBenchmarks).Assembly).Run(args).ToList();
+if (summaries.Count == 0 || summaries.All(static s => s.Reports.Length == 0))
+{
+    return;
+}
+
+var table = RatioReport.Build(summaries);
+var output = new StringBuilder();
+output.AppendLine("# Store-level benchmarks");
+output.AppendLine();
+output.AppendLine($"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.Benchmarks -- {string.Join(' ', args)}`.");
+output.AppendLine($"Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}.");
+output.AppendLine($"Redis: {redis.Description}. MintCache Redis backend: {(MintRedisSupport.IsAvailable ? "measured" : "not in this build (skipped)")}.");
+output.AppendLine();
+output.AppendLine(MachineInfo.Describe());
+output.AppendLine("## Ratios (one run, one machine)");
+output.AppendLine();
+output.AppendLine("\"Time vs\" is median time / the baseline's (lower is better); \"Throughput vs built-in\" is its inverse, against the built-in store of the same backend (higher is better).");
+output.AppendLine();
+output.Append(table);
+output.AppendLine();
+foreach (var summary in summaries)
+{
+    output.AppendLine("## BenchmarkDotNet summary");
+    output.AppendLine();
+    output.AppendLine("```");
+    var log = new BenchmarkDotNet.Loggers.AccumulationLogger();
+    BenchmarkDotNet.Exporters.MarkdownExporter.Console.ExportToLog(summary, log);
+    output.AppendLine(log.GetLog().Trim());
+    output.AppendLine("```");
+}
+
+var path = Path.Combine(MachineInfo.ResultsFolder(), "benchmarks.md");
+await File.WriteAllTextAsync(path, output.ToString());
+Console.WriteLine(table);
+Console.WriteLine($"[bench] written to {path}");

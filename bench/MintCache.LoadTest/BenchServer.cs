@@ -1,0 +1,115 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.AspNetCore.OutputCaching;
+using MintCache.Bench.Shared;
+
+namespace MintCache.LoadTest;
+
+/// <summary>
+/// One app instance under test, on Kestrel at 127.0.0.1: a cheap page cached for long (/hit) and a page that takes
+/// the render time to produce, cached 2 s (/slow). It records each endpoint execution and each request that spent
+/// at least half the render time inside the output-cache middleware ("held behind a regeneration").
+/// </summary>
+internal static class BenchServer
+{
+    public static async Task RunAsync(StoreKind store, int port, int renderMs, string instance, bool countLookups)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, port));
+        StoreHost.AddStore(builder.Services, store, LocalRedis.FromEnvironment(), static o => o.Grace = TimeSpan.FromSeconds(30));
+        builder.Services.AddSingleton<ServerStats>();
+        if (countLookups)
+        {
+            CountingStore.Decorate(builder.Services);
+        }
+
+        var app = builder.Build();
+        var stats = app.Services.GetRequiredService<ServerStats>();
+        var heldThreshold = Stopwatch.Frequency * renderMs / 2 / 1000;
+        var page = Page.Create(4096);
+
+        // Outermost: time spent in the output-cache middleware and everything after it.
+        app.Use(async (context, next) =>
+        {
+            var start = Stopwatch.GetTimestamp();
+            await next(context);
+            var end = Stopwatch.GetTimestamp();
+            if (context.Request.Path.StartsWithSegments("/slow"))
+            {
+                Interlocked.Increment(ref stats.SlowRequests);
+                if (end - start >= heldThreshold)
+                {
+                    stats.Held.Enqueue(new Span(start, end));
+                }
+            }
+        });
+        app.UseOutputCache();
+
+        var isMint = store is StoreKind.MintMemory or StoreKind.MintRedis or StoreKind.MintRedisNoNear;
+        app.MapGet("/hit", () => Results.Bytes(page, "text/html")).CacheOutput(p => p.Expire(TimeSpan.FromHours(1)));
+        app.MapGet("/slow", async () =>
+        {
+            var start = Stopwatch.GetTimestamp();
+            await Task.Delay(renderMs);
+            stats.Executions.Enqueue(new Span(start, Stopwatch.GetTimestamp()));
+            return Results.Bytes(page, "text/html");
+        }).CacheOutput(p =>
+        {
+            p.Expire(TimeSpan.FromSeconds(2));
+            if (isMint)
+            {
+                p.Grace(TimeSpan.FromSeconds(30));
+            }
+        });
+        app.MapGet("/bench/ready", () => Results.Text(instance));
+        app.MapGet("/bench/stats", (ServerStats s) => Results.Json(s.Snapshot(instance), ServerStatsJson.Default.StatsSnapshot));
+
+        await app.RunAsync();
+    }
+}
+
+/// <summary>What one instance saw, in Stopwatch ticks (CLOCK_MONOTONIC on Linux: comparable across processes).</summary>
+internal sealed class ServerStats
+{
+#pragma warning disable CA1051 // Counted with Interlocked: fields, not properties.
+    public long Lookups;
+    public long SlowRequests;
+#pragma warning restore CA1051
+
+    public ConcurrentQueue<Span> Executions { get; } = new();
+
+    public ConcurrentQueue<Span> Held { get; } = new();
+
+    public StatsSnapshot Snapshot(string instance) => new(instance, [.. Executions], [.. Held], Interlocked.Read(ref Lookups), Interlocked.Read(ref SlowRequests));
+}
+
+internal readonly record struct Span(long Start, long End);
+
+internal sealed record StatsSnapshot(string Instance, Span[] Executions, Span[] Held, long Lookups, long SlowRequests);
+
+[System.Text.Json.Serialization.JsonSerializable(typeof(StatsSnapshot))]
+internal sealed partial class ServerStatsJson : System.Text.Json.Serialization.JsonSerializerContext;
+
+internal static class Page
+{
+    /// <summary>A 4 KiB HTML-ish body, the same bytes on every instance.</summary>
+    public static byte[] Create(int size)
+    {
+        var bytes = new byte[size];
+        var text = "<html><body><p>MintCache load test page.</p>"u8;
+        for (var i = 0; i < size; i++)
+        {
+            bytes[i] = text[i % text.Length];
+        }
+
+        return bytes;
+    }
+}

@@ -1,0 +1,75 @@
+using System.Globalization;
+using MintCache.Bench.Shared;
+using MintCache.LoadTest;
+
+// Server mode: one app instance, started by the orchestrator below.
+if (args.Length > 0 && args[0] == "server")
+{
+    await BenchServer.RunAsync(
+        Enum.Parse<StoreKind>(args[1]),
+        int.Parse(args[2], CultureInfo.InvariantCulture),
+        int.Parse(args[3], CultureInfo.InvariantCulture),
+        args[4],
+        args.Length > 5 && args[5] == "count");
+    return 0;
+}
+
+// Orchestrator: starts (or attaches to) one local redis-server, runs each scenario against app instances in their
+// own processes on 127.0.0.1, prints the tables and writes them to bench/results/loadtest.md.
+var options = CommandLine.Parse(args);
+using var redis = LocalRedis.StartOrAttach();
+var redisEndpoint = redis.Endpoint;
+var available = StoreHost.Available(redisEndpoint).ToList();
+Console.WriteLine($"[load] {redis.Description}");
+Console.WriteLine($"[load] MintCache Redis backend: {(MintRedisSupport.IsAvailable ? "available" : "not in this build, its variants skipped")}");
+Console.WriteLine($"[load] clients {options.Settings.Clients}, warm-up {options.Settings.Warmup.TotalSeconds} s, hits {options.Settings.HitDuration.TotalSeconds} s, storm {options.Settings.StormDuration.TotalSeconds} s, at most {options.Settings.MaxRequests} requests per phase");
+
+var quiet = MachineInfo.WaitForQuiet(1.0, options.QuietWait);
+Console.WriteLine($"[load] {quiet}");
+var hits = new List<HitResult>();
+if (options.Scenarios.Contains('a'))
+{
+    // Rounds alternate the stores, so that a drift of the machine over the run does not favour one of them.
+    for (var round = 1; round <= options.Rounds; round++)
+    {
+        foreach (var store in new[] { StoreKind.BuiltInMemory, StoreKind.MintMemory, StoreKind.BuiltInRedis, StoreKind.MintRedis }.Where(available.Contains))
+        {
+            Console.WriteLine($"[load] (a) fresh hits, round {round}, {store} ...");
+            var result = await Scenarios.FreshHitsAsync(store, options.Settings);
+            hits.Add(result);
+            Console.WriteLine($"[load]     {result.RequestsPerSecond:0} req/s, p50 {result.P50:0.00} ms, p99 {result.P99:0.00} ms");
+        }
+    }
+}
+
+var storms = new List<StormResult>();
+if (options.Scenarios.Contains('b'))
+{
+    var runs = new List<(StoreKind Store, int Instances)>
+    {
+        (StoreKind.BuiltInMemory, 1),
+        (StoreKind.MintMemory, 1),
+        (StoreKind.BuiltInRedis, 2),
+        (StoreKind.FusionRedis, 2),
+        (StoreKind.MintRedis, 2),
+    };
+    foreach (var (store, instances) in runs.Where(r => available.Contains(r.Store)))
+    {
+        Console.WriteLine($"[load] (b) stale storm, {store} x{instances} ...");
+        var result = await Scenarios.StaleStormAsync(store, instances, options.Settings);
+        storms.Add(result);
+        Console.WriteLine($"[load]     {result.Expiries} expiries, {result.ExecutionsPerExpiry:0.00} executions/expiry, held/expiry {result.HeldPerExpiry:0.0}, p99 storm {result.StormP99:0.0} ms vs hits {result.HitP99:0.0} ms");
+    }
+}
+
+var report = LoadReport.Build(options, $"{redis.Description}. Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", hits, storms);
+Console.WriteLine();
+Console.WriteLine(report);
+if (options.Write)
+{
+    var path = Path.Combine(MachineInfo.ResultsFolder(), "loadtest.md");
+    await File.WriteAllTextAsync(path, report + Environment.NewLine + MachineInfo.Describe());
+    Console.WriteLine($"[load] written to {path}");
+}
+
+return 0;

@@ -1,0 +1,90 @@
+using System.Diagnostics;
+using MintCache.Bench.Shared;
+
+namespace MintCache.LoadTest;
+
+/// <summary>Settings of one load-test run (from the command line).</summary>
+internal sealed record RunSettings(int Clients, TimeSpan Warmup, TimeSpan HitDuration, TimeSpan StormDuration, long MaxRequests, int RenderMs);
+
+/// <summary>The two end-to-end scenarios of issue 6.</summary>
+internal static class Scenarios
+{
+    /// <summary>(a) Fresh hits: a 4 KiB page cached for an hour, every request a hit after the first.</summary>
+    public static async Task<HitResult> FreshHitsAsync(StoreKind store, RunSettings settings)
+    {
+        await using var app = await AppInstance.StartAsync(store, settings.RenderMs, "a");
+        var target = new Uri(app.BaseAddress, "hit");
+        await LoadClient.RunAsync([target], settings.Clients, settings.Warmup, settings.MaxRequests);
+        var samples = await LoadClient.RunAsync([target], settings.Clients, settings.HitDuration, settings.MaxRequests);
+        var seconds = samples.Length == 0 ? 1 : (samples.Max(static s => s.End) - samples.Min(static s => s.Start)) / (double)Stopwatch.Frequency;
+        var latencies = Sorted(samples);
+        return new HitResult(store, samples.Length, samples.Count(static s => !s.Ok), samples.Length / seconds,
+            Percentile(latencies, 0.50), Percentile(latencies, 0.99), Percentile(latencies, 0.999));
+    }
+
+    /// <summary>
+    /// (b) A stale storm: the slow page (render time <see cref="RunSettings.RenderMs"/>, cached 2 s) under
+    /// <see cref="RunSettings.Clients"/> closed-loop clients spread over <paramref name="instances"/> app instances.
+    /// </summary>
+    public static async Task<StormResult> StaleStormAsync(StoreKind store, int instances, RunSettings settings)
+    {
+        var apps = new List<AppInstance>();
+        try
+        {
+            for (var i = 0; i < instances; i++)
+            {
+                apps.Add(await AppInstance.StartAsync(store, settings.RenderMs, $"i{i}", countLookups: true));
+            }
+
+            var targets = apps.Select(static a => new Uri(a.BaseAddress, "slow")).ToList();
+
+            // The warm-up stores the first page (a cold miss for everyone) and lets the JIT settle; it is not counted.
+            // It lasts at least 5 s so that it spans two expiries: the first regeneration runs code (and JIT) that no
+            // request ran before.
+            var warmup = settings.Warmup < TimeSpan.FromSeconds(5) ? TimeSpan.FromSeconds(5) : settings.Warmup;
+            await LoadClient.RunAsync(targets, settings.Clients, warmup, settings.MaxRequests);
+            var before = new List<StatsSnapshot>();
+            foreach (var app in apps)
+            {
+                before.Add(await app.StatsAsync());
+            }
+
+            var measureStart = Stopwatch.GetTimestamp();
+            var samples = await LoadClient.RunAsync(targets, settings.Clients, settings.StormDuration, settings.MaxRequests);
+            var measureEnd = Stopwatch.GetTimestamp();
+
+            var stats = new List<StatsSnapshot>();
+            foreach (var app in apps)
+            {
+                stats.Add(await app.StatsAsync());
+            }
+
+            var lookups = stats.Sum(static s => s.Lookups) - before.Sum(static s => s.Lookups);
+            var requests = stats.Sum(static s => s.SlowRequests) - before.Sum(static s => s.SlowRequests);
+            return StormAnalysis.Analyse(store, instances, settings, samples, stats, measureStart, measureEnd) with
+            {
+                LookupsPerRequest = requests == 0 ? double.NaN : (double)lookups / requests,
+            };
+        }
+        finally
+        {
+            foreach (var app in apps)
+            {
+                await app.DisposeAsync();
+            }
+        }
+    }
+
+    internal static double[] Sorted(IEnumerable<Sample> samples)
+    {
+        var latencies = samples.Select(static s => s.Milliseconds).ToArray();
+        Array.Sort(latencies);
+        return latencies;
+    }
+
+    /// <summary>Nearest-rank percentile of sorted values; NaN when there are none.</summary>
+    internal static double Percentile(double[] sorted, double p)
+        => sorted.Length == 0 ? double.NaN : sorted[Math.Clamp((int)Math.Ceiling(p * sorted.Length) - 1, 0, sorted.Length - 1)];
+}
+
+internal sealed record HitResult(StoreKind Store, long Requests, long Errors, double RequestsPerSecond, double P50, double P99, double P999);
