@@ -49,11 +49,22 @@ if (options.Scenarios.Contains('b'))
     {
         (StoreKind.BuiltInMemory, 1),
         (StoreKind.MintMemory, 1),
+        (StoreKind.MintMemoryBackground, 1),
         (StoreKind.BuiltInRedis, 2),
         (StoreKind.FusionRedis, 2),
         (StoreKind.MintRedis, 2),
+        (StoreKind.MintRedisBackground, 2),
     };
-    foreach (var (store, instances) in runs.Where(r => available.Contains(r.Store)))
+
+    // The background variants run wherever their foreground twin can.
+    static StoreKind Twin(StoreKind kind) => kind switch
+    {
+        StoreKind.MintMemoryBackground => StoreKind.MintMemory,
+        StoreKind.MintRedisBackground => StoreKind.MintRedis,
+        _ => kind,
+    };
+
+    foreach (var (store, instances) in runs.Where(r => available.Contains(Twin(r.Store))))
     {
         Console.WriteLine($"[load] (b) stale storm, {store} x{instances} ...");
         var result = await Scenarios.StaleStormAsync(store, instances, options.Settings);

@@ -46,6 +46,13 @@ internal static class StoreHost
             case StoreKind.MintMemory:
                 services.AddMintStore(o => mint?.Invoke(o));
                 break;
+            case StoreKind.MintMemoryBackground:
+                services.AddMintStore(o =>
+                {
+                    mint?.Invoke(o);
+                    o.RefreshMode = RefreshMode.Background;
+                });
+                break;
             case StoreKind.BuiltInRedis:
                 services.AddStackExchangeRedisOutputCache(o => o.Configuration = Require(redisEndpoint));
                 break;
@@ -57,12 +64,17 @@ internal static class StoreHost
                 break;
             case StoreKind.MintRedis:
             case StoreKind.MintRedisNoNear:
+            case StoreKind.MintRedisBackground:
                 var endpoint = Require(redisEndpoint);
-                var near = kind == StoreKind.MintRedis;
+                var near = kind != StoreKind.MintRedisNoNear;
                 services.AddMintStore(o =>
                 {
                     MintRedisSupport.Apply(o, endpoint, near);
                     mint?.Invoke(o);
+                    if (kind == StoreKind.MintRedisBackground)
+                    {
+                        o.RefreshMode = RefreshMode.Background;
+                    }
                 });
                 break;
             default:

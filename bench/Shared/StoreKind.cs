@@ -9,6 +9,9 @@ public enum StoreKind
     /// <summary>MintCache on its memory backend (<c>AddMintStore()</c>).</summary>
     MintMemory,
 
+    /// <summary>MintCache on its memory backend in the background refresh mode.</summary>
+    MintMemoryBackground,
+
     /// <summary>ASP.NET Core's Redis store (<c>AddStackExchangeRedisOutputCache</c>).</summary>
     BuiltInRedis,
 
@@ -20,4 +23,7 @@ public enum StoreKind
 
     /// <summary>MintCache on its Redis backend, near cache off.</summary>
     MintRedisNoNear,
+
+    /// <summary>MintCache on its Redis backend in the background refresh mode.</summary>
+    MintRedisBackground,
 }

@@ -25,12 +25,16 @@ public sealed class GatedPage
     /// <summary>The Cookie and Authorization headers each execution saw, in order.</summary>
     public System.Collections.Concurrent.ConcurrentQueue<string> SeenCredentials { get; } = new();
 
+    /// <summary>Whether each execution was a background regeneration, in order.</summary>
+    public System.Collections.Concurrent.ConcurrentQueue<bool> SeenRegenerationFlags { get; } = new();
+
     public void OpenGate() => _gate.TrySetResult();
 
     /// <summary>Runs one execution: the status code and body to answer with.</summary>
-    public async Task<(int Status, string Body)> RenderAsync(CancellationToken requestAborted, string? credentials = null)
+    public async Task<(int Status, string Body)> RenderAsync(CancellationToken requestAborted, string? credentials = null, bool isRegeneration = false)
     {
         SeenCredentials.Enqueue(credentials ?? string.Empty);
+        SeenRegenerationFlags.Enqueue(isRegeneration);
         var execution = Interlocked.Increment(ref _executions);
         if (execution > UngatedExecutions)
         {

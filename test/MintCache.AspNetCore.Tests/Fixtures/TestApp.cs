@@ -73,7 +73,7 @@ internal sealed class TestApp : IAsyncDisposable
         app.MapGet("/page", async (GatedPage page, HttpContext context) =>
         {
             var credentials = $"{context.Request.Headers.Cookie}|{context.Request.Headers.Authorization}";
-            var (status, body) = await page.RenderAsync(context.RequestAborted, credentials);
+            var (status, body) = await page.RenderAsync(context.RequestAborted, credentials, context.IsBackgroundRegeneration());
             return Results.Text(body, statusCode: status);
         }).CacheOutput("gated");
         app.MapControllers();

@@ -64,6 +64,7 @@ public sealed class BackgroundRefreshTests(ITestOutputHelper output)
         await app.Logs.WaitUntilAsync(l => l["ResponseCached"] >= 2, Deadline);
 
         Assert.Equal(["session=secret|", "|"], app.Page.SeenCredentials.ToArray());
+        Assert.Equal([false, true], app.Page.SeenRegenerationFlags.ToArray());
         Assert.Equal("v2", await app.Client.GetStringAsync("/page"));
     }
 
