@@ -19,6 +19,7 @@ internal sealed partial class MintOutputCacheStore
         {
             // Lapsed here, so perhaps taken over elsewhere: its miss must not be handed out any more.
             _claims.TryRemove(new KeyValuePair<string, LocalClaim>(key, claim));
+            _observer.ClaimLapsed();
             return false;
         }
 
