@@ -72,8 +72,8 @@ public sealed class CacheStatusTests
         // Requests that shared the regenerating lookup are served its new page by the middleware: fresh hits. The
         // middleware may hand the execution to one of those, which the store never saw: then it reads fwd=miss.
         Assert.True(1 == statuses.Count(s => s is "MintCache; fwd=stale" or "MintCache; fwd=miss"), summary);
-        Assert.Equal(servedStale, statuses.Count(s => s == "MintCache; hit; ttl=-2"));
-        Assert.Equal(49 - servedStale, statuses.Count(s => s == "MintCache; hit; ttl=10"));
+        var staleHits = statuses.Count(s => s == "MintCache; hit; ttl=-2");
+        Assert.True(staleHits >= servedStale && staleHits + statuses.Count(s => s == "MintCache; hit; ttl=10") == 49, $"{servedStale} served stale by the gate; {summary}");
     }
 
     [Fact]
