@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using MintCache.AspNetCore.Backends;
+
+namespace MintCache.AspNetCore.Health;
+
+/// <summary>
+/// Reports MintCache's backend: Healthy when it serves as configured, Degraded when the cache absorbs a failure
+/// (a shared backend unreachable, its circuit open, a local fallback in service), as the backend reports it.
+/// </summary>
+/// <remarks>
+/// Never Unhealthy on its own account: the cache never fails a request, so an orchestrator should not restart or
+/// drain an instance because of it. A registration's <c>failureStatus</c> applies only if the check itself throws.
+/// </remarks>
+internal sealed class MintCacheHealthCheck(IMintBackend backend) : IHealthCheck
+{
+    public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        if (backend is not IBackendHealth health)
+        {
+            return HealthCheckResult.Healthy(
+                $"The {backend.Name} cache backend reports no health of its own.",
+                new Dictionary<string, object> { [BackendHealthData.Backend] = backend.Name });
+        }
+
+        try
+        {
+            return await health.CheckHealthAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return HealthCheckResult.Degraded(
+                $"The {backend.Name} cache backend could not report its health; requests are still served.",
+                ex,
+                new Dictionary<string, object> { [BackendHealthData.Backend] = backend.Name });
+        }
+    }
+}
