@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using MintCache.AspNetCore.Health;
 
@@ -23,6 +24,10 @@ public static class MintCacheHealthChecksBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         ArgumentException.ThrowIfNullOrEmpty(name);
-        return builder.AddCheck<MintCacheHealthCheck>(name, failureStatus: HealthStatus.Degraded, tags ?? []);
+
+        // One instance, not one per probe: it remembers the last status to log changes only.
+        builder.Services.TryAddSingleton<MintCacheHealthCheck>();
+        return builder.Add(new HealthCheckRegistration(
+            name, static sp => sp.GetRequiredService<MintCacheHealthCheck>(), HealthStatus.Degraded, tags ?? []));
     }
 }

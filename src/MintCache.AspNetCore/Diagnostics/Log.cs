@@ -25,6 +25,9 @@ internal static partial class Log
     internal const int IdBackgroundRegenerationStarted = 15;
     internal const int IdForegroundFallback = 16;
 
+    // 20-39: the Redis backend. 40 and up: operability (health, telemetry).
+    internal const int IdBackendHealthChanged = 40;
+
     [LoggerMessage(IdLookupFailed, LogLevel.Warning,
         "The {Backend} cache backend failed a lookup; the request is answered as a miss and goes to the endpoint.",
         EventName = "LookupFailed")]
@@ -104,4 +107,11 @@ internal static partial class Log
         "A page is refreshed in the foreground although background refresh was asked for: {Reason}.",
         EventName = "ForegroundFallback")]
     public static partial void ForegroundFallback(ILogger logger, string reason);
+
+    // The level is the caller's: Warning when it turns Degraded, Information when it recovers.
+    [LoggerMessage(
+        EventId = IdBackendHealthChanged,
+        Message = "The {Backend} cache backend is now {Status} (was {PreviousStatus}): {Description}",
+        EventName = "BackendHealthChanged")]
+    public static partial void BackendHealthChanged(ILogger logger, LogLevel level, string backend, string status, string previousStatus, string? description);
 }

@@ -1,5 +1,7 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
 using MintCache.AspNetCore.Backends;
+using MintCache.AspNetCore.Diagnostics;
 
 namespace MintCache.AspNetCore.Health;
 
@@ -10,10 +12,27 @@ namespace MintCache.AspNetCore.Health;
 /// <remarks>
 /// Never Unhealthy on its own account: the cache never fails a request, so an orchestrator should not restart or
 /// drain an instance because of it. A registration's <c>failureStatus</c> applies only if the check itself throws.
+/// One instance per application, so that a change of status is logged once, when it happens, not at every probe.
 /// </remarks>
-internal sealed class MintCacheHealthCheck(IMintBackend backend) : IHealthCheck
+internal sealed class MintCacheHealthCheck(IMintBackend backend, ILogger<MintCacheHealthCheck> logger) : IHealthCheck
 {
+    // Healthy until told otherwise: the first probe of a healthy backend logs nothing.
+    private int _lastStatus = (int)HealthStatus.Healthy;
+
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+    {
+        var result = await CheckBackendAsync(cancellationToken).ConfigureAwait(false);
+        var previous = (HealthStatus)Interlocked.Exchange(ref _lastStatus, (int)result.Status);
+        if (previous != result.Status)
+        {
+            var level = result.Status == HealthStatus.Healthy ? LogLevel.Information : LogLevel.Warning;
+            Log.BackendHealthChanged(logger, level, backend.Name, result.Status.ToString(), previous.ToString(), result.Description);
+        }
+
+        return result;
+    }
+
+    private async Task<HealthCheckResult> CheckBackendAsync(CancellationToken cancellationToken)
     {
         if (backend is not IBackendHealth health)
         {

@@ -3,6 +3,8 @@ using Microsoft.AspNetCore.OutputCaching;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
 using MintCache.AspNetCore.Backends;
 using MintCache.AspNetCore.Entries;
@@ -44,6 +46,35 @@ public sealed class HealthCheckTests
 
         Assert.Equal(HealthStatus.Degraded, report.Status);
         Assert.IsType<InvalidOperationException>(report.Entries["mintcache"].Exception);
+    }
+
+    [Fact]
+    public async Task AddMintCache_StatusChanges_LoggedOncePerChangeNotPerProbe()
+    {
+        var status = HealthStatus.Healthy;
+        var services = new ServiceCollection().AddLogging(b => b.AddFakeLogging());
+        services.AddSingleton<IMintBackend>(new ReportingBackend(() => new HealthCheckResult(status, $"now {status}")));
+        services.AddOutputCache().AddMintStore();
+        services.AddHealthChecks().AddMintCache();
+        await using var provider = services.BuildServiceProvider();
+        var health = provider.GetRequiredService<HealthCheckService>();
+        var logs = provider.GetRequiredService<FakeLogCollector>();
+        int Changes() => logs.GetSnapshot().Count(r => r.Id.Id == AspNetCore.Diagnostics.Log.IdBackendHealthChanged);
+
+        await health.CheckHealthAsync();
+        Assert.Equal(0, Changes());
+
+        status = HealthStatus.Degraded;
+        await health.CheckHealthAsync();
+        await health.CheckHealthAsync();
+        Assert.Equal(1, Changes());
+        Assert.Equal(LogLevel.Warning, logs.LatestRecord.Level);
+
+        status = HealthStatus.Healthy;
+        await health.CheckHealthAsync();
+        await health.CheckHealthAsync();
+        Assert.Equal(2, Changes());
+        Assert.Equal(LogLevel.Information, logs.LatestRecord.Level);
     }
 
     [Fact]

@@ -10,6 +10,8 @@ using MintCache.AspNetCore.Tests.Fixtures;
 namespace MintCache.AspNetCore.Tests.Http;
 
 /// <summary>The <c>Cache-Status</c> header (RFC 9211) and <c>Age</c> through a real host.</summary>
+/// <remarks>Serial: its storm must not compete for the CPU with the other storms' timing-sensitive assertions.</remarks>
+[Collection(SerialCollection.Name)]
 public sealed class CacheStatusTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
