@@ -6,6 +6,8 @@ var builder = WebApplication.CreateBuilder(args);
 
 builder.Services.AddControllers();
 builder.Services.AddSingleton<DemoStats>();
+builder.Services.AddSingleton<DemoMetrics>();
+builder.Services.AddHealthChecks().AddMintCache();
 builder.Services.Configure<DemoOptions>(builder.Configuration.GetSection(DemoOptions.SectionName));
 
 builder.Services.AddOutputCache(o =>
@@ -16,8 +18,13 @@ builder.Services.AddOutputCache(o =>
 
 var app = builder.Build();
 
-app.UseOutputCache();
+// The live demo page (wwwroot/index.html) at "/".
+app.UseDefaultFiles();
 app.UseStaticFiles();
+app.UseOutputCache();
+
+// Listening from the start, so the page's counters include the first requests.
+app.Services.GetRequiredService<DemoMetrics>();
 
 // A slow page: each generation takes Demo:GenerationDelayMs (default 300 ms) and is counted.
 app.MapGet("/slow", async (DemoStats stats, Microsoft.Extensions.Options.IOptions<DemoOptions> options, CancellationToken ct) =>
@@ -50,21 +57,34 @@ app.MapPost("/evict/{tag}", async (string tag, bool? soft, IMintCache cache, Can
 });
 
 app.MapGet("/stats", (DemoStats stats) => Results.Json(stats.Snapshot()));
-app.MapPost("/stats/reset", (DemoStats stats) =>
+
+// What the demo page polls: endpoint executions and MintCache's own metrics, read through a MeterListener.
+app.MapGet("/stats/cache", (DemoStats stats, DemoMetrics metrics) => Results.Json(new
+{
+    executions = stats.Snapshot(),
+    metrics = metrics.Snapshot(),
+}));
+app.MapPost("/stats/reset", (DemoStats stats, DemoMetrics metrics) =>
 {
     stats.Reset();
+    metrics.Reset();
     return Results.NoContent();
 });
 
+app.MapHealthChecks("/healthz");
+
 app.MapControllers();
-app.MapGet("/", () => Results.Text(
+app.MapGet("/help", () => Results.Text(
     """
     MintCache WebDemo
+      GET  /                 the live demo page: fire a storm at /slow and watch one regeneration serve it
       GET  /slow             a 300 ms page cached 2 s, grace 30 s (tag "slow")
       GET  /time             a minimal API cached 5 s, default grace (tag "time")
       GET  /news             an MVC controller, named policy "news" (5 s, grace 1 min, tag "news")
       POST /evict/{tag}      remove tagged pages; add ?soft=true to mark them stale instead
       GET  /stats            endpoint executions per path
+      GET  /stats/cache      executions and MintCache's metrics (lookups, claims, regenerations)
+      GET  /healthz          MintCache's health check
       POST /stats/reset      zero the counters
 
     Try a storm: the page expires every 2 s, yet /stats shows one execution per expiry.

@@ -89,6 +89,21 @@ public sealed class MintCacheOptions
     public TimeSpan? FailSafe { get; set; }
 
     /// <summary>
+    /// Gets or sets whether responses of cached endpoints carry a <c>Cache-Status</c> header (RFC 9211) saying how
+    /// MintCache answered them.
+    /// </summary>
+    /// <value>The default value is <see langword="false"/>.</value>
+    /// <remarks>
+    /// Values: <c>MintCache; hit; ttl=3</c> (served from the cache, 3 s of freshness left), <c>MintCache; hit; ttl=-2</c>
+    /// (served stale, 2 s past its freshness, while another request regenerates it), <c>MintCache; fwd=stale</c> (this
+    /// request regenerates a stale page), <c>MintCache; fwd=miss</c> (nothing cached), <c>MintCache; fwd=bypass</c>
+    /// (a policy turned the lookup off). <c>ttl</c> is the policy's expiration minus the response's <c>Age</c>.
+    /// The header is added as the response starts, after the page was captured for the cache, so it is never stored.
+    /// It tells clients how the cache behaves: leave it off where that should stay private.
+    /// </remarks>
+    public bool CacheStatusHeader { get; set; }
+
+    /// <summary>
     /// Gets or sets the prefix of every key the store writes to a shared backend.
     /// </summary>
     /// <value>The default value is <c>"mint:"</c>. It must not be empty.</value>

@@ -5,7 +5,8 @@ using MintCache.AspNetCore.Policies;
 namespace MintCache.AspNetCore.DependencyInjection;
 
 /// <summary>
-/// Adds <see cref="RegenerationPolicy"/> as a base policy when background refresh is the default, so that every
+/// Adds <see cref="CacheStatusPolicy"/> as a base policy when the <c>Cache-Status</c> header is on, and
+/// <see cref="RegenerationPolicy"/> as a base policy when background refresh is the default, so that every
 /// cached endpoint's regenerations get a cache key of their own.
 /// </summary>
 /// <remarks>
@@ -20,6 +21,12 @@ internal sealed class OutputCacheOptionsSetup(IOptions<MintCacheOptions> mintOpt
         if (mintOptions.Value.RefreshMode == RefreshMode.Background)
         {
             options.AddBasePolicy(RegenerationPolicy.Instance);
+        }
+
+        if (mintOptions.Value.CacheStatusHeader)
+        {
+            // A base policy sees every request before the lookup, which is when the store needs the feature.
+            options.AddBasePolicy(new CacheStatusPolicy(options.DefaultExpirationTimeSpan));
         }
     }
 }

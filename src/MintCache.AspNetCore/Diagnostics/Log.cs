@@ -30,6 +30,8 @@ internal static partial class Log
     internal const int IdRedisCallFailed = 22;
     internal const int IdEntryRejected = 23;
     internal const int IdRedisCircuitOpened = 24;
+    // 20-39: the Redis backend. 40 and up: operability (health, telemetry).
+    internal const int IdBackendHealthChanged = 40;
 
     [LoggerMessage(IdLookupFailed, LogLevel.Warning,
         "The {Backend} cache backend failed a lookup; the request is answered as a miss and goes to the endpoint.",
@@ -135,4 +137,10 @@ internal static partial class Log
         "The Redis circuit breaker opened: Redis is not asked for {BreakDuration}.",
         EventName = "RedisCircuitOpened")]
     public static partial void RedisCircuitOpened(ILogger logger, TimeSpan breakDuration);
+    // The level is the caller's: Warning when it turns Degraded, Information when it recovers.
+    [LoggerMessage(
+        EventId = IdBackendHealthChanged,
+        Message = "The {Backend} cache backend is now {Status} (was {PreviousStatus}): {Description}",
+        EventName = "BackendHealthChanged")]
+    public static partial void BackendHealthChanged(ILogger logger, LogLevel level, string backend, string status, string previousStatus, string? description);
 }

@@ -81,6 +81,7 @@ internal sealed class BackgroundRegenerator : IDisposable
     private async Task RunAsync(RequestDelegate pipeline, IHttpContextFactory factory, MintOutputCacheStore store, string key, LocalClaim claim, RegenerationRequest request)
     {
         var stored = false;
+        using var activity = Activities.StartRegeneration(request.Method, request.Path);
         try
         {
             using var timeout = new CancellationTokenSource(_options.RegenerationTimeout, _timeProvider);
@@ -121,6 +122,7 @@ internal sealed class BackgroundRegenerator : IDisposable
         catch (Exception ex)
         {
             Log.BackgroundRegenerationFailed(_logger, ex);
+            Activities.Failed(activity, ex);
         }
         finally
         {

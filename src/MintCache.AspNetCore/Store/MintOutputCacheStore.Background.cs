@@ -32,6 +32,7 @@ internal sealed partial class MintOutputCacheStore
         if (regenerator.TryStart(this, key, claim, request))
         {
             Log.BackgroundRegenerationStarted(_logger, request.Method, request.Path);
+            _observer.BackgroundRegenerationStarted();
             return true;
         }
 

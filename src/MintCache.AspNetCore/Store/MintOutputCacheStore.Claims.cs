@@ -18,7 +18,11 @@ internal sealed partial class MintOutputCacheStore
         if (Now() >= claim.ExpiresAt)
         {
             // Lapsed here, so perhaps taken over elsewhere: its miss must not be handed out any more.
-            _claims.TryRemove(key, claim);
+            if (_claims.TryRemove(key, claim))
+            {
+                _observer.ClaimLapsed();
+            }
+
             return false;
         }
 

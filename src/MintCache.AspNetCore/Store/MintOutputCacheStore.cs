@@ -28,6 +28,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
     private readonly IHttpContextAccessor? _httpContextAccessor;
     private readonly BackgroundRegenerator? _regenerator;
     private readonly ILogger _logger;
+    private readonly LookupObserver _observer;
     private readonly LocalClaimTable _claims = new();
 
     public MintOutputCacheStore(
@@ -38,8 +39,9 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         IHttpContextAccessor? httpContextAccessor = null,
         BackgroundRegenerator? regenerator = null)
     {
-        _backend = backend;
+        _backend = InstrumentedBackend.Wrap(backend);
         _options = options.Value;
+        _observer = new LookupObserver(backend.Name, _options.CacheStatusHeader ? httpContextAccessor : null);
         _timeProvider = timeProvider;
         _logger = logger;
         _httpContextAccessor = httpContextAccessor;
@@ -57,6 +59,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
 
         if (TryTakePendingMiss(key))
         {
+            _observer.PendingMissTaken();
             return default;
         }
 
@@ -73,7 +76,8 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
 
         if (lookup.IsCompletedSuccessfully)
         {
-            return ValueTask.FromResult(Answer(key, lookup.Result, completedSynchronously: true));
+            var result = lookup.Result; // read once: a pooled ValueTask may not be read twice
+            return ValueTask.FromResult(_observer.Answered(result, Answer(key, result, completedSynchronously: true)));
         }
 
         return AwaitLookupAsync(key, lookup);
@@ -83,7 +87,8 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
     {
         try
         {
-            return Answer(key, await lookup.ConfigureAwait(false), completedSynchronously: false);
+            var result = await lookup.ConfigureAwait(false);
+            return _observer.Answered(result, Answer(key, result, completedSynchronously: false));
         }
         catch (OperationCanceledException)
         {

@@ -53,6 +53,10 @@ internal sealed class TestApp : IAsyncDisposable
         time ??= new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var logs = new LogCounter();
         var builder = WebApplication.CreateBuilder();
+
+        // The test output holds the sample's appsettings.json (copied with the WebDemo reference): the host must
+        // run on the options each test gives, not the sample's.
+        builder.Configuration.Sources.Clear();
         builder.WebHost.UseTestServer();
         builder.Logging.ClearProviders().AddProvider(logs).AddFilter<LogCounter>(null, LogLevel.Debug);
         builder.Services.AddSingleton<TimeProvider>(time);

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Collections.Concurrent;
 using Microsoft.AspNetCore.OutputCaching;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MintCache.AspNetCore.Diagnostics;
@@ -17,7 +18,7 @@ namespace MintCache.AspNetCore.Backends.Memory;
 /// Bounded by <see cref="OutputCacheOptions.SizeLimit"/>; a timer drops entries past their expiry so memory does not
 /// hold pages nobody asks for again.
 /// </remarks>
-internal sealed class MemoryBackend : IMintBackend, IDisposable
+internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
 {
     // How often entries past their expiry are swept out. Lookups never serve them in between: they check expiry.
     internal static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(30);
@@ -185,6 +186,19 @@ internal sealed class MemoryBackend : IMintBackend, IDisposable
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    public ValueTask<HealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken)
+    {
+        // In this process: it is there whenever the process is. Its fill says whether SizeLimit is too small.
+        var data = new Dictionary<string, object>
+        {
+            [BackendHealthData.Backend] = Name,
+            ["entries"] = Count,
+            ["sizeBytes"] = Size,
+            ["sizeLimitBytes"] = _sizeLimit,
+        };
+        return ValueTask.FromResult(HealthCheckResult.Healthy("The in-memory cache backend serves this process.", data));
     }
 
     public void Dispose() => _sweepTimer.Dispose();

@@ -1,0 +1,33 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using MintCache.AspNetCore.Health;
+
+// Beside AddHealthChecks' own builder extensions.
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers MintCache's health check.</summary>
+public static class MintCacheHealthChecksBuilderExtensions
+{
+    /// <summary>The name the check is registered under unless another is given.</summary>
+    public const string DefaultName = "mintcache";
+
+    /// <summary>
+    /// Adds a health check that reports MintCache's backend: Healthy, or Degraded while the cache absorbs a backend
+    /// failure (for Redis: unreachable, circuit open, local fallback in service), with the facts in its data.
+    /// </summary>
+    /// <param name="builder">The health checks builder, from <c>services.AddHealthChecks()</c>.</param>
+    /// <param name="name">The check's name; the default value is <c>"mintcache"</c>.</param>
+    /// <param name="tags">Tags to filter checks by, for example <c>"ready"</c>.</param>
+    /// <returns>The builder, for chaining.</returns>
+    /// <remarks>Needs <c>AddMintStore()</c>. The check never reports Unhealthy: the cache never fails a request.</remarks>
+    public static IHealthChecksBuilder AddMintCache(this IHealthChecksBuilder builder, string name = DefaultName, IEnumerable<string>? tags = null)
+    {
+        ArgumentNullException.ThrowIfNull(builder);
+        ArgumentException.ThrowIfNullOrEmpty(name);
+
+        // One instance, not one per probe: it remembers the last status to log changes only.
+        builder.Services.TryAddSingleton<MintCacheHealthCheck>();
+        return builder.Add(new HealthCheckRegistration(
+            name, static sp => sp.GetRequiredService<MintCacheHealthCheck>(), HealthStatus.Degraded, tags ?? []));
+    }
+}

@@ -1,0 +1,62 @@
+using System.Diagnostics;
+using static MintCache.AspNetCore.MintCacheDiagnostics;
+
+namespace MintCache.AspNetCore.Diagnostics;
+
+/// <summary>
+/// MintCache's activities. Started only when a listener samples them; tags are the same low-cardinality set as the
+/// metrics (traces could carry the key, but keys hold paths and query strings, so they stay out by default).
+/// </summary>
+internal static class Activities
+{
+    public const string RegenerateName = "mintcache.regenerate";
+
+    public static Activity? StartBackendCall(string backend, string operation)
+    {
+        if (!MintCacheDiagnostics.ActivitySource.HasListeners())
+        {
+            return null;
+        }
+
+        var activity = MintCacheDiagnostics.ActivitySource.StartActivity(BackendActivityName(operation), ActivityKind.Client);
+        activity?.SetTag(BackendTag, backend);
+        activity?.SetTag(OperationTag, operation);
+        return activity;
+    }
+
+    /// <summary>A background regeneration: the root of its own trace, as no user's request carries it.</summary>
+    public static Activity? StartRegeneration(string method, string path)
+    {
+        if (!MintCacheDiagnostics.ActivitySource.HasListeners())
+        {
+            return null;
+        }
+
+        var activity = MintCacheDiagnostics.ActivitySource.StartActivity(RegenerateName, ActivityKind.Internal, parentContext: default);
+
+        // A regeneration reproduces a cached page's request, whose path is a route, not a user's secret.
+        activity?.SetTag("http.request.method", method);
+        activity?.SetTag("url.path", path);
+        return activity;
+    }
+
+    public static void Failed(Activity? activity, Exception exception)
+    {
+        if (activity is null)
+        {
+            return;
+        }
+
+        activity.SetStatus(ActivityStatusCode.Error, exception.Message);
+        activity.SetTag("error.type", exception.GetType().FullName);
+        activity.AddException(exception);
+    }
+
+    private static string BackendActivityName(string operation) => operation switch
+    {
+        Tags.OperationLookup => "mintcache.backend.lookup",
+        Tags.OperationStore => "mintcache.backend.store",
+        Tags.OperationRelease => "mintcache.backend.release",
+        _ => "mintcache.backend.evict",
+    };
+}

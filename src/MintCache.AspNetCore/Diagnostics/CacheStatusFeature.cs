@@ -1,0 +1,11 @@
+namespace MintCache.AspNetCore.Diagnostics;
+
+/// <summary>
+/// Carries the store's answer for one request from the lookup to the <c>Cache-Status</c> header. Present only while
+/// the header is on; set by <see cref="Policies.CacheStatusPolicy"/> before the lookup.
+/// </summary>
+internal sealed class CacheStatusFeature
+{
+    /// <summary>One of the lookup results in <see cref="Tags"/>, or <see langword="null"/> when this request did not look up itself.</summary>
+    public string? Result { get; set; }
+}

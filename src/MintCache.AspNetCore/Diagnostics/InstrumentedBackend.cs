@@ -1,0 +1,200 @@
+using System.Buffers;
+using System.Diagnostics;
+using MintCache.AspNetCore.Backends;
+using MintCache.AspNetCore.Entries;
+using MintCache.AspNetCore.Store;
+
+namespace MintCache.AspNetCore.Diagnostics;
+
+/// <summary>
+/// Wraps the store's backend to measure every call (duration, failures, activities) and to count how regenerations
+/// end, so that the store itself needs no instrumentation around its backend calls.
+/// </summary>
+/// <remarks>
+/// Exceptions pass through unchanged (an exception filter counts them without catching), and the store goes on
+/// absorbing them as before. A synchronously completed call stays synchronous: no state machine unless the backend
+/// is really asynchronous. A backend that absorbs its own failures (a fallback to local) reports them itself through
+/// <see cref="Metrics.BackendError"/> and <see cref="Metrics.FallbackToLocal"/>.
+/// </remarks>
+internal sealed class InstrumentedBackend : IMintBackend
+{
+    private readonly IMintBackend _inner;
+
+    private InstrumentedBackend(IMintBackend inner) => _inner = inner;
+
+    public string Name => _inner.Name;
+
+    public static IMintBackend Wrap(IMintBackend backend)
+        => backend as InstrumentedBackend ?? new InstrumentedBackend(backend);
+
+    public ValueTask<BackendLookup> LookupAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    {
+        var call = Begin(Tags.OperationLookup);
+        ValueTask<BackendLookup> lookup;
+        try
+        {
+            lookup = _inner.LookupAsync(key, leaseDuration, cancellationToken);
+        }
+        catch (Exception ex) when (call.Fail(ex))
+        {
+            throw;
+        }
+
+        if (lookup.IsCompletedSuccessfully)
+        {
+            call.End();
+            return lookup;
+        }
+
+        return AwaitAsync(lookup, call);
+
+        static async ValueTask<BackendLookup> AwaitAsync(ValueTask<BackendLookup> lookup, Call call)
+        {
+            try
+            {
+                var result = await lookup.ConfigureAwait(false);
+                call.End();
+                return result;
+            }
+            catch (Exception ex) when (call.Fail(ex))
+            {
+                throw;
+            }
+        }
+    }
+
+    public ValueTask<bool> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, ClaimTicket? claim, CancellationToken cancellationToken)
+    {
+        var call = Begin(Tags.OperationStore);
+        ValueTask<bool> set;
+        try
+        {
+            set = _inner.SetAsync(key, page, tags, lifetime, regeneration, claim, cancellationToken);
+        }
+        catch (Exception ex) when (call.Fail(ex))
+        {
+            throw;
+        }
+
+        if (set.IsCompletedSuccessfully)
+        {
+            Stored(call, claim, set.Result);
+            return set;
+        }
+
+        return AwaitAsync(set, call, claim);
+
+        static async ValueTask<bool> AwaitAsync(ValueTask<bool> set, Call call, ClaimTicket? claim)
+        {
+            try
+            {
+                var accepted = await set.ConfigureAwait(false);
+                Stored(call, claim, accepted);
+                return accepted;
+            }
+            catch (Exception ex) when (call.Fail(ex))
+            {
+                throw;
+            }
+        }
+
+        static void Stored(Call call, ClaimTicket? claim, bool accepted)
+        {
+            call.End();
+            if (claim is not null)
+            {
+                // Only a store under a claim ends a regeneration; a refused one came after the claim lapsed.
+                Metrics.Regeneration(call.Backend, accepted ? Tags.OutcomeStored : Tags.OutcomeLapsed);
+            }
+        }
+    }
+
+    public ValueTask ReleaseClaimAsync(string key, ClaimTicket claim, TimeSpan retryAfter, bool failed, CancellationToken cancellationToken)
+    {
+        if (failed)
+        {
+            // Counted when the store gives up, whether or not the release itself reaches the backend.
+            Metrics.Regeneration(_inner.Name, Tags.OutcomeFailed);
+        }
+
+        var call = Begin(Tags.OperationRelease);
+        ValueTask release;
+        try
+        {
+            release = _inner.ReleaseClaimAsync(key, claim, retryAfter, failed, cancellationToken);
+        }
+        catch (Exception ex) when (call.Fail(ex))
+        {
+            throw;
+        }
+
+        return Complete(release, call);
+    }
+
+    public ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken)
+    {
+        var call = Begin(Tags.OperationEvict);
+        ValueTask evict;
+        try
+        {
+            evict = _inner.EvictByTagAsync(tag, soft, cancellationToken);
+        }
+        catch (Exception ex) when (call.Fail(ex))
+        {
+            throw;
+        }
+
+        return Complete(evict, call);
+    }
+
+    private static ValueTask Complete(ValueTask operation, Call call)
+    {
+        if (operation.IsCompletedSuccessfully)
+        {
+            call.End();
+            return operation;
+        }
+
+        return AwaitAsync(operation, call);
+
+        static async ValueTask AwaitAsync(ValueTask operation, Call call)
+        {
+            try
+            {
+                await operation.ConfigureAwait(false);
+                call.End();
+            }
+            catch (Exception ex) when (call.Fail(ex))
+            {
+                throw;
+            }
+        }
+    }
+
+    private Call Begin(string operation)
+        => new(_inner.Name, operation, Metrics.TimingBackend ? Stopwatch.GetTimestamp() : 0, Activities.StartBackendCall(_inner.Name, operation));
+
+    /// <summary>One backend call being measured.</summary>
+    private readonly record struct Call(string Backend, string Operation, long StartedAt, Activity? Activity)
+    {
+        public void End()
+        {
+            Metrics.BackendCall(Backend, Operation, StartedAt);
+            Activity?.Dispose();
+        }
+
+        /// <summary>Records a failure; always <see langword="false"/>, so that, as a filter, it never catches.</summary>
+        public bool Fail(Exception exception)
+        {
+            if (exception is not OperationCanceledException)
+            {
+                Metrics.BackendError(Backend, Operation);
+                Activities.Failed(Activity, exception);
+            }
+
+            Metrics.BackendCall(Backend, Operation, StartedAt);
+            Activity?.Dispose();
+            return false;
+        }
+    }
+}

@@ -1,0 +1,53 @@
+using Microsoft.AspNetCore.Http;
+using MintCache.AspNetCore.Backends;
+using MintCache.AspNetCore.Entries;
+
+namespace MintCache.AspNetCore.Diagnostics;
+
+/// <summary>
+/// What the store tells the outside world about its answers: the lookup and claim metrics, and, when the
+/// <c>Cache-Status</c> header is on, the answer given to the current request, for <see cref="CacheStatusFeature"/>.
+/// </summary>
+/// <remarks>
+/// Kept out of the store so that instrumenting it takes one call per answer. The request is found through
+/// <see cref="IHttpContextAccessor"/>: the middleware runs a lookup on the flow of the request that started it (the
+/// one that leads the requests sharing it), which is the request the answer belongs to.
+/// </remarks>
+internal sealed class LookupObserver(string backend, IHttpContextAccessor? cacheStatusRequests)
+{
+    /// <summary>Counts and records the store's answer to a lookup, and returns <paramref name="page"/>.</summary>
+    public byte[]? Answered(in BackendLookup lookup, byte[]? page)
+    {
+        if (lookup.Claim is not null)
+        {
+            Metrics.Claim(backend, won: true);
+        }
+        else if (lookup.State == EntryState.Stale)
+        {
+            Metrics.Claim(backend, won: false);
+        }
+
+        var result = page is null
+            ? (lookup.State == EntryState.Missing ? Tags.ResultExpired : Tags.ResultMiss)
+            : (lookup.State == EntryState.Fresh ? Tags.ResultFresh : Tags.ResultStale);
+        Answered(result);
+        return page;
+    }
+
+    /// <summary>A lookup was answered "miss" by a claim this process won earlier (a slow backend's hand-over).</summary>
+    public void PendingMissTaken() => Answered(Tags.ResultMiss);
+
+    /// <summary>A claim ran out here before its regeneration stored anything.</summary>
+    public void ClaimLapsed() => Metrics.Regeneration(backend, Tags.OutcomeLapsed);
+
+    public void BackgroundRegenerationStarted() => Metrics.BackgroundRegenerationStarted(backend);
+
+    private void Answered(string result)
+    {
+        Metrics.Lookup(backend, result);
+        if (cacheStatusRequests?.HttpContext?.Features.Get<CacheStatusFeature>() is { } feature)
+        {
+            feature.Result = result;
+        }
+    }
+}

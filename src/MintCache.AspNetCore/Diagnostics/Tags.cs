@@ -1,0 +1,24 @@
+namespace MintCache.AspNetCore.Diagnostics;
+
+/// <summary>
+/// The fixed sets of tag values MintCache reports. Small on purpose: every distinct value is a time series.
+/// </summary>
+internal static class Tags
+{
+    public const string ResultFresh = "fresh";
+    public const string ResultStale = "stale";
+    public const string ResultMiss = "miss";
+    public const string ResultExpired = "expired";
+
+    public const string ClaimWon = "won";
+    public const string ClaimLost = "lost";
+
+    public const string OutcomeStored = "stored";
+    public const string OutcomeFailed = "failed";
+    public const string OutcomeLapsed = "lapsed";
+
+    public const string OperationLookup = "lookup";
+    public const string OperationStore = "store";
+    public const string OperationRelease = "release";
+    public const string OperationEvict = "evict";
+}

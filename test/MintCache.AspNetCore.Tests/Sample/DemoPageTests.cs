@@ -1,0 +1,99 @@
+using System.Net;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Playwright;
+using MintCache.AspNetCore.Tests.Fixtures;
+using Xunit.Abstractions;
+
+namespace MintCache.AspNetCore.Tests.Sample;
+
+/// <summary>
+/// The sample's live demo page in headless Chromium (Debian's <c>chromium</c>, driven by Playwright; no browser is
+/// downloaded): a storm fired from the page at a stale <c>/slow</c> shows exactly one regeneration.
+/// </summary>
+/// <remarks>
+/// Under <c>CI=true</c> a missing browser fails the test: CI must install it (<c>.ci/run</c> does). Elsewhere it skips.
+/// </remarks>
+[Collection(SerialCollection.Name)]
+public sealed class DemoPageTests(ITestOutputHelper output)
+{
+    private const string Chromium = "/usr/bin/chromium";
+    private const int StormSize = 60;
+    private static readonly TimeSpan Fresh = TimeSpan.FromSeconds(2); // /slow's expiration in the sample
+
+    [SkippableFact]
+    public async Task DemoPage_StormFromBrowser_OneRegenerationRestServedStale()
+    {
+        if (!File.Exists(Chromium))
+        {
+            Assert.False(
+                string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase),
+                $"{Chromium} is missing under CI=true: install Debian's chromium package (.ci/run does).");
+            Skip.If(true, $"{Chromium} is missing (apt-get install -y chromium); CI is not set, so the test skips.");
+        }
+
+        // The sample as a user runs it, on Kestrel: a real browser needs a real socket.
+        await using var factory = new WebApplicationFactory<Program>();
+        factory.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
+        factory.StartServer();
+        var address = factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
+        using var http = new HttpClient { BaseAddress = new Uri(address), Timeout = TimeSpan.FromSeconds(30) };
+
+        // Stale: stored once, then past its two seconds of freshness (well inside its grace).
+        await http.GetStringAsync("/slow");
+        await Task.Delay(Fresh + TimeSpan.FromMilliseconds(300));
+        (await http.PostAsync("/stats/reset", null)).EnsureSuccessStatusCode();
+
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new()
+        {
+            ExecutablePath = Chromium,
+            Headless = true,
+            Timeout = 30_000,
+            Args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1000, Height = 900 } });
+        page.SetDefaultTimeout(30_000);
+        await page.GotoAsync(address);
+
+        await page.FillAsync("#count", StormSize.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        await page.ClickAsync("#fire");
+        await Assertions.Expect(page.Locator("#status")).ToHaveAttributeAsync("data-done", "1");
+
+        var fresh = await NumberAsync(page, "#count-fresh");
+        var stale = await NumberAsync(page, "#count-stale");
+        var regenerated = await NumberAsync(page, "#count-regenerated");
+        var executions = await NumberAsync(page, "#storm-executions");
+        output.WriteLine($"storm of {StormSize} from the browser: {fresh} fresh, {stale} stale, {regenerated} regenerated, {executions} endpoint executions; slowest {await page.TextContentAsync("#storm-slowest")} ms");
+
+        Assert.Equal(1, regenerated);
+        Assert.Equal(1, executions);
+        Assert.Equal(StormSize, fresh + stale + regenerated);
+        Assert.True(stale > 0, "no request was served the stale page");
+
+        // The server's own metrics, polled by the page, agree: one claim won, one regeneration stored.
+        await Assertions.Expect(page.Locator("#server-claims")).ToHaveTextAsync("1");
+        await Assertions.Expect(page.Locator("#server-regenerations")).ToHaveTextAsync("1");
+        await Assertions.Expect(page.Locator("#server-executions")).ToHaveTextAsync("1");
+
+        var screenshot = Path.Combine(AppContext.BaseDirectory, "screenshots", "demo-page.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(screenshot)!);
+        await page.ScreenshotAsync(new() { Path = screenshot, FullPage = true });
+        output.WriteLine($"screenshot: {screenshot}");
+    }
+
+    [Fact]
+    public async Task Help_KeepsTheTextMenu()
+    {
+        await using var factory = new WebApplicationFactory<Program>();
+        using var client = factory.CreateClient();
+        Assert.Contains("POST /evict/{tag}", await client.GetStringAsync("/help"), StringComparison.Ordinal);
+        Assert.Contains("MintCache live demo", await client.GetStringAsync("/"), StringComparison.Ordinal);
+    }
+
+    private static async Task<int> NumberAsync(IPage page, string selector)
+        => int.Parse(await page.TextContentAsync(selector) ?? "", System.Globalization.CultureInfo.InvariantCulture);
+}
