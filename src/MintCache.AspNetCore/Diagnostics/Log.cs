@@ -135,4 +135,36 @@ internal static partial class Log
         "The Redis circuit breaker opened: Redis is not asked for {BreakDuration}.",
         EventName = "RedisCircuitOpened")]
     public static partial void RedisCircuitOpened(ILogger logger, TimeSpan breakDuration);
+
+    // 60 and up: Redis notifications, near cache and cold-miss collapse.
+    internal const int IdNotificationsLive = 60;
+    internal const int IdNotificationsLost = 61;
+    internal const int IdNotificationsSubscribeFailed = 62;
+    internal const int IdColdMissWaited = 63;
+    internal const int IdColdMissWaitExpired = 64;
+
+    [LoggerMessage(IdNotificationsLive, LogLevel.Debug,
+        "Subscribed to the farm's cache notifications; the near cache is in use and cold misses wait for the page being rendered elsewhere.",
+        EventName = "NotificationsLive")]
+    public static partial void NotificationsLive(ILogger logger);
+
+    [LoggerMessage(IdNotificationsLost, LogLevel.Information,
+        "The Redis connection ({ConnectionType}) was lost: the near cache is cleared and unused, and cold misses do not wait, until the subscription is back.",
+        EventName = "NotificationsLost")]
+    public static partial void NotificationsLost(ILogger logger, string connectionType);
+
+    [LoggerMessage(IdNotificationsSubscribeFailed, LogLevel.Debug,
+        "Subscribing to the farm's cache notifications failed; retried when the connection is restored.",
+        EventName = "NotificationsSubscribeFailed")]
+    public static partial void NotificationsSubscribeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(IdColdMissWaited, LogLevel.Debug,
+        "A missing page being rendered by another request was waited for {Elapsed} and {Outcome}.",
+        EventName = "ColdMissWaited")]
+    public static partial void ColdMissWaited(ILogger logger, TimeSpan elapsed, string outcome);
+
+    [LoggerMessage(IdColdMissWaitExpired, LogLevel.Information,
+        "A missing page being rendered elsewhere did not arrive within ColdMissWait ({ColdMissWait}); the request renders it itself.",
+        EventName = "ColdMissWaitExpired")]
+    public static partial void ColdMissWaitExpired(ILogger logger, TimeSpan coldMissWait);
 }

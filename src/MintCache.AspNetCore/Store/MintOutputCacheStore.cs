@@ -71,19 +71,26 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             return default;
         }
 
-        if (lookup.IsCompletedSuccessfully)
+        if (lookup.IsCompletedSuccessfully && !lookup.Result.ClaimedElsewhere)
         {
             return ValueTask.FromResult(Answer(key, lookup.Result, completedSynchronously: true));
         }
 
-        return AwaitLookupAsync(key, lookup);
+        return AwaitLookupAsync(key, lookup, cancellationToken);
     }
 
-    private async ValueTask<byte[]?> AwaitLookupAsync(string key, ValueTask<BackendLookup> lookup)
+    private async ValueTask<byte[]?> AwaitLookupAsync(string key, ValueTask<BackendLookup> lookup, CancellationToken cancellationToken)
     {
         try
         {
-            return Answer(key, await lookup.ConfigureAwait(false), completedSynchronously: false);
+            var result = await lookup.ConfigureAwait(false);
+            if (result.ClaimedElsewhere)
+            {
+                // Missing here, being rendered elsewhere in the farm: wait for it (MintOutputCacheStore.ColdMiss.cs).
+                result = await WaitForColdEntryAsync(key, result, cancellationToken).ConfigureAwait(false);
+            }
+
+            return Answer(key, result, completedSynchronously: false);
         }
         catch (OperationCanceledException)
         {
@@ -109,6 +116,11 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         // (almost) no other request, so it can answer "miss" itself; a slow one may be shared by dozens, who would
         // all wait for the regeneration, so it serves the stale page and hands the miss to the next lookup.
         Log.ClaimWon(_logger, _backend.Name);
+        if (lookup.Page is null)
+        {
+            return AnswerColdMissClaimed(key, ticket);
+        }
+
         if (!lookup.Regeneration.IsEmpty && TryRegenerateInBackground(key, ticket, lookup.Regeneration))
         {
             return lookup.Page;
