@@ -44,9 +44,9 @@ internal interface IMintBackend
     /// for a sign that the key changed since (a store or a released claim).
     /// </summary>
     /// <returns>
-    /// <see langword="true"/> when it is worth looking the key up again; <see langword="false"/> at once when this
-    /// backend cannot be waited on (no notifications, degraded), or after the timeout. Never throws but for the
-    /// caller's cancellation.
+    /// <see langword="true"/> when it is worth looking the key up again (it changed, or the timeout passed);
+    /// <see langword="false"/> at once when this backend cannot be waited on (no notifications, degraded). Never
+    /// throws but for the caller's cancellation.
     /// </returns>
     ValueTask<bool> WaitForEntryAsync(string key, BackendLookup lookup, TimeSpan timeout, CancellationToken cancellationToken);
 

@@ -12,9 +12,9 @@ namespace MintCache.AspNetCore.Store;
 /// no stale page to serve, so the requests sharing that lookup wait for the one execution the middleware runs), and
 /// the page it stores releases the claim. A lookup that finds the claim held elsewhere waits for the backend's
 /// notification that the key changed, looks up again, and repeats until <see cref="MintCacheOptions.ColdMissWait"/>
-/// has passed; then it looks up once more and otherwise runs the endpoint. Every requests that shares the waiting
-/// lookup (design.md §3) is served by it, which is the point. Waiting never fails a request: a timeout ends in a
-/// miss, a cancellation in the caller's own cancellation (answered as a miss by the caller).
+/// has passed; the lookup after the last wait is the one more look, and then the request runs the endpoint. Every
+/// request that shares the waiting lookup (design.md §3) is served by it, which is the point. Waiting never fails a
+/// request: the bound ends in a miss, a cancellation in the caller's own cancellation (answered as a miss).
 /// </remarks>
 internal sealed partial class MintOutputCacheStore
 {
@@ -31,16 +31,32 @@ internal sealed partial class MintOutputCacheStore
     private async ValueTask<BackendLookup> WaitForColdEntryAsync(string key, BackendLookup lookup, CancellationToken cancellationToken)
     {
         var bound = _options.ColdMissWait;
+        if (bound <= TimeSpan.Zero)
+        {
+            // Waiting is off: the request renders the page itself.
+            return BackendLookup.Missing;
+        }
+
         var started = Stopwatch.GetTimestamp();
         while (true)
         {
-            // Real time, as the claim waited on lapses on the Redis server's real clock.
+            // Real time, as the claim waited on lapses on the Redis server's real clock. Once the bound has passed,
+            // the lookup that followed the last wait was the one more look: the request renders the page itself.
             var remaining = bound - Stopwatch.GetElapsedTime(started);
-            if (!await _backend.WaitForEntryAsync(key, lookup, remaining, cancellationToken).ConfigureAwait(false))
+            if (remaining <= TimeSpan.Zero)
             {
-                break;
+                Log.ColdMissWaitExpired(_logger, bound);
+                return BackendLookup.Missing;
             }
 
+            if (!await _backend.WaitForEntryAsync(key, lookup, remaining, cancellationToken).ConfigureAwait(false))
+            {
+                // The backend cannot be waited on (degraded, no notifications): never hold a request on it.
+                return BackendLookup.Missing;
+            }
+
+            // Woken by a change of the key (a store, a released claim) or by the bound: look again, which may serve the
+            // page, or win a claim that was released or lapsed meanwhile.
             lookup = await _backend.LookupAsync(key, _options.LeaseDuration, cancellationToken).ConfigureAwait(false);
             if (!lookup.ClaimedElsewhere)
             {
@@ -48,17 +64,5 @@ internal sealed partial class MintOutputCacheStore
                 return lookup;
             }
         }
-
-        var elapsed = Stopwatch.GetElapsedTime(started);
-        if (elapsed < bound)
-        {
-            // The backend cannot be waited on (degraded, no notifications): never hold a request on it.
-            return BackendLookup.Missing;
-        }
-
-        // The bound passed: one more look, which may find the page, or win a claim that lapsed meanwhile.
-        Log.ColdMissWaitExpired(_logger, bound);
-        lookup = await _backend.LookupAsync(key, _options.LeaseDuration, cancellationToken).ConfigureAwait(false);
-        return lookup.ClaimedElsewhere ? BackendLookup.Missing : lookup;
     }
 }

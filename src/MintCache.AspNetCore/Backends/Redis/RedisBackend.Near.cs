@@ -46,12 +46,13 @@ internal sealed partial class RedisBackend : IDisposable
     /// </summary>
     private void KeepNear(string key, byte[] page, long mark, long sentAt, long msToStale)
     {
-        if (_near is not { } near || !_notifications.IsLive || msToStale <= 0)
+        if (_near is not { } near || !_notifications.IsLive || msToStale <= 1)
         {
             return;
         }
 
-        var deadline = sentAt + (long)(msToStale * (Stopwatch.Frequency / 1000.0));
+        // The script's now is truncated to the millisecond, so the remaining time may be overstated by up to 1 ms.
+        var deadline = sentAt + (long)((msToStale - 1) * (Stopwatch.Frequency / 1000.0));
         if (near.Add(key, page, deadline) is not { } kept)
         {
             return;

@@ -54,6 +54,9 @@ internal sealed class RedisNotifications : IDisposable
     /// <summary>Whether every change since the subscription was (re)established reaches this process.</summary>
     public bool IsLive => Volatile.Read(ref _live) == 1;
 
+    /// <summary>For tests: how many keys have lookups waiting in this process.</summary>
+    internal int WaiterCount => Volatile.Read(ref _waiterCount);
+
     /// <summary>For tests: messages received.</summary>
     internal long Received => Interlocked.Read(ref _received);
 
@@ -168,7 +171,10 @@ internal sealed class RedisNotifications : IDisposable
     /// Waits until <paramref name="key"/> changes after <paramref name="mark"/>, the subscription state changes, or
     /// <paramref name="timeout"/> passes.
     /// </summary>
-    /// <returns><see langword="true"/> when something changed; <see langword="false"/> when not live or timed out.</returns>
+    /// <returns>
+    /// <see langword="true"/> when something changed or the timeout passed (worth looking again); <see langword="false"/>
+    /// at once when not live, as nothing would wake the wait.
+    /// </returns>
     public async ValueTask<bool> WaitAsync(string key, long mark, TimeSpan timeout, CancellationToken cancellationToken)
     {
         if (!IsLive || timeout <= TimeSpan.Zero)
@@ -191,7 +197,7 @@ internal sealed class RedisNotifications : IDisposable
         }
         catch (TimeoutException)
         {
-            return false;
+            return true;
         }
         finally
         {
