@@ -46,11 +46,19 @@ internal sealed partial class RedisBackend : IMintBackend
 
         // Connect now, in the background, rather than on the first lookup, and subscribe to the farm's changes.
         _ = _connection.GetAsync(CancellationToken.None).AsTask().ContinueWith(
-            static (t, state) => t.IsCompletedSuccessfully ? ((RedisNotifications)state!).StartAsync(t.Result) : Task.FromException(t.Exception!),
+            static (t, state) =>
+            {
+                if (t.IsCompletedSuccessfully)
+                {
+                    ((RedisNotifications)state!).EnsureStarted(t.Result);
+                }
+
+                _ = t.Exception;
+            },
             _notifications,
             CancellationToken.None,
             TaskContinuationOptions.None,
-            TaskScheduler.Default).Unwrap().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+            TaskScheduler.Default);
     }
 
     // How long a call waits for the first connection before answering locally.
@@ -242,6 +250,7 @@ internal sealed partial class RedisBackend : IMintBackend
         var multiplexer = connecting.IsCompletedSuccessfully
             ? connecting.Result
             : await connecting.AsTask().WaitAsync(FirstConnectTimeout, cancellationToken).ConfigureAwait(false);
+        _notifications.EnsureStarted(multiplexer);
         return multiplexer.GetDatabase();
     }
 

@@ -66,10 +66,22 @@ internal sealed class RedisNotifications : IDisposable
     /// </summary>
     public long Mark(string key) => Volatile.Read(ref _epoch) + Volatile.Read(ref _stripes[Stripe(key)]);
 
+    /// <summary>
+    /// Starts the subscription in the background if it was not started yet: called with every multiplexer the backend
+    /// obtains, so a first connection that failed (Redis down at start-up) still subscribes once one succeeds.
+    /// </summary>
+    public void EnsureStarted(IConnectionMultiplexer multiplexer)
+    {
+        if (Volatile.Read(ref _multiplexer) is null)
+        {
+            _ = StartAsync(multiplexer).ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+        }
+    }
+
     /// <summary>Subscribes once the multiplexer is connected; watched connections make it resubscribe on its own.</summary>
     public async Task StartAsync(IConnectionMultiplexer multiplexer)
     {
-        if (Interlocked.CompareExchange(ref _multiplexer, multiplexer, null) is not null)
+        if (Volatile.Read(ref _disposed) == 1 || Interlocked.CompareExchange(ref _multiplexer, multiplexer, null) is not null)
         {
             return;
         }
