@@ -23,6 +23,10 @@ internal static class MintCacheConstants
 
     public const int DefaultRedisMinimumThroughput = 10;
 
+    public static readonly TimeSpan DefaultColdMissWait = TimeSpan.FromSeconds(10);
+
+    public const long DefaultNearCacheSizeLimit = 64L * 1024 * 1024;
+
     /// <summary>The window over which the Redis circuit breaker counts failures.</summary>
     public static readonly TimeSpan RedisSamplingDuration = TimeSpan.FromSeconds(10);
 }

@@ -165,6 +165,45 @@ public sealed class MintCacheOptions
     [Range(2, int.MaxValue)]
     public int RedisMinimumThroughput { get; set; } = MintCacheConstants.DefaultRedisMinimumThroughput;
 
+    /// <summary>
+    /// Gets or sets how long a lookup that finds a page absent everywhere, while another process of the farm already
+    /// renders it, waits for that page before running the endpoint itself. <see cref="TimeSpan.Zero"/> never waits.
+    /// </summary>
+    /// <value>The default value is 10 seconds (the default <see cref="LeaseDuration"/>). Valid values are between 0 and 5 minutes.</value>
+    /// <remarks>
+    /// Redis only. On a cold miss (first start, after a hard eviction or an expiry) the first lookup farm-wide takes
+    /// the refresh claim and renders the page; lookups on the other processes wait for a Redis notification that the
+    /// page was stored, then are served it, so a farm renders a cold page once instead of once per process. When the
+    /// page has not come within this bound, the request looks up once more and then runs the endpoint itself. A
+    /// process answering from its local fallback (Redis unreachable) and the memory backend never wait.
+    /// Set it near <see cref="LeaseDuration"/>: past the lease another process may take over the claim anyway.
+    /// </remarks>
+    [Range(typeof(TimeSpan), "00:00:00", "00:05:00")]
+    public TimeSpan ColdMissWait { get; set; } = MintCacheConstants.DefaultColdMissWait;
+
+    /// <summary>
+    /// Gets or sets whether each process keeps an in-process copy of the fresh Redis entries it reads (a near cache),
+    /// so that fresh hits are served without a Redis round trip.
+    /// </summary>
+    /// <value>The default value is <see langword="true"/>. It applies only with Redis.</value>
+    /// <remarks>
+    /// Only fresh pages are served from the near cache, and never past the stale-at the Redis server computed:
+    /// stale decisions and refresh claims always go through Redis. A store, a release of a claim or a tag eviction on
+    /// any process invalidates the near copies on every process through Redis pub/sub, and a process whose
+    /// subscription drops clears its near cache and stops using it until it is subscribed again. A process may still
+    /// serve a superseded page for about the time the notification takes to arrive (see <c>docs/redis.md</c>).
+    /// </remarks>
+    public bool NearCache { get; set; } = true;
+
+    /// <summary>Gets or sets how many bytes of pages (and their keys) the near cache of one process may hold.</summary>
+    /// <value>The default value is 64 MiB. Valid values are between 1 KiB and 16 GiB.</value>
+    /// <remarks>
+    /// When an insertion would pass it, the copies closest to their stale-at are dropped first; a page larger than
+    /// the limit on its own is never kept near.
+    /// </remarks>
+    [Range(typeof(long), "1024", "17179869184")]
+    public long NearCacheSizeLimit { get; set; } = MintCacheConstants.DefaultNearCacheSizeLimit;
+
     /// <summary>Whether a Redis backend is configured by any of the three ways.</summary>
     internal bool UsesRedis => !string.IsNullOrWhiteSpace(Redis) || ConnectionMultiplexerFactory is not null || UseRegisteredConnectionMultiplexer;
 }

@@ -8,8 +8,10 @@ internal readonly struct BackendLookup
 {
     public static readonly BackendLookup Missing = default;
 
-    private BackendLookup(EntryState state, byte[]? page, ClaimTicket? claim, ReadOnlyMemory<byte> regeneration, TimeSpan timeToExpiry)
+    private BackendLookup(EntryState state, byte[]? page, ClaimTicket? claim, ReadOnlyMemory<byte> regeneration, TimeSpan timeToExpiry, bool claimedElsewhere = false, long watchMark = 0)
     {
+        ClaimedElsewhere = claimedElsewhere;
+        WatchMark = watchMark;
         State = state;
         Page = page;
         Claim = claim;
@@ -22,7 +24,7 @@ internal readonly struct BackendLookup
     /// <summary>The stored page, present when <see cref="State"/> is fresh or stale.</summary>
     public byte[]? Page { get; }
 
-    /// <summary>Set when the entry is stale and this lookup took its refresh claim.</summary>
+    /// <summary>Set when the entry is stale or missing and this lookup took its refresh claim.</summary>
     public ClaimTicket? Claim { get; }
 
     /// <summary>With a won claim: the serialized background regeneration stored with the entry, or empty.</summary>
@@ -31,10 +33,24 @@ internal readonly struct BackendLookup
     /// <summary>With a won claim: how long the stale page may still be served, on the backend's clock.</summary>
     public TimeSpan TimeToExpiry { get; }
 
+    /// <summary>
+    /// The entry is missing and another lookup (in this process or another) holds its claim, so its page is being
+    /// rendered: <see cref="IMintBackend.WaitForEntryAsync"/> may wait for it instead of rendering it again.
+    /// </summary>
+    public bool ClaimedElsewhere { get; }
+
+    /// <summary>With <see cref="ClaimedElsewhere"/>: where the backend's change notifications stood before the lookup.</summary>
+    public long WatchMark { get; }
+
     public static BackendLookup Fresh(byte[] page) => new(EntryState.Fresh, page, null, default, default);
 
     public static BackendLookup Stale(byte[] page) => new(EntryState.Stale, page, null, default, default);
 
     public static BackendLookup StaleClaimed(byte[] page, ClaimTicket wonClaim, ReadOnlyMemory<byte> regeneration, TimeSpan timeToExpiry)
         => new(EntryState.Stale, page, wonClaim, regeneration, timeToExpiry);
+
+    /// <summary>A cold miss whose claim this lookup won: its request renders the page for everyone.</summary>
+    public static BackendLookup MissingClaimed(ClaimTicket wonClaim) => new(EntryState.Missing, null, wonClaim, default, default);
+
+    public static BackendLookup MissingClaimedElsewhere(long watchMark) => new(EntryState.Missing, null, null, default, default, claimedElsewhere: true, watchMark);
 }

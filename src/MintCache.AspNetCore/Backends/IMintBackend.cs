@@ -13,7 +13,11 @@ internal interface IMintBackend
     /// <summary>A short, fixed name for logs and metrics ("memory", "redis").</summary>
     string Name { get; }
 
-    /// <summary>Reads an entry and, when it is stale and nobody holds its claim, claims it for <paramref name="leaseDuration"/>.</summary>
+    /// <summary>
+    /// Reads an entry and, when it is stale and nobody holds its claim, claims it for <paramref name="leaseDuration"/>.
+    /// A shared backend claims a missing entry too, and answers <see cref="BackendLookup.ClaimedElsewhere"/> when
+    /// another lookup holds that claim.
+    /// </summary>
     ValueTask<BackendLookup> LookupAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken);
 
     /// <summary>
@@ -34,6 +38,17 @@ internal interface IMintBackend
     /// moves to now + its grace, never past its first expiry + fail-safe (stale-if-error).
     /// </summary>
     ValueTask ReleaseClaimAsync(string key, ClaimTicket claim, TimeSpan retryAfter, bool failed, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// After a lookup answered <see cref="BackendLookup.ClaimedElsewhere"/>: waits, at most <paramref name="timeout"/>,
+    /// for a sign that the key changed since (a store or a released claim).
+    /// </summary>
+    /// <returns>
+    /// <see langword="true"/> when it is worth looking the key up again (it changed, or the timeout passed);
+    /// <see langword="false"/> at once when this backend cannot be waited on (no notifications, degraded). Never
+    /// throws but for the caller's cancellation.
+    /// </returns>
+    ValueTask<bool> WaitForEntryAsync(string key, BackendLookup lookup, TimeSpan timeout, CancellationToken cancellationToken);
 
     /// <summary>Removes (<paramref name="soft"/> false) or marks stale (<paramref name="soft"/> true) every entry that carries the tag.</summary>
     ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken);

@@ -131,6 +131,10 @@ internal sealed class InstrumentedBackend : IMintBackend
         return Complete(release, call);
     }
 
+    // A wait is no backend call worth timing: it lasts as long as another process renders the page.
+    public ValueTask<bool> WaitForEntryAsync(string key, BackendLookup lookup, TimeSpan timeout, CancellationToken cancellationToken)
+        => _inner.WaitForEntryAsync(key, lookup, timeout, cancellationToken);
+
     public ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken)
     {
         var call = Begin(Tags.OperationEvict);

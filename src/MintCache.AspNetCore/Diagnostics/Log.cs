@@ -24,6 +24,7 @@ internal static partial class Log
     internal const int IdBackgroundRegenerationCancelled = 14;
     internal const int IdBackgroundRegenerationStarted = 15;
     internal const int IdForegroundFallback = 16;
+    internal const int IdEntryStored = 17;
 
     internal const int IdRedisUnavailable = 20;
     internal const int IdRedisRestored = 21;
@@ -108,6 +109,11 @@ internal static partial class Log
         EventName = "BackgroundRegenerationStarted")]
     public static partial void BackgroundRegenerationStarted(ILogger logger, string method, string path);
 
+    [LoggerMessage(IdEntryStored, LogLevel.Debug,
+        "Stored a page on the {Backend} backend.",
+        EventName = "EntryStored")]
+    public static partial void EntryStored(ILogger logger, string backend);
+
     [LoggerMessage(IdForegroundFallback, LogLevel.Debug,
         "A page is refreshed in the foreground although background refresh was asked for: {Reason}.",
         EventName = "ForegroundFallback")]
@@ -143,4 +149,36 @@ internal static partial class Log
         Message = "The {Backend} cache backend is now {Status} (was {PreviousStatus}): {Description}",
         EventName = "BackendHealthChanged")]
     public static partial void BackendHealthChanged(ILogger logger, LogLevel level, string backend, string status, string previousStatus, string? description);
+
+    // 60 and up: Redis notifications, near cache and cold-miss collapse.
+    internal const int IdNotificationsLive = 60;
+    internal const int IdNotificationsLost = 61;
+    internal const int IdNotificationsSubscribeFailed = 62;
+    internal const int IdColdMissWaited = 63;
+    internal const int IdColdMissWaitExpired = 64;
+
+    [LoggerMessage(IdNotificationsLive, LogLevel.Debug,
+        "Subscribed to the farm's cache notifications; the near cache is in use and cold misses wait for the page being rendered elsewhere.",
+        EventName = "NotificationsLive")]
+    public static partial void NotificationsLive(ILogger logger);
+
+    [LoggerMessage(IdNotificationsLost, LogLevel.Information,
+        "The Redis connection ({ConnectionType}) was lost: the near cache is cleared and unused, and cold misses do not wait, until the subscription is back.",
+        EventName = "NotificationsLost")]
+    public static partial void NotificationsLost(ILogger logger, string connectionType);
+
+    [LoggerMessage(IdNotificationsSubscribeFailed, LogLevel.Debug,
+        "Subscribing to the farm's cache notifications failed; retried when the connection is restored.",
+        EventName = "NotificationsSubscribeFailed")]
+    public static partial void NotificationsSubscribeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(IdColdMissWaited, LogLevel.Debug,
+        "A missing page being rendered by another request was waited for {Elapsed} and {Outcome}.",
+        EventName = "ColdMissWaited")]
+    public static partial void ColdMissWaited(ILogger logger, TimeSpan elapsed, string outcome);
+
+    [LoggerMessage(IdColdMissWaitExpired, LogLevel.Information,
+        "A missing page being rendered elsewhere did not arrive within ColdMissWait ({ColdMissWait}); the request renders it itself.",
+        EventName = "ColdMissWaitExpired")]
+    public static partial void ColdMissWaitExpired(ILogger logger, TimeSpan coldMissWait);
 }

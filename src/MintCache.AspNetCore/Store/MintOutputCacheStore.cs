@@ -77,17 +77,25 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         if (lookup.IsCompletedSuccessfully)
         {
             var result = lookup.Result; // read once: a pooled ValueTask may not be read twice
-            return ValueTask.FromResult(_observer.Answered(result, Answer(key, result, completedSynchronously: true)));
+            return result.ClaimedElsewhere
+                ? AwaitLookupAsync(key, new ValueTask<BackendLookup>(result), cancellationToken)
+                : ValueTask.FromResult(_observer.Answered(result, Answer(key, result, completedSynchronously: true)));
         }
 
-        return AwaitLookupAsync(key, lookup);
+        return AwaitLookupAsync(key, lookup, cancellationToken);
     }
 
-    private async ValueTask<byte[]?> AwaitLookupAsync(string key, ValueTask<BackendLookup> lookup)
+    private async ValueTask<byte[]?> AwaitLookupAsync(string key, ValueTask<BackendLookup> lookup, CancellationToken cancellationToken)
     {
         try
         {
             var result = await lookup.ConfigureAwait(false);
+            if (result.ClaimedElsewhere)
+            {
+                // Missing here, being rendered elsewhere in the farm: wait for it (MintOutputCacheStore.ColdMiss.cs).
+                result = await WaitForColdEntryAsync(key, result, cancellationToken).ConfigureAwait(false);
+            }
+
             return _observer.Answered(result, Answer(key, result, completedSynchronously: false));
         }
         catch (OperationCanceledException)
@@ -114,6 +122,11 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         // (almost) no other request, so it can answer "miss" itself; a slow one may be shared by dozens, who would
         // all wait for the regeneration, so it serves the stale page and hands the miss to the next lookup.
         Log.ClaimWon(_logger, _backend.Name);
+        if (lookup.Page is null)
+        {
+            return AnswerColdMissClaimed(key, ticket);
+        }
+
         if (!lookup.Regeneration.IsEmpty && TryRegenerateInBackground(key, ticket, lookup.Regeneration))
         {
             return lookup.Page;
@@ -230,7 +243,11 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
 
     private void OnStored(bool accepted)
     {
-        if (!accepted)
+        if (accepted)
+        {
+            Log.EntryStored(_logger, _backend.Name);
+        }
+        else
         {
             Log.FencedWriteRefused(_logger, _backend.Name);
         }

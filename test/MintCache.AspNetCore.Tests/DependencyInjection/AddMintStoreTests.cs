@@ -42,6 +42,9 @@ public sealed class AddMintStoreTests
             ["MintCache:Grace"] = "00:02:00",
             ["MintCache:LeaseDuration"] = "00:00:20",
             ["MintCache:KeyPrefix"] = "shop:",
+            ["MintCache:ColdMissWait"] = "00:00:03",
+            ["MintCache:NearCache"] = "false",
+            ["MintCache:NearCacheSizeLimit"] = "1048576",
         }).Build();
         var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration);
         services.AddOutputCache().AddMintStore(o => o.KeyPrefix = "code:");
@@ -52,6 +55,9 @@ public sealed class AddMintStoreTests
         Assert.Equal(TimeSpan.FromMinutes(2), options.Grace);
         Assert.Equal(TimeSpan.FromSeconds(20), options.LeaseDuration);
         Assert.Equal("code:", options.KeyPrefix);
+        Assert.Equal(TimeSpan.FromSeconds(3), options.ColdMissWait);
+        Assert.False(options.NearCache);
+        Assert.Equal(1_048_576, options.NearCacheSizeLimit);
     }
 
     [Theory]
@@ -61,6 +67,9 @@ public sealed class AddMintStoreTests
     [InlineData("LeaseDuration", "01:00:00")]
     [InlineData("FailureBackoff", "00:00:30")]
     [InlineData("KeyPrefix", "")]
+    [InlineData("ColdMissWait", "-00:00:01")]
+    [InlineData("ColdMissWait", "00:10:00")]
+    [InlineData("NearCacheSizeLimit", "100")]
     public async Task InvalidOption_FailsAtStartup_NamingTheOption(string option, string value)
     {
         var builder = Host.CreateApplicationBuilder();

@@ -136,6 +136,9 @@ public sealed class HealthCheckTests
 
         public ValueTask ReleaseClaimAsync(string key, ClaimTicket claim, TimeSpan retryAfter, bool failed, CancellationToken cancellationToken) => throw new NotSupportedException();
 
+        public ValueTask<bool> WaitForEntryAsync(string key, BackendLookup lookup, TimeSpan timeout, CancellationToken cancellationToken)
+            => ValueTask.FromResult(false);
+
         public ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 }

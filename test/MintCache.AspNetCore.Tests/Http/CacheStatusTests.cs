@@ -47,7 +47,7 @@ public sealed class CacheStatusTests
         Assert.Equal("MintCache; fwd=stale", Single(regenerated));
         Assert.Null(regenerated.Headers.Age);
 
-        await app.Logs.WaitUntilAsync(l => l["ResponseCached"] >= 2, Deadline);
+        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, Deadline);
         app.Time.Advance(TimeSpan.FromSeconds(1)); // the middleware refuses a page of age zero
         var fresh = await app.Client.GetAsync(path);
         Assert.Equal("v2", await fresh.Content.ReadAsStringAsync());

@@ -43,7 +43,7 @@ public sealed class BackgroundRefreshTests(ITestOutputHelper output)
         output.WriteLine($"{path}: {bodies.Length}/{StormSize} served stale with the regeneration gated; 0 waited");
 
         app.Page.OpenGate();
-        await app.Logs.WaitUntilAsync(l => l["ResponseCached"] >= 1, Deadline);
+        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 1, Deadline);
         Assert.Equal("v2", await app.Client.GetStringAsync(path));
         Assert.Equal(2, app.Page.Executions);
     }
@@ -61,7 +61,7 @@ public sealed class BackgroundRefreshTests(ITestOutputHelper output)
         using var stale = new HttpRequestMessage(HttpMethod.Get, "/page");
         stale.Headers.Add("Cookie", "session=other");
         Assert.Equal("v1", await (await app.Client.SendAsync(stale)).Content.ReadAsStringAsync());
-        await app.Logs.WaitUntilAsync(l => l["ResponseCached"] >= 2, Deadline);
+        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, Deadline);
 
         Assert.Equal(["session=secret|", "|"], app.Page.SeenCredentials.ToArray());
         Assert.Equal([false, true], app.Page.SeenRegenerationFlags.ToArray());
@@ -100,7 +100,7 @@ public sealed class BackgroundRefreshTests(ITestOutputHelper output)
         Assert.Equal("v1", await app.Client.GetStringAsync(path));
 
         app.Page.OpenGate();
-        await app.Logs.WaitUntilAsync(l => l["ResponseCached"] >= 2, Deadline);
+        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, Deadline);
         Assert.Equal("v2", await app.Client.GetStringAsync(path));
     }
 
@@ -130,7 +130,7 @@ public sealed class BackgroundRefreshTests(ITestOutputHelper output)
         app.Page.Outcome = RegenerationOutcome.Render;
         app.Time.Advance(TimeSpan.FromSeconds(2));
         Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
-        await app.Logs.WaitUntilAsync(l => l["ResponseCached"] >= 2, Deadline);
+        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, Deadline);
         Assert.Equal("v3", await app.Client.GetStringAsync("/page"));
     }
 
@@ -179,9 +179,9 @@ public sealed class BackgroundRefreshTests(ITestOutputHelper output)
 
         // Once the slot is free, the next lookup of the second page regenerates it.
         app.Page.OpenGate();
-        await app.Logs.WaitUntilAsync(l => l["ResponseCached"] >= 3, Deadline);
+        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 3, Deadline);
         Assert.Equal("v2", await app.Client.GetStringAsync("/page?id=2"));
-        await app.Logs.WaitUntilAsync(l => l["ResponseCached"] >= 4, Deadline);
+        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 4, Deadline);
         Assert.Equal(4, app.Page.Executions);
         Assert.Equal("v4", await app.Client.GetStringAsync("/page?id=2"));
     }

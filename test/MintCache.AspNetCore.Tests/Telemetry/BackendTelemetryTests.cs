@@ -73,6 +73,9 @@ public sealed class BackendTelemetryTests
         public ValueTask ReleaseClaimAsync(string key, ClaimTicket claim, TimeSpan retryAfter, bool failed, CancellationToken cancellationToken)
             => new(Fail<bool>().AsTask());
 
+        public ValueTask<bool> WaitForEntryAsync(string key, BackendLookup lookup, TimeSpan timeout, CancellationToken cancellationToken)
+            => ValueTask.FromResult(false);
+
         public ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken)
             => new(Fail<bool>().AsTask());
 

@@ -96,6 +96,10 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
         }
     }
 
+    // Never answers ClaimedElsewhere: within one process the middleware already runs a missing page once.
+    public ValueTask<bool> WaitForEntryAsync(string key, BackendLookup lookup, TimeSpan timeout, CancellationToken cancellationToken)
+        => ValueTask.FromResult(false);
+
     public ValueTask<bool> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, ClaimTicket? claim, CancellationToken cancellationToken)
         => ValueTask.FromResult(Set(key, page.ToArray(), tags, lifetime, regeneration, claim));
 

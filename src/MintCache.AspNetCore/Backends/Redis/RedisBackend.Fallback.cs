@@ -66,6 +66,9 @@ internal sealed partial class RedisBackend
         {
             Volatile.Write(ref _degradedSince, Stopwatch.GetTimestamp());
 
+            // Stores now go to local memory, unseen by Redis and its notifications: near copies would hide them.
+            _notifications.Invalidate();
+
             // The exception's type only: its message may name an endpoint or a command, never worth a Warning.
             Log.RedisUnavailable(_logger, exception.GetType().Name);
         }

@@ -75,6 +75,14 @@ internal sealed partial class RedisBackend
                     cancellationToken).ConfigureAwait(false);
             }
 
+            // Which near copies carry the tag is known only where they were stored, so every process clears its near
+            // cache (an empty message), this one at once, after the entries changed in Redis: a lookup that read one
+            // before is caught by the change.
+            _notifications.Invalidate();
+            await _pipeline.ExecuteAsync(
+                static async (state, ct) => await state.Db.PublishAsync(state.Channel, RedisValue.EmptyString).WaitAsync(ct).ConfigureAwait(false),
+                (Db: db, Channel: _notifications.Channel),
+                cancellationToken).ConfigureAwait(false);
             OnSuccess(call);
         }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
@@ -83,6 +91,11 @@ internal sealed partial class RedisBackend
 
             // Let the store log it as a failed eviction: Redis still holds the tagged entries.
             throw;
+        }
+        finally
+        {
+            // Whatever happened in Redis, this process forgets its near copies of possibly evicted pages.
+            _notifications.Invalidate();
         }
     }
 }

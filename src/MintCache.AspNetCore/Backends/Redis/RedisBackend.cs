@@ -1,4 +1,5 @@
 using System.Buffers;
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MintCache.AspNetCore.Backends.Memory;
@@ -29,6 +30,8 @@ internal sealed partial class RedisBackend : IMintBackend
     private readonly CircuitBreakerStateProvider _breaker = new();
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
+    private readonly RedisNearCache? _near;
+    private readonly RedisNotifications _notifications;
 
     public RedisBackend(RedisConnection connection, MemoryBackend local, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<RedisBackend> logger)
     {
@@ -38,9 +41,24 @@ internal sealed partial class RedisBackend : IMintBackend
         _timeProvider = timeProvider;
         _keys = new RedisKeys(options.Value.KeyPrefix);
         _pipeline = RedisResilience.Build(options.Value, timeProvider, _breaker, OnCircuitOpened);
+        _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
+        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger);
 
-        // Connect now, in the background, rather than on the first lookup.
-        _ = _connection.GetAsync(CancellationToken.None).AsTask().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+        // Connect now, in the background, rather than on the first lookup, and subscribe to the farm's changes.
+        _ = _connection.GetAsync(CancellationToken.None).AsTask().ContinueWith(
+            static (t, state) =>
+            {
+                if (t.IsCompletedSuccessfully)
+                {
+                    ((RedisNotifications)state!).EnsureStarted(t.Result);
+                }
+
+                _ = t.Exception;
+            },
+            _notifications,
+            CancellationToken.None,
+            TaskContinuationOptions.None,
+            TaskScheduler.Default);
     }
 
     // How long a call waits for the first connection before answering locally.
@@ -60,6 +78,11 @@ internal sealed partial class RedisBackend : IMintBackend
             return ValueTask.FromResult(_local.Lookup(key, leaseDuration));
         }
 
+        if (TryGetNear(key, out var page))
+        {
+            return ValueTask.FromResult(BackendLookup.Fresh(page));
+        }
+
         return LookupOnRedisAsync(key, leaseDuration, cancellationToken);
     }
 
@@ -67,6 +90,11 @@ internal sealed partial class RedisBackend : IMintBackend
     {
         var call = BeginCall();
         var token = ClaimTicket.NewToken();
+
+        // Both taken before the request is sent: see ReadLookup.
+        var mark = _notifications.Mark(key);
+        var sentAt = Stopwatch.GetTimestamp();
+        Interlocked.Increment(ref _redisLookups);
         RedisResult result;
         try
         {
@@ -89,16 +117,18 @@ internal sealed partial class RedisBackend : IMintBackend
         }
 
         OnSuccess(call);
-        return ReadLookup(result, token);
+        return ReadLookup(key, result, token, mark, sentAt);
     }
 
-    private BackendLookup ReadLookup(RedisResult result, long token)
+    private BackendLookup ReadLookup(string key, RedisResult result, long token, long mark, long sentAt)
     {
         var reply = (RedisResult[])result!;
         switch ((int)reply[0])
         {
             case (int)EntryState.Fresh:
-                return BackendLookup.Fresh((byte[])reply[1]!);
+                var fresh = (byte[])reply[1]!;
+                KeepNear(key, fresh, mark, sentAt, msToStale: (long)reply[2]);
+                return BackendLookup.Fresh(fresh);
             case (int)EntryState.Stale:
                 var page = (byte[])reply[1]!;
                 return reply.Length > 2
@@ -108,7 +138,7 @@ internal sealed partial class RedisBackend : IMintBackend
                 Log.EntryRejected(_logger, Name, (EntryRejectReason)(int)reply[1]);
                 return BackendLookup.Missing;
             default:
-                return BackendLookup.Missing;
+                return ReadMissing(reply, token, mark);
         }
     }
 
@@ -117,6 +147,9 @@ internal sealed partial class RedisBackend : IMintBackend
         // Copied: the middleware reuses its buffers once this call returns, and a command cut short by the timeout may
         // still be written to the socket later.
         var bytes = page.ToArray();
+
+        // Never serve this process's own older copy once it stores a newer page (read your writes).
+        _notifications.Changed(key);
         if (IsCircuitOpen)
         {
             return ValueTask.FromResult(_local.Set(key, bytes, tags, lifetime, regeneration, claim));
@@ -144,7 +177,9 @@ internal sealed partial class RedisBackend : IMintBackend
                         Milliseconds(state.Lifetime.FailSafe),
                         state.Regeneration.ToArray(),
                         state.Claim is { } ticket ? ticket.Token : RedisValue.EmptyString,
-                        state.Claim is { } fenced ? fenced.Generation : RedisValue.EmptyString)).WaitAsync(ct).ConfigureAwait(false))!;
+                        state.Claim is { } fenced ? fenced.Generation : RedisValue.EmptyString,
+                        self._notifications.Channel.ToString(),
+                        state.Key)).WaitAsync(ct).ConfigureAwait(false))!;
                     if ((int)reply[0] == 0)
                     {
                         return false;
@@ -156,6 +191,9 @@ internal sealed partial class RedisBackend : IMintBackend
                 (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Page: page, Tags: tags, Lifetime: lifetime, Regeneration: regeneration, Claim: claim),
                 cancellationToken).ConfigureAwait(false);
             OnSuccess(call);
+
+            // Again after the write: a lookup sent before it may have read the older page and not be back yet.
+            _notifications.Changed(key);
             return stored;
         }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
@@ -185,7 +223,9 @@ internal sealed partial class RedisBackend : IMintBackend
                         state.Self._keys.Claim(state.Key),
                         state.Claim.Token,
                         Milliseconds(state.RetryAfter),
-                        state.Failed ? 1 : 0)).WaitAsync(ct).ConfigureAwait(false);
+                        state.Failed ? 1 : 0,
+                        state.Self._notifications.Channel.ToString(),
+                        state.Key)).WaitAsync(ct).ConfigureAwait(false);
                 },
                 (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Claim: claim, RetryAfter: retryAfter, Failed: failed),
                 cancellationToken).ConfigureAwait(false);
@@ -210,6 +250,7 @@ internal sealed partial class RedisBackend : IMintBackend
         var multiplexer = connecting.IsCompletedSuccessfully
             ? connecting.Result
             : await connecting.AsTask().WaitAsync(FirstConnectTimeout, cancellationToken).ConfigureAwait(false);
+        _notifications.EnsureStarted(multiplexer);
         return multiplexer.GetDatabase();
     }
 
@@ -222,9 +263,9 @@ internal sealed partial class RedisBackend : IMintBackend
     // Script parameters: RedisKey members go to KEYS (cluster routing), the rest to ARGV. Named as in RedisScripts.
     internal sealed record LookupArgs(RedisKey entry, RedisKey claim, long token, long leaseMs);
 
-    internal sealed record SetArgs(RedisKey entry, RedisKey claim, byte[] page, long freshMs, long graceMs, long failSafeMs, byte[] regen, RedisValue token, RedisValue claimGen);
+    internal sealed record SetArgs(RedisKey entry, RedisKey claim, byte[] page, long freshMs, long graceMs, long failSafeMs, byte[] regen, RedisValue token, RedisValue claimGen, string channel, string member);
 
-    internal sealed record ReleaseArgs(RedisKey entry, RedisKey claim, long token, long retryMs, int failed);
+    internal sealed record ReleaseArgs(RedisKey entry, RedisKey claim, long token, long retryMs, int failed, string channel, string member);
 
     internal sealed record MarkStaleArgs(RedisKey entry);
 

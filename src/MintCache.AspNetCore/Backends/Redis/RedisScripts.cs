@@ -53,22 +53,35 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// Reads an entry and decides its state on the server clock; on stale, takes the refresh claim if nobody holds it.
-    /// Reply: <c>{0}</c> missing; <c>{1, page}</c> fresh; <c>{2, page}</c> stale, claimed by another;
-    /// <c>{2, page, generation, regeneration, msToExpiry}</c> stale and claimed by this call with <c>@token</c>;
-    /// <c>{3, reason}</c> rejected.
+    /// Reads an entry and decides its state on the server clock; on stale, takes the refresh claim if nobody holds it,
+    /// and on missing too (farm-wide cold-miss collapse). Reply: <c>{0, 1}</c> missing and claimed by this call with
+    /// <c>@token</c>; <c>{0, 2}</c> missing and claimed by another (its page is being rendered); <c>{0, 0}</c> missing
+    /// while a failed claim backs off (value <c>-token</c>: nobody renders it); <c>{1, page, msToStale}</c> fresh;
+    /// <c>{2, page}</c> stale, claimed by another; <c>{2, page, generation, regeneration, msToExpiry}</c> stale and
+    /// claimed by this call; <c>{3, reason}</c> rejected.
     /// </summary>
+    /// <remarks>
+    /// A claim taken on a missing entry records generation 0, so its store is refused if another process stored the
+    /// page meanwhile (the fence compares generations only of a live entry).
+    /// </remarks>
     public static readonly LuaScript Lookup = LuaScript.Prepare(Helpers + """
+        local function missing()
+          if redis.call('SET', @claim, @token, 'NX', 'PX', @leaseMs) then return {0, 1} end
+          local holder = redis.call('GET', @claim)
+          if holder and string.sub(holder, 1, 1) == '-' then return {0, 0} end
+          return {0, 2}
+        end
         local v = redis.pcall('GET', @entry)
-        if not v then return {0} end
+        if not v then return missing() end
         local bad = check(v)
         if bad ~= 0 then return {3, bad} end
         local now = nowms()
         local expires = u64(v, 17)
-        if now >= expires then return {0} end
+        if now >= expires then return missing() end
         local rlen = u32(v, 45)
         local page = string.sub(v, 53 + rlen)
-        if now < u64(v, 9) then return {1, page} end
+        local stale = u64(v, 9)
+        if now < stale then return {1, page, stale - now} end
         if redis.call('SET', @claim, @token, 'NX', 'PX', @leaseMs) then
           return {2, page, u64(v, 25), string.sub(v, 53, 52 + rlen), expires - now}
         end
@@ -80,7 +93,9 @@ internal static class RedisScripts
     /// and the fail-safe (<c>@failSafeMs</c>) that failed regenerations may use. <c>@regen</c> is kept beside the page.
     /// With a claim (<c>@token</c> not empty), the write is fenced: refused when a live entry of another generation
     /// than <c>@claimGen</c> is stored. Either way the claim is deleted if <c>@token</c> still owns it
-    /// (compare-and-delete), never otherwise. Reply: <c>{0}</c> refused; <c>{1, latestExpiry, now}</c> stored.
+    /// (compare-and-delete), never otherwise. Either way <c>@member</c> (the cache key) is published on <c>@channel</c>
+    /// once the write is done, which invalidates near copies and wakes cold-miss waiters on every process.
+    /// Reply: <c>{0}</c> refused; <c>{1, latestExpiry, now}</c> stored.
     /// </summary>
     public static readonly LuaScript Set = LuaScript.Prepare(Helpers + """
         local now, nowus = nowms()
@@ -94,6 +109,7 @@ internal static class RedisScripts
         local claimed = @token ~= ''
         if claimed and live and oldgen ~= tonumber(@claimGen) then
           if redis.call('GET', @claim) == @token then redis.call('DEL', @claim) end
+          redis.call('PUBLISH', @channel, @member)
           return {0}
         end
         local fresh = tonumber(@freshMs)
@@ -107,16 +123,20 @@ internal static class RedisScripts
           .. pn(latest, 8) .. pn(grace, 4) .. pn(#regen, 4) .. pn(#page, 4)
         redis.call('SET', @entry, header .. regen .. page, 'PX', latest - now)
         if claimed and redis.call('GET', @claim) == @token then redis.call('DEL', @claim) end
+        redis.call('PUBLISH', @channel, @member)
         return {1, latest, now}
         """);
 
     /// <summary>
-    /// Gives up a claim if <c>@token</c> still owns it: deleted when <c>@retryMs</c> is zero, otherwise shortened to
-    /// lapse after <c>@retryMs</c> (never lengthened). When <c>@failed</c> is 1 (stale-if-error), the entry's expiry
+    /// Gives up a claim if <c>@token</c> still owns it: deleted when <c>@retryMs</c> is zero, otherwise replaced by the
+    /// value <c>-token</c> (released: lookups of a missing entry do not wait for it; its owner may still release it) that lapses after
+    /// <c>@retryMs</c> (never lengthened), and publishes <c>@member</c> on <c>@channel</c> so that waiters of a cold
+    /// page stop waiting for a page that will not come. When <c>@failed</c> is 1 (stale-if-error), the entry's expiry
     /// moves to now + its grace, never past its fail-safe-until. Reply: 1 when the token owned the claim, else 0.
     /// </summary>
     public static readonly LuaScript ReleaseClaim = LuaScript.Prepare(Helpers + """
-        if redis.call('GET', @claim) ~= @token then return 0 end
+        local holder = redis.call('GET', @claim)
+        if holder ~= @token and holder ~= '-' .. @token then return 0 end
         if tonumber(@failed) == 1 then
           local v = redis.pcall('GET', @entry)
           if v and check(v) == 0 then
@@ -128,10 +148,12 @@ internal static class RedisScripts
         local retry = tonumber(@retryMs)
         if retry <= 0 then
           redis.call('DEL', @claim)
-          return 1
+        else
+          local ttl = redis.call('PTTL', @claim)
+          if ttl < 1 or ttl > retry then ttl = retry end
+          redis.call('SET', @claim, '-' .. @token, 'PX', ttl)
         end
-        local ttl = redis.call('PTTL', @claim)
-        if ttl < 0 or ttl > retry then redis.call('PEXPIRE', @claim, retry) end
+        redis.call('PUBLISH', @channel, @member)
         return 1
         """);
 

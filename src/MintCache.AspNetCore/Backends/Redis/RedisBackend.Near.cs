@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using MintCache.AspNetCore.Store;
+
+namespace MintCache.AspNetCore.Backends.Redis;
+
+/// <summary>
+/// The two features built on <see cref="RedisNotifications"/>: the near cache (fresh hits without a round trip) and
+/// the farm-wide cold-miss collapse (a missing page being rendered elsewhere is waited for, not rendered again).
+/// </summary>
+/// <remarks>
+/// Both stop while the subscription is not live or this process answers from its local fallback: then nothing tells
+/// this process that a near copy is outdated or that a waited-for page arrived, and it must not wait on Redis anyway.
+/// </remarks>
+internal sealed partial class RedisBackend : IDisposable
+{
+    private long _redisLookups;
+    private long _nearHits;
+
+    /// <summary>For tests and diagnostics: lookups sent to Redis (the lookup script).</summary>
+    internal long RedisLookups => Interlocked.Read(ref _redisLookups);
+
+    /// <summary>For tests and diagnostics: lookups answered from the near cache, without Redis.</summary>
+    internal long NearHits => Interlocked.Read(ref _nearHits);
+
+    /// <summary>For tests: the near cache, when on.</summary>
+    internal RedisNearCache? NearCache => _near;
+
+    /// <summary>For tests: the subscription.</summary>
+    internal RedisNotifications Notifications => _notifications;
+
+    private bool TryGetNear(string key, out byte[] page)
+    {
+        if (_near is { } near && _notifications.IsLive && !IsDegraded && near.TryGet(key, out page))
+        {
+            Interlocked.Increment(ref _nearHits);
+            return true;
+        }
+
+        page = null!;
+        return false;
+    }
+
+    /// <summary>
+    /// Keeps a fresh page near until <paramref name="sentAt"/> + <paramref name="msToStale"/>: the server measured the
+    /// remaining freshness after the request was sent, so this deadline falls on or before stale-at.
+    /// </summary>
+    private void KeepNear(string key, byte[] page, long mark, long sentAt, long msToStale)
+    {
+        if (_near is not { } near || !_notifications.IsLive || msToStale <= 1)
+        {
+            return;
+        }
+
+        // The script's now is truncated to the millisecond, so the remaining time may be overstated by up to 1 ms.
+        var deadline = sentAt + (long)((msToStale - 1) * (Stopwatch.Frequency / 1000.0));
+        if (near.Add(key, page, deadline) is not { } kept)
+        {
+            return;
+        }
+
+        // Checked after the copy is in: a change whose message arrived while the lookup was in flight (on the other
+        // connection) has moved the mark, and one arriving from now on removes the copy itself.
+        if (_notifications.Mark(key) != mark || !_notifications.IsLive)
+        {
+            near.Remove(key, kept);
+        }
+    }
+
+    private BackendLookup ReadMissing(StackExchange.Redis.RedisResult[] reply, long token, long mark)
+        => reply.Length < 2 ? BackendLookup.Missing : (int)reply[1] switch
+        {
+            1 => BackendLookup.MissingClaimed(new ClaimTicket(token, Generation: 0)),
+            2 => BackendLookup.MissingClaimedElsewhere(mark),
+            _ => BackendLookup.Missing,
+        };
+
+    public ValueTask<bool> WaitForEntryAsync(string key, BackendLookup lookup, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (!lookup.ClaimedElsewhere || IsDegraded || IsCircuitOpen)
+        {
+            return ValueTask.FromResult(false);
+        }
+
+        return _notifications.WaitAsync(key, lookup.WatchMark, timeout, cancellationToken);
+    }
+
+    public void Dispose() => _notifications.Dispose();
+}

@@ -1,0 +1,318 @@
+using Microsoft.Extensions.Logging;
+using MintCache.AspNetCore.Diagnostics;
+using StackExchange.Redis;
+
+namespace MintCache.AspNetCore.Backends.Redis;
+
+/// <summary>
+/// The one pub/sub subscription of a process: Redis tells every process when an entry changed (a store, a released
+/// claim: the message is the cache key) or when a tag eviction ran (an empty message). It invalidates the near cache,
+/// wakes the lookups waiting for a cold page, and counts changes so that a reply read before a change is never kept.
+/// </summary>
+/// <remarks>
+/// <para>
+/// The scripts publish inside the write, so a message is sent only after the change is visible. Its reply and the
+/// message travel on two connections, so they may arrive in either order: <see cref="Mark"/> taken before a lookup
+/// and compared after it (see <see cref="RedisNearCache"/>) detects that a change arrived in between.
+/// </para>
+/// <para>
+/// A message published while the subscription is down is lost, so a lost connection makes the notifications not
+/// <see cref="IsLive"/> (nobody waits on them, the near cache is cleared and not used) until the subscription is
+/// back and a round trip on it proved the resubscription done.
+/// </para>
+/// </remarks>
+internal sealed class RedisNotifications : IDisposable
+{
+    // Changes are counted per stripe of keys rather than per key: a fixed array, no growth, and a false alarm
+    // only costs one more Redis round trip.
+    private const int StripeCount = 256;
+
+    private readonly long[] _stripes = new long[StripeCount];
+    private readonly RedisChannel _channel;
+    private readonly RedisNearCache? _near;
+    private readonly ILogger _logger;
+    private readonly Lock _waitersLock = new();
+    private readonly Dictionary<string, Waiter> _waiters = new(StringComparer.Ordinal);
+    private IConnectionMultiplexer? _multiplexer;
+    private ChannelMessageQueue? _queue;
+    private long _epoch;
+    private long _received;
+    private int _waiterCount;
+    private int _live;
+    private int _disposed;
+
+    public RedisNotifications(string prefix, RedisNearCache? near, ILogger logger)
+    {
+        _channel = RedisChannel.Literal(prefix + "changed");
+        _near = near;
+        _logger = logger;
+    }
+
+    /// <summary>The channel every process of the farm publishes its changes on and listens to.</summary>
+    public RedisChannel Channel => _channel;
+
+    /// <summary>Whether every change since the subscription was (re)established reaches this process.</summary>
+    public bool IsLive => Volatile.Read(ref _live) == 1;
+
+    /// <summary>For tests: how many keys have lookups waiting in this process.</summary>
+    internal int WaiterCount => Volatile.Read(ref _waiterCount);
+
+    /// <summary>For tests: messages received.</summary>
+    internal long Received => Interlocked.Read(ref _received);
+
+    /// <summary>
+    /// A number that grows whenever a change of <paramref name="key"/> (or of everything) is seen: equal before and
+    /// after a lookup means no change of the key was seen in between.
+    /// </summary>
+    public long Mark(string key) => Volatile.Read(ref _epoch) + Volatile.Read(ref _stripes[Stripe(key)]);
+
+    /// <summary>
+    /// Starts the subscription in the background if it was not started yet: called with every multiplexer the backend
+    /// obtains, so a first connection that failed (Redis down at start-up) still subscribes once one succeeds.
+    /// </summary>
+    public void EnsureStarted(IConnectionMultiplexer multiplexer)
+    {
+        if (Volatile.Read(ref _multiplexer) is null)
+        {
+            _ = StartAsync(multiplexer).ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>Subscribes once the multiplexer is connected; watched connections make it resubscribe on its own.</summary>
+    public async Task StartAsync(IConnectionMultiplexer multiplexer)
+    {
+        if (Volatile.Read(ref _disposed) == 1 || Interlocked.CompareExchange(ref _multiplexer, multiplexer, null) is not null)
+        {
+            return;
+        }
+
+        multiplexer.ConnectionFailed += OnConnectionFailed;
+        multiplexer.ConnectionRestored += OnConnectionRestored;
+        await SubscribeAsync().ConfigureAwait(false);
+    }
+
+    private async Task SubscribeAsync()
+    {
+        if (_multiplexer is not { } multiplexer || Volatile.Read(ref _disposed) == 1)
+        {
+            return;
+        }
+
+        try
+        {
+            if (Volatile.Read(ref _queue) is null)
+            {
+                var queue = await multiplexer.GetSubscriber().SubscribeAsync(_channel).ConfigureAwait(false);
+
+                // One message after the other, in the order Redis sent them.
+                queue.OnMessage(OnMessage);
+                Volatile.Write(ref _queue, queue);
+            }
+            else
+            {
+                // StackExchange.Redis resubscribes on reconnect; a round trip on the subscription connection, which
+                // runs its commands in order, completes only after that resubscription did.
+                await multiplexer.GetSubscriber().PingAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            // Not live yet: the next ConnectionRestored tries again.
+            Log.NotificationsSubscribeFailed(_logger, ex);
+            return;
+        }
+
+        // Whatever changed while nobody listened is unknown: forget every near copy taken before.
+        Invalidate();
+        Volatile.Write(ref _live, 1);
+        WakeAll();
+        Log.NotificationsLive(_logger);
+    }
+
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args)
+    {
+        // Any connection: with RESP3 the subscription shares the interactive one, and clearing costs little.
+        var wasLive = Interlocked.Exchange(ref _live, 0) == 1;
+        Invalidate();
+        WakeAll();
+        if (wasLive)
+        {
+            Log.NotificationsLost(_logger, args.ConnectionType.ToString());
+        }
+    }
+
+    private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs args)
+    {
+        Invalidate();
+        _ = SubscribeAsync();
+    }
+
+    private void OnMessage(ChannelMessage message)
+    {
+        Interlocked.Increment(ref _received);
+        var key = (string?)message.Message;
+        if (string.IsNullOrEmpty(key))
+        {
+            // A tag eviction: which near copies carry the tag is not known here, so all of them go.
+            Invalidate();
+            return;
+        }
+
+        Changed(key);
+        if (Volatile.Read(ref _waiterCount) != 0)
+        {
+            Wake(key);
+        }
+    }
+
+    /// <summary>A change of one key, seen here: counted first, then its near copy dropped.</summary>
+    public void Changed(string key)
+    {
+        Interlocked.Increment(ref _stripes[Stripe(key)]);
+        _near?.Remove(key);
+    }
+
+    /// <summary>A change of anything (a tag eviction, a gap in the subscription): counted first, then the near cache cleared.</summary>
+    public void Invalidate()
+    {
+        Interlocked.Increment(ref _epoch);
+        _near?.Clear();
+    }
+
+    /// <summary>
+    /// Waits until <paramref name="key"/> changes after <paramref name="mark"/>, the subscription state changes, or
+    /// <paramref name="timeout"/> passes.
+    /// </summary>
+    /// <returns>
+    /// <see langword="true"/> when something changed or the timeout passed (worth looking again); <see langword="false"/>
+    /// at once when not live, as nothing would wake the wait.
+    /// </returns>
+    public async ValueTask<bool> WaitAsync(string key, long mark, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        if (!IsLive || timeout <= TimeSpan.Zero)
+        {
+            return false;
+        }
+
+        var waiter = AddWaiter(key);
+        try
+        {
+            // A change that arrived between the lookup and the registration would never wake this waiter.
+            if (Mark(key) != mark || !IsLive)
+            {
+                return true;
+            }
+
+            // The lease being waited on runs on the Redis server's real clock, so the bound is real time too.
+            await waiter.Signal.Task.WaitAsync(timeout, TimeProvider.System, cancellationToken).ConfigureAwait(false);
+            return true;
+        }
+        catch (TimeoutException)
+        {
+            return true;
+        }
+        finally
+        {
+            RemoveWaiter(key, waiter);
+        }
+    }
+
+    private Waiter AddWaiter(string key)
+    {
+        lock (_waitersLock)
+        {
+            if (!_waiters.TryGetValue(key, out var waiter))
+            {
+                waiter = new Waiter();
+                _waiters.Add(key, waiter);
+                Volatile.Write(ref _waiterCount, _waiters.Count);
+            }
+
+            waiter.Count++;
+            return waiter;
+        }
+    }
+
+    private void RemoveWaiter(string key, Waiter waiter)
+    {
+        lock (_waitersLock)
+        {
+            if (--waiter.Count == 0 && _waiters.TryGetValue(key, out var current) && ReferenceEquals(current, waiter))
+            {
+                _waiters.Remove(key);
+                Volatile.Write(ref _waiterCount, _waiters.Count);
+            }
+        }
+    }
+
+    private void Wake(string key)
+    {
+        Waiter? waiter;
+        lock (_waitersLock)
+        {
+            if (_waiters.Remove(key, out waiter))
+            {
+                Volatile.Write(ref _waiterCount, _waiters.Count);
+            }
+        }
+
+        waiter?.Signal.TrySetResult();
+    }
+
+    private void WakeAll()
+    {
+        Waiter[] waiters;
+        lock (_waitersLock)
+        {
+            if (_waiters.Count == 0)
+            {
+                return;
+            }
+
+            waiters = [.. _waiters.Values];
+            _waiters.Clear();
+            Volatile.Write(ref _waiterCount, 0);
+        }
+
+        foreach (var waiter in waiters)
+        {
+            waiter.Signal.TrySetResult();
+        }
+    }
+
+    private static int Stripe(string key) => (int)((uint)key.GetHashCode() % StripeCount);
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        Volatile.Write(ref _live, 0);
+        if (_multiplexer is { } multiplexer)
+        {
+            multiplexer.ConnectionFailed -= OnConnectionFailed;
+            multiplexer.ConnectionRestored -= OnConnectionRestored;
+        }
+
+        // Only this subscription: a multiplexer the application shares keeps its own.
+        try
+        {
+            Volatile.Read(ref _queue)?.Unsubscribe(CommandFlags.FireAndForget);
+        }
+        catch (Exception ex) when (ex is RedisException or ObjectDisposedException)
+        {
+        }
+
+        WakeAll();
+    }
+
+    // The lookups of one key waiting in this process, woken together by one message.
+    private sealed class Waiter
+    {
+        public TaskCompletionSource Signal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        public int Count { get; set; }
+    }
+}

@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Text;
+using MintCache.AspNetCore.Diagnostics;
+using MintCache.AspNetCore.Tests.Fixtures;
+using Xunit.Abstractions;
+
+namespace MintCache.AspNetCore.Tests.Redis;
+
+/// <summary>Issue 5 §3: a page missing everywhere is rendered once for the farm; the others wait, boundedly.</summary>
+[Collection(RedisCollection.Name)]
+public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper output)
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
+
+    [Fact]
+    public async Task ColdStorm_TwoHosts_OneExecutionAndEveryoneServedIt()
+    {
+        const int requests = 200;
+        var prefix = RedisHost.UniquePrefix();
+        var endpoint = new GatedEndpoint();
+        await using var a = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        await using var b = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        await Eventually.HoldsAsync(() => a.Backend.Notifications.IsLive && b.Backend.Notifications.IsLive, Deadline, "both hosts subscribed");
+
+        endpoint.Close();
+        var completedWhileGated = 0;
+        var clock = Stopwatch.StartNew();
+        var storm = Enumerable.Range(0, requests).Select(async i =>
+        {
+            var body = await (i % 2 == 0 ? a : b).Client.GetStringAsync("/page");
+            if (endpoint.IsClosed)
+            {
+                Interlocked.Increment(ref completedWhileGated);
+            }
+
+            return body;
+        }).ToArray();
+
+        // One host renders; the other's lookup waits for it (shared by every request of that host).
+        await Eventually.HoldsAsync(
+            () => endpoint.Executions >= 1 && a.Backend.Notifications.WaiterCount + b.Backend.Notifications.WaiterCount >= 1,
+            Deadline,
+            "one execution runs and the other host waits");
+        var gatedFor = clock.Elapsed;
+        endpoint.Open();
+        var bodies = await Task.WhenAll(storm).WaitAsync(Deadline);
+
+        var waits = a.CountLogs(Log.IdColdMissWaited) + b.CountLogs(Log.IdColdMissWaited);
+        output.WriteLine($"server={redis.Kind} executions={endpoint.Executions} completed while gated={completedWhileGated}/{requests} waits ended={waits} expired={a.CountLogs(Log.IdColdMissWaitExpired) + b.CountLogs(Log.IdColdMissWaitExpired)} gate held {gatedFor.TotalMilliseconds:F0} ms, storm {clock.ElapsedMilliseconds} ms");
+        Assert.Equal(1, endpoint.Executions);
+        Assert.Equal(0, completedWhileGated);
+        Assert.All(bodies, body => Assert.Equal("page 1", body));
+        Assert.True(waits >= 1, "the host without the claim waited for the page");
+    }
+
+    [Fact]
+    public async Task ColdMiss_HolderStores_WaiterServedItPromptly()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix);
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix);
+        await Eventually.HoldsAsync(() => b.Backend.Notifications.IsLive, Deadline, "B subscribed");
+
+        Assert.Null(await a.Store.GetAsync("k", default));
+        Assert.Equal(1, a.Store.LocalClaimCount);
+        var waiting = b.Store.GetAsync("k", default).AsTask();
+        await Eventually.HoldsAsync(() => b.Backend.Notifications.WaiterCount == 1, Deadline, "B waits");
+        Assert.False(waiting.IsCompleted);
+
+        var stored = Stopwatch.StartNew();
+        await a.Store.SetAsync("k", Bytes("v1"), [], TimeSpan.FromMinutes(1), default);
+        var page = await waiting.WaitAsync(Deadline);
+        output.WriteLine($"waiter served {stored.Elapsed.TotalMilliseconds:F1} ms after the store");
+        Assert.Equal("v1", Text(page));
+        Assert.Equal(0, a.Store.LocalClaimCount);
+    }
+
+    [Fact]
+    public async Task ColdMiss_HolderDies_WaiterFallsThroughAfterBoundThenRegeneratesAfterLease()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        var lease = TimeSpan.FromMilliseconds(1500);
+        var bound = TimeSpan.FromMilliseconds(300);
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix, o => { o.LeaseDuration = lease; o.FailureBackoff = TimeSpan.Zero; });
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => { o.LeaseDuration = lease; o.FailureBackoff = TimeSpan.Zero; o.ColdMissWait = bound; });
+        await Eventually.HoldsAsync(() => b.Backend.Notifications.IsLive, Deadline, "B subscribed");
+
+        // A wins the claim and never stores (outside a request nothing releases it: as if the process died).
+        Assert.Null(await a.Store.GetAsync("k", default));
+
+        var clock = Stopwatch.StartNew();
+        Assert.Null(await b.Store.GetAsync("k", default));
+        var waited = clock.Elapsed;
+        Assert.InRange(waited, bound, bound + TimeSpan.FromSeconds(2));
+        Assert.Equal(1, b.CountLogs(Log.IdColdMissWaitExpired));
+        Assert.Equal(0, b.Store.LocalClaimCount);
+
+        // Once the lease lapses, the next lookup on B takes the claim and renders.
+        var lapse = await Eventually.HoldsAsync(
+            async () => await b.Store.GetAsync("k", default) is null && b.Store.LocalClaimCount == 1,
+            Deadline,
+            "B takes the lapsed claim");
+        output.WriteLine($"waited {waited.TotalMilliseconds:F0} ms (bound {bound.TotalMilliseconds} ms), claim taken over {lapse.TotalMilliseconds + waited.TotalMilliseconds:F0} ms after A's (lease {lease.TotalMilliseconds} ms)");
+    }
+
+    [Fact]
+    public async Task ColdMiss_HolderReleasesWithoutStore_WaitersStopWaitingAtOnce()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix);
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix);
+        await Eventually.HoldsAsync(() => b.Backend.Notifications.IsLive, Deadline, "B subscribed");
+        var won = await a.Backend.LookupAsync("k", TimeSpan.FromSeconds(10), default);
+        Assert.NotNull(won.Claim);
+
+        var clock = Stopwatch.StartNew();
+        var waiting = b.Store.GetAsync("k", default).AsTask();
+        await Eventually.HoldsAsync(() => b.Backend.Notifications.WaiterCount == 1, Deadline, "B waits");
+
+        // The regeneration failed: the claim backs off, and nobody waits for a page that will not come.
+        await a.Backend.ReleaseClaimAsync("k", won.Claim.Value, TimeSpan.FromSeconds(2), failed: true, default);
+        Assert.Null(await waiting.WaitAsync(Deadline));
+        output.WriteLine($"waiter released after {clock.Elapsed.TotalMilliseconds:F0} ms");
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"waited {clock.Elapsed}");
+
+        // During the backoff, a lookup does not wait either.
+        clock.Restart();
+        Assert.Null(await b.Store.GetAsync("k", default));
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"waited {clock.Elapsed}");
+    }
+
+    [Fact]
+    public async Task ColdMiss_RedisDown_NoWaiting()
+    {
+        using var server = await RedisServerFixture.StartDedicatedAsync();
+        var prefix = RedisStoreHarness.UniquePrefix();
+        Action<MintCacheOptions> options = o => { o.RedisOperationTimeout = TimeSpan.FromSeconds(2); o.ColdMissWait = TimeSpan.FromSeconds(20); };
+        await using var a = new RedisStoreHarness(server.Endpoint, prefix, options);
+        await using var b = new RedisStoreHarness(server.Endpoint, prefix, options);
+        await Eventually.HoldsAsync(() => a.Backend.Notifications.IsLive && b.Backend.Notifications.IsLive, Deadline, "both subscribed");
+        Assert.Null(await a.Store.GetAsync("k", default));
+
+        // A lookup waiting when Redis dies is woken and answered as a miss, long before its bound.
+        var clock = Stopwatch.StartNew();
+        var waiting = b.Store.GetAsync("k", default).AsTask();
+        await Eventually.HoldsAsync(() => b.Backend.Notifications.WaiterCount == 1, Deadline, "B waits");
+        server.Kill();
+        Assert.Null(await waiting.WaitAsync(Deadline));
+        var wokenAfter = clock.Elapsed;
+
+        // And with Redis down, nobody waits at all.
+        clock.Restart();
+        Assert.Null(await b.Store.GetAsync("k", default));
+        var downLookup = clock.Elapsed;
+        output.WriteLine($"server={server.Kind} waiter answered {wokenAfter.TotalMilliseconds:F0} ms after it began (Redis killed meanwhile); lookup while down {downLookup.TotalMilliseconds:F0} ms");
+        Assert.True(wokenAfter < TimeSpan.FromSeconds(5), $"waited {wokenAfter}");
+        Assert.True(downLookup < TimeSpan.FromSeconds(3), $"waited {downLookup}");
+        Assert.False(b.Backend.Notifications.IsLive);
+    }
+
+    private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
+
+    private static string? Text(byte[]? page) => page is null ? null : Encoding.UTF8.GetString(page);
+}
