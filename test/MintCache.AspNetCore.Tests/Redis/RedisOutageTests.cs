@@ -40,6 +40,9 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
         server.Kill();
         var atKill = storm.Completed;
         await Eventually.HoldsAsync(() => a.Backend.IsDegraded && b.Backend.IsDegraded && storm.Completed >= atKill + 300, Deadline, "both hosts serve from local memory");
+        var outage = await a.Backend.CheckHealthAsync(default);
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Degraded, outage.Status);
+        Assert.Equal(true, outage.Data["fallbackActive"]);
 
         var restart = Stopwatch.StartNew();
         await server.StartAsync();
@@ -56,6 +59,9 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
         }
 
         var backAfter = restart.Elapsed;
+        var back = await a.Backend.CheckHealthAsync(default);
+        Assert.Equal(Microsoft.Extensions.Diagnostics.HealthChecks.HealthStatus.Healthy, back.Status);
+        Assert.Equal(false, back.Data["fallbackActive"]);
         var atReturn = storm.Completed;
         await Eventually.HoldsAsync(() => storm.Completed >= atReturn + 200, Deadline, "the storm goes on on Redis");
         await storm.StopAsync();

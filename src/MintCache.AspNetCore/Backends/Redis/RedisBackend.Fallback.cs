@@ -52,8 +52,10 @@ internal sealed partial class RedisBackend
         }
     }
 
-    private void OnFailure(long call, Exception exception)
+    private void OnFailure(long call, Exception exception, string operation)
     {
+        // The store never sees these failures (the local backend answered), so they are counted here.
+        Metrics.BackendError(Name, operation);
         Log.RedisCallFailed(_logger, exception);
         if (Volatile.Read(ref _degradedAt) != 0)
         {
@@ -71,6 +73,7 @@ internal sealed partial class RedisBackend
 
             // The exception's type only: its message may name an endpoint or a command, never worth a Warning.
             Log.RedisUnavailable(_logger, exception.GetType().Name);
+            Metrics.FallbackToLocal(Name);
         }
     }
 

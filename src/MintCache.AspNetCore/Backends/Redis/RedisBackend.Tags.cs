@@ -1,5 +1,7 @@
 using StackExchange.Redis;
 
+using MintCache.AspNetCore.Diagnostics;
+
 namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
@@ -87,7 +89,7 @@ internal sealed partial class RedisBackend
         }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
-            OnFailure(call, ex);
+            OnFailure(call, ex, Tags.OperationEvict);
 
             // Let the store log it as a failed eviction: Redis still holds the tagged entries.
             throw;

@@ -112,7 +112,7 @@ internal sealed partial class RedisBackend : IMintBackend
         }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
-            OnFailure(call, ex);
+            OnFailure(call, ex, Tags.OperationLookup);
             return _local.Lookup(key, leaseDuration);
         }
 
@@ -198,7 +198,7 @@ internal sealed partial class RedisBackend : IMintBackend
         }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
-            OnFailure(call, ex);
+            OnFailure(call, ex, Tags.OperationStore);
             return _local.Set(key, page, tags, lifetime, regeneration, claim);
         }
     }
@@ -234,7 +234,7 @@ internal sealed partial class RedisBackend : IMintBackend
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
             // The claim lapses on its own after the lease.
-            OnFailure(call, ex);
+            OnFailure(call, ex, Tags.OperationRelease);
         }
     }
 
