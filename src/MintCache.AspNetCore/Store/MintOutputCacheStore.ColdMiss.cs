@@ -37,6 +37,14 @@ internal sealed partial class MintOutputCacheStore
             return BackendLookup.Missing;
         }
 
+        if (_claims.TryGet(key, out _))
+        {
+            // The claim is this process's own: the middleware's lock joins the request to the execution already
+            // rendering the page here, or, if none is (nothing was stored under the claim), lets it render the page;
+            // waiting on a notification would only hold it until the lease ran out.
+            return BackendLookup.Missing;
+        }
+
         var started = Stopwatch.GetTimestamp();
         while (true)
         {

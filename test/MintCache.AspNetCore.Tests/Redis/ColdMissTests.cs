@@ -130,6 +130,25 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
     }
 
     [Fact]
+    public async Task ColdMiss_ClaimHeldByThisProcess_NoWaitOnItsOwnClaim()
+    {
+        var prefix = RedisHost.UniquePrefix();
+        var endpoint = new GatedEndpoint();
+        await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), o =>
+        {
+            o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
+            o.ColdMissWait = TimeSpan.FromMinutes(1);
+        });
+        await Eventually.HoldsAsync(() => host.Backend.Notifications.IsLive, Deadline, "subscribed");
+
+        // The first lookup wins the claim of the missing page; a later lookup of the same process must not wait on a
+        // notification for its own claim (outside a request nothing releases it before the lease).
+        Assert.Null(await host.Store.GetAsync("cold-key", default));
+        Assert.Null(await host.Store.GetAsync("cold-key", default).AsTask().WaitAsync(Deadline));
+        Assert.Equal(1, host.Store.LocalClaimCount);
+    }
+
+    [Fact]
     public async Task ColdMiss_RedisDown_NoWaiting()
     {
         using var server = await RedisServerFixture.StartDedicatedAsync();
