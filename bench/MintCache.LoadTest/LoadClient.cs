@@ -29,6 +29,10 @@ internal static class LoadClient
         };
         using var http = new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(30) };
 
+        // One Host for every instance, as a load balancer forwards it: the output cache's key includes the Host, so
+        // without it two instances on two ports would never share a page.
+        http.DefaultRequestHeaders.Host = "bench.local";
+
         var deadline = Stopwatch.GetTimestamp() + (long)(duration.TotalSeconds * Stopwatch.Frequency);
         long issued = 0;
         var perClient = new List<Sample>[clients];

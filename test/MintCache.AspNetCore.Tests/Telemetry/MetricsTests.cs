@@ -43,9 +43,10 @@ public sealed class MetricsTests(ITestOutputHelper output)
         // test run about half), so only the bounds are asserted.
         Assert.InRange(stale, 1, app.Logs["CachedResponseServed"]);
 
-        // Every lookup and the store were timed; nothing failed.
+        // The store was timed; the memory backend's lookups are not (they take nanoseconds, on the hit path, and are
+        // counted by mintcache.lookups); nothing failed.
         Assert.Empty(metrics.BackendErrors.GetMeasurementSnapshot());
-        Assert.Equal(stale + 1 + 1, metrics.BackendDuration.GetMeasurementSnapshot().Count);
+        Assert.Equal(1, metrics.BackendDuration.GetMeasurementSnapshot().Count);
         Assert.All(
             metrics.Lookups.GetMeasurementSnapshot(),
             m => Assert.Equal(["mintcache.backend", "mintcache.result"], m.Tags.Keys.Order()));
