@@ -46,7 +46,7 @@ public sealed class MetricsTests(ITestOutputHelper output)
         // The store was timed; the memory backend's lookups are not (they take nanoseconds, on the hit path, and are
         // counted by mintcache.lookups); nothing failed.
         Assert.Empty(metrics.BackendErrors.GetMeasurementSnapshot());
-        Assert.Equal(1, metrics.BackendDuration.GetMeasurementSnapshot().Count);
+        Assert.Single(metrics.BackendDuration.GetMeasurementSnapshot());
         Assert.All(
             metrics.Lookups.GetMeasurementSnapshot(),
             m => Assert.Equal(["mintcache.backend", "mintcache.result"], m.Tags.Keys.Order()));
