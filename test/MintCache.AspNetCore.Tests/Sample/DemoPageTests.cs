@@ -3,6 +3,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Playwright;
 using MintCache.AspNetCore.Tests.Fixtures;
@@ -36,7 +37,10 @@ public sealed class DemoPageTests(ITestOutputHelper output)
         }
 
         // The sample as a user runs it, on Kestrel: a real browser needs a real socket.
-        await using var factory = new WebApplicationFactory<Program>();
+        // The store's clock is a fake one the test moves, so the page is stale exactly when the test says so.
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
+        await using var root = new WebApplicationFactory<Program>();
+        await using var factory = root.WithWebHostBuilder(web => web.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(time)));
         factory.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
         factory.StartServer();
         var address = factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
@@ -44,7 +48,21 @@ public sealed class DemoPageTests(ITestOutputHelper output)
 
         // Stale: stored once, then past its two seconds of freshness (well inside its grace).
         await http.GetStringAsync("/slow");
-        await Task.Delay(Fresh + TimeSpan.FromMilliseconds(300));
+
+        // The middleware stores the page after the client has read it: wait (bounded) until it is served from the
+        // cache, so that the clock moves past the freshness of a page that is really stored.
+        for (var attempt = 0; ; attempt++)
+        {
+            using var probe = await http.GetAsync("/slow");
+            if (probe.Headers.TryGetValues("Cache-Status", out var status) && status.Any(v => v.Contains("; hit", StringComparison.Ordinal)))
+            {
+                break;
+            }
+
+            Assert.True(attempt < 100, "the first render of /slow was never stored");
+        }
+
+        time.Advance(Fresh);
         (await http.PostAsync("/stats/reset", null)).EnsureSuccessStatusCode();
 
         using var playwright = await Playwright.CreateAsync();
