@@ -76,7 +76,7 @@ public sealed class NearCacheTests(RedisServerFixture redis, ITestOutputHelper o
         // Every near copy went (tags are not known near), the untagged page is read from Redis again and kept.
         var lookups = farm.B.Backend.RedisLookups;
         await farm.B.ReadTwiceAsync("other", "o1");
-        Assert.Equal(lookups + 1, farm.B.Backend.RedisLookups);
+        Assert.True(farm.B.Backend.RedisLookups > lookups, "the untagged page was not read from Redis again");
         output.WriteLine($"hard eviction seen on B within {seen.TotalMilliseconds:F0} ms");
     }
 
@@ -270,11 +270,19 @@ public sealed class NearCacheTests(RedisServerFixture redis, ITestOutputHelper o
         public async Task ReadTwiceAsync(string key, string expected)
         {
             Assert.Equal(expected, Text(await Store.GetAsync(key, default)));
-            var hits = Backend.NearHits;
-            var lookups = Backend.RedisLookups;
-            Assert.Equal(expected, Text(await Store.GetAsync(key, default)));
-            Assert.Equal(hits + 1, Backend.NearHits);
-            Assert.Equal(lookups, Backend.RedisLookups);
+
+            // A notification of an earlier store may still be on its way and drop the copy the first read made; the
+            // page must then be kept again, and soon served from the near cache with no Redis lookup.
+            await Eventually.HoldsAsync(
+                async () =>
+                {
+                    var hits = Backend.NearHits;
+                    var lookups = Backend.RedisLookups;
+                    Assert.Equal(expected, Text(await Store.GetAsync(key, default)));
+                    return Backend.NearHits == hits + 1 && Backend.RedisLookups == lookups;
+                },
+                TimeSpan.FromSeconds(15),
+                "a read served from the near cache without a Redis lookup");
         }
     }
 }
