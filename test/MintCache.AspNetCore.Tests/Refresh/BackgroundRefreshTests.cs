@@ -180,6 +180,10 @@ public sealed class BackgroundRefreshTests(ITestOutputHelper output)
         // Once the slot is free, the next lookup of the second page regenerates it.
         app.Page.OpenGate();
         await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 3, Deadline);
+
+        // The slot is freed when the first regeneration has wound down, a little after its page was stored.
+        var regenerator = app.Services.GetRequiredService<AspNetCore.Refresh.BackgroundRegenerator>();
+        await Eventually.HoldsAsync(() => regenerator.Running == 0, Deadline, "the regeneration slot is free again");
         Assert.Equal("v2", await app.Client.GetStringAsync("/page?id=2"));
         await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 4, Deadline);
         Assert.Equal(4, app.Page.Executions);
