@@ -8,6 +8,8 @@ namespace MintCache.AspNetCore.Tests.Concurrency;
 /// the lookup answered "miss" runs the endpoint. MintCache still answers only one lookup with a miss, so that is one
 /// execution per lookup that was shared, and everyone else is served stale.
 /// </summary>
+/// <remarks>Run alone and warmed up, as <see cref="StaleStormTests"/> are, for the same reason.</remarks>
+[Collection(SerialCollection.Name)]
 public sealed class LockingOffTests(ITestOutputHelper output)
 {
     private const int StormSize = 200;
@@ -17,7 +19,7 @@ public sealed class LockingOffTests(ITestOutputHelper output)
     public async Task StaleStorm_LockingOff_OneExecutionPerRequestThatSharedTheMiss()
     {
         await using var app = await TestApp.StartAsync(o => o.Grace = TimeSpan.FromMinutes(1), pagePolicy: p => p.SetLocking(false));
-        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        await StaleStormTests.WarmUpAsync(app, "/page");
         app.Time.Advance(TestApp.Fresh);
         app.Logs.Reset();
 
@@ -26,12 +28,12 @@ public sealed class LockingOffTests(ITestOutputHelper output)
         var missed = app.Logs["NoResponseServed"];
         await app.Logs.WaitUntilAsync(l => l["ExecutingEndpoint"] >= missed, Deadline);
 
-        Assert.Equal(1 + missed, app.Page.Executions);
+        Assert.Equal(2 + missed, app.Page.Executions);
         Assert.True(app.Logs["CachedResponseServed"] >= StormSize * 95 / 100);
         output.WriteLine($"locking off: {missed} request(s) shared the miss and ran the endpoint; {app.Logs["CachedResponseServed"]} served stale");
 
         app.Page.OpenGate();
         await Task.WhenAll(storm).WaitAsync(Deadline);
-        Assert.Equal(1 + missed, app.Page.Executions);
+        Assert.Equal(2 + missed, app.Page.Executions);
     }
 }

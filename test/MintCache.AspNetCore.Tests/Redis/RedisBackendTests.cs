@@ -187,7 +187,8 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
     public async Task Tags_MembersPastExpiry_ArePruned()
     {
         await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
-        var shortLived = new EntryLifetime(TimeSpan.FromMilliseconds(50), TimeSpan.FromMilliseconds(50));
+        // Long enough to outlive the 20 stores even on a busy machine: a store prunes the members already expired.
+        var shortLived = new EntryLifetime(TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(500));
         for (var i = 0; i < 20; i++)
         {
             await host.Backend.SetAsync("k" + i, Page("v"), ["t"], shortLived, default, null, default);
