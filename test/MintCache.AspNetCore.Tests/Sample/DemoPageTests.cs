@@ -40,7 +40,11 @@ public sealed class DemoPageTests(ITestOutputHelper output)
         // The store's clock is a fake one the test moves, so the page is stale exactly when the test says so.
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider(DateTimeOffset.UtcNow);
         await using var root = new WebApplicationFactory<Program>();
-        await using var factory = root.WithWebHostBuilder(web => web.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(time)));
+        // A regeneration far longer than the sample's 300 ms, so that even a browser slowed by a busy machine sends
+        // the rest of its storm while the page is being regenerated.
+        await using var factory = root.WithWebHostBuilder(web => web
+            .UseSetting("Demo:GenerationDelayMs", "3000")
+            .ConfigureTestServices(services => services.AddSingleton<TimeProvider>(time)));
         factory.UseKestrel(o => o.Listen(IPAddress.Loopback, 0));
         factory.StartServer();
         var address = factory.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();
