@@ -25,16 +25,17 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
         var backend = host.Backend;
         var before = await redis.ServerNowAsync();
-        Assert.True(await backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(400)), default, null, default));
+        // A grace long enough that a busy machine's poll below still finds the entry stale before it expires.
+        Assert.True(await backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(300), TimeSpan.FromMilliseconds(1500)), default, null, default));
         var after = await redis.ServerNowAsync();
 
         // The header carries the server's times; Redis drops the value itself after fresh + grace.
         var raw = (byte[])(await redis.Database.StringGetAsync(backend.Keys.Entry("k")))!;
         Assert.Equal(EntryRejectReason.None, RedisEntryFormat.TryReadHeader(raw, out var staleAt, out var expiresAt, out var generation));
         Assert.InRange(staleAt, before + 300, after + 300);
-        Assert.Equal(staleAt + 400, expiresAt);
+        Assert.Equal(staleAt + 1500, expiresAt);
         Assert.True(generation > 0);
-        Assert.InRange((await redis.Database.KeyTimeToLiveAsync(backend.Keys.Entry("k")))!.Value.TotalMilliseconds, 1, 700);
+        Assert.InRange((await redis.Database.KeyTimeToLiveAsync(backend.Keys.Entry("k")))!.Value.TotalMilliseconds, 1, 1800);
 
         // Warm the script cache, then count the commands one lookup sends.
         await backend.LookupAsync("warm", Lease, default);
@@ -115,8 +116,8 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         await backend.ReleaseClaimAsync("k", claim with { Token = claim.Token + 1 }, TimeSpan.Zero, failed: false, default);
         Assert.Null((await backend.LookupAsync("k", Lease, default)).Claim);
 
-        await backend.ReleaseClaimAsync("k", claim, TimeSpan.FromMilliseconds(300), failed: false, default);
-        Assert.InRange((await redis.Database.KeyTimeToLiveAsync(backend.Keys.Claim("k")))!.Value.TotalMilliseconds, 1, 300);
+        await backend.ReleaseClaimAsync("k", claim, TimeSpan.FromSeconds(3), failed: false, default);
+        Assert.InRange((await redis.Database.KeyTimeToLiveAsync(backend.Keys.Claim("k")))!.Value.TotalMilliseconds, 1, 3000);
 
         await backend.ReleaseClaimAsync("k", claim, TimeSpan.Zero, failed: false, default);
         Assert.NotNull((await backend.LookupAsync("k", Lease, default)).Claim);
