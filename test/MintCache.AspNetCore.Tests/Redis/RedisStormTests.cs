@@ -30,6 +30,8 @@ public sealed class RedisStormTests(RedisServerFixture redis, ITestOutputHelper 
         Assert.Equal("page 1", await b.Client.GetStringAsync("/page"));
         Assert.Equal(1, endpoint.Executions);
         await WaitUntilStaleAsync(prefix);
+        await WarmUpAsync(a, b, endpoint);
+        await WaitUntilStaleAsync(prefix);
 
         endpoint.Close();
         var completedWhileGated = 0;
@@ -40,7 +42,7 @@ public sealed class RedisStormTests(RedisServerFixture redis, ITestOutputHelper 
             if (endpoint.IsClosed)
             {
                 Interlocked.Increment(ref completedWhileGated);
-                if (body == "page 1")
+                if (body == "page 2")
                 {
                     Interlocked.Increment(ref staleWhileGated);
                 }
@@ -60,13 +62,13 @@ public sealed class RedisStormTests(RedisServerFixture redis, ITestOutputHelper 
         await Eventually.HoldsAsync(
             () =>
             {
-                if (endpoint.Executions < 2)
+                if (endpoint.Executions < 3)
                 {
                     followers.Add(a.Client.GetStringAsync("/page"));
                     followers.Add(b.Client.GetStringAsync("/page"));
                 }
 
-                return endpoint.Executions >= 2;
+                return endpoint.Executions >= 3;
             },
             Deadline,
             "the regeneration starts");
@@ -87,14 +89,37 @@ public sealed class RedisStormTests(RedisServerFixture redis, ITestOutputHelper 
         var bodies = await Task.WhenAll(storm).WaitAsync(Deadline);
         await Task.WhenAll(followers).WaitAsync(Deadline);
 
-        output.WriteLine($"server={redis.Kind} executions during storm={endpoint.Executions - 1} stale while gated={stale}/{requests} waited for regeneration={bodies.Count(x => x == "page 2")} followers={followers.Count}");
-        Assert.Equal(2, endpoint.Executions);
+        output.WriteLine($"server={redis.Kind} executions during storm={endpoint.Executions - 2} stale while gated={stale}/{requests} waited for regeneration={bodies.Count(x => x == "page 3")} followers={followers.Count}");
+        Assert.Equal(3, endpoint.Executions);
         Assert.True(stale >= requests * 95 / 100, $"only {stale} of {requests} were served stale while gated");
-        Assert.All(bodies, body => Assert.Contains(body, new[] { "page 1", "page 2" }));
+        Assert.All(bodies, body => Assert.Contains(body, new[] { "page 2", "page 3" }));
 
         // The regenerated page is shared: both hosts serve it without another execution.
-        Assert.Equal("page 2", await a.Client.GetStringAsync("/page"));
-        Assert.Equal("page 2", await b.Client.GetStringAsync("/page"));
+        Assert.Equal("page 3", await a.Client.GetStringAsync("/page"));
+        Assert.Equal("page 3", await b.Client.GetStringAsync("/page"));
+        Assert.Equal(3, endpoint.Executions);
+    }
+
+    /// <summary>
+    /// Refreshes the stale page once through the claim, hand-off and store paths, gate open, so that the storm
+    /// measures warmed paths as a process that has served for a while would (a first claim also pays for JIT
+    /// compilation inside the lookup the middleware shares). Afterwards "page 2" is cached on both hosts.
+    /// </summary>
+    private static async Task WarmUpAsync(RedisHost a, RedisHost b, GatedEndpoint endpoint)
+    {
+        await Eventually.HoldsAsync(
+            async () =>
+            {
+                await a.Client.GetStringAsync("/page");
+                await b.Client.GetStringAsync("/page");
+                return endpoint.Executions >= 2;
+            },
+            Deadline,
+            "the warm-up refresh runs");
+        await Eventually.HoldsAsync(
+            async () => await a.Client.GetStringAsync("/page") == "page 2" && await b.Client.GetStringAsync("/page") == "page 2",
+            Deadline,
+            "both hosts serve the refreshed page");
         Assert.Equal(2, endpoint.Executions);
     }
 
