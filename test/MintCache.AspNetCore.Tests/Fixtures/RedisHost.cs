@@ -63,15 +63,7 @@ internal sealed class RedisHost : IAsyncDisposable
             builder.Services.AddSingleton(timeProvider);
         }
 
-        builder.Services.AddOutputCache().AddMintStore(o =>
-        {
-            o.Redis = redis;
-            o.KeyPrefix = prefix;
-
-            // Generous by default so a busy test machine does not look like an outage; outage tests set their own.
-            o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
-            configure?.Invoke(o);
-        });
+        builder.Services.AddOutputCache().AddMintStore(RedisStoreHarness.TestOptions(redis, prefix, configure));
 
         var app = builder.Build();
         app.UseOutputCache();

@@ -27,15 +27,7 @@ internal sealed class RedisStoreHarness : IAsyncDisposable
 
         services.AddLogging(b => b.AddFakeLogging().SetMinimumLevel(LogLevel.Debug));
         services.AddOutputCache();
-        services.AddMintStore(o =>
-        {
-            o.Redis = redis;
-            o.KeyPrefix = prefix;
-
-            // Generous by default so a busy test machine does not look like an outage; outage tests set their own.
-            o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
-            configure?.Invoke(o);
-        });
+        services.AddMintStore(TestOptions(redis, prefix, configure));
         _services = services.BuildServiceProvider(validateScopes: true);
         Store = (MintOutputCacheStore)_services.GetRequiredService<IOutputCacheStore>();
         Backend = (RedisBackend)_services.GetRequiredService<IMintBackend>();
@@ -47,6 +39,17 @@ internal sealed class RedisStoreHarness : IAsyncDisposable
     public RedisBackend Backend { get; }
 
     public FakeLogCollector Logs { get; }
+
+    /// <summary>What every test store on Redis is configured with, before the test's own <paramref name="configure"/>.</summary>
+    public static Action<MintCacheOptions> TestOptions(string redis, string prefix, Action<MintCacheOptions>? configure) => o =>
+    {
+        o.Redis = redis;
+        o.KeyPrefix = prefix;
+
+        // Generous by default so a busy test machine does not look like an outage; outage tests set their own.
+        o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
+        configure?.Invoke(o);
+    };
 
     public static string UniquePrefix([CallerMemberName] string test = "") => RedisHost.UniquePrefix(test);
 

@@ -134,11 +134,7 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
     {
         var prefix = RedisHost.UniquePrefix();
         var endpoint = new GatedEndpoint();
-        await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), o =>
-        {
-            o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
-            o.ColdMissWait = TimeSpan.FromMinutes(1);
-        });
+        await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), o => o.ColdMissWait = TimeSpan.FromMinutes(1));
         await Eventually.HoldsAsync(() => host.Backend.Notifications.IsLive, Deadline, "subscribed");
 
         // The first lookup wins the claim of the missing page; a later lookup of the same process must not wait on a

@@ -17,11 +17,7 @@ public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelpe
         const int requests = 200;
         var prefix = RedisHost.UniquePrefix();
         var endpoint = new GatedEndpoint();
-        Action<MintCacheOptions> background = static o =>
-        {
-            o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
-            o.RefreshMode = RefreshMode.Background;
-        };
+        Action<MintCacheOptions> background = static o => o.RefreshMode = RefreshMode.Background;
         await using var a = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, ValidFor, TimeSpan.FromMinutes(1), background);
         await using var b = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, ValidFor, TimeSpan.FromMinutes(1), background);
         Assert.Equal("page 1", await a.Client.GetStringAsync("/page"));
@@ -52,7 +48,6 @@ public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelpe
         var grace = TimeSpan.FromMilliseconds(600);
         await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint.Gated, ValidFor, grace, o =>
         {
-            o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
             o.RefreshMode = RefreshMode.Background;
             o.FailureBackoff = TimeSpan.FromMilliseconds(50);
             o.FailSafe = TimeSpan.FromMinutes(1);
@@ -80,7 +75,7 @@ public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelpe
         var prefix = RedisHost.UniquePrefix();
         var endpoint = new GatedEndpoint();
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, ValidFor, TimeSpan.FromMinutes(1), o => o.RedisOperationTimeout = TimeSpan.FromSeconds(5), time);
+        await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, ValidFor, TimeSpan.FromMinutes(1), timeProvider: time);
         Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
         await redis.WaitUntilEntriesStaleAsync(prefix, Deadline);
 
