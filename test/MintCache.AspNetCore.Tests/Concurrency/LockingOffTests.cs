@@ -19,7 +19,7 @@ public sealed class LockingOffTests(ITestOutputHelper output)
     public async Task StaleStorm_LockingOff_OneExecutionPerRequestThatSharedTheMiss()
     {
         await using var app = await TestApp.StartAsync(o => o.Grace = TimeSpan.FromMinutes(1), pagePolicy: p => p.SetLocking(false));
-        await StaleStormTests.WarmUpAsync(app, "/page");
+        await app.WarmUpClaimPathAsync("/page");
         app.Time.Advance(TestApp.Fresh);
         app.Logs.Reset();
 

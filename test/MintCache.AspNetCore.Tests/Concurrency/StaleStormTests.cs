@@ -25,7 +25,7 @@ public sealed class StaleStormTests(ITestOutputHelper output)
     public async Task StaleStorm_OneExecution_AtLeast95PercentServedStaleWhileGateClosed(string path)
     {
         await using var app = await TestApp.StartAsync(o => o.Grace = TimeSpan.FromMinutes(1));
-        await WarmUpAsync(app, path);
+        await app.WarmUpClaimPathAsync(path);
         app.Time.Advance(TestApp.Fresh);
         app.Logs.Reset();
 
@@ -52,18 +52,6 @@ public sealed class StaleStormTests(ITestOutputHelper output)
         Assert.Equal(servedFromCache, bodies.Count(b => b == "v2"));
         Assert.Equal(StormSize - servedFromCache, bodies.Count(b => b == "v3"));
         Assert.Equal("v3", await app.Client.GetStringAsync(path));
-    }
-
-    /// <summary>Renders the page, then refreshes it once through the claim path, ungated: "v2" is cached and fresh.</summary>
-    internal static async Task WarmUpAsync(TestApp app, string path)
-    {
-        app.Page.UngatedExecutions = 2;
-        Assert.Equal("v1", await app.Client.GetStringAsync(path));
-        app.Time.Advance(TestApp.Fresh);
-        Assert.Equal("v2", await app.Client.GetStringAsync(path)); // the lone lookup past stale-at wins the claim
-        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, Deadline);
-        Assert.Equal("v2", await app.Client.GetStringAsync(path));
-        Assert.Equal(2, app.Page.Executions);
     }
 
     /// <summary>Waits until at least <paramref name="atLeast"/> requests completed, and returns their bodies.</summary>
