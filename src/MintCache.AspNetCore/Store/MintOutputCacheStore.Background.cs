@@ -27,8 +27,7 @@ internal sealed partial class MintOutputCacheStore
         }
 
         // Recorded before the start: a fast regeneration stores, and consumes the claim, at once.
-        var claim = new LocalClaim(ticket, Now() + _options.LeaseDuration.Ticks, missPending: false);
-        _claims.Set(key, claim);
+        var claim = HoldClaim(key, ticket, missPending: false);
         if (regenerator.TryStart(this, key, claim, request))
         {
             Log.BackgroundRegenerationStarted(_logger, request.Method, request.Path);

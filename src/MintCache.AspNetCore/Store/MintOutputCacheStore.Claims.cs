@@ -8,6 +8,14 @@ internal sealed partial class MintOutputCacheStore
     /// <summary>For tests: how many claims this process holds and has not yet stored under.</summary>
     internal int LocalClaimCount => _claims.Count;
 
+    /// <summary>Records a claim the backend just granted; its lease runs on this process's clock from now.</summary>
+    private LocalClaim HoldClaim(string key, ClaimTicket ticket, bool missPending)
+    {
+        var claim = new LocalClaim(ticket, Now() + _options.LeaseDuration.Ticks, missPending);
+        _claims.Set(key, claim);
+        return claim;
+    }
+
     private bool TryTakePendingMiss(string key)
     {
         if (!_claims.TryGet(key, out var claim))

@@ -21,8 +21,7 @@ internal sealed partial class MintOutputCacheStore
     /// <summary>This lookup won the claim of a missing page: its request (and those sharing it) renders the page.</summary>
     private byte[]? AnswerColdMissClaimed(string key, ClaimTicket ticket)
     {
-        var claim = new LocalClaim(ticket, Now() + _options.LeaseDuration.Ticks, missPending: false);
-        _claims.Set(key, claim);
+        var claim = HoldClaim(key, ticket, missPending: false);
         WatchForNoStore(key, claim);
         return null;
     }

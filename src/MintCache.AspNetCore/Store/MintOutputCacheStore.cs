@@ -144,8 +144,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         }
 
         var handOff = !completedSynchronously && !IsQuietKey(key);
-        var claim = new LocalClaim(ticket, Now() + _options.LeaseDuration.Ticks, missPending: handOff);
-        _claims.Set(key, claim);
+        var claim = HoldClaim(key, ticket, missPending: handOff);
         if (handOff)
         {
             ArmHandOffTimeout(key, claim);
