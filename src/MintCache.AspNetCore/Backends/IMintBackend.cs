@@ -13,6 +13,9 @@ internal interface IMintBackend
     /// <summary>A short, fixed name for logs and metrics ("memory", "redis").</summary>
     string Name { get; }
 
+    /// <summary>The local eviction count a store's fence is checked against (see <see cref="StoreFence.EvictionMark"/>).</summary>
+    long EvictionMark { get; }
+
     /// <summary>
     /// Reads an entry and, when it is stale and nobody holds its claim, claims it for <paramref name="leaseDuration"/>.
     /// A shared backend claims a missing entry too, and answers <see cref="BackendLookup.ClaimedElsewhere"/> when
@@ -21,15 +24,20 @@ internal interface IMintBackend
     ValueTask<BackendLookup> LookupAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Stores a page. With a <paramref name="claim"/>, the write is fenced: it is refused when the entry has been
-    /// written since the claim was taken, and the claim is released if its token still owns it.
+    /// Stores a page, unless <paramref name="fence"/> refuses it (see <see cref="StoreFence"/> for the rules). A store
+    /// under a claim also releases the claim if its token still owns it, whatever the outcome.
     /// </summary>
     /// <remarks>
     /// <c>regeneration</c> is the serialized request that regenerates the page in the background, or empty when the
     /// page is refreshed in the foreground: opaque to the backend, handed back with a won claim.
     /// </remarks>
-    /// <returns><see langword="false"/> when the write was refused by the fence.</returns>
-    ValueTask<bool> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, ClaimTicket? claim, CancellationToken cancellationToken);
+    ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// A holder's heartbeat: extends its live claim by <paramref name="leaseDuration"/> from now, so that only a dead
+    /// or stuck holder's claim lapses.
+    /// </summary>
+    ValueTask<ClaimRenewal> RenewClaimAsync(string key, ClaimTicket claim, TimeSpan leaseDuration, CancellationToken cancellationToken);
 
     /// <summary>
     /// Gives up a claim whose holder will not store: if the token still owns it, the claim now lapses after
@@ -50,6 +58,10 @@ internal interface IMintBackend
     /// </returns>
     ValueTask<bool> WaitForEntryAsync(string key, BackendLookup lookup, TimeSpan timeout, CancellationToken cancellationToken);
 
-    /// <summary>Removes (<paramref name="soft"/> false) or marks stale (<paramref name="soft"/> true) every entry that carries the tag.</summary>
+    /// <summary>
+    /// Removes (<paramref name="soft"/> false) or marks stale (<paramref name="soft"/> true) every entry that carries
+    /// the tag, and revokes the outstanding claims on them (evictions win: a regeneration that began before the
+    /// eviction cannot store its page as fresh). Throws when the eviction could not reach every entry.
+    /// </summary>
     ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken);
 }

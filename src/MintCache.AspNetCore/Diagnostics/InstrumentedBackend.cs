@@ -24,6 +24,8 @@ internal sealed class InstrumentedBackend : IMintBackend
 
     public string Name => _inner.Name;
 
+    public long EvictionMark => _inner.EvictionMark;
+
     public static IMintBackend Wrap(IMintBackend backend)
         => backend as InstrumentedBackend ?? new InstrumentedBackend(backend);
 
@@ -63,13 +65,13 @@ internal sealed class InstrumentedBackend : IMintBackend
         }
     }
 
-    public ValueTask<bool> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, ClaimTicket? claim, CancellationToken cancellationToken)
+    public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence, CancellationToken cancellationToken)
     {
         var call = Begin(Tags.OperationStore);
-        ValueTask<bool> set;
+        ValueTask<StoreOutcome> set;
         try
         {
-            set = _inner.SetAsync(key, page, tags, lifetime, regeneration, claim, cancellationToken);
+            set = _inner.SetAsync(key, page, tags, lifetime, regeneration, fence, cancellationToken);
         }
         catch (Exception ex) when (call.Fail(ex))
         {
@@ -78,19 +80,19 @@ internal sealed class InstrumentedBackend : IMintBackend
 
         if (set.IsCompletedSuccessfully)
         {
-            Stored(call, claim, set.Result);
+            Stored(call, fence, set.Result);
             return set;
         }
 
-        return AwaitAsync(set, call, claim);
+        return AwaitAsync(set, call, fence);
 
-        static async ValueTask<bool> AwaitAsync(ValueTask<bool> set, Call call, ClaimTicket? claim)
+        static async ValueTask<StoreOutcome> AwaitAsync(ValueTask<StoreOutcome> set, Call call, StoreFence fence)
         {
             try
             {
-                var accepted = await set.ConfigureAwait(false);
-                Stored(call, claim, accepted);
-                return accepted;
+                var outcome = await set.ConfigureAwait(false);
+                Stored(call, fence, outcome);
+                return outcome;
             }
             catch (Exception ex) when (call.Fail(ex))
             {
@@ -98,16 +100,19 @@ internal sealed class InstrumentedBackend : IMintBackend
             }
         }
 
-        static void Stored(Call call, ClaimTicket? claim, bool accepted)
+        static void Stored(Call call, StoreFence fence, StoreOutcome outcome)
         {
             call.End();
-            if (claim is not null)
+            if (fence.Claim is not null || outcome != StoreOutcome.Stored)
             {
-                // Only a store under a claim ends a regeneration; a refused one came after the claim lapsed.
-                Metrics.Regeneration(call.Backend, accepted ? Tags.OutcomeStored : Tags.OutcomeLapsed);
+                // A store under a claim ends a regeneration; a refused one, claimed or not, regenerated for nothing.
+                Metrics.Regeneration(call.Backend, outcome == StoreOutcome.Stored ? Tags.OutcomeStored : Tags.OutcomeRefused);
             }
         }
     }
+
+    public ValueTask<ClaimRenewal> RenewClaimAsync(string key, ClaimTicket claim, TimeSpan leaseDuration, CancellationToken cancellationToken)
+        => _inner.RenewClaimAsync(key, claim, leaseDuration, cancellationToken);
 
     public ValueTask ReleaseClaimAsync(string key, ClaimTicket claim, TimeSpan retryAfter, bool failed, CancellationToken cancellationToken)
     {

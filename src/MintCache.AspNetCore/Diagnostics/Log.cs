@@ -25,6 +25,7 @@ internal static partial class Log
     internal const int IdBackgroundRegenerationStarted = 15;
     internal const int IdForegroundFallback = 16;
     internal const int IdEntryStored = 17;
+    internal const int IdRenewFailed = 19;
 
     internal const int IdRedisUnavailable = 20;
     internal const int IdRedisRestored = 21;
@@ -60,14 +61,19 @@ internal static partial class Log
     public static partial void RegenerationNotStored(ILogger logger, string backend, TimeSpan retryAfter);
 
     [LoggerMessage(IdFencedWriteRefused, LogLevel.Information,
-        "A page regenerated under a claim that had lapsed was not stored on the {Backend} backend: a newer page was stored meanwhile.",
+        "A regenerated page was not stored on the {Backend} backend ({Reason}): Superseded, a newer page was stored meanwhile; TakenOver, its claim lapsed and another request regenerates the page; Revoked, the page's data was evicted while it was regenerated, so the next request regenerates it again.",
         EventName = "FencedWriteRefused")]
-    public static partial void FencedWriteRefused(ILogger logger, string backend);
+    public static partial void FencedWriteRefused(ILogger logger, string backend, Store.StoreOutcome reason);
 
     [LoggerMessage(IdEmptyKeyIgnored, LogLevel.Debug,
         "A response with an empty cache key was not stored.",
         EventName = "EmptyKeyIgnored")]
     public static partial void EmptyKeyIgnored(ILogger logger);
+
+    [LoggerMessage(IdRenewFailed, LogLevel.Debug,
+        "The {Backend} cache backend failed to renew a refresh claim; the next heartbeat tries again, and the claim lapses if none succeeds within the lease.",
+        EventName = "RenewFailed")]
+    public static partial void RenewFailed(ILogger logger, string backend, Exception exception);
 
     [LoggerMessage(IdReleaseFailed, LogLevel.Warning,
         "The {Backend} cache backend failed to release a refresh claim; it lapses on its own after the lease.",

@@ -16,9 +16,11 @@ internal static class Tags
     public const string OutcomeStored = "stored";
     public const string OutcomeFailed = "failed";
     public const string OutcomeLapsed = "lapsed";
+    public const string OutcomeRefused = "refused";
 
     public const string OperationLookup = "lookup";
     public const string OperationStore = "store";
     public const string OperationRelease = "release";
+    public const string OperationRenew = "renew";
     public const string OperationEvict = "evict";
 }

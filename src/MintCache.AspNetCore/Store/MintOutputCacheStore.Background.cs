@@ -28,19 +28,17 @@ internal sealed partial class MintOutputCacheStore
 
         // Recorded before the start: a fast regeneration stores, and consumes the claim, at once.
         var claim = HoldClaim(key, ticket, missPending: false);
+        claim.Background = true;
         if (regenerator.TryStart(this, key, claim, request))
         {
+            StartHeartbeat(key, claim);
             Log.BackgroundRegenerationStarted(_logger, request.Method, request.Path);
             _observer.BackgroundRegenerationStarted();
             return true;
         }
 
         // No slot, or the host is stopping: serve stale, and let a later lookup claim it again at once.
-        if (_claims.TryRemove(key, claim))
-        {
-            _ = ReleaseAsync(key, claim, failed: false);
-        }
-
+        EndClaim(key, claim, failed: false);
         return true;
     }
 

@@ -8,10 +8,14 @@ internal sealed partial class MintOutputCacheStore
     /// <summary>For tests: how many claims this process holds and has not yet stored under.</summary>
     internal int LocalClaimCount => _claims.Count;
 
-    /// <summary>Records a claim the backend just granted; its lease runs on this process's clock from now.</summary>
+    /// <summary>
+    /// Records a claim the backend just granted; its lease runs on this process's clock from now. Once a request or a
+    /// background regeneration holds it, a heartbeat renews it while that holder lives.
+    /// </summary>
     private LocalClaim HoldClaim(string key, ClaimTicket ticket, bool missPending)
     {
-        var claim = new LocalClaim(ticket, Now() + _options.LeaseDuration.Ticks, missPending);
+        var now = Now();
+        var claim = new LocalClaim(ticket, now, now + _options.LeaseDuration.Ticks, _backend.EvictionMark, missPending);
         _claims.Set(key, claim);
         return claim;
     }
@@ -23,7 +27,7 @@ internal sealed partial class MintOutputCacheStore
             return false;
         }
 
-        if (Now() >= claim.ExpiresAt)
+        if (!claim.IsLiveAt(Now()))
         {
             // Lapsed here, so perhaps taken over elsewhere: its miss must not be handed out any more.
             if (_claims.TryRemove(key, claim))
@@ -44,27 +48,38 @@ internal sealed partial class MintOutputCacheStore
     }
 
     /// <summary>
-    /// Learns early that a regeneration ended without a store (the endpoint threw, answered a status that is not
-    /// cached, or the client went away): when the request that was answered "miss" ends and the claim is still
-    /// here, nothing was stored under it, so it is shortened to <see cref="MintCacheOptions.FailureBackoff"/>.
+    /// Gives the claim to the request that was answered "miss" for it: its store is fenced with it, and when it ends
+    /// without storing (the endpoint threw, answered a status that is not cached, or the client went away) the
+    /// claim is shortened to <see cref="MintCacheOptions.FailureBackoff"/>.
     /// </summary>
     private void WatchForNoStore(string key, LocalClaim claim)
+    {
+        if (RequestFeature(create: true) is { } watch)
+        {
+            watch.Add(key, claim);
+            StartHeartbeat(key, claim);
+        }
+
+        // Outside a request (a direct caller), nothing tells whether the holder lives: the lease alone bounds the claim.
+    }
+
+    /// <summary>The store's feature on the current request, if there is a request.</summary>
+    private ClaimWatchFeature? RequestFeature(bool create)
     {
         var httpContext = _httpContextAccessor?.HttpContext;
         if (httpContext is null)
         {
-            // Outside a request (a direct caller): the lease alone bounds the claim.
-            return;
+            return null;
         }
 
         var watch = httpContext.Features.Get<ClaimWatchFeature>();
-        if (watch is null)
+        if (watch is null && create)
         {
             watch = new ClaimWatchFeature();
             httpContext.Features.Set(watch);
         }
 
-        watch.Add(key, claim);
+        return watch;
     }
 
     /// <summary>Called by <see cref="ClaimWatchMiddleware"/> when a request ends.</summary>
@@ -77,21 +92,24 @@ internal sealed partial class MintOutputCacheStore
 
         foreach (var (key, claim) in watch.TakeAll())
         {
-            // Removed already when a SetAsync stored under it: then there is nothing to release.
+            // Ended already when a SetAsync stored under it: then there is nothing to release.
             FailClaim(key, claim);
         }
     }
 
-    /// <summary>Whether <paramref name="claim"/> is still held here, i.e. nothing was stored under it yet.</summary>
-    internal bool HoldsClaim(string key, LocalClaim claim)
-        => _claims.Holds(key, claim);
+    /// <summary>Whether <paramref name="claim"/> is still open, i.e. nothing was stored under it yet.</summary>
+    internal bool HoldsClaim(string key, LocalClaim claim) => !claim.Ended;
 
     /// <summary>A regeneration ended without storing: the claim passes on after the failure backoff.</summary>
-    internal void FailClaim(string key, LocalClaim claim)
+    internal void FailClaim(string key, LocalClaim claim) => EndClaim(key, claim, failed: true);
+
+    /// <summary>Ends the claim and releases it in the backend, once.</summary>
+    private void EndClaim(string key, LocalClaim claim, bool failed)
     {
-        if (_claims.TryRemove(key, claim))
+        if (claim.TryEnd())
         {
-            _ = ReleaseAsync(key, claim);
+            _claims.TryRemove(key, claim);
+            _ = ReleaseAsync(key, claim, failed);
         }
     }
 
@@ -112,6 +130,66 @@ internal sealed partial class MintOutputCacheStore
         if (failed)
         {
             Log.RegenerationNotStored(_logger, _backend.Name, retryAfter);
+        }
+    }
+
+    /// <summary>
+    /// Renews the claim every third of a lease while its holder lives, so that only a dead or stuck holder's claim
+    /// lapses: a regeneration slower than the lease is not taken over (and run again) by the next lookup.
+    /// </summary>
+    internal void StartHeartbeat(string key, LocalClaim claim)
+    {
+        var period = _options.LeaseDuration / 3;
+        claim.Heartbeat = _timeProvider.CreateTimer(
+            static state =>
+            {
+                var (store, key, claim) = ((MintOutputCacheStore, string, LocalClaim))state!;
+                _ = store.BeatAsync(key, claim);
+            },
+            (this, key, claim),
+            period,
+            period);
+        if (claim.Ended)
+        {
+            // Ended before the timer was kept (a store that completed at once): nothing renews it any more.
+            claim.Heartbeat.Dispose();
+        }
+    }
+
+    private async Task BeatAsync(string key, LocalClaim claim)
+    {
+        var now = Now();
+        if (claim.Ended || _stopping.IsCancellationRequested || now - claim.HeldAt >= _options.RegenerationTimeout.Ticks)
+        {
+            // A stopping host, or a holder past its timeout, is treated as dead: its claim lapses after one lease.
+            claim.Heartbeat?.Dispose();
+            return;
+        }
+
+        ClaimRenewal renewal;
+        try
+        {
+            renewal = await _backend.RenewClaimAsync(key, claim.Ticket, _options.LeaseDuration, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // The next beat tries again; the claim lapses if none succeeds within the lease.
+            Log.RenewFailed(_logger, _backend.Name, ex);
+            return;
+        }
+
+        switch (renewal)
+        {
+            case ClaimRenewal.Renewed:
+                claim.Renewed(now + _options.LeaseDuration.Ticks);
+                break;
+            case ClaimRenewal.Revoked:
+                claim.Revoked = true;
+                claim.Heartbeat?.Dispose();
+                break;
+            default:
+                claim.Heartbeat?.Dispose();
+                break;
         }
     }
 }

@@ -36,11 +36,12 @@ internal sealed partial class MintOutputCacheStore
             return BackendLookup.Missing;
         }
 
-        if (_claims.TryGet(key, out _))
+        if (_claims.TryGet(key, out var own) && !own.Background)
         {
             // The claim is this process's own: the middleware's lock joins the request to the execution already
             // rendering the page here, or, if none is (nothing was stored under the claim), lets it render the page;
-            // waiting on a notification would only hold it until the lease ran out.
+            // waiting on a notification would only hold it until the lease ran out. A background regeneration's lock
+            // is its own, so a request would render beside it: that one is waited for like a claim held elsewhere.
             return BackendLookup.Missing;
         }
 

@@ -46,12 +46,12 @@ internal sealed partial class MintOutputCacheStore
     private void OnHandOffTimeout(string key, LocalClaim claim)
     {
         claim.HandOffTimer?.Dispose();
-        if (!claim.TryTakePendingMiss() || !_claims.TryRemove(key, claim))
+        if (!claim.TryTakePendingMiss() || !_claims.Holds(key, claim))
         {
             return;
         }
 
         _quietKeys[key] = Now() + QuietFor.Ticks;
-        _ = ReleaseAsync(key, claim, failed: false);
+        EndClaim(key, claim, failed: false);
     }
 }

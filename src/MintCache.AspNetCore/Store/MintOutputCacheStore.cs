@@ -2,6 +2,7 @@ using System.Buffers;
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.OutputCaching;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MintCache.AspNetCore.Backends;
@@ -32,6 +33,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
     private readonly LookupObserver _observer;
     private readonly MemoryBackend? _memoryBackend;
     private readonly LocalClaimTable _claims = new();
+    private readonly CancellationToken _stopping;
 
     public MintOutputCacheStore(
         IMintBackend backend,
@@ -39,8 +41,11 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         TimeProvider timeProvider,
         ILogger<MintOutputCacheStore> logger,
         IHttpContextAccessor? httpContextAccessor = null,
-        BackgroundRegenerator? regenerator = null)
+        BackgroundRegenerator? regenerator = null,
+        IHostApplicationLifetime? lifetime = null)
     {
+        // Once the host stops, claims are no longer renewed: they lapse after one lease and another host takes over.
+        _stopping = lifetime?.ApplicationStopping ?? CancellationToken.None;
         _backend = InstrumentedBackend.Wrap(backend);
         _memoryBackend = backend as MemoryBackend;
         _options = options.Value;
@@ -126,6 +131,12 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
     {
         if (lookup.Claim is not { } ticket)
         {
+            if (lookup.Page is null)
+            {
+                // The request renders the page: evictions from now on refuse its store (evictions win).
+                RequestFeature(create: true)?.Missed(_backend.EvictionMark);
+            }
+
             return lookup.Page;
         }
 
@@ -196,15 +207,25 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             return ValueTask.CompletedTask;
         }
 
-        if (validFor <= TimeSpan.Zero)
-        {
-            return ValueTask.CompletedTask;
-        }
-
         var httpContext = _httpContextAccessor?.HttpContext;
+        LocalClaim? claim = null;
         if (httpContext?.Features.Get<RegenerationFeature>() is { } regeneration && regeneration.TryGetStorageKey(key, out var storageKey))
         {
             key = storageKey;
+            claim = regeneration.Claim;
+        }
+
+        var watch = httpContext?.Features.Get<ClaimWatchFeature>();
+        claim ??= watch?.Find(key) ?? TableClaim(key, direct: httpContext is null);
+        if (validFor <= TimeSpan.Zero)
+        {
+            // Nothing to store: the claim passes on at once, as no regeneration failed.
+            if (claim is not null)
+            {
+                EndClaim(key, claim, failed: false);
+            }
+
+            return ValueTask.CompletedTask;
         }
 
         var userTags = ReservedTags.Split(tags.Span, out var directives);
@@ -213,53 +234,89 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             ? CaptureRegeneration(httpContext)
             : ReadOnlyMemory<byte>.Empty;
 
-        // The claim this process holds on the key, if any, fences the write and is released by it.
-        _claims.TryRemove(key, out var claim);
+        var fence = new StoreFence(claim?.Ticket, claim?.EvictionMark ?? watch?.EvictionMark ?? 0);
+        if (claim is { Revoked: true })
+        {
+            // A heartbeat learned that an eviction revoked the claim, which the backend may since have forgotten.
+            EndClaim(key, claim, failed: false);
+            OnStored(StoreOutcome.Revoked);
+            return ValueTask.CompletedTask;
+        }
 
-        ValueTask<bool> set;
+        ValueTask<StoreOutcome> set;
         try
         {
-            set = _backend.SetAsync(key, value, userTags, lifetime, regenerationRequest, claim?.Ticket, cancellationToken);
+            set = _backend.SetAsync(key, value, userTags, lifetime, regenerationRequest, fence, cancellationToken);
         }
-        catch (Exception ex) when (ex is not OperationCanceledException)
+        catch (Exception ex)
         {
-            Log.StoreFailed(_logger, _backend.Name, ex);
+            OnStoreFailed(key, claim, ex);
             return ValueTask.CompletedTask;
         }
 
         if (set.IsCompletedSuccessfully)
         {
-            OnStored(set.Result);
+            OnStored(key, claim, set.Result);
             return ValueTask.CompletedTask;
         }
 
-        return AwaitSetAsync(set);
+        return AwaitSetAsync(key, claim, set);
     }
 
-    private async ValueTask AwaitSetAsync(ValueTask<bool> set)
+    /// <summary>
+    /// The claim of this process on the key, for a store whose request holds none of its own. Within a request, only a
+    /// live one: the request shared the lookup that won it (the middleware coalesces lookups and executions per key),
+    /// so it renders for that claim. Outside a request (a direct caller), the process itself is the holder, lapsed or not.
+    /// </summary>
+    private LocalClaim? TableClaim(string key, bool direct)
+        => _claims.TryGet(key, out var held) && (direct || held.IsLiveAt(Now())) ? held : null;
+
+    private async ValueTask AwaitSetAsync(string key, LocalClaim? claim, ValueTask<StoreOutcome> set)
     {
         try
         {
-            OnStored(await set.ConfigureAwait(false));
-        }
-        catch (OperationCanceledException)
-        {
+            OnStored(key, claim, await set.ConfigureAwait(false));
         }
         catch (Exception ex)
         {
-            Log.StoreFailed(_logger, _backend.Name, ex);
+            OnStoreFailed(key, claim, ex);
         }
     }
 
-    private void OnStored(bool accepted)
+    private void OnStored(string key, LocalClaim? claim, StoreOutcome outcome)
     {
-        if (accepted)
+        if (claim is not null && claim.TryEnd())
+        {
+            // Stored or refused, the backend released the claim if it still owned it.
+            _claims.TryRemove(key, claim);
+        }
+
+        OnStored(outcome);
+    }
+
+    private void OnStored(StoreOutcome outcome)
+    {
+        if (outcome == StoreOutcome.Stored)
         {
             Log.EntryStored(_logger, _backend.Name);
         }
         else
         {
-            Log.FencedWriteRefused(_logger, _backend.Name);
+            Log.FencedWriteRefused(_logger, _backend.Name, outcome);
+        }
+    }
+
+    /// <summary>A store that threw (cancelled, or a backend failure the backend did not absorb): the regeneration failed.</summary>
+    private void OnStoreFailed(string key, LocalClaim? claim, Exception exception)
+    {
+        if (exception is not OperationCanceledException)
+        {
+            Log.StoreFailed(_logger, _backend.Name, exception);
+        }
+
+        if (claim is not null)
+        {
+            FailClaim(key, claim);
         }
     }
 
@@ -284,7 +341,10 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
+            // Thrown on, as the built-in Redis store does: a purge endpoint must be able to answer that the purge did
+            // not happen. The middleware never evicts, so no page request sees it.
             Log.EvictFailed(_logger, _backend.Name, ex);
+            throw;
         }
     }
 

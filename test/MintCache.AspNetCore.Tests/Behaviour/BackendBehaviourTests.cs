@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Text;
 using MintCache.AspNetCore.Backends;
 using MintCache.AspNetCore.Entries;
+using MintCache.AspNetCore.Store;
 
 namespace MintCache.AspNetCore.Tests.Behaviour;
 
@@ -75,7 +76,7 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
         await PassAsync(Fresh);
         var claim = (await Backend.LookupAsync("k", Lease, default)).Claim!.Value;
 
-        Assert.True(await Backend.SetAsync("k", Page("v2"), [], Kept, default, claim, default));
+        Assert.Equal(StoreOutcome.Stored, await Backend.SetAsync("k", Page("v2"), [], Kept, default, claim, default));
         var lookup = await Backend.LookupAsync("k", Lease, default);
         Assert.Equal(EntryState.Fresh, lookup.State);
         Assert.Equal("v2", Text(lookup.Page));
@@ -89,7 +90,7 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
         var claim = (await Backend.LookupAsync("k", Lease, default)).Claim!.Value;
         await SetAsync("k", "v2 stored by someone else");
 
-        Assert.False(await Backend.SetAsync("k", Page("late"), [], new EntryLifetime(Fresh, Grace), default, claim, default));
+        Assert.Equal(StoreOutcome.Superseded, await Backend.SetAsync("k", Page("late"), [], new EntryLifetime(Fresh, Grace), default, claim, default));
         Assert.Equal("v2 stored by someone else", Text((await Backend.LookupAsync("k", Lease, default)).Page));
     }
 

@@ -26,7 +26,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         var backend = host.Backend;
         var before = await redis.ServerNowAsync();
         // Windows long enough that a busy machine still looks the entry up fresh, then stale, before it expires.
-        Assert.True(await backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(1500)), default, null, default));
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(1500)), default, null, default));
         var after = await redis.ServerNowAsync();
 
         // The header carries the server's times; Redis drops the value itself after fresh + grace.
@@ -78,10 +78,10 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         // A is "paused" past its lease: B takes the claim over and stores first.
         var claimB = await WinClaimAsync(b.Backend, lease);
         Assert.NotEqual(claimA.Token, claimB.Token);
-        Assert.True(await b.Backend.SetAsync("k", Page("v2 from B"), [], Long, default, claimB, default));
+        Assert.Equal(StoreOutcome.Stored, await b.Backend.SetAsync("k", Page("v2 from B"), [], Long, default, claimB, default));
 
         // A's late page never overwrites B's newer one.
-        Assert.False(await a.Backend.SetAsync("k", Page("v2 from A"), [], Long, default, claimA, default));
+        Assert.Equal(StoreOutcome.Superseded, await a.Backend.SetAsync("k", Page("v2 from A"), [], Long, default, claimA, default));
         Assert.Equal("v2 from B", Encoding.UTF8.GetString((await b.Backend.LookupAsync("k", lease, default)).Page!));
     }
 
@@ -96,8 +96,8 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         var claimA = await WinClaimAsync(a.Backend, lease);
         var claimB = await WinClaimAsync(b.Backend, TimeSpan.FromSeconds(30));
 
-        // A's write replaces the page it claimed (no newer page exists), but its compare-and-delete leaves B's claim.
-        Assert.True(await a.Backend.SetAsync("k", Page("v2 from A"), [], Long, default, claimA, default));
+        // B took the lapsed claim over, so its page will be newer: A's write is refused and leaves B's claim alone.
+        Assert.Equal(StoreOutcome.TakenOver, await a.Backend.SetAsync("k", Page("v2 from A"), [], Long, default, claimA, default));
         Assert.Equal(claimB.Token.ToString(System.Globalization.CultureInfo.InvariantCulture), (string?)await redis.Database.StringGetAsync(a.Backend.Keys.Claim("k")));
 
         // B's own store releases it.

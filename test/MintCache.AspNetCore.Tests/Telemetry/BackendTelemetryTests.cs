@@ -9,7 +9,7 @@ using MintCache.AspNetCore.Tests.Fixtures;
 
 namespace MintCache.AspNetCore.Tests.Telemetry;
 
-/// <summary>Backend failures as metrics and activities: counted, traced, and still absorbed by the store.</summary>
+/// <summary>Backend failures as metrics and activities: counted, traced, and absorbed by the store, but for a failed purge.</summary>
 [Collection(SerialCollection.Name)]
 public sealed class BackendTelemetryTests
 {
@@ -42,7 +42,8 @@ public sealed class BackendTelemetryTests
 
         Assert.Null(await store.GetAsync("key", default));
         await store.SetAsync("key", [1, 2, 3], ["tag"], TimeSpan.FromSeconds(10), default);
-        await store.EvictByTagAsync("tag", default);
+        // A purge that failed is reported to its caller (a purge endpoint answers 503), never to a page request.
+        await Assert.ThrowsAsync<InvalidOperationException>(() => store.EvictByTagAsync("tag", default).AsTask());
         await store.GetAsync("key", new CancellationToken(canceled: true)); // the caller's cancellation: no error
 
         var errors = metrics.BackendErrors.GetMeasurementSnapshot();
@@ -67,8 +68,13 @@ public sealed class BackendTelemetryTests
         public ValueTask<BackendLookup> LookupAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken)
             => cancellationToken.IsCancellationRequested ? ValueTask.FromCanceled<BackendLookup>(cancellationToken) : Fail<BackendLookup>();
 
-        public ValueTask<bool> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, ClaimTicket? claim, CancellationToken cancellationToken)
-            => Fail<bool>();
+        public long EvictionMark => 0;
+
+        public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence, CancellationToken cancellationToken)
+            => Fail<StoreOutcome>();
+
+        public ValueTask<ClaimRenewal> RenewClaimAsync(string key, ClaimTicket claim, TimeSpan leaseDuration, CancellationToken cancellationToken)
+            => Fail<ClaimRenewal>();
 
         public ValueTask ReleaseClaimAsync(string key, ClaimTicket claim, TimeSpan retryAfter, bool failed, CancellationToken cancellationToken)
             => new(Fail<bool>().AsTask());

@@ -30,12 +30,21 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
     private readonly long _sizeLimit;
     private readonly ITimer _sweepTimer;
     private readonly long _timestampFrequency;
+    private readonly long _failSafeHold;
+
+    // Stores and the bookkeeping of evictions are serialized on this lock, so that a store either lands before an
+    // eviction reads which keys carry a tag, or sees that eviction. Stores are rare next to lookups, which never take it.
+    private readonly Lock _storeLock = new();
+    private readonly Dictionary<string, TagEviction> _tagEvictions = new(StringComparer.Ordinal);
+    private long _evictions = 1;
+    private long _evictionsForgottenUpTo;
     private long _size;
     private long _lastGeneration;
 
-    public MemoryBackend(IOptions<OutputCacheOptions> outputCacheOptions, TimeProvider timeProvider, ILogger<MemoryBackend> logger)
+    public MemoryBackend(IOptions<OutputCacheOptions> outputCacheOptions, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<MemoryBackend> logger)
     {
         _sizeLimit = outputCacheOptions.Value.SizeLimit;
+        _failSafeHold = (options.Value.FailureBackoff + options.Value.RegenerationTimeout).Ticks;
         _timeProvider = timeProvider;
         _timestampFrequency = timeProvider.TimestampFrequency;
         _logger = logger;
@@ -53,6 +62,18 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
     /// <summary>For tests and diagnostics: how many tags the index remembers.</summary>
     internal int TagCount => _tags.TagCount;
 
+    /// <summary>
+    /// How long a tag eviction is remembered to refuse the pages whose regeneration began before it. A store whose
+    /// request began earlier than the evictions forgotten since is refused if its page carries any tag.
+    /// </summary>
+    internal static readonly TimeSpan EvictionMemory = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Grows with every tag eviction. Taken when a request begins and handed back with its store
+    /// (<see cref="StoreFence.EvictionMark"/>): a page carrying a tag evicted after it is refused.
+    /// </summary>
+    public long EvictionMark => Volatile.Read(ref _evictions);
+
     public ValueTask<BackendLookup> LookupAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken)
         => ValueTask.FromResult(Lookup(key, leaseDuration));
 
@@ -66,7 +87,7 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
         var now = Now();
         if (now >= entry.ExpiresAt)
         {
-            Remove(entry);
+            RemoveIfSpent(entry, now);
             return BackendLookup.Missing;
         }
 
@@ -92,6 +113,10 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
             var ticket = new ClaimTicket(ClaimTicket.NewToken(), entry.Generation);
             entry.ClaimToken = ticket.Token;
             entry.ClaimExpiresAt = now + leaseDuration.Ticks;
+
+            // Under a fail-safe the stale page stays in service for as long as this regeneration may run and back off,
+            // so that a hanging origin never sends users to it once the grace ran out (within fail-safe-until).
+            entry.ExtendUntil(now + _failSafeHold);
             return BackendLookup.StaleClaimed(entry.Page, ticket, entry.Regeneration, TimeSpan.FromTicks(entry.ExpiresAt - now));
         }
     }
@@ -100,45 +125,56 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
     public ValueTask<bool> WaitForEntryAsync(string key, BackendLookup lookup, TimeSpan timeout, CancellationToken cancellationToken)
         => ValueTask.FromResult(false);
 
-    public ValueTask<bool> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, ClaimTicket? claim, CancellationToken cancellationToken)
-        => ValueTask.FromResult(Set(key, page.ToArray(), tags, lifetime, regeneration, claim));
+    public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence, CancellationToken cancellationToken)
+        => ValueTask.FromResult(Set(key, page.ToArray(), tags, lifetime, regeneration, fence));
 
-    internal bool Set(string key, byte[] page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, ClaimTicket? claim)
+    internal StoreOutcome Set(string key, byte[] page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence)
     {
-        var now = Now();
-        var staleAt = now + lifetime.Fresh.Ticks;
-        var expiresAt = staleAt + lifetime.Grace.Ticks;
-        var created = new MemoryEntry(
-            key, page, tags, Interlocked.Increment(ref _lastGeneration), staleAt, expiresAt, lifetime.Grace.Ticks, expiresAt + lifetime.FailSafe.Ticks, regeneration);
-
-        if (created.Size > _sizeLimit)
+        lock (_storeLock)
         {
-            Log.EntryTooLarge(_logger, created.Size, _sizeLimit);
-            return true;
-        }
-
-        while (true)
-        {
-            if (_entries.TryGetValue(key, out var current))
+            var now = Now();
+            _entries.TryGetValue(key, out var current);
+            var outcome = Admit(current, tags, fence, now);
+            if (outcome != StoreOutcome.Stored)
             {
-                // Fencing: a page regenerated under a claim may only replace the generation it claimed.
-                if (claim is { } ticket && current.Generation != ticket.Generation)
+                if (current is not null && fence.Claim is { } refused)
                 {
-                    return false;
+                    Release(current, refused.Token);
                 }
 
-                if (_entries.TryUpdate(key, created, current))
+                return outcome;
+            }
+
+            var staleAt = now + lifetime.Fresh.Ticks;
+            var expiresAt = staleAt + lifetime.Grace.Ticks;
+            var created = new MemoryEntry(
+                key, page, tags, Interlocked.Increment(ref _lastGeneration), staleAt, expiresAt, lifetime.Grace.Ticks, expiresAt + lifetime.FailSafe.Ticks, regeneration);
+
+            if (created.Size > _sizeLimit)
+            {
+                Log.EntryTooLarge(_logger, created.Size, _sizeLimit);
+                return StoreOutcome.Stored;
+            }
+
+            // Lookups may remove the entry read above (expired) while this runs: the loop stores over whatever is there,
+            // and the new entry carries no claim, which releases the one stored under.
+            while (true)
+            {
+                if (_entries.TryGetValue(key, out current))
                 {
-                    Interlocked.Add(ref _size, created.Size - current.Size);
-                    _tags.Replace(current, created, _entries);
+                    if (_entries.TryUpdate(key, created, current))
+                    {
+                        Interlocked.Add(ref _size, created.Size - current.Size);
+                        _tags.Replace(current, created, _entries);
+                        break;
+                    }
+                }
+                else if (_entries.TryAdd(key, created))
+                {
+                    Interlocked.Add(ref _size, created.Size);
+                    _tags.Add(created);
                     break;
                 }
-            }
-            else if (_entries.TryAdd(key, created))
-            {
-                Interlocked.Add(ref _size, created.Size);
-                _tags.Add(created);
-                break;
             }
         }
 
@@ -147,7 +183,61 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
             Compact();
         }
 
-        return true;
+        return StoreOutcome.Stored;
+    }
+
+    /// <summary>The fence (see <see cref="StoreFence"/>); called under the store lock.</summary>
+    private StoreOutcome Admit(MemoryEntry? current, string[] tags, StoreFence fence, long now)
+    {
+        var live = current is not null && now < current.ExpiresAt;
+        if (fence.Claim is { } ticket)
+        {
+            if (current is not null && !current.IsClaimOf(ticket.Token) && current.IsHeldAt(now))
+            {
+                return StoreOutcome.TakenOver;
+            }
+
+            if (live && current!.Generation != ticket.Generation)
+            {
+                return StoreOutcome.Superseded;
+            }
+        }
+
+        if (fence.EvictionMark != 0 && tags.Length != 0)
+        {
+            if (fence.EvictionMark <= _evictionsForgottenUpTo)
+            {
+                // Began before evictions no longer remembered: one of them may have carried a tag of this page.
+                return StoreOutcome.Revoked;
+            }
+
+            foreach (var tag in tags)
+            {
+                if (_tagEvictions.TryGetValue(tag, out var eviction) && eviction.Mark > fence.EvictionMark)
+                {
+                    return StoreOutcome.Revoked;
+                }
+            }
+        }
+
+        return StoreOutcome.Stored;
+    }
+
+    public ValueTask<ClaimRenewal> RenewClaimAsync(string key, ClaimTicket claim, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    {
+        if (_entries.TryGetValue(key, out var entry))
+        {
+            lock (entry)
+            {
+                if (entry.ClaimToken == claim.Token)
+                {
+                    entry.ClaimExpiresAt = Math.Max(entry.ClaimExpiresAt, Now() + leaseDuration.Ticks);
+                    return ValueTask.FromResult(ClaimRenewal.Renewed);
+                }
+            }
+        }
+
+        return ValueTask.FromResult(ClaimRenewal.Lost);
     }
 
     public ValueTask ReleaseClaimAsync(string key, ClaimTicket claim, TimeSpan retryAfter, bool failed, CancellationToken cancellationToken)
@@ -156,9 +246,11 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
         {
             lock (entry)
             {
-                if (entry.ClaimToken == claim.Token)
+                if (entry.IsClaimOf(claim.Token))
                 {
+                    // Kept, negated, as the backoff: it blocks new claims until it lapses, but no longer counts as held.
                     var now = Now();
+                    entry.ClaimToken = -claim.Token;
                     entry.ClaimExpiresAt = Math.Min(entry.ClaimExpiresAt, now + retryAfter.Ticks);
                     if (failed)
                     {
@@ -173,14 +265,25 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
 
     public ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken)
     {
+        string[] keys;
         var now = Now();
-        foreach (var key in _tags.KeysOf(tag))
+        lock (_storeLock)
+        {
+            // Recorded before the keys are read: a store of a page with this tag either is among those keys, or comes
+            // later and finds the eviction newer than its request.
+            var mark = Interlocked.Increment(ref _evictions);
+            _tagEvictions[tag] = new TagEviction(mark, now);
+            keys = _tags.KeysOf(tag);
+        }
+
+        foreach (var key in keys)
         {
             if (_entries.TryGetValue(key, out var entry) && entry.HasTag(tag))
             {
                 if (soft)
                 {
                     entry.MarkStale(now);
+                    Release(entry, token: 0);
                 }
                 else
                 {
@@ -190,6 +293,33 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
         }
 
         return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Drops every entry (the Redis backend's local fallback copies, once Redis is back).</summary>
+    internal void Clear()
+    {
+        if (_entries.IsEmpty)
+        {
+            return;
+        }
+
+        foreach (var (_, entry) in _entries)
+        {
+            Remove(entry);
+        }
+    }
+
+    /// <summary>Frees the entry's claim if <paramref name="token"/> took it, or whoever took it when zero.</summary>
+    private static void Release(MemoryEntry entry, long token)
+    {
+        lock (entry)
+        {
+            if (token == 0 || entry.IsClaimOf(token))
+            {
+                entry.ClaimToken = 0;
+                entry.ClaimExpiresAt = 0;
+            }
+        }
     }
 
     public ValueTask<HealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken)
@@ -214,8 +344,47 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
         {
             if (now >= entry.ExpiresAt)
             {
-                Remove(entry);
+                RemoveIfSpent(entry, now);
             }
+        }
+
+        ForgetOldEvictions(now);
+    }
+
+    /// <summary>
+    /// Removes an entry past its expiry, unless a claim under a fail-safe still runs: a failed regeneration then
+    /// extends it again, as the Redis backend does with the entry it keeps until fail-safe-until.
+    /// </summary>
+    private void RemoveIfSpent(MemoryEntry entry, long now)
+    {
+        if (entry.IsHeldAt(now) && now < entry.FailSafeUntil)
+        {
+            return;
+        }
+
+        Remove(entry);
+    }
+
+    private void ForgetOldEvictions(long now)
+    {
+        lock (_storeLock)
+        {
+            if (_tagEvictions.Count == 0)
+            {
+                return;
+            }
+
+            List<string>? forgotten = null;
+            foreach (var (tag, eviction) in _tagEvictions)
+            {
+                if (now - eviction.At >= EvictionMemory.Ticks)
+                {
+                    (forgotten ??= []).Add(tag);
+                    _evictionsForgottenUpTo = Math.Max(_evictionsForgottenUpTo, eviction.Mark);
+                }
+            }
+
+            forgotten?.ForEach(tag => _tagEvictions.Remove(tag));
         }
     }
 
@@ -273,4 +442,7 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
 
         return (timestamp / frequency * TimeSpan.TicksPerSecond) + (timestamp % frequency * TimeSpan.TicksPerSecond / frequency);
     }
+
+    /// <summary>When a tag was last evicted: the eviction count it raised, and the time.</summary>
+    private readonly record struct TagEviction(long Mark, long At);
 }

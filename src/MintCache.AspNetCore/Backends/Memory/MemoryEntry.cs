@@ -55,7 +55,10 @@ internal sealed class MemoryEntry
     private long _claimToken;
     private long _claimExpiresAt;
 
-    /// <summary>The owner token of the refresh claim; zero when unclaimed. Written under <c>lock (this)</c>.</summary>
+    /// <summary>
+    /// The owner token of the refresh claim: zero when unclaimed, negative once its holder released it (it then only
+    /// backs off until <see cref="ClaimExpiresAt"/>). Written under <c>lock (this)</c>.
+    /// </summary>
     public long ClaimToken
     {
         get => Volatile.Read(ref _claimToken);
@@ -69,8 +72,14 @@ internal sealed class MemoryEntry
         set => Volatile.Write(ref _claimExpiresAt, value);
     }
 
-    /// <summary>Whether a live claim is held; read without the lock, so a "false" must be confirmed under it.</summary>
+    /// <summary>Whether a claim blocks new ones; read without the lock, so a "false" must be confirmed under it.</summary>
     public bool IsClaimedAt(long now) => ClaimToken != 0 && now < ClaimExpiresAt;
+
+    /// <summary>Whether a holder is regenerating the entry under a live claim (not one released to back off).</summary>
+    public bool IsHeldAt(long now) => ClaimToken > 0 && now < ClaimExpiresAt;
+
+    /// <summary>Whether <paramref name="token"/> took the entry's claim, live or released.</summary>
+    public bool IsClaimOf(long token) => token != 0 && Math.Abs(ClaimToken) == token;
 
     /// <summary>Brings stale-at forward to <paramref name="now"/> (a soft eviction); never pushes it back.</summary>
     public void MarkStale(long now)
@@ -88,9 +97,12 @@ internal sealed class MemoryEntry
     }
 
     /// <summary>Stale-if-error: another grace from <paramref name="now"/>, never past <see cref="FailSafeUntil"/>.</summary>
-    public void ExtendAfterFailure(long now)
+    public void ExtendAfterFailure(long now) => ExtendUntil(now + Grace);
+
+    /// <summary>Moves expires-at to <paramref name="until"/>, never back and never past <see cref="FailSafeUntil"/>.</summary>
+    public void ExtendUntil(long until)
     {
-        var extended = Math.Min(FailSafeUntil, now + Grace);
+        var extended = Math.Min(FailSafeUntil, until);
         long current;
         do
         {

@@ -48,6 +48,9 @@ internal sealed partial class RedisBackend
 
         if (Interlocked.CompareExchange(ref _degradedAt, 0, degradedAt) == degradedAt)
         {
+            // Pages stored locally during the outage were never seen by Redis, nor by the evictions made there since:
+            // they must not outlive the outage.
+            _local.Clear();
             Log.RedisRestored(_logger, Stopwatch.GetElapsedTime(Volatile.Read(ref _degradedSince)));
         }
     }

@@ -69,7 +69,7 @@ internal sealed partial class RedisBackend : IDisposable
     private BackendLookup ReadMissing(StackExchange.Redis.RedisResult[] reply, long token, long mark)
         => reply.Length < 2 ? BackendLookup.Missing : (int)reply[1] switch
         {
-            1 => BackendLookup.MissingClaimed(new ClaimTicket(token, Generation: 0)),
+            1 => BackendLookup.MissingClaimed(new ClaimTicket(token, Generation: 0, ClaimedAt: (long)reply[2])),
             2 => BackendLookup.MissingClaimedElsewhere(mark),
             _ => BackendLookup.Missing,
         };

@@ -1,6 +1,6 @@
-using StackExchange.Redis;
-
 using MintCache.AspNetCore.Diagnostics;
+using MintCache.AspNetCore.Entries;
+using StackExchange.Redis;
 
 namespace MintCache.AspNetCore.Backends.Redis;
 
@@ -15,27 +15,46 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// </remarks>
 internal sealed partial class RedisBackend
 {
-    // Keeps a tag's set a little longer than its longest-lived member so pruning, not expiry, removes members.
-    private const long TagTtlMarginMs = 1_000;
-
     // How many entries an eviction acts on per pipeline execution.
     private const int EvictBatchSize = 256;
 
-    private Task AddTagsAsync(IDatabase db, string key, string[] tags, long expiresAt, long now)
+    // The member of a tag's set that records when the tag was last evicted. A cache key never starts with U+001F.
+    private const string EvictedMarker = "\u001Fevicted";
+
+    // How long a tag's eviction is remembered to refuse the stores of regenerations that began before it; a store
+    // under a claim taken longer ago than this is refused if its page carries a tag.
+    internal static readonly TimeSpan EvictionMemory = TimeSpan.FromMinutes(10);
+
+    // Keeps a tag's set a little longer than its longest-lived member, so that pruning, not expiry, removes members.
+    private static readonly TimeSpan TagLifeMargin = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// Writes the tags of a key about to be stored, before the entry. <paramref name="since"/> is when its claim was
+    /// taken (server ms; 0 for none).
+    /// </summary>
+    /// <returns><see langword="false"/> when a tag was evicted since: the page must not be stored.</returns>
+    private async Task<bool> AddTagsAsync(IDatabase db, string key, string[] tags, EntryLifetime lifetime, long since)
     {
         if (tags.Length == 0)
         {
-            return Task.CompletedTask;
+            return true;
         }
 
         // Pipelined: StackExchange.Redis sends all of them before the first reply comes back.
-        var writes = new Task[tags.Length];
+        var life = Milliseconds(lifetime.Total + lifetime.FailSafe + TagLifeMargin);
+        var writes = new Task<RedisResult>[tags.Length];
         for (var i = 0; i < tags.Length; i++)
         {
-            writes[i] = RedisScripts.AddTag.EvaluateAsync(db, new AddTagArgs(_keys.Tag(tags[i]), key, expiresAt, now, expiresAt - now + TagTtlMarginMs));
+            writes[i] = RedisScripts.AddTag.EvaluateAsync(db, new AddTagArgs(_keys.Tag(tags[i]), key, life, since, EvictedMarker, Milliseconds(EvictionMemory)));
         }
 
-        return Task.WhenAll(writes);
+        var written = true;
+        foreach (var reply in await Task.WhenAll(writes).ConfigureAwait(false))
+        {
+            written &= (int)reply == 1;
+        }
+
+        return written;
     }
 
     public async ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken)
@@ -44,54 +63,67 @@ internal sealed partial class RedisBackend
         await _local.EvictByTagAsync(tag, soft, cancellationToken).ConfigureAwait(false);
 
         var call = BeginCall();
+        IDatabase? db = null;
         try
         {
-            var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
+            db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
 
-            // Every member in one read: paging by rank could skip members while concurrent stores prune the set, and
-            // a skipped member would survive a hard eviction. Pruning on every store keeps the set to live entries.
-            var members = await _pipeline.ExecuteAsync(
-                static async (state, ct) => await state.Db.SortedSetRangeByRankAsync(state.TagKey).WaitAsync(ct).ConfigureAwait(false),
+            // The eviction's time, then every member, in one step: paging by rank could skip members while concurrent
+            // stores prune the set, and a skipped member would survive a hard eviction. Pruning on every store keeps
+            // the set to live entries.
+            var members = (RedisValue[])(await _pipeline.ExecuteAsync(
+                static async (state, ct) => await RedisScripts.BeginTagEviction.EvaluateAsync(state.Db, new BeginTagEvictionArgs(
+                    state.TagKey, EvictedMarker, Milliseconds(EvictionMemory))).WaitAsync(ct).ConfigureAwait(false),
                 (Db: db, TagKey: _keys.Tag(tag)),
-                cancellationToken).ConfigureAwait(false);
+                cancellationToken).ConfigureAwait(false))!;
+            members = Array.FindAll(members, static m => m != EvictedMarker);
 
             // Then one pipeline execution per batch, so the operation timeout bounds a batch, not a whole large tag.
             for (var start = 0; start < members.Length; start += EvictBatchSize)
             {
-                await _pipeline.ExecuteAsync(
-                    static async (state, ct) =>
-                    {
-                        var (self, db, batch, soft) = state;
-                        var evictions = new Task[batch.Length];
-                        for (var i = 0; i < batch.Length; i++)
+                try
+                {
+                    await _pipeline.ExecuteAsync(
+                        static async (state, ct) =>
                         {
-                            var entry = self._keys.Entry(batch.Span[i]!);
-                            evictions[i] = soft
-                                ? RedisScripts.MarkStale.EvaluateAsync(db, new MarkStaleArgs(entry))
-                                : db.KeyDeleteAsync(entry);
-                        }
+                            var (self, db, batch, soft) = state;
+                            var evictions = new Task[batch.Length];
+                            for (var i = 0; i < batch.Length; i++)
+                            {
+                                var key = (string)batch.Span[i]!;
+                                evictions[i] = RedisScripts.EvictEntry.EvaluateAsync(db, new EvictEntryArgs(
+                                    self._keys.Entry(key), self._keys.Claim(key), soft ? 1 : 0, Milliseconds(self._options.LeaseDuration)));
+                            }
 
-                        await Task.WhenAll(evictions).WaitAsync(ct).ConfigureAwait(false);
-                    },
-                    (Self: this, Db: db, Batch: members.AsMemory(start, Math.Min(EvictBatchSize, members.Length - start)), Soft: soft),
-                    cancellationToken).ConfigureAwait(false);
+                            await Task.WhenAll(evictions).WaitAsync(ct).ConfigureAwait(false);
+                        },
+                        (Self: this, Db: db, Batch: members.AsMemory(start, Math.Min(EvictBatchSize, members.Length - start)), Soft: soft),
+                        cancellationToken).ConfigureAwait(false);
+                }
+                finally
+                {
+                    // Per batch, and also when it failed or timed out: some of its entries may have changed anyway.
+                    await PublishEvictedAsync(db).ConfigureAwait(false);
+                }
             }
 
-            // Which near copies carry the tag is known only where they were stored, so every process clears its near
-            // cache (an empty message), this one at once, after the entries changed in Redis: a lookup that read one
-            // before is caught by the change.
-            _notifications.Invalidate();
-            await _pipeline.ExecuteAsync(
-                static async (state, ct) => await state.Db.PublishAsync(state.Channel, RedisValue.EmptyString).WaitAsync(ct).ConfigureAwait(false),
-                (Db: db, Channel: _notifications.Channel),
-                cancellationToken).ConfigureAwait(false);
+            if (members.Length == 0)
+            {
+                // Nothing in Redis, but other processes may hold local fallback copies that carry the tag.
+                await PublishEvictedAsync(db).ConfigureAwait(false);
+            }
+
             OnSuccess(call);
         }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
             OnFailure(call, ex, Tags.OperationEvict);
+            if (db is not null)
+            {
+                await PublishEvictedAsync(db).ConfigureAwait(false);
+            }
 
-            // Let the store log it as a failed eviction: Redis still holds the tagged entries.
+            // Evicted locally, not in Redis: the caller must learn that the purge did not happen.
             throw;
         }
         finally
@@ -100,4 +132,26 @@ internal sealed partial class RedisBackend
             _notifications.Invalidate();
         }
     }
+
+    /// <summary>
+    /// Tells every process that a tag eviction changed entries (an empty message): which near copies carry the tag is
+    /// known only where they were stored, so each process clears its near cache and its local fallback copies. Best
+    /// effort, outside the pipeline so that it is tried even when the eviction failed; never throws.
+    /// </summary>
+    private async Task PublishEvictedAsync(IDatabase db)
+    {
+        // This process at once, before the message: a lookup that read a copy before is caught by the change.
+        _notifications.Invalidate();
+        try
+        {
+            await db.PublishAsync(_notifications.Channel, RedisValue.EmptyString).WaitAsync(_options.RedisOperationTimeout).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            Log.RedisCallFailed(_logger, ex);
+        }
+    }
+
+    /// <summary>Another process evicted a tag: local fallback copies may carry it, and are dropped.</summary>
+    private void OnTagsEvictedElsewhere() => _local.Clear();
 }

@@ -32,6 +32,7 @@ internal sealed partial class RedisBackend : IMintBackend
     private readonly TimeProvider _timeProvider;
     private readonly RedisNearCache? _near;
     private readonly RedisNotifications _notifications;
+    private readonly MintCacheOptions _options;
 
     public RedisBackend(RedisConnection connection, MemoryBackend local, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<RedisBackend> logger)
     {
@@ -39,10 +40,11 @@ internal sealed partial class RedisBackend : IMintBackend
         _local = local;
         _logger = logger;
         _timeProvider = timeProvider;
+        _options = options.Value;
         _keys = new RedisKeys(options.Value.KeyPrefix);
         _pipeline = RedisResilience.Build(options.Value, timeProvider, _breaker, OnCircuitOpened);
         _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
-        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger);
+        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere);
 
         // Connect now, in the background, rather than on the first lookup, and subscribe to the farm's changes.
         _ = _connection.GetAsync(CancellationToken.None).AsTask().ContinueWith(
@@ -65,6 +67,9 @@ internal sealed partial class RedisBackend : IMintBackend
     internal static readonly TimeSpan FirstConnectTimeout = TimeSpan.FromSeconds(5);
 
     public string Name => "redis";
+
+    // Stores that fall back to local memory are fenced there, against the local evictions.
+    public long EvictionMark => _local.EvictionMark;
 
     internal RedisKeys Keys => _keys;
 
@@ -105,7 +110,8 @@ internal sealed partial class RedisBackend : IMintBackend
                         state.Self._keys.Entry(state.Key),
                         state.Self._keys.Claim(state.Key),
                         state.Token,
-                        Milliseconds(state.Lease))).WaitAsync(ct).ConfigureAwait(false);
+                        Milliseconds(state.Lease),
+                        Milliseconds(state.Self._options.FailureBackoff + state.Self._options.RegenerationTimeout))).WaitAsync(ct).ConfigureAwait(false);
                 },
                 (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Token: token, Lease: leaseDuration),
                 cancellationToken).ConfigureAwait(false);
@@ -132,7 +138,7 @@ internal sealed partial class RedisBackend : IMintBackend
             case (int)EntryState.Stale:
                 var page = (byte[])reply[1]!;
                 return reply.Length > 2
-                    ? BackendLookup.StaleClaimed(page, new ClaimTicket(token, (long)reply[2]), (byte[])reply[3]!, TimeSpan.FromMilliseconds((long)reply[4]))
+                    ? BackendLookup.StaleClaimed(page, new ClaimTicket(token, (long)reply[2], ClaimedAt: (long)reply[5]), (byte[])reply[3]!, TimeSpan.FromMilliseconds((long)reply[4]))
                     : BackendLookup.Stale(page);
             case LookupRejected:
                 Log.EntryRejected(_logger, Name, (EntryRejectReason)(int)reply[1]);
@@ -142,7 +148,7 @@ internal sealed partial class RedisBackend : IMintBackend
         }
     }
 
-    public ValueTask<bool> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, ClaimTicket? claim, CancellationToken cancellationToken)
+    public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence, CancellationToken cancellationToken)
     {
         // Copied: the middleware reuses its buffers once this call returns, and a command cut short by the timeout may
         // still be written to the socket later.
@@ -152,22 +158,27 @@ internal sealed partial class RedisBackend : IMintBackend
         _notifications.Changed(key);
         if (IsCircuitOpen)
         {
-            return ValueTask.FromResult(_local.Set(key, bytes, tags, lifetime, regeneration, claim));
+            return ValueTask.FromResult(_local.Set(key, bytes, tags, lifetime, regeneration, fence));
         }
 
-        return SetOnRedisAsync(key, bytes, tags, lifetime, regeneration, claim, cancellationToken);
+        return SetOnRedisAsync(key, bytes, tags, lifetime, regeneration, fence, cancellationToken);
     }
 
-    private async ValueTask<bool> SetOnRedisAsync(string key, byte[] page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, ClaimTicket? claim, CancellationToken cancellationToken)
+    private async ValueTask<StoreOutcome> SetOnRedisAsync(string key, byte[] page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence, CancellationToken cancellationToken)
     {
         var call = BeginCall();
         try
         {
-            var stored = await _pipeline.ExecuteAsync(
+            var outcome = await _pipeline.ExecuteAsync(
                 static async (state, ct) =>
                 {
                     var self = state.Self;
                     var db = state.Db;
+
+                    // The tags first, so that an entry never exists without them: an eviction that reads the tag's
+                    // members afterwards finds the key (and revokes the claim this store is checked against), and one
+                    // that read them before is seen by the tag's eviction time, which refuses a claim taken earlier.
+                    var revoked = !await self.AddTagsAsync(db, state.Key, state.Tags, state.Lifetime, state.Fence.Claim?.ClaimedAt ?? 0).WaitAsync(ct).ConfigureAwait(false);
                     var reply = (RedisResult[])(await RedisScripts.Set.EvaluateAsync(db, new SetArgs(
                         self._keys.Entry(state.Key),
                         self._keys.Claim(state.Key),
@@ -176,30 +187,59 @@ internal sealed partial class RedisBackend : IMintBackend
                         Milliseconds(state.Lifetime.Grace),
                         Milliseconds(state.Lifetime.FailSafe),
                         state.Regeneration.ToArray(),
-                        state.Claim is { } ticket ? ticket.Token : RedisValue.EmptyString,
-                        state.Claim is { } fenced ? fenced.Generation : RedisValue.EmptyString,
+                        state.Fence.Claim is { } ticket ? ticket.Token : RedisValue.EmptyString,
+                        state.Fence.Claim is { } fenced ? fenced.Generation : RedisValue.EmptyString,
+                        revoked ? 1 : 0,
                         self._notifications.Channel.ToString(),
                         state.Key)).WaitAsync(ct).ConfigureAwait(false))!;
-                    if ((int)reply[0] == 0)
-                    {
-                        return false;
-                    }
-
-                    await self.AddTagsAsync(db, state.Key, state.Tags, expiresAt: (long)reply[1], now: (long)reply[2]).WaitAsync(ct).ConfigureAwait(false);
-                    return true;
+                    return (StoreOutcome)(int)reply[0];
                 },
-                (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Page: page, Tags: tags, Lifetime: lifetime, Regeneration: regeneration, Claim: claim),
+                (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Page: page, Tags: tags, Lifetime: lifetime, Regeneration: regeneration, Fence: fence),
                 cancellationToken).ConfigureAwait(false);
             OnSuccess(call);
 
             // Again after the write: a lookup sent before it may have read the older page and not be back yet.
             _notifications.Changed(key);
-            return stored;
+            return outcome;
         }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
             OnFailure(call, ex, Tags.OperationStore);
-            return _local.Set(key, page, tags, lifetime, regeneration, claim);
+            return _local.Set(key, page, tags, lifetime, regeneration, fence);
+        }
+    }
+
+    public async ValueTask<ClaimRenewal> RenewClaimAsync(string key, ClaimTicket claim, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    {
+        if (IsCircuitOpen)
+        {
+            return await _local.RenewClaimAsync(key, claim, leaseDuration, cancellationToken).ConfigureAwait(false);
+        }
+
+        var call = BeginCall();
+        try
+        {
+            var renewal = await _pipeline.ExecuteAsync(
+                static async (state, ct) => (ClaimRenewal)(int)await RedisScripts.RenewClaim.EvaluateAsync(state.Db, new RenewArgs(
+                    state.Self._keys.Claim(state.Key),
+                    state.Token,
+                    Milliseconds(state.Lease))).WaitAsync(ct).ConfigureAwait(false),
+                (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Token: claim.Token, Lease: leaseDuration),
+                cancellationToken).ConfigureAwait(false);
+            OnSuccess(call);
+            if (renewal == ClaimRenewal.Lost)
+            {
+                // A claim granted by the local fallback during an outage lives there.
+                renewal = await _local.RenewClaimAsync(key, claim, leaseDuration, cancellationToken).ConfigureAwait(false);
+            }
+
+            return renewal;
+        }
+        catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
+        {
+            // Thrown on: the holder tries again at its next beat, and its claim lapses if none gets through.
+            OnFailure(call, ex, Tags.OperationRenew);
+            throw;
         }
     }
 
@@ -261,13 +301,17 @@ internal sealed partial class RedisBackend : IMintBackend
     private const int LookupRejected = 3;
 
     // Script parameters: RedisKey members go to KEYS (cluster routing), the rest to ARGV. Named as in RedisScripts.
-    internal sealed record LookupArgs(RedisKey entry, RedisKey claim, long token, long leaseMs);
+    internal sealed record LookupArgs(RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs);
 
-    internal sealed record SetArgs(RedisKey entry, RedisKey claim, byte[] page, long freshMs, long graceMs, long failSafeMs, byte[] regen, RedisValue token, RedisValue claimGen, string channel, string member);
+    internal sealed record SetArgs(RedisKey entry, RedisKey claim, byte[] page, long freshMs, long graceMs, long failSafeMs, byte[] regen, RedisValue token, RedisValue claimGen, int revoked, string channel, string member);
+
+    internal sealed record RenewArgs(RedisKey claim, long token, long leaseMs);
 
     internal sealed record ReleaseArgs(RedisKey entry, RedisKey claim, long token, long retryMs, int failed, string channel, string member);
 
-    internal sealed record MarkStaleArgs(RedisKey entry);
+    internal sealed record EvictEntryArgs(RedisKey entry, RedisKey claim, int soft, long leaseMs);
 
-    internal sealed record AddTagArgs(RedisKey tag, RedisValue member, long expiresAt, long now, long ttlMs);
+    internal sealed record BeginTagEvictionArgs(RedisKey tag, string marker, long horizonMs);
+
+    internal sealed record AddTagArgs(RedisKey tag, RedisValue member, long lifeMs, long since, string marker, long horizonMs);
 }

@@ -31,6 +31,7 @@ internal sealed class RedisNotifications : IDisposable
     private readonly RedisChannel _channel;
     private readonly RedisNearCache? _near;
     private readonly ILogger _logger;
+    private readonly Action _tagsEvicted;
     private readonly Lock _waitersLock = new();
     private readonly Dictionary<string, Waiter> _waiters = new(StringComparer.Ordinal);
     private IConnectionMultiplexer? _multiplexer;
@@ -41,8 +42,9 @@ internal sealed class RedisNotifications : IDisposable
     private int _live;
     private int _disposed;
 
-    public RedisNotifications(string prefix, RedisNearCache? near, ILogger logger)
+    public RedisNotifications(string prefix, RedisNearCache? near, ILogger logger, Action? tagsEvicted = null)
     {
+        _tagsEvicted = tagsEvicted ?? (static () => { });
         _channel = RedisChannel.Literal(prefix + "changed");
         _near = near;
         _logger = logger;
@@ -155,6 +157,7 @@ internal sealed class RedisNotifications : IDisposable
         {
             // A tag eviction: which near copies carry the tag is not known here, so all of them go.
             Invalidate();
+            _tagsEvicted();
             return;
         }
 

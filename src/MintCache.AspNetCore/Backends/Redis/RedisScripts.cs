@@ -52,38 +52,63 @@ internal static class RedisScripts
 
         """;
 
+    // Claim values: a token is a live claim; "-token" a claim its holder released (it backs off until it lapses);
+    // "!token" a claim an eviction revoked (free to take; a store under the token is refused while it lives).
+    private const string ClaimHelpers = """
+        local function taken(h)
+          if not h then return false end
+          local c = string.sub(h, 1, 1)
+          return c ~= '-' and c ~= '!'
+        end
+
+        """;
+
     /// <summary>
     /// Reads an entry and decides its state on the server clock; on stale, takes the refresh claim if nobody holds it,
-    /// and on missing too (farm-wide cold-miss collapse). Reply: <c>{0, 1}</c> missing and claimed by this call with
-    /// <c>@token</c>; <c>{0, 2}</c> missing and claimed by another (its page is being rendered); <c>{0, 0}</c> missing
-    /// while a failed claim backs off (value <c>-token</c>: nobody renders it); <c>{1, page, msToStale}</c> fresh;
-    /// <c>{2, page}</c> stale, claimed by another; <c>{2, page, generation, regeneration, msToExpiry}</c> stale and
-    /// claimed by this call; <c>{3, reason}</c> rejected.
+    /// and on missing too (farm-wide cold-miss collapse). A claim revoked by an eviction is free to take. Reply:
+    /// <c>{0, 1, now}</c> missing and claimed by this call with <c>@token</c>; <c>{0, 2}</c> missing and claimed by
+    /// another (its page is being rendered); <c>{0, 0}</c> missing while a failed claim backs off (nobody renders it);
+    /// <c>{1, page, msToStale}</c> fresh; <c>{2, page}</c> stale, claimed by another;
+    /// <c>{2, page, generation, regeneration, msToExpiry, now}</c> stale and claimed by this call; <c>{3, reason}</c>
+    /// rejected. <c>now</c> is the server's time of the claim (see <see cref="Store.ClaimTicket.ClaimedAt"/>).
     /// </summary>
     /// <remarks>
     /// A claim taken on a missing entry records generation 0, so its store is refused if another process stored the
-    /// page meanwhile (the fence compares generations only of a live entry).
+    /// page meanwhile. A claim taken on an entry under a fail-safe moves its expiry to at least now + <c>@holdMs</c>
+    /// (the failure backoff and the regeneration timeout), within its fail-safe-until, so that the stale page stays in
+    /// service for as long as the regeneration may run.
     /// </remarks>
-    public static readonly LuaScript Lookup = LuaScript.Prepare(Helpers + """
-        local function missing()
-          if redis.call('SET', @claim, @token, 'NX', 'PX', @leaseMs) then return {0, 1} end
-          local holder = redis.call('GET', @claim)
-          if holder and string.sub(holder, 1, 1) == '-' then return {0, 0} end
+    public static readonly LuaScript Lookup = LuaScript.Prepare(Helpers + ClaimHelpers + """
+        local function claim()
+          local h = redis.call('GET', @claim)
+          if taken(h) or (h and string.sub(h, 1, 1) == '-') then return false, h end
+          redis.call('SET', @claim, @token, 'PX', @leaseMs)
+          return true, nil
+        end
+        local function missing(now)
+          local won, h = claim()
+          if won then return {0, 1, now} end
+          if string.sub(h, 1, 1) == '-' then return {0, 0} end
           return {0, 2}
         end
         local v = redis.pcall('GET', @entry)
-        if not v then return missing() end
+        if not v then return missing(nowms()) end
         local bad = check(v)
         if bad ~= 0 then return {3, bad} end
         local now = nowms()
         local expires = u64(v, 17)
-        if now >= expires then return missing() end
+        if now >= expires then return missing(now) end
         local rlen = u32(v, 45)
         local page = string.sub(v, 53 + rlen)
         local stale = u64(v, 9)
         if now < stale then return {1, page, stale - now} end
-        if redis.call('SET', @claim, @token, 'NX', 'PX', @leaseMs) then
-          return {2, page, u64(v, 25), string.sub(v, 53, 52 + rlen), expires - now}
+        if claim() then
+          local hold = math.min(u64(v, 33), now + tonumber(@holdMs))
+          if hold > expires then
+            redis.call('SETRANGE', @entry, 16, pn(hold, 8))
+            expires = hold
+          end
+          return {2, page, u64(v, 25), string.sub(v, 53, 52 + rlen), expires - now, now}
         end
         return {2, page}
         """);
@@ -91,13 +116,15 @@ internal static class RedisScripts
     /// <summary>
     /// Stores a page: fresh for <c>@freshMs</c>, then stale for <c>@graceMs</c>, physically deleted by Redis after both
     /// and the fail-safe (<c>@failSafeMs</c>) that failed regenerations may use. <c>@regen</c> is kept beside the page.
-    /// With a claim (<c>@token</c> not empty), the write is fenced: refused when a live entry of another generation
-    /// than <c>@claimGen</c> is stored. Either way the claim is deleted if <c>@token</c> still owns it
-    /// (compare-and-delete), never otherwise. Either way <c>@member</c> (the cache key) is published on <c>@channel</c>
-    /// once the write is done, which invalidates near copies and wakes cold-miss waiters on every process.
-    /// Reply: <c>{0}</c> refused; <c>{1, latestExpiry, now}</c> stored.
+    /// The fence (<see cref="Store.StoreFence"/>): with a claim (<c>@token</c> not empty), refused when the claim was
+    /// revoked by an eviction (<c>@revoked</c> 1: a tag of the page was evicted after the claim; or the claim key
+    /// holds a revocation), taken over by another live token, or when a live entry of another generation than
+    /// <c>@claimGen</c> is stored; without one, refused only while a revocation stands. Either way the claim is deleted if <c>@token</c> still owns it (compare-and-delete), never
+    /// otherwise, and <c>@member</c> (the cache key) is published on <c>@channel</c> once the write is done, which
+    /// invalidates near copies and wakes cold-miss waiters on every process.
+    /// Reply: <c>{outcome}</c> refused (a <see cref="Store.StoreOutcome"/>); <c>{1, latestExpiry, now}</c> stored.
     /// </summary>
-    public static readonly LuaScript Set = LuaScript.Prepare(Helpers + """
+    public static readonly LuaScript Set = LuaScript.Prepare(Helpers + ClaimHelpers + """
         local now, nowus = nowms()
         local old = redis.pcall('GET', @entry)
         local oldgen = 0
@@ -106,11 +133,21 @@ internal static class RedisScripts
           oldgen = u64(old, 25)
           live = u64(old, 17) > now
         end
+        local holder = redis.call('GET', @claim)
         local claimed = @token ~= ''
-        if claimed and live and oldgen ~= tonumber(@claimGen) then
-          if redis.call('GET', @claim) == @token then redis.call('DEL', @claim) end
+        local mine = claimed and holder == @token
+        local function refuse(outcome)
+          if mine then redis.call('DEL', @claim) end
           redis.call('PUBLISH', @channel, @member)
-          return {0}
+          return {outcome}
+        end
+        local revoked = holder and string.sub(holder, 1, 1) == '!'
+        if claimed then
+          if tonumber(@revoked) == 1 or revoked then return refuse(4) end
+          if taken(holder) and not mine then return refuse(3) end
+          if live and oldgen ~= tonumber(@claimGen) then return refuse(2) end
+        elseif revoked then
+          return refuse(4)
         end
         local fresh = tonumber(@freshMs)
         local grace = tonumber(@graceMs)
@@ -122,9 +159,26 @@ internal static class RedisScripts
         local header = 'MINT' .. string.char(1, 0, 0, 0) .. pn(now + fresh, 8) .. pn(now + total, 8) .. pn(gen, 8)
           .. pn(latest, 8) .. pn(grace, 4) .. pn(#regen, 4) .. pn(#page, 4)
         redis.call('SET', @entry, header .. regen .. page, 'PX', latest - now)
-        if claimed and redis.call('GET', @claim) == @token then redis.call('DEL', @claim) end
+        if mine then redis.call('DEL', @claim) end
         redis.call('PUBLISH', @channel, @member)
         return {1, latest, now}
+        """);
+
+    /// <summary>
+    /// A holder's heartbeat: extends its claim to <c>@leaseMs</c> from now while <c>@token</c> owns it. A revocation of
+    /// its claim is extended too, so that it outlives the holder's store. Reply: a <see cref="Store.ClaimRenewal"/>.
+    /// </summary>
+    public static readonly LuaScript RenewClaim = LuaScript.Prepare("""
+        local h = redis.call('GET', @claim)
+        if h == @token then
+          redis.call('PEXPIRE', @claim, @leaseMs)
+          return 1
+        end
+        if h == '!' .. @token then
+          redis.call('PEXPIRE', @claim, @leaseMs)
+          return 2
+        end
+        return 0
         """);
 
     /// <summary>
@@ -158,28 +212,64 @@ internal static class RedisScripts
         """);
 
     /// <summary>
-    /// A soft eviction of one entry: brings its stale-at forward to the server's now, keeps its expiry and its TTL
-    /// (<c>SETRANGE</c> does not touch the TTL). Reply: 1 when marked, 0 when absent, invalid or already stale.
+    /// Starts a tag eviction: records when it happened (the member <c>@marker</c>, scored <c>now + @horizonMs</c> so
+    /// that pruning forgets it after that horizon), then reads every member, in one step: a store whose membership is
+    /// written later sees the eviction (<see cref="AddTag"/>). Reply: the members, the marker among them.
     /// </summary>
-    public static readonly LuaScript MarkStale = LuaScript.Prepare(Helpers + """
-        local v = redis.pcall('GET', @entry)
-        if not v or check(v) ~= 0 then return 0 end
+    public static readonly LuaScript BeginTagEviction = LuaScript.Prepare(Helpers + """
         local now = nowms()
-        if u64(v, 9) <= now then return 0 end
-        redis.call('SETRANGE', @entry, 8, pn(now, 8))
+        local horizon = tonumber(@horizonMs)
+        redis.call('ZADD', @tag, now + horizon, @marker)
+        if redis.call('PTTL', @tag) < horizon + 1000 then redis.call('PEXPIRE', @tag, horizon + 1000) end
+        return redis.call('ZRANGE', @tag, 0, -1)
+        """);
+
+    /// <summary>
+    /// Evicts one entry of a tag: removes it (<c>@soft</c> 0) or brings its stale-at forward to the server's now
+    /// (<c>@soft</c> 1; <c>SETRANGE</c> keeps the TTL), and revokes the live claim on it, if any (value <c>!token</c>,
+    /// for at least <c>@leaseMs</c>), so that the regeneration running under it cannot store its page. Reply: 1.
+    /// </summary>
+    public static readonly LuaScript EvictEntry = LuaScript.Prepare(Helpers + ClaimHelpers + """
+        local h = redis.call('GET', @claim)
+        if taken(h) then
+          local ttl = redis.call('PTTL', @claim)
+          local lease = tonumber(@leaseMs)
+          if ttl < lease then ttl = lease end
+          redis.call('SET', @claim, '!' .. h, 'PX', ttl)
+        end
+        if tonumber(@soft) == 1 then
+          local v = redis.pcall('GET', @entry)
+          if v and check(v) == 0 then
+            local now = nowms()
+            if u64(v, 9) > now then redis.call('SETRANGE', @entry, 8, pn(now, 8)) end
+          end
+        else
+          redis.call('DEL', @entry)
+        end
         return 1
         """);
 
     /// <summary>
-    /// Records that the cache key <c>@member</c> carries a tag until <c>@expiresAt</c> (the entry's expiry, server ms),
-    /// prunes the members already past their expiry, and keeps the tag's own key alive at least <c>@ttlMs</c>, so the
-    /// bookkeeping of a tag never outgrows the entries that carry it.
+    /// Records that the cache key <c>@member</c> carries a tag for <c>@lifeMs</c> from now (the entry's longest life and
+    /// a margin), prunes the members already past their expiry, and keeps the tag's own key alive at least as long, so
+    /// the bookkeeping of a tag never outgrows the entries that carry it. Written before the entry, so an entry never
+    /// exists without its tags. With <c>@since</c> (the server time its claim was taken; 0 for none), nothing is
+    /// written when the tag was evicted at or after it, or when it is older than the evictions remembered
+    /// (<c>@horizonMs</c>). Reply: 1 written, 0 revoked.
     /// </summary>
-    public static readonly LuaScript AddTag = LuaScript.Prepare("""
-        redis.call('ZADD', @tag, @expiresAt, @member)
-        redis.call('ZREMRANGEBYSCORE', @tag, '-inf', '(' .. @now)
-        local ttl = redis.call('PTTL', @tag)
-        if ttl < tonumber(@ttlMs) then redis.call('PEXPIRE', @tag, @ttlMs) end
+    public static readonly LuaScript AddTag = LuaScript.Prepare(Helpers + """
+        local now = nowms()
+        local since = tonumber(@since)
+        local horizon = tonumber(@horizonMs)
+        if since > 0 then
+          local evicted = redis.call('ZSCORE', @tag, @marker)
+          if evicted and tonumber(evicted) - horizon >= since then return 0 end
+          if since < now - horizon then return 0 end
+        end
+        local life = tonumber(@lifeMs)
+        redis.call('ZADD', @tag, now + life, @member)
+        redis.call('ZREMRANGEBYSCORE', @tag, '-inf', '(' .. now)
+        if redis.call('PTTL', @tag) < life + 1000 then redis.call('PEXPIRE', @tag, life + 1000) end
         return 1
         """);
 }

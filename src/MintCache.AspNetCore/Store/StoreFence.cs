@@ -1,0 +1,28 @@
+namespace MintCache.AspNetCore.Store;
+
+/// <summary>
+/// What a store must prove before its page may replace the entry: the claim it regenerated under, if any, and how far
+/// the local evictions had gone when its request began.
+/// </summary>
+/// <param name="Claim">
+/// The claim of the request that rendered the page (it travels with that request, not with the process), or
+/// <see langword="null"/> for an unfenced store.
+/// </param>
+/// <param name="EvictionMark">
+/// The local backend's eviction count (<see cref="Backends.Memory.MemoryBackend.EvictionMark"/>) when the rendering
+/// request began, or 0 when unknown: a page carrying a tag evicted since then is refused.
+/// </param>
+/// <remarks>
+/// The rules, on every backend: a store under a claim is refused when the claim was taken over by another holder,
+/// revoked by an eviction of the entry or of one of its tags, or when the entry was rewritten since the claim was
+/// taken. An unfenced store (its request holds no claim: a direct caller, a policy that turned the lookup off) replaces
+/// whatever is stored and leaves any claim in place (whose holder's store is then refused as superseded), unless a tag
+/// of its page was evicted after its request's lookup missed (memory; on Redis, unless the entry's claim was revoked
+/// by an eviction within the last lease).
+/// </remarks>
+internal readonly record struct StoreFence(ClaimTicket? Claim, long EvictionMark = 0)
+{
+    public static implicit operator StoreFence(ClaimTicket? claim) => new(claim);
+
+    public static implicit operator StoreFence(ClaimTicket claim) => new(claim);
+}
