@@ -25,6 +25,7 @@ internal static partial class Log
     internal const int IdBackgroundRegenerationStarted = 15;
     internal const int IdForegroundFallback = 16;
     internal const int IdEntryStored = 17;
+    internal const int IdReservedTagIgnored = 18;
 
     internal const int IdRedisUnavailable = 20;
     internal const int IdRedisRestored = 21;
@@ -113,6 +114,12 @@ internal static partial class Log
         "Stored a page on the {Backend} backend.",
         EventName = "EntryStored")]
     public static partial void EntryStored(ILogger logger, string backend);
+
+    // Debug only: the tag is the application's own text, but tags may carry values taken from requests.
+    [LoggerMessage(IdReservedTagIgnored, LogLevel.Debug,
+        "The reserved tag '{Tag}' reached the store but is not a valid MintCache setting ({Reason}); it was ignored and the options' value applies.",
+        EventName = "ReservedTagIgnored")]
+    public static partial void ReservedTagIgnored(ILogger logger, string tag, string reason);
 
     [LoggerMessage(IdForegroundFallback, LogLevel.Debug,
         "A page is refreshed in the foreground although background refresh was asked for: {Reason}.",
