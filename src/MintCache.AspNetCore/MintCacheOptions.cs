@@ -22,7 +22,10 @@ public sealed class MintCacheOptions
     /// Gets or sets how long past its freshness a stale page may still be served while one request regenerates it.
     /// </summary>
     /// <value>The default value is 30 seconds. Valid values are between 1 millisecond and 30 days.</value>
-    /// <remarks>A policy can override it for its endpoints with <c>.Grace(TimeSpan)</c>.</remarks>
+    /// <remarks>
+    /// A policy can override it for its endpoints with <c>.Grace(TimeSpan)</c>, within the same range. The bound keeps
+    /// the grace within the 4-byte milliseconds (about 49.7 days) the Redis entry stores it in.
+    /// </remarks>
     [Range(typeof(TimeSpan), "00:00:00.001", "30.00:00:00")]
     public TimeSpan Grace { get; set; } = MintCacheConstants.DefaultGrace;
 

@@ -25,6 +25,7 @@ internal static partial class Log
     internal const int IdBackgroundRegenerationStarted = 15;
     internal const int IdForegroundFallback = 16;
     internal const int IdEntryStored = 17;
+    internal const int IdReservedTagIgnored = 18;
     internal const int IdRenewFailed = 19;
 
     internal const int IdRedisUnavailable = 20;
@@ -120,6 +121,12 @@ internal static partial class Log
         EventName = "EntryStored")]
     public static partial void EntryStored(ILogger logger, string backend);
 
+    // Debug only: the tag is the application's own text, but tags may carry values taken from requests.
+    [LoggerMessage(IdReservedTagIgnored, LogLevel.Debug,
+        "The reserved tag '{Tag}' reached the store but is not a valid MintCache setting ({Reason}); it was ignored and the options' value applies.",
+        EventName = "ReservedTagIgnored")]
+    public static partial void ReservedTagIgnored(ILogger logger, string tag, string reason);
+
     [LoggerMessage(IdForegroundFallback, LogLevel.Debug,
         "A page is refreshed in the foreground although background refresh was asked for: {Reason}.",
         EventName = "ForegroundFallback")]
@@ -162,6 +169,8 @@ internal static partial class Log
     internal const int IdNotificationsSubscribeFailed = 62;
     internal const int IdColdMissWaited = 63;
     internal const int IdColdMissWaitExpired = 64;
+    internal const int IdNotificationsFailed = 65;
+    internal const int IdNotificationsUnsubscribeFailed = 66;
 
     [LoggerMessage(IdNotificationsLive, LogLevel.Debug,
         "Subscribed to the farm's cache notifications; the near cache is in use and cold misses wait for the page being rendered elsewhere.",
@@ -187,4 +196,14 @@ internal static partial class Log
         "A missing page being rendered elsewhere did not arrive within ColdMissWait ({ColdMissWait}); the request renders it itself.",
         EventName = "ColdMissWaitExpired")]
     public static partial void ColdMissWaitExpired(ILogger logger, TimeSpan coldMissWait);
+
+    [LoggerMessage(IdNotificationsFailed, LogLevel.Warning,
+        "The subscription to the farm's cache notifications failed to {Operation} for a reason other than a Redis outage; the near cache stays unused and cold misses do not wait until a restored connection subscribes again.",
+        EventName = "NotificationsFailed")]
+    public static partial void NotificationsFailed(ILogger logger, string operation, Exception exception);
+
+    [LoggerMessage(IdNotificationsUnsubscribeFailed, LogLevel.Debug,
+        "Unsubscribing from the farm's cache notifications failed while shutting down; the server drops the subscription with the connection.",
+        EventName = "NotificationsUnsubscribeFailed")]
+    public static partial void NotificationsUnsubscribeFailed(ILogger logger, Exception exception);
 }

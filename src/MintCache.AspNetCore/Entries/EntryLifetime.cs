@@ -8,19 +8,39 @@ namespace MintCache.AspNetCore.Entries;
 /// fail, no later than expires-at + <see cref="FailSafe"/>.
 /// </summary>
 /// <remarks>
+/// <para>
 /// They stay durations until the backend applies its own clock (the injected <see cref="TimeProvider"/> in memory,
 /// the server's <c>TIME</c> in Redis), so that every decision on one backend is taken on one clock.
+/// </para>
+/// <para>
+/// Each is clamped to its maximum here, once for every backend: <see cref="MaxFresh"/>, <see cref="MaxGrace"/> and
+/// <see cref="MaxFailSafe"/>. So a <c>validFor</c> of <see cref="TimeSpan.MaxValue"/> (which the middleware may hand
+/// over) never overflows the memory backend's tick arithmetic, keeps Redis's millisecond arithmetic far below the 2^53
+/// that Lua's doubles hold exactly, and a grace always fits the 4-byte milliseconds of <see cref="Backends.Redis.RedisEntryFormat"/>.
+/// </para>
 /// </remarks>
 internal readonly record struct EntryLifetime
 {
+    /// <summary>The longest an entry is fresh: 365 days. A longer <c>validFor</c> is clamped to it.</summary>
+    public static readonly TimeSpan MaxFresh = TimeSpan.FromDays(365);
+
+    /// <summary>
+    /// The longest grace: 30 days, the upper bound of <see cref="MintCacheOptions.Grace"/> and <c>.Grace()</c>;
+    /// within the 4-byte milliseconds (about 49.7 days) the Redis entry format stores it in.
+    /// </summary>
+    public static readonly TimeSpan MaxGrace = TimeSpan.FromDays(30);
+
+    /// <summary>The longest fail-safe: 30 days, the upper bound of <see cref="MintCacheOptions.FailSafe"/>.</summary>
+    public static readonly TimeSpan MaxFailSafe = TimeSpan.FromDays(30);
+
     public EntryLifetime(TimeSpan fresh, TimeSpan grace, TimeSpan failSafe = default)
     {
         Debug.Assert(fresh > TimeSpan.Zero, "An entry must be fresh for some time.");
         Debug.Assert(grace >= TimeSpan.Zero, "Grace is never negative.");
         Debug.Assert(failSafe >= TimeSpan.Zero, "The fail-safe is never negative.");
-        Fresh = fresh;
-        Grace = grace;
-        FailSafe = failSafe;
+        Fresh = Clamp(fresh, MaxFresh);
+        Grace = Clamp(grace, MaxGrace);
+        FailSafe = Clamp(failSafe, MaxFailSafe);
     }
 
     /// <summary>How long the entry is served as is.</summary>
@@ -34,4 +54,7 @@ internal readonly record struct EntryLifetime
 
     /// <summary>How long the backend keeps the entry unless a failure extends it.</summary>
     public TimeSpan Total => Fresh + Grace;
+
+    private static TimeSpan Clamp(TimeSpan duration, TimeSpan maximum)
+        => duration < TimeSpan.Zero ? TimeSpan.Zero : duration > maximum ? maximum : duration;
 }

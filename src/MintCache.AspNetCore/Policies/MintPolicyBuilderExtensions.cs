@@ -1,4 +1,5 @@
 using MintCache.AspNetCore;
+using MintCache.AspNetCore.Entries;
 using MintCache.AspNetCore.Policies;
 
 // Next to AddOutputCache's own builder, where users look for it.
@@ -23,7 +24,8 @@ public static class MintPolicyBuilderExtensions
     public static OutputCachePolicyBuilder Grace(this OutputCachePolicyBuilder builder, TimeSpan grace)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        if (grace < TimeSpan.FromMilliseconds(1) || grace > TimeSpan.FromDays(30))
+        // 30 days: the bound of MintCacheOptions.Grace, within the 4-byte milliseconds the Redis entry format holds.
+        if (grace < TimeSpan.FromMilliseconds(1) || grace > EntryLifetime.MaxGrace)
         {
             throw new ArgumentOutOfRangeException(nameof(grace), grace, "Grace must be between 1 millisecond and 30 days.");
         }

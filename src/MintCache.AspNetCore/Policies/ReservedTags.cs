@@ -1,4 +1,7 @@
 using System.Globalization;
+using Microsoft.Extensions.Logging;
+using MintCache.AspNetCore.Diagnostics;
+using MintCache.AspNetCore.Entries;
 
 namespace MintCache.AspNetCore.Policies;
 
@@ -7,8 +10,15 @@ namespace MintCache.AspNetCore.Policies;
 /// policy's MintCache settings travel as reserved tags that the store strips before it records the real tags.
 /// </summary>
 /// <remarks>
+/// <para>
 /// A reserved tag starts with a control character (U+001F, the unit separator) that no tag written by hand or taken
 /// from a URL carries, and is never indexed: evicting by a reserved tag evicts nothing.
+/// </para>
+/// <para>
+/// MintCache's builder extensions reject a bad value when the policy is built (<see cref="Check"/> states the rules).
+/// A malformed directive that still reaches the store (written by hand with <c>Tag(...)</c>, where ASP.NET Core 10 gives
+/// no public hook to see it before a request) is stripped and ignored, never thrown into the request.
+/// </para>
 /// </remarks>
 internal static class ReservedTags
 {
@@ -19,6 +29,63 @@ internal static class ReservedTags
     private const string RefreshPrefix = Prefix + "refresh=";
 
     public static bool IsReserved(string tag) => tag.StartsWith(Prefix, StringComparison.Ordinal);
+
+    /// <summary>
+    /// Why a reserved tag is not a directive MintCache understands, or <see langword="null"/> when it is one:
+    /// <c>grace=</c> whole milliseconds from 1 to <see cref="EntryLifetime.MaxGrace"/> (what the Redis entry format
+    /// holds), or <c>refresh=background</c> / <c>refresh=foreground</c>.
+    /// </summary>
+    public static string? Check(string tag)
+    {
+        if (!IsReserved(tag))
+        {
+            return null;
+        }
+
+        if (tag.StartsWith(GracePrefix, StringComparison.Ordinal))
+        {
+            return TryParseGrace(tag, out _)
+                ? null
+                : $"a grace must be whole milliseconds from 1 to {(long)EntryLifetime.MaxGrace.TotalMilliseconds} (30 days); use .Grace(TimeSpan) rather than writing the tag";
+        }
+
+        if (tag.StartsWith(RefreshPrefix, StringComparison.Ordinal))
+        {
+            return TryParseRefresh(tag, out _) ? null : "a refresh mode must be 'background' or 'foreground'; use .Refresh(RefreshMode) rather than writing the tag";
+        }
+
+        return "it is not a MintCache setting: tags starting with U+001F \"mint:\" are reserved for MintCache";
+    }
+
+    private static bool TryParseGrace(string tag, out TimeSpan grace)
+    {
+        grace = default;
+        if (!long.TryParse(tag.AsSpan(GracePrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var milliseconds)
+            || milliseconds < 1
+            || milliseconds > (long)EntryLifetime.MaxGrace.TotalMilliseconds)
+        {
+            return false;
+        }
+
+        grace = TimeSpan.FromMilliseconds(milliseconds);
+        return true;
+    }
+
+    private static bool TryParseRefresh(string tag, out RefreshMode mode)
+    {
+        switch (tag.AsSpan(RefreshPrefix.Length))
+        {
+            case "background":
+                mode = RefreshMode.Background;
+                return true;
+            case "foreground":
+                mode = RefreshMode.Foreground;
+                return true;
+            default:
+                mode = default;
+                return false;
+        }
+    }
 
     /// <summary>The reserved tag that carries a per-policy grace, in whole milliseconds.</summary>
     public static string ForGrace(TimeSpan grace)
@@ -32,6 +99,14 @@ internal static class ReservedTags
     /// </summary>
     /// <returns>A new array of the user's tags, which the caller owns.</returns>
     public static string[] Split(ReadOnlySpan<string> tags, out StoreDirectives directives)
+        => Split(tags, logger: null, out directives);
+
+    /// <summary>
+    /// Splits the tags handed to the store into the user's tags and the policy settings they carry; a malformed
+    /// directive is ignored (its setting falls back to the options) and logged at Debug on <paramref name="logger"/>.
+    /// </summary>
+    /// <returns>A new array of the user's tags, which the caller owns.</returns>
+    public static string[] Split(ReadOnlySpan<string> tags, ILogger? logger, out StoreDirectives directives)
     {
         directives = default;
         if (tags.IsEmpty)
@@ -45,7 +120,18 @@ internal static class ReservedTags
             if (IsReserved(tag))
             {
                 reserved++;
-                directives = directives.With(tag);
+                if (Check(tag) is { } reason)
+                {
+                    // Request time: never thrown. The policy that wrote it is not known here, only the tag's text.
+                    if (logger is not null)
+                    {
+                        Log.ReservedTagIgnored(logger, tag, reason);
+                    }
+                }
+                else
+                {
+                    directives = directives.With(tag);
+                }
             }
         }
 
@@ -65,25 +151,19 @@ internal static class ReservedTags
     /// <summary>The settings a policy passed to the store for one entry; unset values fall back to the options.</summary>
     internal readonly record struct StoreDirectives(TimeSpan? Grace, RefreshMode? Refresh)
     {
+        /// <summary>Applies one reserved tag; a malformed or unknown one changes nothing.</summary>
         public StoreDirectives With(string tag)
         {
-            if (tag.StartsWith(GracePrefix, StringComparison.Ordinal)
-                && long.TryParse(tag.AsSpan(GracePrefix.Length), NumberStyles.None, CultureInfo.InvariantCulture, out var milliseconds))
+            if (tag.StartsWith(GracePrefix, StringComparison.Ordinal))
             {
-                return this with { Grace = TimeSpan.FromMilliseconds(milliseconds) };
+                return TryParseGrace(tag, out var grace) ? this with { Grace = grace } : this;
             }
 
             if (tag.StartsWith(RefreshPrefix, StringComparison.Ordinal))
             {
-                return tag.AsSpan(RefreshPrefix.Length) switch
-                {
-                    "background" => this with { Refresh = RefreshMode.Background },
-                    "foreground" => this with { Refresh = RefreshMode.Foreground },
-                    _ => this,
-                };
+                return TryParseRefresh(tag, out var mode) ? this with { Refresh = mode } : this;
             }
 
-            // An unknown reserved tag (from a newer version of MintCache) is stripped and otherwise ignored.
             return this;
         }
     }

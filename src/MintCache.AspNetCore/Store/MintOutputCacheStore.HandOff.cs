@@ -9,11 +9,21 @@ internal sealed partial class MintOutputCacheStore
     internal static readonly TimeSpan HandOffTimeout = TimeSpan.FromSeconds(1);
 
     // How long a key whose hand-off timed out counts as quiet: its next claim answers "miss" at once.
-    private static readonly TimeSpan QuietFor = TimeSpan.FromMinutes(1);
+    internal static readonly TimeSpan QuietFor = TimeSpan.FromMinutes(1);
 
-    // Keys whose last hand-off found no taker, until when they count as quiet. Bounded by the keys that go stale
-    // without traffic within QuietFor; entries are dropped when used or found expired.
+    // At most this many keys are remembered as quiet. A key left out only hands its next miss off once more and
+    // waits HandOffTimeout for a taker, as it did the first time: slower for that key, never wrong.
+    internal const int MaxQuietKeys = 16_384;
+
+    // Keys whose last hand-off found no taker, until when they count as quiet. Entries are dropped when used, and a
+    // sweep on the store's clock drops those past QuietFor (each within 2 x QuietFor), so keys that go stale once and never again do not stay.
     private readonly ConcurrentDictionary<string, long> _quietKeys = new(StringComparer.Ordinal);
+    private readonly Lock _quietSweepLock = new();
+    private ITimer? _quietSweepTimer;
+    private int _quietSweepArmed;
+
+    /// <summary>For tests: how many keys are remembered as quiet, expired or not.</summary>
+    internal int QuietKeyCount => _quietKeys.Count;
 
     /// <summary>
     /// Whether the key had so little traffic that its last hand-off found no taker: then its lookups are shared by
@@ -51,7 +61,57 @@ internal sealed partial class MintOutputCacheStore
             return;
         }
 
-        _quietKeys[key] = Now() + QuietFor.Ticks;
+        MarkQuiet(key);
         EndClaim(key, claim, failed: false);
+    }
+
+    /// <summary>Remembers <paramref name="key"/> as quiet for <see cref="QuietFor"/>, within <see cref="MaxQuietKeys"/>.</summary>
+    internal void MarkQuiet(string key)
+    {
+        // Count takes every lock of the dictionary; this runs once per hand-off that timed out, not per lookup.
+        if (_quietKeys.Count >= MaxQuietKeys && !_quietKeys.ContainsKey(key))
+        {
+            return;
+        }
+
+        _quietKeys[key] = Now() + QuietFor.Ticks;
+        ArmQuietSweep();
+    }
+
+    // One timer, armed only while the table holds keys, so an idle store roots nothing on the timer queue.
+    private void ArmQuietSweep()
+    {
+        if (Interlocked.Exchange(ref _quietSweepArmed, 1) == 1)
+        {
+            return;
+        }
+
+        lock (_quietSweepLock)
+        {
+            _quietSweepTimer ??= _timeProvider.CreateTimer(
+                static state => ((MintOutputCacheStore)state!).SweepQuietKeys(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            _quietSweepTimer.Change(QuietFor, Timeout.InfiniteTimeSpan);
+        }
+    }
+
+    /// <summary>Drops the keys whose quiet time has passed; re-arms itself while any are left.</summary>
+    internal void SweepQuietKeys()
+    {
+        var now = Now();
+        foreach (var (key, until) in _quietKeys)
+        {
+            if (now >= until)
+            {
+                // Only that value: a key marked quiet again meanwhile stays.
+                _quietKeys.TryRemove(new KeyValuePair<string, long>(key, until));
+            }
+        }
+
+        // A key added after the loop saw the flag still set and did not arm: look again once it is cleared.
+        Volatile.Write(ref _quietSweepArmed, 0);
+        if (!_quietKeys.IsEmpty)
+        {
+            ArmQuietSweep();
+        }
     }
 }

@@ -228,7 +228,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             return ValueTask.CompletedTask;
         }
 
-        var userTags = ReservedTags.Split(tags.Span, out var directives);
+        var userTags = ReservedTags.Split(tags.Span, _logger, out var directives);
         var lifetime = new EntryLifetime(validFor, directives.Grace ?? _options.Grace, _options.FailSafe ?? TimeSpan.Zero);
         var regenerationRequest = (directives.Refresh ?? _options.RefreshMode) == RefreshMode.Background
             ? CaptureRegeneration(httpContext)

@@ -27,6 +27,9 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
 
     private protected abstract Task<IMintBackend> CreateBackendAsync();
 
+    /// <summary>The store in front of <see cref="Backend"/>, as the middleware sees it.</summary>
+    private protected abstract MintOutputCacheStore Store { get; }
+
     /// <summary>Lets at least <paramref name="duration"/> pass on the backend's own clock.</summary>
     protected abstract Task PassAsync(TimeSpan duration);
 
@@ -135,6 +138,34 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
         // Still gone at the original expiry: marking stale never extends the grace.
         await PassAsync(Fresh + Grace);
         Assert.Equal(EntryState.Missing, (await Backend.LookupAsync("k", Lease, default)).State);
+    }
+
+    [Fact]
+    public async Task Store_ValidForMaxValue_ClampedAndServedFresh()
+    {
+        // The middleware hands over whatever a policy's Expire(...) says: the store must not overflow on it.
+        await Store.SetAsync("max", Encoding.UTF8.GetBytes("v1"), [], TimeSpan.MaxValue, default);
+
+        Assert.Equal("v1", Text(await Store.GetAsync("max", default)));
+        var lookup = await Backend.LookupAsync("max", Lease, default);
+        Assert.Equal(EntryState.Fresh, lookup.State);
+        Assert.Equal("v1", Text(lookup.Page));
+    }
+
+    [Fact]
+    public async Task Set_EveryDurationMaxValue_ClampedAndServedFresh()
+    {
+        var lifetime = new EntryLifetime(TimeSpan.MaxValue, TimeSpan.MaxValue, TimeSpan.MaxValue);
+        Assert.Equal(EntryLifetime.MaxFresh, lifetime.Fresh);
+        Assert.Equal(EntryLifetime.MaxGrace, lifetime.Grace);
+        Assert.Equal(EntryLifetime.MaxFailSafe, lifetime.FailSafe);
+
+        Assert.Equal(StoreOutcome.Stored, await Backend.SetAsync("max", Page("v1"), ["news"], lifetime, default, null, default));
+        await PassAsync(Fresh);
+
+        var lookup = await Backend.LookupAsync("max", Lease, default);
+        Assert.Equal(EntryState.Fresh, lookup.State);
+        Assert.Equal("v1", Text(lookup.Page));
     }
 
     private Task SetAsync(string key, string page, params string[] tags)

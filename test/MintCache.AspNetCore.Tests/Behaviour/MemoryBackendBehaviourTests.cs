@@ -1,4 +1,5 @@
 using MintCache.AspNetCore.Backends;
+using MintCache.AspNetCore.Store;
 using MintCache.AspNetCore.Tests.Fixtures;
 
 namespace MintCache.AspNetCore.Tests.Behaviour;
@@ -9,6 +10,8 @@ public sealed class MemoryBackendBehaviourTests : BackendBehaviourTests
     private readonly StoreHarness _harness = new();
 
     private protected override Task<IMintBackend> CreateBackendAsync() => Task.FromResult<IMintBackend>(_harness.Backend);
+
+    private protected override MintOutputCacheStore Store => _harness.Store;
 
     protected override Task PassAsync(TimeSpan duration)
     {

@@ -1,4 +1,5 @@
 using MintCache.AspNetCore.Backends;
+using MintCache.AspNetCore.Store;
 using MintCache.AspNetCore.Tests.Fixtures;
 
 namespace MintCache.AspNetCore.Tests.Behaviour;
@@ -14,6 +15,8 @@ public sealed class RedisBackendBehaviourTests(RedisServerFixture redis) : Backe
         _harness = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(nameof(RedisBackendBehaviourTests)));
         return Task.FromResult<IMintBackend>(_harness.Backend);
     }
+
+    private protected override MintOutputCacheStore Store => _harness!.Store;
 
     protected override async Task PassAsync(TimeSpan duration)
     {

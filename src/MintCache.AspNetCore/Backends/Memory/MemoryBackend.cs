@@ -172,7 +172,7 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
                 else if (_entries.TryAdd(key, created))
                 {
                     Interlocked.Add(ref _size, created.Size);
-                    _tags.Add(created);
+                    _tags.Add(created, _entries);
                     break;
                 }
             }

@@ -4,15 +4,24 @@ namespace MintCache.AspNetCore.Backends.Memory;
 
 /// <summary>Which keys carry which tag, so a tag eviction need not scan every entry.</summary>
 /// <remarks>
+/// <para>
 /// The index may briefly name a key whose current entry lost the tag; evictions check the entry itself, and the
 /// index forgets a key when the last entry under it with that tag leaves.
+/// </para>
+/// <para>
+/// It never keeps a key whose entry has left: an entry is indexed only while it is still the one stored under its key,
+/// checked under the index's lock. A removal takes the entry out of the dictionary before it takes that lock, so an
+/// <see cref="Add"/> that runs after a removal of the same entry (a store racing an expiry sweep, a compaction or a
+/// hard eviction of the page it just stored) sees it gone and indexes nothing.
+/// </para>
 /// </remarks>
 internal sealed class MemoryTagIndex
 {
     private readonly Dictionary<string, HashSet<string>> _keysByTag = new(StringComparer.Ordinal);
     private readonly Lock _lock = new();
 
-    public void Add(MemoryEntry entry)
+    /// <summary>Indexes <paramref name="entry"/> under its tags, if it is still the entry stored under its key.</summary>
+    public void Add(MemoryEntry entry, ConcurrentDictionary<string, MemoryEntry> entries)
     {
         if (entry.Tags.Length == 0)
         {
@@ -21,6 +30,12 @@ internal sealed class MemoryTagIndex
 
         lock (_lock)
         {
+            if (!entries.TryGetValue(entry.Key, out var current) || !ReferenceEquals(current, entry))
+            {
+                // Removed (or replaced) before it was indexed: whoever removed or replaced it already updated the index.
+                return;
+            }
+
             foreach (var tag in entry.Tags)
             {
                 if (!_keysByTag.TryGetValue(tag, out var keys))
@@ -37,7 +52,7 @@ internal sealed class MemoryTagIndex
     public void Replace(MemoryEntry previous, MemoryEntry current, ConcurrentDictionary<string, MemoryEntry> entries)
     {
         Remove(previous, entries);
-        Add(current);
+        Add(current, entries);
     }
 
     public void Remove(MemoryEntry entry, ConcurrentDictionary<string, MemoryEntry> entries)

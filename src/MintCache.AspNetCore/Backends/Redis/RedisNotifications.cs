@@ -76,11 +76,20 @@ internal sealed class RedisNotifications : IDisposable
     {
         if (Volatile.Read(ref _multiplexer) is null)
         {
-            _ = StartAsync(multiplexer).ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+            // StartAsync logs its own failures; this only observes what it could not (a fault of the logger itself).
+            _ = StartAsync(multiplexer).ContinueWith(
+                static (t, state) => ((RedisNotifications)state!).OnBackgroundFault(t, "start"),
+                this,
+                CancellationToken.None,
+                TaskContinuationOptions.OnlyOnFaulted,
+                TaskScheduler.Default);
         }
     }
 
-    /// <summary>Subscribes once the multiplexer is connected; watched connections make it resubscribe on its own.</summary>
+    /// <summary>
+    /// Subscribes once the multiplexer is connected; watched connections make it resubscribe on its own. Never throws:
+    /// a failure is logged and leaves the notifications not live until the next restored connection.
+    /// </summary>
     public async Task StartAsync(IConnectionMultiplexer multiplexer)
     {
         if (Volatile.Read(ref _disposed) == 1 || Interlocked.CompareExchange(ref _multiplexer, multiplexer, null) is not null)
@@ -88,11 +97,22 @@ internal sealed class RedisNotifications : IDisposable
             return;
         }
 
-        multiplexer.ConnectionFailed += OnConnectionFailed;
-        multiplexer.ConnectionRestored += OnConnectionRestored;
+        try
+        {
+            multiplexer.ConnectionFailed += OnConnectionFailed;
+            multiplexer.ConnectionRestored += OnConnectionRestored;
+        }
+        catch (Exception ex)
+        {
+            // Without the events nothing would resubscribe after a lost connection: stay not live, said once.
+            Log.NotificationsFailed(_logger, "watch the connection", ex);
+            return;
+        }
+
         await SubscribeAsync().ConfigureAwait(false);
     }
 
+    // Never throws: it runs from the multiplexer's events and in the background, where nobody would observe it.
     private async Task SubscribeAsync()
     {
         if (_multiplexer is not { } multiplexer || Volatile.Read(ref _disposed) == 1)
@@ -100,6 +120,7 @@ internal sealed class RedisNotifications : IDisposable
             return;
         }
 
+        var resubscribing = Volatile.Read(ref _queue) is not null;
         try
         {
             if (Volatile.Read(ref _queue) is null)
@@ -119,8 +140,15 @@ internal sealed class RedisNotifications : IDisposable
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
         {
-            // Not live yet: the next ConnectionRestored tries again.
+            // Redis is down or going away, which the backend reports itself: not live yet, the next
+            // ConnectionRestored tries again.
             Log.NotificationsSubscribeFailed(_logger, ex);
+            return;
+        }
+        catch (Exception ex)
+        {
+            // Anything else is not an outage and may not heal by reconnecting: said at Warning. Not live either.
+            Log.NotificationsFailed(_logger, resubscribing ? "resubscribe" : "subscribe", ex);
             return;
         }
 
@@ -146,7 +174,26 @@ internal sealed class RedisNotifications : IDisposable
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs args)
     {
         Invalidate();
-        _ = SubscribeAsync();
+        _ = SubscribeAsync().ContinueWith(
+            static (t, state) => ((RedisNotifications)state!).OnBackgroundFault(t, "resubscribe"),
+            this,
+            CancellationToken.None,
+            TaskContinuationOptions.OnlyOnFaulted,
+            TaskScheduler.Default);
+    }
+
+    // SubscribeAsync catches and logs everything itself; a fault seen here came from the logging, and is logged
+    // once more rather than left unobserved.
+    private void OnBackgroundFault(Task task, string operation)
+    {
+        try
+        {
+            Log.NotificationsFailed(_logger, operation, task.Exception!.GetBaseException());
+        }
+        catch (Exception)
+        {
+            // The logger itself throws: there is nowhere left to report it, and it must not reach the thread pool.
+        }
     }
 
     private void OnMessage(ChannelMessage message)
@@ -306,6 +353,8 @@ internal sealed class RedisNotifications : IDisposable
         }
         catch (Exception ex) when (ex is RedisException or ObjectDisposedException)
         {
+            // Shutting down: the server drops the subscription with the connection anyway.
+            Log.NotificationsUnsubscribeFailed(_logger, ex);
         }
 
         WakeAll();
