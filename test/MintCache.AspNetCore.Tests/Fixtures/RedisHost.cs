@@ -48,7 +48,8 @@ internal sealed class RedisHost : IAsyncDisposable
         TimeSpan validFor,
         TimeSpan grace,
         Action<MintCacheOptions>? configure = null,
-        TimeProvider? timeProvider = null)
+        TimeProvider? timeProvider = null,
+        Action<WebApplication>? mapMore = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseTestServer();
@@ -71,6 +72,7 @@ internal sealed class RedisHost : IAsyncDisposable
             .CacheOutput(p => p.Expire(validFor).Grace(grace).Tag("pages"));
         app.MapGet("/other", (Delegate)endpoint.HandleAsync)
             .CacheOutput(p => p.Expire(TimeSpan.FromMinutes(5)).Tag("other"));
+        mapMore?.Invoke(app);
         await app.StartAsync();
         return new RedisHost(app);
     }
@@ -80,6 +82,9 @@ internal sealed class RedisHost : IAsyncDisposable
         => $"t:{test}:{Guid.NewGuid().ToString("N")[..8]}:";
 
     public int CountLogs(int eventId) => Logs.GetSnapshot().Count(r => r.Id.Id == eventId);
+
+    /// <summary>Stops the host as a shutdown would: the application's stopping token fires at once.</summary>
+    public Task StopAsync() => _app.StopAsync();
 
     public async ValueTask DisposeAsync()
     {

@@ -70,6 +70,41 @@ public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelpe
     }
 
     [Fact]
+    public async Task FailSafe_RegenerationHeldPastGrace_StalePageStaysInServiceOnRedis()
+    {
+        var prefix = RedisHost.UniquePrefix();
+        var endpoint = new GatedEndpoint();
+        var grace = TimeSpan.FromSeconds(1);
+        await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, ValidFor, grace, o =>
+        {
+            o.RefreshMode = RefreshMode.Background;
+            o.FailureBackoff = TimeSpan.FromMilliseconds(500);
+            o.RegenerationTimeout = TimeSpan.FromSeconds(30);
+            o.FailSafe = TimeSpan.FromMinutes(1);
+        });
+        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+        endpoint.Close();
+        endpoint.OnExecution = () => 500;
+        await redis.WaitUntilEntriesStaleAsync(prefix, Deadline);
+
+        // A lookup wins the claim and the background regeneration hangs at the gate: for three graces, every user is
+        // served the stale page and nobody runs the origin beside it.
+        await Eventually.HoldsAsync(async () => await host.Client.GetStringAsync("/page") == "page 1" && endpoint.Waiting == 1, Deadline, "a regeneration hangs");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        while (clock.Elapsed < 3 * grace)
+        {
+            Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+        }
+
+        Assert.Equal(2, endpoint.Executions);
+
+        // It fails: the page is extended and stays in service.
+        endpoint.Open();
+        await Eventually.HoldsAsync(() => host.CountLogs(MintCache.AspNetCore.Diagnostics.Log.IdRegenerationNotStored) >= 1, Deadline, "the regeneration failed");
+        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+    }
+
+    [Fact]
     public async Task ClaimWonOnSlowLookup_NoFurtherLookup_ClaimGivenBack_NextLookupRegenerates()
     {
         var prefix = RedisHost.UniquePrefix();

@@ -44,6 +44,49 @@ public sealed class FailSafeTests
         Assert.Equal(HttpStatusCode.InternalServerError, expired.StatusCode);
     }
 
+    [Fact]
+    public async Task FailSafe_RegenerationHeldPastGrace_StalePageStaysInService()
+    {
+        // The defaults' hole, scaled down: grace 1 s, regeneration timeout 3 s, backoff 0.5 s. A regeneration that hangs
+        // until its timeout is released only after the grace ran out: the page must stay in service all along.
+        var grace = TimeSpan.FromSeconds(1);
+        var timeout = TimeSpan.FromSeconds(3);
+        await using var app = await TestApp.StartAsync(o =>
+        {
+            o.RefreshMode = RefreshMode.Background;
+            o.Grace = grace;
+            o.FailSafe = TimeSpan.FromSeconds(60);
+            o.RegenerationTimeout = timeout;
+            o.FailureBackoff = TimeSpan.FromMilliseconds(500);
+        });
+        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        app.Page.Outcome = RegenerationOutcome.ServerError;
+        app.Time.Advance(TestApp.Fresh);
+
+        Assert.Equal("v1", await app.Client.GetStringAsync("/page")); // wins the claim; the regeneration hangs at the gate
+        await app.Page.RegenerationStarted.WaitAsync(Deadline);
+
+        // Past the grace, and up to the timeout, every user is served the stale page; nobody runs the origin.
+        for (var elapsed = TimeSpan.Zero; elapsed < timeout; elapsed += grace / 4)
+        {
+            app.Time.Advance(grace / 4);
+            Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        }
+
+        Assert.Equal(2, app.Page.Executions);
+
+        // The timeout cancels the regeneration; the failure extends the page by another grace, and the next attempt
+        // fails too, with the page still in service.
+        app.Time.Advance(grace / 4);
+        await app.Logs.WaitUntilAsync(l => l["RegenerationNotStored"] == 1, Deadline);
+        app.Page.OpenGate();
+        app.Time.Advance(TimeSpan.FromMilliseconds(500));
+        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        await app.Logs.WaitUntilAsync(l => l["RegenerationNotStored"] == 2, Deadline);
+        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        Assert.Equal(3, app.Page.Executions);
+    }
+
     private static async Task<TestApp> StartFailingAsync(TimeSpan? failSafe)
     {
         var app = await TestApp.StartAsync(o =>
