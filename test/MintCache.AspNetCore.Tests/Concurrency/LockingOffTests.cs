@@ -13,6 +13,10 @@ namespace MintCache.AspNetCore.Tests.Concurrency;
 public sealed class LockingOffTests(ITestOutputHelper output)
 {
     private const int StormSize = 200;
+
+    // The README promises a handful of executions at most with the memory backend: the requests that shared the one
+    // lookup answered "miss", usually that one alone.
+    private const int Handful = 5;
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
     [Fact]
@@ -29,7 +33,8 @@ public sealed class LockingOffTests(ITestOutputHelper output)
         await app.Logs.WaitUntilAsync(l => l["ExecutingEndpoint"] >= missed, Deadline);
 
         Assert.Equal(2 + missed, app.Page.Executions);
-        Assert.True(app.Logs["CachedResponseServed"] >= StormSize * 95 / 100);
+        Assert.InRange(missed, 1, Handful);
+        Assert.Equal(StormSize - missed, app.Logs["CachedResponseServed"]);
         output.WriteLine($"locking off: {missed} request(s) shared the miss and ran the endpoint; {app.Logs["CachedResponseServed"]} served stale");
 
         app.Page.OpenGate();

@@ -17,12 +17,16 @@ namespace MintCache.AspNetCore.Tests.Concurrency;
 public sealed class StaleStormTests(ITestOutputHelper output)
 {
     private const int StormSize = 200;
+
+    // The README measures one request held per expiry (the one whose lookup answered "miss"); a second may share that
+    // lookup when the machine is loaded. Ten held would be the dog-pile this store exists to prevent.
+    private const int MaxHeld = 2;
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
     [Theory]
     [InlineData("/page")]
     [InlineData("/mvc/page")]
-    public async Task StaleStorm_OneExecution_AtLeast95PercentServedStaleWhileGateClosed(string path)
+    public async Task StaleStorm_OneExecution_AllButACoupleServedStaleWhileGateClosed(string path)
     {
         await using var app = await TestApp.StartAsync(o => o.Grace = TimeSpan.FromMinutes(1));
         await app.WarmUpClaimPathAsync(path);
@@ -40,7 +44,7 @@ public sealed class StaleStormTests(ITestOutputHelper output)
         Assert.False(app.Page.IsGateOpen);
         Assert.Equal(3, app.Page.Executions); // the two renders of the warm-up, and the one regeneration in flight
         Assert.All(completedWhileGated, r => Assert.Equal("v2", r));
-        Assert.True(completedWhileGated.Length >= StormSize * 95 / 100, $"only {completedWhileGated.Length} of {StormSize} completed while the regeneration was gated");
+        Assert.True(completedWhileGated.Length >= StormSize - MaxHeld, $"only {completedWhileGated.Length} of {StormSize} completed while the regeneration was gated");
         output.WriteLine($"{path}: {completedWhileGated.Length}/{StormSize} completed with the stale page while the regeneration was gated; {app.Logs["NoResponseServed"]} waited for it");
 
         app.Page.OpenGate();

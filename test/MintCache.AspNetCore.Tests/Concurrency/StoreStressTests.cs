@@ -59,7 +59,9 @@ public sealed class StoreStressTests
                     }
                 }
 
-                barrier.SignalAndWait(TimeSpan.FromSeconds(30));
+                // A worker that fell out of step (threw, or hung in the store) leaves the others here: that must
+                // fail the test, not let the survivors run on through rounds whose clock no longer moves in step.
+                Assert.True(barrier.SignalAndWait(TimeSpan.FromSeconds(30)), $"worker {worker} waited in vain for the others at round {round}");
             }
         })).ToArray();
 

@@ -79,8 +79,11 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
     public async Task ColdMiss_HolderDies_WaiterFallsThroughAfterBoundThenRegeneratesAfterLease()
     {
         var prefix = RedisStoreHarness.UniquePrefix();
-        var lease = TimeSpan.FromMilliseconds(1500);
+        var lease = TimeSpan.FromSeconds(8);
         var bound = TimeSpan.FromMilliseconds(300);
+
+        // Room for a stalled machine above the bound, and still below the lease: a waiter kept until the claim lapses fails.
+        var slack = TimeSpan.FromSeconds(4);
         await using var a = new RedisStoreHarness(redis.Endpoint, prefix, o => { o.LeaseDuration = lease; o.FailureBackoff = TimeSpan.Zero; });
         await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => { o.LeaseDuration = lease; o.FailureBackoff = TimeSpan.Zero; o.ColdMissWait = bound; });
         await Eventually.HoldsAsync(() => b.Backend.Notifications.IsLive, Deadline, "B subscribed");
@@ -91,7 +94,7 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
         var clock = Stopwatch.StartNew();
         Assert.Null(await b.Store.GetAsync("k", default));
         var waited = clock.Elapsed;
-        Assert.InRange(waited, bound, bound + TimeSpan.FromSeconds(2));
+        Assert.InRange(waited, bound, bound + slack);
         Assert.Equal(1, b.CountLogs(Log.IdColdMissWaitExpired));
         Assert.Equal(0, b.Store.LocalClaimCount);
 
@@ -106,27 +109,31 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
     [Fact]
     public async Task ColdMiss_HolderReleasesWithoutStore_WaitersStopWaitingAtOnce()
     {
+        // The claim's backoff and the wait's bound are far longer than "at once" may take on a stalled machine, so a
+        // waiter that is only let go when either runs out fails.
+        var backoff = TimeSpan.FromSeconds(30);
+        var atOnce = TimeSpan.FromSeconds(10);
         var prefix = RedisStoreHarness.UniquePrefix();
         await using var a = new RedisStoreHarness(redis.Endpoint, prefix);
-        await using var b = new RedisStoreHarness(redis.Endpoint, prefix);
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => o.ColdMissWait = TimeSpan.FromMinutes(1));
         await Eventually.HoldsAsync(() => b.Backend.Notifications.IsLive, Deadline, "B subscribed");
-        var won = await a.Backend.LookupAsync("k", TimeSpan.FromSeconds(10), default);
+        var won = await a.Backend.LookupAsync("k", TimeSpan.FromMinutes(1), default);
         Assert.NotNull(won.Claim);
 
-        var clock = Stopwatch.StartNew();
         var waiting = b.Store.GetAsync("k", default).AsTask();
         await Eventually.HoldsAsync(() => b.Backend.Notifications.WaiterCount == 1, Deadline, "B waits");
 
         // The regeneration failed: the claim backs off, and nobody waits for a page that will not come.
-        await a.Backend.ReleaseClaimAsync("k", won.Claim.Value, TimeSpan.FromSeconds(2), failed: true, default);
-        Assert.Null(await waiting.WaitAsync(Deadline));
-        output.WriteLine($"waiter released after {clock.Elapsed.TotalMilliseconds:F0} ms");
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"waited {clock.Elapsed}");
+        var clock = Stopwatch.StartNew();
+        await a.Backend.ReleaseClaimAsync("k", won.Claim.Value, backoff, failed: true, default);
+        Assert.Null(await waiting.WaitAsync(atOnce + atOnce));
+        output.WriteLine($"waiter released {clock.Elapsed.TotalMilliseconds:F0} ms after the release began");
+        Assert.True(clock.Elapsed < atOnce, $"waited {clock.Elapsed}");
 
         // During the backoff, a lookup does not wait either.
         clock.Restart();
-        Assert.Null(await b.Store.GetAsync("k", default));
-        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"waited {clock.Elapsed}");
+        Assert.Null(await b.Store.GetAsync("k", default).AsTask().WaitAsync(atOnce + atOnce));
+        Assert.True(clock.Elapsed < atOnce, $"waited {clock.Elapsed}");
     }
 
     [Fact]
@@ -149,7 +156,10 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
     {
         using var server = await RedisServerFixture.StartDedicatedAsync();
         var prefix = RedisStoreHarness.UniquePrefix();
-        Action<MintCacheOptions> options = o => { o.RedisOperationTimeout = TimeSpan.FromSeconds(2); o.ColdMissWait = TimeSpan.FromSeconds(20); };
+        // A wait bound far above what a stalled machine may take to notice Redis is gone, so a waiter or lookup held
+        // for the bound fails the test.
+        var atOnce = TimeSpan.FromSeconds(20);
+        Action<MintCacheOptions> options = o => { o.RedisOperationTimeout = TimeSpan.FromSeconds(2); o.ColdMissWait = TimeSpan.FromMinutes(1); };
         await using var a = new RedisStoreHarness(server.Endpoint, prefix, options);
         await using var b = new RedisStoreHarness(server.Endpoint, prefix, options);
         await Eventually.HoldsAsync(() => a.Backend.Notifications.IsLive && b.Backend.Notifications.IsLive, Deadline, "both subscribed");
@@ -160,16 +170,16 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
         var waiting = b.Store.GetAsync("k", default).AsTask();
         await Eventually.HoldsAsync(() => b.Backend.Notifications.WaiterCount == 1, Deadline, "B waits");
         server.Kill();
-        Assert.Null(await waiting.WaitAsync(Deadline));
+        Assert.Null(await waiting.WaitAsync(atOnce + atOnce));
         var wokenAfter = clock.Elapsed;
 
         // And with Redis down, nobody waits at all.
         clock.Restart();
-        Assert.Null(await b.Store.GetAsync("k", default));
+        Assert.Null(await b.Store.GetAsync("k", default).AsTask().WaitAsync(atOnce + atOnce));
         var downLookup = clock.Elapsed;
         output.WriteLine($"server={server.Kind} waiter answered {wokenAfter.TotalMilliseconds:F0} ms after it began (Redis killed meanwhile); lookup while down {downLookup.TotalMilliseconds:F0} ms");
-        Assert.True(wokenAfter < TimeSpan.FromSeconds(5), $"waited {wokenAfter}");
-        Assert.True(downLookup < TimeSpan.FromSeconds(3), $"waited {downLookup}");
+        Assert.True(wokenAfter < atOnce, $"waited {wokenAfter}");
+        Assert.True(downLookup < atOnce, $"waited {downLookup}");
         Assert.False(b.Backend.Notifications.IsLive);
     }
 

@@ -26,16 +26,16 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         var backend = host.Backend;
         var before = await redis.ServerNowAsync();
         // Windows long enough that a busy machine still looks the entry up fresh, then stale, before it expires.
-        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromSeconds(1), TimeSpan.FromMilliseconds(1500)), default, null, default));
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(5)), default, null, default));
         var after = await redis.ServerNowAsync();
 
         // The header carries the server's times; Redis drops the value itself after fresh + grace.
         var raw = (byte[])(await redis.Database.StringGetAsync(backend.Keys.Entry("k")))!;
         Assert.Equal(EntryRejectReason.None, RedisEntryFormat.TryReadHeader(raw, out var staleAt, out var expiresAt, out var generation));
-        Assert.InRange(staleAt, before + 1000, after + 1000);
-        Assert.Equal(staleAt + 1500, expiresAt);
+        Assert.InRange(staleAt, before + 3000, after + 3000);
+        Assert.Equal(staleAt + 5000, expiresAt);
         Assert.True(generation > 0);
-        Assert.InRange((await redis.Database.KeyTimeToLiveAsync(backend.Keys.Entry("k")))!.Value.TotalMilliseconds, 1, 2500);
+        Assert.InRange((await redis.Database.KeyTimeToLiveAsync(backend.Keys.Entry("k")))!.Value.TotalMilliseconds, 1, 8000);
 
         // Warm the script cache, then count the commands one lookup sends.
         await backend.LookupAsync("warm", Lease, default);
@@ -108,19 +108,22 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
     [Fact]
     public async Task ReleaseClaim_OnlyTheOwnerReleases()
     {
+        // A backoff long enough to be read back on a stalled machine, and far below the lease it replaces.
+        var lease = TimeSpan.FromMinutes(1);
+        var backoff = TimeSpan.FromSeconds(20);
         await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
         var backend = host.Backend;
         await backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(30)), default, null, default);
-        var claim = await WinClaimAsync(backend, Lease);
+        var claim = await WinClaimAsync(backend, lease);
 
         await backend.ReleaseClaimAsync("k", claim with { Token = claim.Token + 1 }, TimeSpan.Zero, failed: false, default);
-        Assert.Null((await backend.LookupAsync("k", Lease, default)).Claim);
+        Assert.Null((await backend.LookupAsync("k", lease, default)).Claim);
 
-        await backend.ReleaseClaimAsync("k", claim, TimeSpan.FromSeconds(3), failed: false, default);
-        Assert.InRange((await redis.Database.KeyTimeToLiveAsync(backend.Keys.Claim("k")))!.Value.TotalMilliseconds, 1, 3000);
+        await backend.ReleaseClaimAsync("k", claim, backoff, failed: false, default);
+        Assert.InRange((await redis.Database.KeyTimeToLiveAsync(backend.Keys.Claim("k")))!.Value, TimeSpan.FromMilliseconds(1), backoff);
 
         await backend.ReleaseClaimAsync("k", claim, TimeSpan.Zero, failed: false, default);
-        Assert.NotNull((await backend.LookupAsync("k", Lease, default)).Claim);
+        Assert.NotNull((await backend.LookupAsync("k", lease, default)).Claim);
     }
 
     [Fact]
@@ -189,7 +192,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
     {
         await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
         // Long enough to outlive the 20 stores even on a busy machine: a store prunes the members already expired.
-        var shortLived = new EntryLifetime(TimeSpan.FromMilliseconds(500), TimeSpan.FromMilliseconds(500));
+        var shortLived = new EntryLifetime(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
         for (var i = 0; i < 20; i++)
         {
             await host.Backend.SetAsync("k" + i, Page("v"), ["t"], shortLived, default, null, default);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using Microsoft.Extensions.Time.Testing;
 using MintCache.AspNetCore.Entries;
@@ -16,16 +17,18 @@ public sealed class RedisFarmTests(RedisServerFixture redis)
     public async Task Claim_HolderNeverStores_LapsesAndOtherHostRegenerates()
     {
         var prefix = RedisStoreHarness.UniquePrefix();
-        var lease = TimeSpan.FromMilliseconds(400);
+        // Long enough that a claim honoured for less than its lease shows above any stall of the test machine.
+        var lease = TimeSpan.FromSeconds(2);
         await using var a = new RedisStoreHarness(redis.Endpoint, prefix, o => { o.LeaseDuration = lease; o.FailureBackoff = TimeSpan.Zero; });
         await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => { o.LeaseDuration = lease; o.FailureBackoff = TimeSpan.Zero; });
         await a.Store.SetAsync("k", Bytes("v1"), [], TimeSpan.FromMilliseconds(1), default);
         await WaitUntilStaleAsync(prefix);
 
-        // A wins the claim (served stale, the miss handed to its next lookup), then A never stores.
+        // A wins the claim (served stale, the miss handed to its next lookup), then A never stores. The clock starts
+        // before the claim is taken, so a stall anywhere only lengthens what it measures, never shortens it.
+        var sinceBeforeClaim = Stopwatch.StartNew();
         Assert.Equal("v1", Text(await a.Store.GetAsync("k", default)));
         Assert.Null(await a.Store.GetAsync("k", default));
-        var claimedAt = DateTime.UtcNow;
 
         // B is served stale while A's claim lives, and wins it once it lapses.
         Assert.Equal("v1", Text(await b.Store.GetAsync("k", default)));
@@ -44,7 +47,7 @@ public sealed class RedisFarmTests(RedisServerFixture redis)
             Deadline,
             "B takes the lapsed claim");
         Assert.Null(await b.Store.GetAsync("k", default));
-        Assert.True(DateTime.UtcNow - claimedAt >= lease - TimeSpan.FromMilliseconds(50));
+        Assert.True(sinceBeforeClaim.Elapsed >= lease, $"B took the claim {sinceBeforeClaim.Elapsed} after A's, within its {lease} lease");
         await b.Store.SetAsync("k", Bytes("v2"), [], TimeSpan.FromMinutes(1), default);
         Assert.Equal("v2", Text(await a.Store.GetAsync("k", default)));
     }
@@ -102,7 +105,8 @@ public sealed class RedisFarmTests(RedisServerFixture redis)
         var now = DateTimeOffset.UtcNow;
         await using var ahead = new RedisStoreHarness(redis.Endpoint, prefix, timeProvider: new FakeTimeProvider(now + TimeSpan.FromSeconds(30)));
         await using var behind = new RedisStoreHarness(redis.Endpoint, prefix, timeProvider: new FakeTimeProvider(now - TimeSpan.FromSeconds(30)));
-        var lifetime = new EntryLifetime(TimeSpan.FromMilliseconds(300), TimeSpan.FromSeconds(3));
+        // Windows far below the 30 s skew, yet wide enough that a stalled machine does not step over one.
+        var lifetime = new EntryLifetime(TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(5));
         var lease = TimeSpan.FromSeconds(10);
 
         await ahead.Backend.SetAsync("k", new(Bytes("v1")), [], lifetime, default, null, default);

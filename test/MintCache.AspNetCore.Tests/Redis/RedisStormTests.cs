@@ -11,6 +11,10 @@ namespace MintCache.AspNetCore.Tests.Redis;
 [Collection(SerialCollection.Name)]
 public sealed class RedisStormTests(RedisServerFixture redis, ITestOutputHelper output) : IClassFixture<RedisServerFixture>
 {
+    // The README measures 1.1 clients held per expiry with two hosts on one Redis: the request given the handed-off
+    // "miss", now and then with one that shared its lookup.
+    private const int MaxHeld = 2;
+
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
 
     [Fact]
@@ -48,11 +52,12 @@ public sealed class RedisStormTests(RedisServerFixture redis, ITestOutputHelper 
             return body;
         }).ToArray();
 
-        // The requests that are not waiting for the regeneration are all served while the gate is closed.
+        // The storm drains while the gate is closed: only the requests that shared the lookup handed the "miss" are
+        // held (one runs the endpoint; any others are coalesced behind it). A timeout here is the finding.
         await Eventually.HoldsAsync(
-            () => Volatile.Read(ref completedWhileGated) >= requests * 95 / 100,
+            () => Volatile.Read(ref completedWhileGated) >= requests - MaxHeld,
             Deadline,
-            $"95 % of the storm is served while gated (fallbacks: A {a.CountLogs(Diagnostics.Log.IdRedisCallFailed)}, B {b.CountLogs(Diagnostics.Log.IdRedisCallFailed)})");
+            $"all but {MaxHeld} of the storm are served while gated (fallbacks: A {a.CountLogs(Diagnostics.Log.IdRedisCallFailed)}, B {b.CountLogs(Diagnostics.Log.IdRedisCallFailed)})");
 
         // The claim's holder hands its miss to its next lookup; a quiet moment after the storm is a next lookup too.
         var followers = new List<Task<string>>();
@@ -70,17 +75,6 @@ public sealed class RedisStormTests(RedisServerFixture redis, ITestOutputHelper 
             Deadline,
             "the regeneration starts");
 
-        // Let the requests still on their way out finish while gated: at most the ones waiting for the regeneration
-        // remain (one runs the endpoint; any others that shared its miss are coalesced behind it and not visible here).
-        try
-        {
-            await Eventually.HoldsAsync(() => Volatile.Read(ref completedWhileGated) + endpoint.Waiting >= requests, TimeSpan.FromSeconds(3), "the storm drains");
-        }
-        catch (TimeoutException)
-        {
-            // More than one request waits for the regeneration: counted below, and bounded by the 95 % assertion.
-        }
-
         var stale = Volatile.Read(ref staleWhileGated);
         endpoint.Open();
         var bodies = await Task.WhenAll(storm).WaitAsync(Deadline);
@@ -88,7 +82,7 @@ public sealed class RedisStormTests(RedisServerFixture redis, ITestOutputHelper 
 
         output.WriteLine($"server={redis.Kind} executions during storm={endpoint.Executions - 2} stale while gated={stale}/{requests} waited for regeneration={bodies.Count(x => x == "page 3")} followers={followers.Count}");
         Assert.Equal(3, endpoint.Executions);
-        Assert.True(stale >= requests * 95 / 100, $"only {stale} of {requests} were served stale while gated");
+        Assert.True(stale >= requests - MaxHeld, $"only {stale} of {requests} were served stale while gated");
         Assert.All(bodies, body => Assert.Contains(body, new[] { "page 2", "page 3" }));
 
         // The regenerated page is shared: both hosts serve it without another execution.

@@ -51,19 +51,23 @@ public sealed class BackgroundRefreshTests(ITestOutputHelper output)
     [Fact]
     public async Task Regeneration_CarriesNoCookieOrAuthorization()
     {
-        await using var app = await TestApp.StartAsync(o => o.RefreshMode = RefreshMode.Background);
+        // The output cache's default policy neither looks up nor stores a request with an Authorization header; this
+        // page opts in, so that the request the regeneration is captured from carries both credentials.
+        await using var app = await TestApp.StartAsync(o => o.RefreshMode = RefreshMode.Background, pagePolicy: p => p.AddPolicy<CacheAuthorizedRequestsPolicy>());
         using var first = new HttpRequestMessage(HttpMethod.Get, "/page");
         first.Headers.Add("Cookie", "session=secret");
+        first.Headers.Add("Authorization", "Bearer secret-token");
         Assert.Equal("v1", await (await app.Client.SendAsync(first)).Content.ReadAsStringAsync());
         app.Time.Advance(TestApp.Fresh);
         app.Page.OpenGate();
 
         using var stale = new HttpRequestMessage(HttpMethod.Get, "/page");
         stale.Headers.Add("Cookie", "session=other");
+        stale.Headers.Add("Authorization", "Bearer other-token");
         Assert.Equal("v1", await (await app.Client.SendAsync(stale)).Content.ReadAsStringAsync());
         await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, Deadline);
 
-        Assert.Equal(["session=secret|", "|"], app.Page.SeenCredentials.ToArray());
+        Assert.Equal(["session=secret|Bearer secret-token", "|"], app.Page.SeenCredentials.ToArray());
         Assert.Equal([false, true], app.Page.SeenRegenerationFlags.ToArray());
         Assert.Equal("v2", await app.Client.GetStringAsync("/page"));
     }
@@ -140,15 +144,24 @@ public sealed class BackgroundRefreshTests(ITestOutputHelper output)
         var app = await TestApp.StartAsync(o => o.RefreshMode = RefreshMode.Background);
         try
         {
-            Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+            app.Page.UngatedExecutions = 2;
+            Assert.Equal("v1", await app.Client.GetStringAsync("/page?id=1"));
+            Assert.Equal("v2", await app.Client.GetStringAsync("/page?id=2"));
             app.Time.Advance(TestApp.Fresh);
-            Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+            Assert.Equal("v1", await app.Client.GetStringAsync("/page?id=1"));
             await app.Page.RegenerationStarted.WaitAsync(Deadline);
 
             await app.StopAsync();
 
             await app.Logs.WaitUntilAsync(l => l["BackgroundRegenerationCancelled"] == 1, Deadline);
-            Assert.Equal(2, app.Page.Executions);
+            Assert.Equal(3, app.Page.Executions);
+
+            // A stale page whose claim is still to be won is served stale after the stop, and starts nothing: the
+            // start is logged inside the lookup, before the response, so its absence is known once the page is here.
+            Assert.Equal("v2", await app.Client.GetStringAsync("/page?id=2"));
+            Assert.Equal(1, app.Logs["BackgroundRegenerationStarted"]);
+            Assert.Equal(0, app.Services.GetRequiredService<AspNetCore.Refresh.BackgroundRegenerator>().Running);
+            Assert.Equal(3, app.Page.Executions);
         }
         finally
         {
@@ -188,5 +201,20 @@ public sealed class BackgroundRefreshTests(ITestOutputHelper output)
         await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 4, Deadline);
         Assert.Equal(4, app.Page.Executions);
         Assert.Equal("v4", await app.Client.GetStringAsync("/page?id=2"));
+    }
+
+    /// <summary>Lets requests that carry an <c>Authorization</c> header be looked up and stored, as an app may choose to.</summary>
+    private sealed class CacheAuthorizedRequestsPolicy : IOutputCachePolicy
+    {
+        public ValueTask CacheRequestAsync(OutputCacheContext context, CancellationToken cancellationToken)
+        {
+            context.AllowCacheLookup = true;
+            context.AllowCacheStorage = true;
+            return ValueTask.CompletedTask;
+        }
+
+        public ValueTask ServeFromCacheAsync(OutputCacheContext context, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+        public ValueTask ServeResponseAsync(OutputCacheContext context, CancellationToken cancellationToken) => ValueTask.CompletedTask;
     }
 }

@@ -17,16 +17,26 @@ public sealed class FailSafeTests
         await using var app = await StartFailingAsync(failSafe);
 
         // Fresh 10 s + grace 5 s would expire at 15 s; each failure extends it by the grace, up to 15 + 30 = 45 s.
+        var bound = TestApp.Fresh + Grace + failSafe;
         var failures = 0;
-        for (var elapsed = TestApp.Fresh; elapsed < TestApp.Fresh + Grace + failSafe; elapsed += Backoff)
+        for (var elapsed = TestApp.Fresh; elapsed < bound; elapsed += Backoff)
         {
             Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
             failures++;
             await app.Logs.WaitUntilAsync(l => l["RegenerationNotStored"] == failures, Deadline);
-            app.Time.Advance(Backoff);
+
+            // The last step stops one tick short of the bound, inside the last failure's backoff.
+            app.Time.Advance(elapsed + Backoff < bound ? Backoff : bound - elapsed - TimeSpan.FromTicks(1));
         }
 
-        Assert.True(failures >= 17);
+        // The last instant of the bound still serves the stale page, and starts no attempt within the backoff: one
+        // attempt at the origin per backoff, never one per request, and the first render the only other execution.
+        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        Assert.Equal(failures, app.Logs["BackgroundRegenerationStarted"]);
+        Assert.Equal(1 + failures, app.Page.Executions);
+
+        // At the bound the page is gone, although the last failure's grace would reach past it.
+        app.Time.Advance(TimeSpan.FromTicks(1));
         var expired = await app.Client.GetAsync("/page");
         Assert.Equal(HttpStatusCode.InternalServerError, expired.StatusCode);
     }

@@ -47,12 +47,23 @@ public sealed class WebDemoTests : IClassFixture<WebApplicationFactory<Program>>
         var original = await client.GetStringAsync("/news");
         Assert.Equal(original, await client.GetStringAsync("/news"));
 
+        // Soft: the page is still there, stale, and the next request regenerates it under the claim. A hard eviction
+        // would leave nothing to be stale: that request would be a plain miss (the sample turns Cache-Status on).
         await client.PostAsync("/evict/news?soft=true", null);
-        var refreshed = await client.GetStringAsync("/news"); // the one refresh
+        using var refresh = await client.GetAsync("/news");
+        var refreshed = await refresh.Content.ReadAsStringAsync();
+        Assert.Equal("MintCache; fwd=stale", CacheStatus(refresh));
         Assert.NotEqual(original, refreshed);
-        Assert.Equal(refreshed, await client.GetStringAsync("/news"));
+        using var after = await client.GetAsync("/news");
+        Assert.Equal(refreshed, await after.Content.ReadAsStringAsync());
+        Assert.StartsWith("MintCache; hit;", CacheStatus(after), StringComparison.Ordinal);
 
         await client.PostAsync("/evict/news", null);
-        Assert.NotEqual(refreshed, await client.GetStringAsync("/news"));
+        using var evicted = await client.GetAsync("/news");
+        Assert.Equal("MintCache; fwd=miss", CacheStatus(evicted));
+        Assert.NotEqual(refreshed, await evicted.Content.ReadAsStringAsync());
     }
+
+    private static string CacheStatus(HttpResponseMessage response)
+        => string.Join(", ", response.Headers.TryGetValues("Cache-Status", out var values) ? values : []);
 }

@@ -9,13 +9,21 @@ namespace MintCache.AspNetCore.Tests.Telemetry;
 public sealed class MetricsTests(ITestOutputHelper output)
 {
     private const int StormSize = 200;
+
+    // The README reads lookups{stale}=199 for a 200-request storm: every request but the one answered "miss" looked up
+    // on its own. On a loaded 2-core machine requests arriving together share a lookup now and then (180 seen, after
+    // the warm-up); a store whose lookups are slow enough to be shared by most of the storm, or that counts only some
+    // of its answers, falls below this.
+    private const int MinStaleLookups = StormSize * 3 / 4;
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 
     [Fact]
     public async Task StaleStorm_Metrics_OneClaimWonOneRegenerationStoredRestServedStale()
     {
         await using var app = await TestApp.StartAsync(o => o.Grace = TimeSpan.FromMinutes(1));
-        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+
+        // Warmed as the other storms are, so that the first claim's JIT does not widen the lookup that answers "miss".
+        await app.WarmUpClaimPathAsync("/page");
         app.Time.Advance(TestApp.Fresh);
         using var metrics = new MintMetrics();
         app.Logs.Reset();
@@ -39,9 +47,7 @@ public sealed class MetricsTests(ITestOutputHelper output)
         // runs, so a few requests are served by another's lookup: lookups count store answers, not requests.
         var stale = metrics.Lookup("stale");
         Assert.Equal(stale, metrics.Claim("lost"));
-        // How many share depends on scheduling (alone on 2 cores: 199 lookups for 200 requests; under a loaded
-        // test run about half), so only the bounds are asserted.
-        Assert.InRange(stale, 1, app.Logs["CachedResponseServed"]);
+        Assert.InRange(stale, MinStaleLookups, app.Logs["CachedResponseServed"]);
 
         // The store was timed; the memory backend's lookups are not (they take nanoseconds, on the hit path, and are
         // counted by mintcache.lookups); nothing failed.
