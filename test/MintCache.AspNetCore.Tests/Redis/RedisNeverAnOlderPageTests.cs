@@ -22,7 +22,7 @@ public sealed class RedisNeverAnOlderPageTests(RedisServerFixture redis)
     private static readonly TimeSpan StaleAfter = TimeSpan.FromSeconds(1);
 
     [Fact]
-    public async Task LateStoreUnderClaimTakenOverByOtherHost_IsRefused()
+    public async Task LateStoreUnderClaimTakenOverByOtherHost_IsRefused_EvenBeforeTheNewHolderStores()
     {
         var page = new VersionedPage();
 
@@ -34,17 +34,24 @@ public sealed class RedisNeverAnOlderPageTests(RedisServerFixture redis)
         page.Data = 2;
         var holdA = page.HoldNext();
         var a = await StartHeldAsync(farm.A, holdA);
+
+        // B is served the stale page until A's claim lapses, then takes it over and renders the newer data.
         page.Data = 3;
+        var holdB = page.HoldNext();
+        var b = await StartHeldAsync(farm.B, holdB, Deadline);
 
-        // B is served the stale page until A's claim lapses, then regenerates the newer data.
-        await Eventually.HoldsAsync(async () => await farm.B.Client.GetStringAsync("/news") == "data 3", Deadline, "B takes the claim over and stores data 3");
-
+        // A stores first: the entry is still the one both claimed, but the claim is B's now.
         holdA.Release();
         Assert.Equal("data 2", await a.WaitAsync(Deadline));
         await Eventually.HoldsAsync(() => farm.A.CountLogs(Log.IdFencedWriteRefused) == 1, Deadline, "A's late store is refused");
+        Assert.NotEqual("data 2", await farm.A.Client.GetStringAsync("/news"));
 
+        holdB.Release();
+        Assert.Equal("data 3", await b.WaitAsync(Deadline));
+        await Eventually.HoldsAsync(() => farm.B.CountLogs(Log.IdEntryStored) >= 1, Deadline, "B's store is accepted");
         Assert.Equal("data 3", await farm.A.Client.GetStringAsync("/news"));
         Assert.Equal("data 3", await farm.B.Client.GetStringAsync("/news"));
+        Assert.Equal(0, farm.B.CountLogs(Log.IdFencedWriteRefused));
     }
 
     [Theory]
@@ -169,7 +176,7 @@ public sealed class RedisNeverAnOlderPageTests(RedisServerFixture redis)
     /// Looks the stale page up on <paramref name="host"/> until one request regenerates it and is held: a slow
     /// Redis lookup that wins the claim serves the stale page and hands the "miss" to the host's next lookup.
     /// </summary>
-    private static async Task<Task<string>> StartHeldAsync(RedisHost host, VersionedPage.Hold hold)
+    private static async Task<Task<string>> StartHeldAsync(RedisHost host, VersionedPage.Hold hold, TimeSpan? within = null)
     {
         var clock = System.Diagnostics.Stopwatch.StartNew();
         while (true)
@@ -181,7 +188,7 @@ public sealed class RedisNeverAnOlderPageTests(RedisServerFixture redis)
             }
 
             _ = await request;
-            if (clock.Elapsed > Deadline)
+            if (clock.Elapsed > (within ?? Deadline))
             {
                 throw new TimeoutException("No request regenerated the page.");
             }
