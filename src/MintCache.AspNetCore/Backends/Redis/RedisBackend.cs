@@ -73,6 +73,9 @@ internal sealed partial class RedisBackend : IMintBackend
 
     internal RedisKeys Keys => _keys;
 
+    /// <summary>For tests: the local fallback this backend answers from while Redis fails.</summary>
+    internal MemoryBackend Local => _local;
+
     /// <summary>For tests: the connection this backend uses.</summary>
     internal RedisConnection Connection => _connection;
 

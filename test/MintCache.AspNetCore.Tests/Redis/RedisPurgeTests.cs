@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Text;
+using MintCache.AspNetCore.Entries;
+using MintCache.AspNetCore.Tests.Fixtures;
+using StackExchange.Redis;
+using Xunit.Abstractions;
+
+namespace MintCache.AspNetCore.Tests.Redis;
+
+/// <summary>
+/// Purges on Redis: they reach every host's near cache even when a batch fails, tell their caller when Redis did not
+/// take them, never leave an entry without its tags, and never let a local fallback copy outlive them.
+/// </summary>
+[Collection(RedisCollection.Name)]
+public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper output)
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
+    private static readonly TimeSpan Long = TimeSpan.FromMinutes(1);
+
+    [Fact]
+    public async Task EvictByTag_BatchFails_CallerTold_AndOtherHostDropsItsNearCopies()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix);
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix);
+        await Eventually.HoldsAsync(() => a.Backend.Notifications.IsLive && b.Backend.Notifications.IsLive, Deadline, "both hosts subscribed");
+        await a.Store.SetAsync("k1", Bytes("v1"), ["news"], Long, default);
+        await a.Store.SetAsync("k2", Bytes("v2"), ["news"], Long, default);
+        Assert.Equal("v1", Text(await b.Store.GetAsync("k1", default)));
+        Assert.Equal("v1", Text(await b.Store.GetAsync("k1", default)));
+        Assert.Equal(1, b.Backend.NearCache!.Count);
+
+        // Another program wrote a hash where k2's claim lives: that entry's eviction fails, and with it the batch.
+        await redis.Database.HashSetAsync(a.Backend.Keys.Claim("k2"), "foreign", "value");
+
+        await Assert.ThrowsAnyAsync<RedisException>(() => a.Store.EvictByTagAsync("news", default).AsTask());
+        var returned = Stopwatch.StartNew();
+        await Eventually.HoldsAsync(() => b.Backend.NearCache.Count == 0, Deadline, "B drops its near copy of the evicted page");
+        output.WriteLine($"B's near copy gone {returned.Elapsed.TotalMilliseconds:F1} ms after the failed eviction returned (10 ms polling)");
+        Assert.Null(await b.Store.GetAsync("k1", default));
+    }
+
+    [Fact]
+    public async Task Store_TagsCannotBeWritten_EntryNeverWrittenWithoutThem()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        await using var host = new RedisStoreHarness(redis.Endpoint, prefix);
+
+        // Another program holds a string under the tag's key: the tag cannot be recorded.
+        await redis.Database.StringSetAsync(host.Backend.Keys.Tag("news"), "foreign");
+        await host.Store.SetAsync("k", Bytes("v1"), ["news"], Long, default);
+
+        Assert.False(await redis.Database.KeyExistsAsync(host.Backend.Keys.Entry("k")));
+    }
+
+    [Fact]
+    public async Task EvictionElsewhere_ClearsLocalFallbackCopies()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix);
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix);
+        await Eventually.HoldsAsync(() => a.Backend.Notifications.IsLive && b.Backend.Notifications.IsLive, Deadline, "both hosts subscribed");
+
+        // A page A holds in its local fallback, as it would after storing during an outage: Redis never saw it.
+        a.Backend.Local.Set("k", Bytes("local v1"), ["news"], new EntryLifetime(Long, Long), default, default);
+        Assert.Equal(1, a.Backend.Local.Count);
+
+        await b.Store.EvictByTagAsync("news", default);
+        await Eventually.HoldsAsync(() => a.Backend.Local.Count == 0, Deadline, "A drops its local copies");
+    }
+
+    [Fact]
+    public async Task RedisDown_EvictionThrowsAfterEvictingLocally_LocalCopiesGoneOnReturn()
+    {
+        using var server = await RedisServerFixture.StartDedicatedAsync();
+        await using var host = new RedisStoreHarness(server.Endpoint, RedisStoreHarness.UniquePrefix(), o =>
+        {
+            o.RedisOperationTimeout = TimeSpan.FromSeconds(2);
+            o.RedisBreakDuration = TimeSpan.FromMilliseconds(500);
+        });
+        await host.Store.SetAsync("before", Bytes("v0"), [], Long, default);
+
+        server.Kill();
+        await Eventually.HoldsAsync(
+            async () =>
+            {
+                await host.Store.SetAsync("k", Bytes("local v1"), ["news"], Long, default);
+                return host.Backend.IsDegraded;
+            },
+            Deadline,
+            "the host stores locally");
+        await host.Store.SetAsync("other", Bytes("local v2"), ["sport"], Long, default);
+        Assert.Equal("local v1", Text(await host.Store.GetAsync("k", default)));
+
+        // Evicted here, not in Redis: the caller learns that the purge did not happen.
+        await Assert.ThrowsAnyAsync<Exception>(() => host.Store.EvictByTagAsync("news", default).AsTask());
+        Assert.Null(await host.Store.GetAsync("k", default));
+        Assert.Equal("local v2", Text(await host.Store.GetAsync("other", default)));
+
+        // Back on Redis, the pages stored during the outage are gone: Redis, and its evictions, never saw them.
+        await server.StartAsync();
+        await Eventually.HoldsAsync(
+            async () =>
+            {
+                await host.Store.GetAsync("before", default);
+                return !host.Backend.IsDegraded;
+            },
+            Deadline,
+            "the host is back on Redis");
+        Assert.Equal(0, host.Backend.Local.Count);
+    }
+
+    private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);
+
+    private static string? Text(byte[]? page) => page is null ? null : Encoding.UTF8.GetString(page);
+}
