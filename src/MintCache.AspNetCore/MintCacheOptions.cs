@@ -30,14 +30,16 @@ public sealed class MintCacheOptions
     public TimeSpan Grace { get; set; } = MintCacheConstants.DefaultGrace;
 
     /// <summary>
-    /// Gets or sets how long a refresh claim lives when no response is stored under it.
+    /// Gets or sets how long a refresh claim lives without its holder.
     /// </summary>
     /// <value>The default value is 10 seconds. Valid values are between 100 milliseconds and 5 minutes.</value>
     /// <remarks>
     /// The request that wins the claim regenerates the page; while the claim lives, every other lookup of the stale
-    /// entry is answered with the stale page. If the regeneration dies without storing (the endpoint threw, answered
-    /// a status that is not cached, the client went away, the process died) the claim lapses after this long and the
-    /// next lookup takes over. Set it a little above the slowest regeneration you expect.
+    /// entry is answered with the stale page. While that request (or background regeneration) runs, its process renews
+    /// the claim every third of this duration, up to <see cref="RegenerationTimeout"/>, so a regeneration slower than
+    /// the lease is not run a second time. If the holder dies (its process stops or is paused) the claim lapses after
+    /// this long and the next lookup takes over; if it ends without storing (the endpoint threw, answered a status
+    /// that is not cached, the client went away), after <see cref="FailureBackoff"/>.
     /// </remarks>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
     public TimeSpan LeaseDuration { get; set; } = MintCacheConstants.DefaultLeaseDuration;
@@ -72,9 +74,16 @@ public sealed class MintCacheOptions
     public int MaxConcurrentRegenerations { get; set; } = MintCacheConstants.DefaultMaxConcurrentRegenerations;
 
     /// <summary>
-    /// Gets or sets how long a background regeneration may run before it is cancelled and counted as failed.
+    /// Gets or sets how long a background regeneration may run before it is cancelled and counted as failed, and how
+    /// long any regeneration's claim is renewed.
     /// </summary>
     /// <value>The default value is 30 seconds. Valid values are between 100 milliseconds and 10 minutes.</value>
+    /// <remarks>
+    /// Past it, a foreground regeneration still runs but its claim is no longer renewed: it lapses one
+    /// <see cref="LeaseDuration"/> later and another request may take over (the late page is then refused). Under a
+    /// <see cref="FailSafe"/>, a page whose claim is won stays in service for at least this plus
+    /// <see cref="FailureBackoff"/>.
+    /// </remarks>
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan RegenerationTimeout { get; set; } = MintCacheConstants.DefaultRegenerationTimeout;
 
