@@ -42,15 +42,23 @@ app.MapGet("/time", (DemoStats stats) =>
 }).CacheOutput(p => p.Expire(TimeSpan.FromSeconds(5)).Tag("time"));
 
 // Tag eviction: hard removes the pages, soft marks them stale so one request per page refreshes them.
+// A purge that could not reach Redis throws: answer 503 so the caller knows to retry, rather than claim success.
 app.MapPost("/evict/{tag}", async (string tag, bool? soft, IMintCache cache, CancellationToken ct) =>
 {
-    if (soft == true)
+    try
     {
-        await cache.MarkStaleByTagAsync(tag, ct);
+        if (soft == true)
+        {
+            await cache.MarkStaleByTagAsync(tag, ct);
+        }
+        else
+        {
+            await cache.EvictByTagAsync(tag, ct);
+        }
     }
-    else
+    catch (Exception ex) when (ex is not OperationCanceledException)
     {
-        await cache.EvictByTagAsync(tag, ct);
+        return Results.Problem($"The purge of {tag} did not reach the shared cache; retry.", statusCode: StatusCodes.Status503ServiceUnavailable);
     }
 
     return Results.Text($"{(soft == true ? "marked stale" : "evicted")}: {tag}\n");
