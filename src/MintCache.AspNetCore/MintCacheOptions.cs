@@ -91,7 +91,10 @@ public sealed class MintCacheOptions
     /// Gets or sets how far past its expiry an entry may live on while its regenerations keep failing
     /// (stale-if-error). <see langword="null"/> turns the fail-safe off.
     /// </summary>
-    /// <value>The default value is <see langword="null"/> (off). Valid values are between 1 second and 30 days.</value>
+    /// <value>
+    /// The default value is <see langword="null"/> (off). Valid values are between 1 second and 30 days, and at least
+    /// <see cref="RegenerationTimeout"/> + <see cref="FailureBackoff"/>.
+    /// </value>
     /// <remarks>
     /// Each failed regeneration gives the stale page another <see cref="Grace"/> of life, up to this much past the
     /// expiry it was stored with, so an origin outage does not empty the cache. <b>WARNING:</b> while it applies,

@@ -15,6 +15,13 @@ internal sealed class MintCacheOptionsRules : IValidateOptions<MintCacheOptions>
                 nameof(MintCacheOptions.FailureBackoff));
         }
 
+        if (options.FailSafe is { } failSafe && failSafe < options.RegenerationTimeout + options.FailureBackoff)
+        {
+            failures.AddError(
+                $"FailSafe ({failSafe}) must be at least RegenerationTimeout + FailureBackoff ({options.RegenerationTimeout + options.FailureBackoff}): a regeneration that hangs until its timeout would otherwise outlive the page the fail-safe keeps in service, and users would run the failing origin themselves.",
+                nameof(MintCacheOptions.FailSafe));
+        }
+
         if (options.UsesRedis && options.KeyPrefix is { } prefix && prefix.AsSpan().IndexOfAny('{', '}') >= 0)
         {
             failures.AddError(

@@ -5,34 +5,51 @@ namespace MintCache.AspNetCore.Tests.Concurrency;
 
 /// <summary>
 /// When the request that regenerates a page does not store it, the stale page stays in service and the claim
-/// passes on: after <see cref="MintCacheOptions.FailureBackoff"/> when the store learns of it, after the lease at worst.
+/// passes on: after <see cref="MintCacheOptions.FailureBackoff"/> when the store learns of it, one lease after its
+/// holder stopped renewing it at worst.
 /// </summary>
 public sealed class ClaimLapseTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan Backoff = TimeSpan.FromSeconds(2);
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(20);
 
     [Fact]
-    public async Task RegenerationNeverEnds_ClaimLapsesAfterLease_NextRequestTakesOver()
+    public async Task RegenerationNeverEnds_RenewedUntilTimeout_ThenLapses_NextRequestTakesOver()
     {
         await using var app = await StartStaleAsync();
 
         var stuck = app.Client.GetAsync("/page");
         await app.Page.RegenerationStarted.WaitAsync(Deadline);
-        app.Time.Advance(Lease - TimeSpan.FromTicks(1));
-        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+
+        // Its holder lives, so its claim is renewed: two and a half leases later, everyone is still served stale.
+        for (var elapsed = TimeSpan.Zero; elapsed < Timeout + (Lease / 2); elapsed += TimeSpan.FromSeconds(1))
+        {
+            app.Time.Advance(TimeSpan.FromSeconds(1));
+            Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        }
+
         Assert.Equal(2, app.Page.Executions);
 
-        // Past the lease a new claim is taken; in this process the middleware then joins the stuck execution, as it
-        // locks executions per key. Another process would regenerate (see the Redis tests).
-        app.Time.Advance(TimeSpan.FromTicks(1));
+        // Renewals stop at the regeneration timeout; one lease after the last, the claim lapses and is taken over. In
+        // this process the middleware then joins the stuck execution, as it locks executions per key (another process
+        // would regenerate: see the Redis tests).
+        app.Time.Advance(Lease / 2);
         var takeover = app.Client.GetAsync("/page");
+        await app.Logs.WaitUntilAsync(l => l["ClaimWon"] == 2, Deadline);
         app.Page.OpenGate();
-
         Assert.Equal("v2", await (await stuck.WaitAsync(Deadline)).Content.ReadAsStringAsync());
         Assert.Equal("v2", await (await takeover.WaitAsync(Deadline)).Content.ReadAsStringAsync());
-        Assert.Equal("v2", await app.Client.GetStringAsync("/page"));
+
+        // The stuck holder's page began before the takeover: it is refused, the stale page stays, and the claim the
+        // taker never stored under passes on after the backoff to a regeneration of its own.
+        await app.Logs.WaitUntilAsync(l => l["FencedWriteRefused"] == 1 && l["RegenerationNotStored"] == 1, Deadline);
+        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        app.Time.Advance(Backoff);
+        Assert.Equal("v3", await app.Client.GetStringAsync("/page"));
+        Assert.Equal("v3", await app.Client.GetStringAsync("/page"));
+        Assert.Equal(3, app.Page.Executions);
     }
 
     [Theory]
@@ -107,6 +124,7 @@ public sealed class ClaimLapseTests
             o.Grace = TimeSpan.FromMinutes(5);
             o.LeaseDuration = Lease;
             o.FailureBackoff = Backoff;
+            o.RegenerationTimeout = Timeout;
         });
         Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
         app.Time.Advance(TestApp.Fresh);

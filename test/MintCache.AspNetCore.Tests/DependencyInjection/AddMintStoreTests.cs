@@ -66,6 +66,7 @@ public sealed class AddMintStoreTests
     [InlineData("LeaseDuration", "00:00:00")]
     [InlineData("LeaseDuration", "01:00:00")]
     [InlineData("FailureBackoff", "00:00:30")]
+    [InlineData("FailSafe", "00:00:10")]
     [InlineData("KeyPrefix", "")]
     [InlineData("ColdMissWait", "-00:00:01")]
     [InlineData("ColdMissWait", "00:10:00")]

@@ -104,6 +104,7 @@ public sealed class FailSafeTests
             o.RefreshMode = RefreshMode.Background;
             o.Grace = Grace;
             o.FailureBackoff = Backoff;
+            o.RegenerationTimeout = TimeSpan.FromSeconds(10);
             o.FailSafe = failSafe;
         });
         Assert.Equal("v1", await app.Client.GetStringAsync("/page"));

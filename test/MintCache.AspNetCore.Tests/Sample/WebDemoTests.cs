@@ -18,8 +18,9 @@ public sealed class WebDemoTests : IClassFixture<WebApplicationFactory<Program>>
         _factory = factory.WithWebHostBuilder(web =>
         {
             // Long enough that requests which shared the one "miss" join its execution rather than start their own
-            // after it finished (the middleware's lock lasts only while the execution runs).
-            web.UseSetting("Demo:GenerationDelayMs", "200");
+            // after it finished (the middleware's lock lasts only while the execution runs): 200 ms once let a sharer
+            // resumed late on a loaded machine run a second execution.
+            web.UseSetting("Demo:GenerationDelayMs", "1000");
             web.ConfigureTestServices(services => services.AddSingleton<TimeProvider>(_time));
         });
     }

@@ -205,7 +205,7 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
 
         if (fence.EvictionMark != 0 && tags.Length != 0)
         {
-            if (fence.EvictionMark <= _evictionsForgottenUpTo)
+            if (fence.EvictionMark < _evictionsForgottenUpTo)
             {
                 // Began before evictions no longer remembered: one of them may have carried a tag of this page.
                 return StoreOutcome.Revoked;
