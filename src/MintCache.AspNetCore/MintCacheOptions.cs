@@ -104,6 +104,20 @@ public sealed class MintCacheOptions
     public TimeSpan? FailSafe { get; set; }
 
     /// <summary>
+    /// Gets or sets whether a response's own <c>Cache-Control: stale-while-revalidate=N</c> and <c>stale-if-error=N</c>
+    /// (RFC 5861) set the grace and the fail-safe of the page it stores, over the policy's and these options'.
+    /// </summary>
+    /// <value>The default value is <see langword="true"/>, as in Varnish and nginx.</value>
+    /// <remarks>
+    /// <c>stale-while-revalidate=N</c>: the page may be served stale for N seconds past its freshness while one request
+    /// regenerates it. <c>stale-if-error=N</c>: while its regenerations fail, the page stays in service up to N seconds
+    /// past that. Values are whole seconds, capped at 30 days; a malformed or negative one is ignored (Debug log,
+    /// <c>StaleDirectiveIgnored</c>). In the foreground mode the one request that regenerates the page sees its own
+    /// error; everyone else keeps being served the stale page.
+    /// </remarks>
+    public bool HonorResponseStaleDirectives { get; set; } = true;
+
+    /// <summary>
     /// Gets or sets whether responses of cached endpoints carry a <c>Cache-Status</c> header (RFC 9211) saying how
     /// MintCache answered them.
     /// </summary>

@@ -27,6 +27,7 @@ internal static partial class Log
     internal const int IdEntryStored = 17;
     internal const int IdReservedTagIgnored = 18;
     internal const int IdRenewFailed = 19;
+    internal const int IdStaleDirectiveIgnored = 41;
 
     internal const int IdRedisUnavailable = 20;
     internal const int IdRedisRestored = 21;
@@ -70,6 +71,11 @@ internal static partial class Log
         "A response with an empty cache key was not stored.",
         EventName = "EmptyKeyIgnored")]
     public static partial void EmptyKeyIgnored(ILogger logger);
+
+    [LoggerMessage(IdStaleDirectiveIgnored, LogLevel.Debug,
+        "A response's Cache-Control directive '{Directive}' is not a number of seconds and was ignored; the policy's or the options' window applies.",
+        EventName = "StaleDirectiveIgnored")]
+    public static partial void StaleDirectiveIgnored(ILogger logger, string directive);
 
     [LoggerMessage(IdRenewFailed, LogLevel.Debug,
         "The {Backend} cache backend failed to renew a refresh claim; the next heartbeat tries again, and the claim lapses if none succeeds within the lease.",

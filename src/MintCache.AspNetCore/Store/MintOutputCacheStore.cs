@@ -229,7 +229,11 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         }
 
         var userTags = ReservedTags.Split(tags.Span, _logger, out var directives);
-        var lifetime = new EntryLifetime(validFor, directives.Grace ?? _options.Grace, _options.FailSafe ?? TimeSpan.Zero);
+        var stale = ResponseStaleDirectives(httpContext);
+        var lifetime = new EntryLifetime(
+            validFor,
+            stale.StaleWhileRevalidate ?? directives.Grace ?? _options.Grace,
+            stale.StaleIfError ?? _options.FailSafe ?? TimeSpan.Zero);
         var regenerationRequest = (directives.Refresh ?? _options.RefreshMode) == RefreshMode.Background
             ? CaptureRegeneration(httpContext)
             : ReadOnlyMemory<byte>.Empty;
@@ -261,6 +265,23 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         }
 
         return AwaitSetAsync(key, claim, set);
+    }
+
+    /// <summary>The response's own RFC 5861 windows, which override the policy's and the options' (as in Varnish and nginx).</summary>
+    private StaleDirectives ResponseStaleDirectives(HttpContext? httpContext)
+    {
+        if (!_options.HonorResponseStaleDirectives || httpContext is null)
+        {
+            return default;
+        }
+
+        var directives = StaleDirectives.Parse(httpContext.Response.Headers.CacheControl, out var rejected);
+        if (rejected is not null)
+        {
+            Log.StaleDirectiveIgnored(_logger, rejected);
+        }
+
+        return directives;
     }
 
     /// <summary>
