@@ -13,13 +13,19 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// before an eviction on another host, or under a claim another host took over since, never puts its older page back
 /// in service; a live holder's claim is renewed, and a stopped host's claim lapses after one lease.
 /// </summary>
-/// <remarks>Redis decides on its server's clock, so these tests run on real time, with windows wide enough for a stalled machine.</remarks>
-[Collection(RedisCollection.Name)]
-public sealed class RedisNeverAnOlderPageTests(RedisServerFixture redis)
+/// <remarks>
+/// Redis decides on its server's clock, so these tests run on real time, with windows wide enough for a stalled machine.
+/// They run on one server and on a real three-master Redis Cluster, where a tag's set and an entry live on different
+/// nodes.
+/// </remarks>
+public abstract class RedisNeverAnOlderPageTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan StaleAfter = TimeSpan.FromSeconds(1);
+
+    /// <summary>The StackExchange.Redis configuration string of the server or cluster under test.</summary>
+    protected abstract string Endpoint { get; }
 
     [Fact]
     public async Task LateStoreUnderClaimTakenOverByOtherHost_IsRefused_EvenBeforeTheNewHolderStores()
@@ -27,7 +33,7 @@ public sealed class RedisNeverAnOlderPageTests(RedisServerFixture redis)
         var page = new VersionedPage();
 
         // A stuck holder: its heartbeat stops at the regeneration timeout, then its claim lapses after one lease.
-        await using var farm = await Farm.StartAsync(redis, page, o => o.RegenerationTimeout = Lease);
+        await using var farm = await Farm.StartAsync(Endpoint, page, o => o.RegenerationTimeout = Lease);
         Assert.Equal("data 1", await farm.A.Client.GetStringAsync("/news"));
         await Mint(farm.A).MarkStaleByTagAsync("news");
 
@@ -60,7 +66,7 @@ public sealed class RedisNeverAnOlderPageTests(RedisServerFixture redis)
     public async Task EvictionOnOtherHostDuringRegeneration_OlderPageNeverServedFresh(bool soft)
     {
         var page = new VersionedPage();
-        await using var farm = await Farm.StartAsync(redis, page);
+        await using var farm = await Farm.StartAsync(Endpoint, page);
         Assert.Equal("data 1", await farm.A.Client.GetStringAsync("/news"));
 
         var hold = page.HoldNext();
@@ -106,7 +112,7 @@ public sealed class RedisNeverAnOlderPageTests(RedisServerFixture redis)
     public async Task HardEvictionOnOtherHostDuringColdMissRender_RenderedOlderPageNotStored()
     {
         var page = new VersionedPage();
-        await using var farm = await Farm.StartAsync(redis, page);
+        await using var farm = await Farm.StartAsync(Endpoint, page);
         var hold = page.HoldNext();
         var first = farm.A.Client.GetStringAsync("/news");
         await hold.Started.WaitAsync(Deadline);
@@ -126,7 +132,7 @@ public sealed class RedisNeverAnOlderPageTests(RedisServerFixture redis)
     public async Task RegenerationOfThreeLeases_IsRenewed_RendersOnceAcrossHosts()
     {
         var page = new VersionedPage();
-        await using var farm = await Farm.StartAsync(redis, page);
+        await using var farm = await Farm.StartAsync(Endpoint, page);
         Assert.Equal("data 1", await farm.A.Client.GetStringAsync("/news"));
 
         page.Data = 2;
@@ -152,7 +158,7 @@ public sealed class RedisNeverAnOlderPageTests(RedisServerFixture redis)
     public async Task HolderHostStopped_ClaimLapsesAfterOneLease_OtherHostRegenerates()
     {
         var page = new VersionedPage();
-        await using var farm = await Farm.StartAsync(redis, page);
+        await using var farm = await Farm.StartAsync(Endpoint, page);
         Assert.Equal("data 1", await farm.A.Client.GetStringAsync("/news"));
 
         page.Data = 2;
@@ -203,7 +209,7 @@ public sealed class RedisNeverAnOlderPageTests(RedisServerFixture redis)
 
         public RedisHost B { get; } = b;
 
-        public static async Task<Farm> StartAsync(RedisServerFixture redis, VersionedPage page, Action<MintCacheOptions>? configure = null)
+        public static async Task<Farm> StartAsync(string endpoint, VersionedPage page, Action<MintCacheOptions>? configure = null)
         {
             var prefix = RedisStoreHarness.UniquePrefix();
             var unused = new GatedEndpoint();
@@ -218,8 +224,8 @@ public sealed class RedisNeverAnOlderPageTests(RedisServerFixture redis)
                 => app.MapGet("/news", (Func<HttpContext, Task<string>>)(context => page.RenderAsync(context.RequestAborted)))
                     .CacheOutput(p => p.Expire(StaleAfter).Grace(TimeSpan.FromMinutes(1)).Tag("news"));
 
-            var a = await RedisHost.StartAsync(redis.Endpoint, prefix, unused, StaleAfter, TimeSpan.FromMinutes(1), Configure, mapMore: Map);
-            var b = await RedisHost.StartAsync(redis.Endpoint, prefix, unused, StaleAfter, TimeSpan.FromMinutes(1), Configure, mapMore: Map);
+            var a = await RedisHost.StartAsync(endpoint, prefix, unused, StaleAfter, TimeSpan.FromMinutes(1), Configure, mapMore: Map);
+            var b = await RedisHost.StartAsync(endpoint, prefix, unused, StaleAfter, TimeSpan.FromMinutes(1), Configure, mapMore: Map);
             await Eventually.HoldsAsync(() => a.Backend.Notifications.IsLive && b.Backend.Notifications.IsLive, Deadline, "both hosts subscribed");
             return new Farm(a, b);
         }
@@ -230,4 +236,18 @@ public sealed class RedisNeverAnOlderPageTests(RedisServerFixture redis)
             await B.DisposeAsync();
         }
     }
+}
+
+/// <summary>The older-page scenarios on one Redis server.</summary>
+[Collection(RedisCollection.Name)]
+public sealed class RedisServerNeverAnOlderPageTests(RedisServerFixture redis) : RedisNeverAnOlderPageTests
+{
+    protected override string Endpoint => redis.Endpoint;
+}
+
+/// <summary>The older-page scenarios on a real Redis Cluster: every script on one slot, tags and entries on different nodes.</summary>
+[Collection(RedisClusterCollection.Name)]
+public sealed class RedisClusterNeverAnOlderPageTests(RedisClusterFixture cluster) : RedisNeverAnOlderPageTests
+{
+    protected override string Endpoint => cluster.Endpoint;
 }
