@@ -1,13 +1,28 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using MintCache.AspNetCore.Diagnostics;
 using Polly.CircuitBreaker;
 
 namespace MintCache.AspNetCore.Backends.Redis;
 
-/// <summary>What the health check reports: read from the state the backend keeps anyway, never a probe of its own.</summary>
+/// <summary>
+/// What the health check reports: a ping of Redis, bounded by <see cref="MintCacheOptions.RedisOperationTimeout"/> and
+/// reused for <see cref="ProbeReuse"/>, next to the state the backend keeps anyway (circuit, local fallback).
+/// </summary>
+/// <remarks>
+/// Probing rather than reading the state alone: a process started while Redis is down, with no traffic yet, has no
+/// failed call to remember, and would read Healthy.
+/// </remarks>
 internal sealed partial class RedisBackend : IBackendHealth
 {
-    public ValueTask<HealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken)
+    // A busy health endpoint must not ping Redis once per probe of its own.
+    internal static readonly TimeSpan ProbeReuse = TimeSpan.FromSeconds(1);
+
+    private Probe? _lastProbe;
+
+    public async ValueTask<HealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken)
     {
+        var answers = await ProbeAsync().ConfigureAwait(false);
         var circuit = _breaker.CircuitState switch
         {
             CircuitState.Closed => "closed",
@@ -16,18 +31,56 @@ internal sealed partial class RedisBackend : IBackendHealth
             _ => "isolated",
         };
         var degraded = IsDegraded;
-        var reachable = !degraded && _breaker.CircuitState is CircuitState.Closed or CircuitState.HalfOpen;
         var data = new Dictionary<string, object>
         {
             [BackendHealthData.Backend] = Name,
-            [BackendHealthData.Reachable] = reachable,
+            [BackendHealthData.Reachable] = answers,
             [BackendHealthData.Circuit] = circuit,
             [BackendHealthData.FallbackActive] = degraded,
         };
 
         // Degraded, never Unhealthy: requests are still served, from the local fallback, with per-process protection.
-        return ValueTask.FromResult(reachable
-            ? HealthCheckResult.Healthy("Redis answers; the farm shares one cache.", data)
-            : HealthCheckResult.Degraded($"Redis does not answer (circuit {circuit}); this process serves from its local in-memory cache.", data: data));
+        if (!answers)
+        {
+            return HealthCheckResult.Degraded($"Redis does not answer a ping (circuit {circuit}); this process serves from its local in-memory cache.", data: data);
+        }
+
+        return degraded || _breaker.CircuitState is CircuitState.Open or CircuitState.Isolated
+            ? HealthCheckResult.Degraded($"Redis answers again, but this process still serves from its local in-memory cache (circuit {circuit}) until its next call to Redis succeeds.", data: data)
+            : HealthCheckResult.Healthy("Redis answers; the farm shares one cache.", data);
     }
+
+    /// <summary>Whether Redis answers a ping within the operation timeout; one answer serves every check for a second.</summary>
+    private async ValueTask<bool> ProbeAsync()
+    {
+        if (Volatile.Read(ref _lastProbe) is { } last && Stopwatch.GetElapsedTime(last.At) < ProbeReuse)
+        {
+            return await last.Answers.ConfigureAwait(false);
+        }
+
+        var probe = new Probe(Stopwatch.GetTimestamp(), PingAsync());
+        Volatile.Write(ref _lastProbe, probe);
+        return await probe.Answers.ConfigureAwait(false);
+    }
+
+    private async Task<bool> PingAsync()
+    {
+        // Real time, as the connection and Redis's answers come in real time.
+        var timeout = _options.RedisOperationTimeout;
+        try
+        {
+            var multiplexer = await _connection.GetAsync(CancellationToken.None).AsTask().WaitAsync(timeout).ConfigureAwait(false);
+            await multiplexer.GetDatabase().PingAsync().WaitAsync(timeout).ConfigureAwait(false);
+            return true;
+        }
+#pragma warning disable CA1031 // Whatever stops the ping, Redis did not answer it: the check reports that, never throws.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.RedisCallFailed(_logger, ex);
+            return false;
+        }
+    }
+
+    private sealed record Probe(long At, Task<bool> Answers);
 }
