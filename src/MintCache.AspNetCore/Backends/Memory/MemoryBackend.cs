@@ -117,7 +117,7 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
             // Under a fail-safe the stale page stays in service for as long as this regeneration may run and back off,
             // so that a hanging origin never sends users to it once the grace ran out (within fail-safe-until).
             entry.ExtendUntil(now + _failSafeHold);
-            return BackendLookup.StaleClaimed(entry.Page, ticket, entry.Regeneration, TimeSpan.FromTicks(entry.ExpiresAt - now));
+            return BackendLookup.StaleClaimed(entry.Page, ticket, entry.Regeneration);
         }
     }
 

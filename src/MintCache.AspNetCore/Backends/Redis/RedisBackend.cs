@@ -141,7 +141,7 @@ internal sealed partial class RedisBackend : IMintBackend
             case (int)EntryState.Stale:
                 var page = (byte[])reply[1]!;
                 return reply.Length > 2
-                    ? BackendLookup.StaleClaimed(page, new ClaimTicket(token, (long)reply[2], ClaimedAt: (long)reply[5]), (byte[])reply[3]!, TimeSpan.FromMilliseconds((long)reply[4]))
+                    ? BackendLookup.StaleClaimed(page, new ClaimTicket(token, (long)reply[2], ClaimedAt: (long)reply[5]), (byte[])reply[3]!)
                     : BackendLookup.Stale(page);
             case LookupRejected:
                 Log.EntryRejected(_logger, Name, (EntryRejectReason)(int)reply[1]);
