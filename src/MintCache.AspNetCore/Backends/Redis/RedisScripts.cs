@@ -10,9 +10,9 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// <remarks>
 /// Each script reads its keys from <c>KEYS</c> (so StackExchange.Redis routes it to their slot) and the rest from
 /// <c>ARGV</c>, in the order of its method's parameters; no parameter object is mapped by reflection, so trimmed and
-/// native AOT apps run them too. StackExchange.Redis sends a script's text the first time and its SHA after that. The entry layout the
-/// scripts read and write is <see cref="RedisEntryFormat"/>. The scripts are written for Lua 5.1 doubles (Redis) and
-/// Lua 5.4 integers (Garnet) alike: every number they handle stays below 2^53.
+/// native AOT apps run them too. StackExchange.Redis sends a script's text the first time and its SHA after that. The
+/// entry layout the scripts read and write is <see cref="RedisEntryFormat"/>. The scripts are written for Lua 5.1
+/// doubles (Redis) and Lua 5.4 integers (Garnet) alike: every number they handle stays below 2^53.
 /// </remarks>
 internal static class RedisScripts
 {
@@ -67,18 +67,18 @@ internal static class RedisScripts
 
     /// <summary>
     /// Reads an entry and decides its state on the server clock; on stale, takes the refresh claim if nobody holds it,
-    /// and on missing too (farm-wide cold-miss collapse). A claim revoked by an eviction is free to take. Reply:
-    /// <c>{0, 1, now}</c> missing and claimed by this call with <paramref name="token"/>; <c>{0, 2}</c> missing and claimed by
+    /// and on missing too (farm-wide cold-miss collapse). A claim revoked by an eviction is free to take. Reply: <c>{0,
+    /// 1, now}</c> missing and claimed by this call with <paramref name="token"/>; <c>{0, 2}</c> missing and claimed by
     /// another (its page is being rendered); <c>{0, 0}</c> missing while a failed claim backs off (nobody renders it);
-    /// <c>{1, page, msToStale}</c> fresh; <c>{2, page}</c> stale, claimed by another;
-    /// <c>{2, page, generation, regeneration, msToExpiry, now}</c> stale and claimed by this call; <c>{3, reason}</c>
-    /// rejected. <c>now</c> is the server's time of the claim (see <see cref="Store.ClaimTicket.ClaimedAt"/>).
+    /// <c>{1, page, msToStale}</c> fresh; <c>{2, page}</c> stale, claimed by another; <c>{2, page, generation,
+    /// regeneration, msToExpiry, now}</c> stale and claimed by this call; <c>{3, reason}</c> rejected. <c>now</c> is
+    /// the server's time of the claim (see <see cref="Store.ClaimTicket.ClaimedAt"/>).
     /// </summary>
     /// <remarks>
     /// A claim taken on a missing entry records generation 0, so its store is refused if another process stored the
-    /// page meanwhile. A claim taken on an entry under a fail-safe moves its expiry to at least now + <paramref name="holdMs"/>
-    /// (the failure backoff and the regeneration timeout), within its fail-safe-until, so that the stale page stays in
-    /// service for as long as the regeneration may run.
+    /// page meanwhile. A claim taken on an entry under a fail-safe moves its expiry to at least now +
+    /// <paramref name="holdMs"/> (the failure backoff and the regeneration timeout), within its fail-safe-until, so
+    /// that the stale page stays in service for as long as the regeneration may run.
     /// </remarks>
     public static Task<RedisResult> LookupAsync(IDatabase db, RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs)
         => db.ScriptEvaluateAsync(LookupScript, [entry, claim], [token, leaseMs, holdMs]);
@@ -119,18 +119,23 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// Stores a page: fresh for <paramref name="freshMs"/>, then stale for <paramref name="graceMs"/>, physically deleted by Redis after both
-    /// and the fail-safe (<paramref name="failSafeMs"/>) that failed regenerations may use. <paramref name="regen"/> is kept beside the page.
-    /// The fence (<see cref="Store.StoreFence"/>): with a claim (<paramref name="token"/> not empty), refused when the claim was
-    /// revoked by an eviction (<paramref name="revoked"/> 1: a tag of the page was evicted after the claim; or the claim key
-    /// holds a revocation), taken over by another live token, or when a live entry of another generation than
-    /// <paramref name="claimGen"/> is stored; without one, refused only while a revocation stands. Either way the claim is deleted if <paramref name="token"/> still owns it (compare-and-delete), never
-    /// otherwise, and <paramref name="member"/> (the cache key) is published on <paramref name="channel"/> once the write is done, which
-    /// invalidates near copies and wakes cold-miss waiters on every process.
-    /// Reply: <c>{outcome}</c> refused (a <see cref="Store.StoreOutcome"/>); <c>{1, latestExpiry, now}</c> stored.
+    /// Stores a page: fresh for <paramref name="freshMs"/>, then stale for <paramref name="graceMs"/>, physically
+    /// deleted by Redis after both and the fail-safe (<paramref name="failSafeMs"/>) that failed regenerations may use.
+    /// <paramref name="regen"/> is kept beside the page. The fence (<see cref="Store.StoreFence"/>): with a claim
+    /// (<paramref name="token"/> not empty), refused when the claim was revoked by an eviction
+    /// (<paramref name="revoked"/> 1: a tag of the page was evicted after the claim; or the claim key holds a
+    /// revocation), taken over by another live token, or when a live entry of another generation than
+    /// <paramref name="claimGen"/> is stored; without one, refused only while a revocation stands. Either way the claim
+    /// is deleted if <paramref name="token"/> still owns it (compare-and-delete), never otherwise, and
+    /// <paramref name="member"/> (the cache key) is published on <paramref name="channel"/> once the write is done,
+    /// which invalidates near copies and wakes cold-miss waiters on every process. Reply: <c>{outcome}</c> refused (a
+    /// <see cref="Store.StoreOutcome"/>); <c>{1, latestExpiry, now}</c> stored.
     /// </summary>
-    public static Task<RedisResult> SetAsync(IDatabase db, RedisKey entry, RedisKey claim, byte[] page, long freshMs, long graceMs, long failSafeMs, byte[] regen, RedisValue token, RedisValue claimGen, int revoked, string channel, string member)
-        => db.ScriptEvaluateAsync(SetScript, [entry, claim], [page, freshMs, graceMs, failSafeMs, regen, token, claimGen, revoked, channel, member]);
+    public static Task<RedisResult> SetAsync(
+        IDatabase db, RedisKey entry, RedisKey claim, byte[] page, long freshMs, long graceMs, long failSafeMs, byte[] regen,
+        RedisValue token, RedisValue claimGen, int revoked, string channel, string member)
+        => db.ScriptEvaluateAsync(
+            SetScript, [entry, claim], [page, freshMs, graceMs, failSafeMs, regen, token, claimGen, revoked, channel, member]);
 
     private const string SetScript = Helpers + ClaimHelpers + """
         local now, nowus = nowms()
@@ -173,8 +178,9 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// A holder's heartbeat: extends its claim to <paramref name="leaseMs"/> from now while <paramref name="token"/> owns it. A revocation of
-    /// its claim is extended too, so that it outlives the holder's store. Reply: a <see cref="Store.ClaimRenewal"/>.
+    /// A holder's heartbeat: extends its claim to <paramref name="leaseMs"/> from now while <paramref name="token"/>
+    /// owns it. A revocation of its claim is extended too, so that it outlives the holder's store. Reply: a
+    /// <see cref="Store.ClaimRenewal"/>.
     /// </summary>
     public static Task<RedisResult> RenewClaimAsync(IDatabase db, RedisKey claim, long token, long leaseMs)
         => db.ScriptEvaluateAsync(RenewClaimScript, [claim], [token, leaseMs]);
@@ -193,11 +199,12 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// Gives up a claim if <paramref name="token"/> still owns it: deleted when <paramref name="retryMs"/> is zero, otherwise replaced by the
-    /// value <c>-token</c> (released: lookups of a missing entry do not wait for it; its owner may still release it) that lapses after
-    /// <paramref name="retryMs"/> (never lengthened), and publishes <paramref name="member"/> on <paramref name="channel"/> so that waiters of a cold
-    /// page stop waiting for a page that will not come. When <paramref name="failed"/> is 1 (stale-if-error), the entry's expiry
-    /// moves to now + its grace, never past its fail-safe-until. Reply: 1 when the token owned the claim, else 0.
+    /// Gives up a claim if <paramref name="token"/> still owns it: deleted when <paramref name="retryMs"/> is zero,
+    /// otherwise replaced by the value <c>-token</c> (released: lookups of a missing entry do not wait for it; its
+    /// owner may still release it) that lapses after <paramref name="retryMs"/> (never lengthened), and publishes
+    /// <paramref name="member"/> on <paramref name="channel"/> so that waiters of a cold page stop waiting for a page
+    /// that will not come. When <paramref name="failed"/> is 1 (stale-if-error), the entry's expiry moves to now + its
+    /// grace, never past its fail-safe-until. Reply: 1 when the token owned the claim, else 0.
     /// </summary>
     public static Task<RedisResult> ReleaseClaimAsync(IDatabase db, RedisKey entry, RedisKey claim, long token, long retryMs, int failed, string channel, string member)
         => db.ScriptEvaluateAsync(ReleaseClaimScript, [entry, claim], [token, retryMs, failed, channel, member]);
@@ -226,9 +233,10 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// Starts a tag eviction: records when it happened (the member <paramref name="marker"/>, scored <c>now + horizonMs</c> so
-    /// that pruning forgets it after that horizon), then reads every member, in one step: a store whose membership is
-    /// written later sees the eviction (<see cref="AddTagAsync"/>). Reply: the members, the marker among them.
+    /// Starts a tag eviction: records when it happened (the member <paramref name="marker"/>, scored <c>now +
+    /// horizonMs</c> so that pruning forgets it after that horizon), then reads every member, in one step: a store
+    /// whose membership is written later sees the eviction (<see cref="AddTagAsync"/>). Reply: the members, the marker
+    /// among them.
     /// </summary>
     public static Task<RedisResult> BeginTagEvictionAsync(IDatabase db, RedisKey tag, string marker, long horizonMs)
         => db.ScriptEvaluateAsync(BeginTagEvictionScript, [tag], [marker, horizonMs]);
@@ -242,9 +250,10 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// Evicts one entry of a tag: removes it (<paramref name="soft"/> 0) or brings its stale-at forward to the server's now
-    /// (<paramref name="soft"/> 1; <c>SETRANGE</c> keeps the TTL), and revokes the live claim on it, if any (value <c>!token</c>,
-    /// for at least <paramref name="leaseMs"/>), so that the regeneration running under it cannot store its page. Reply: 1.
+    /// Evicts one entry of a tag: removes it (<paramref name="soft"/> 0) or brings its stale-at forward to the server's
+    /// now (<paramref name="soft"/> 1; <c>SETRANGE</c> keeps the TTL), and revokes the live claim on it, if any (value
+    /// <c>!token</c>, for at least <paramref name="leaseMs"/>), so that the regeneration running under it cannot store
+    /// its page. Reply: 1.
     /// </summary>
     public static Task<RedisResult> EvictEntryAsync(IDatabase db, RedisKey entry, RedisKey claim, int soft, long leaseMs)
         => db.ScriptEvaluateAsync(EvictEntryScript, [entry, claim], [soft, leaseMs]);
@@ -270,12 +279,12 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// Records that the cache key <paramref name="member"/> carries a tag for <paramref name="lifeMs"/> from now (the entry's longest life and
-    /// a margin), prunes the members already past their expiry, and keeps the tag's own key alive at least as long, so
-    /// the bookkeeping of a tag never outgrows the entries that carry it. Written before the entry, so an entry never
-    /// exists without its tags. With <paramref name="since"/> (the server time its claim was taken; 0 for none), nothing is
-    /// written when the tag was evicted at or after it, or when it is older than the evictions remembered
-    /// (<paramref name="horizonMs"/>). Reply: 1 written, 0 revoked.
+    /// Records that the cache key <paramref name="member"/> carries a tag for <paramref name="lifeMs"/> from now (the
+    /// entry's longest life and a margin), prunes the members already past their expiry, and keeps the tag's own key
+    /// alive at least as long, so the bookkeeping of a tag never outgrows the entries that carry it. Written before the
+    /// entry, so an entry never exists without its tags. With <paramref name="since"/> (the server time its claim was
+    /// taken; 0 for none), nothing is written when the tag was evicted at or after it, or when it is older than the
+    /// evictions remembered (<paramref name="horizonMs"/>). Reply: 1 written, 0 revoked.
     /// </summary>
     public static Task<RedisResult> AddTagAsync(IDatabase db, RedisKey tag, RedisValue member, long lifeMs, long since, string marker, long horizonMs)
         => db.ScriptEvaluateAsync(AddTagScript, [tag], [member, lifeMs, since, marker, horizonMs]);
