@@ -170,7 +170,7 @@ public sealed class MintCacheOptions
     public TimeSpan RedisBreakDuration { get; set; } = MintCacheConstants.DefaultRedisBreakDuration;
 
     /// <summary>Gets or sets the share of failed Redis calls (over 10 seconds) that opens the circuit breaker.</summary>
-    /// <value>The default value is 0.5. Valid values are above 0 and at most 1.</value>
+    /// <value>The default value is 0.5. Valid values are between 0.001 and 1.</value>
     [Range(0.001, 1.0)]
     public double RedisFailureRatio { get; set; } = MintCacheConstants.DefaultRedisFailureRatio;
 
