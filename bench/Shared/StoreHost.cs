@@ -13,7 +13,7 @@ internal static class StoreHost
 {
     public static bool NeedsRedis(StoreKind kind) => kind >= StoreKind.BuiltInRedis;
 
-    /// <summary>The stores that can run here: Redis ones only with a Redis endpoint, MintCache's only once it has a Redis backend.</summary>
+    /// <summary>The stores that can run here: the Redis ones only with a Redis endpoint.</summary>
     public static IEnumerable<StoreKind> Available(string? redisEndpoint)
     {
         yield return StoreKind.BuiltInMemory;
@@ -25,14 +25,8 @@ internal static class StoreHost
 
         yield return StoreKind.BuiltInRedis;
         yield return StoreKind.FusionRedis;
-        if (MintRedisSupport.IsAvailable)
-        {
-            yield return StoreKind.MintRedis;
-            if (MintRedisSupport.CanTurnOffNearCache)
-            {
-                yield return StoreKind.MintRedisNoNear;
-            }
-        }
+        yield return StoreKind.MintRedis;
+        yield return StoreKind.MintRedisNoNear;
     }
 
     /// <summary>Adds output caching with <paramref name="kind"/> as its store to an application's services.</summary>
@@ -69,7 +63,8 @@ internal static class StoreHost
                 var near = kind != StoreKind.MintRedisNoNear;
                 services.AddMintStore(o =>
                 {
-                    MintRedisSupport.Apply(o, endpoint, near);
+                    o.Redis = endpoint;
+                    o.NearCache = near;
                     mint?.Invoke(o);
                     if (kind == StoreKind.MintRedisBackground)
                     {

@@ -42,27 +42,32 @@ app.MapGet("/time", (DemoStats stats) =>
 }).CacheOutput(p => p.Expire(TimeSpan.FromSeconds(5)).Tag("time"));
 
 // Tag eviction: hard removes the pages, soft marks them stale so one request per page refreshes them.
+// DEMO ONLY: anyone who can reach this endpoint can empty the cache, so it exists only in Development (dotnet run,
+// the tests). A real application puts its purge behind authorization (.RequireAuthorization(...)) or in its own code.
 // A purge that could not reach Redis throws: answer 503 so the caller knows to retry, rather than claim success.
-app.MapPost("/evict/{tag}", async (string tag, bool? soft, IMintCache cache, CancellationToken ct) =>
+if (app.Environment.IsDevelopment())
 {
-    try
+    app.MapPost("/evict/{tag}", async (string tag, bool? soft, IMintCache cache, CancellationToken ct) =>
     {
-        if (soft == true)
+        try
         {
-            await cache.MarkStaleByTagAsync(tag, ct);
+            if (soft == true)
+            {
+                await cache.MarkStaleByTagAsync(tag, ct);
+            }
+            else
+            {
+                await cache.EvictByTagAsync(tag, ct);
+            }
         }
-        else
+        catch (Exception ex) when (ex is not OperationCanceledException)
         {
-            await cache.EvictByTagAsync(tag, ct);
+            return Results.Problem($"The purge of {tag} did not reach the shared cache; retry.", statusCode: StatusCodes.Status503ServiceUnavailable);
         }
-    }
-    catch (Exception ex) when (ex is not OperationCanceledException)
-    {
-        return Results.Problem($"The purge of {tag} did not reach the shared cache; retry.", statusCode: StatusCodes.Status503ServiceUnavailable);
-    }
 
-    return Results.Text($"{(soft == true ? "marked stale" : "evicted")}: {tag}\n");
-});
+        return Results.Text($"{(soft == true ? "marked stale" : "evicted")}: {tag}\n");
+    });
+}
 
 app.MapGet("/stats", (DemoStats stats) => Results.Json(stats.Snapshot()));
 
@@ -89,7 +94,7 @@ app.MapGet("/help", () => Results.Text(
       GET  /slow             a 300 ms page cached 2 s, grace 30 s (tag "slow")
       GET  /time             a minimal API cached 5 s, default grace (tag "time")
       GET  /news             an MVC controller, named policy "news" (5 s, grace 1 min, tag "news")
-      POST /evict/{tag}      remove tagged pages; add ?soft=true to mark them stale instead
+      POST /evict/{tag}      remove tagged pages; add ?soft=true to mark them stale instead (Development only)
       GET  /stats            endpoint executions per path
       GET  /stats/cache      executions and MintCache's metrics (lookups, claims, regenerations)
       GET  /healthz          MintCache's health check

@@ -1,4 +1,5 @@
 using System.ComponentModel.DataAnnotations;
+using System.Diagnostics.CodeAnalysis;
 using StackExchange.Redis;
 
 namespace MintCache.AspNetCore;
@@ -13,6 +14,8 @@ namespace MintCache.AspNetCore;
 /// then <em>stale but servable</em> for <see cref="Grace"/>: the first lookup of a stale entry regenerates it while
 /// every other lookup is answered with the stale page. Past grace the entry is gone.
 /// </remarks>
+[UnconditionalSuppressMessage("Trimming", "IL2026", Justification = "The generated MintCacheOptionsValidator parses the TimeSpan ranges itself; "
+    + "reflection-based DataAnnotations validation keeps TimeSpan's converter, which is built in.")]
 public sealed class MintCacheOptions
 {
     /// <summary>The configuration section that <c>AddMintStore</c> binds when it exists.</summary>
@@ -184,7 +187,7 @@ public sealed class MintCacheOptions
     public TimeSpan RedisBreakDuration { get; set; } = MintCacheConstants.DefaultRedisBreakDuration;
 
     /// <summary>Gets or sets the share of failed Redis calls (over 10 seconds) that opens the circuit breaker.</summary>
-    /// <value>The default value is 0.5. Valid values are above 0 and at most 1.</value>
+    /// <value>The default value is 0.5. Valid values are between 0.001 and 1.</value>
     [Range(0.001, 1.0)]
     public double RedisFailureRatio { get; set; } = MintCacheConstants.DefaultRedisFailureRatio;
 

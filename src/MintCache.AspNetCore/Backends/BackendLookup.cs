@@ -8,7 +8,7 @@ internal readonly struct BackendLookup
 {
     public static readonly BackendLookup Missing = default;
 
-    private BackendLookup(EntryState state, byte[]? page, ClaimTicket? claim, ReadOnlyMemory<byte> regeneration, TimeSpan timeToExpiry, bool claimedElsewhere = false, long watchMark = 0)
+    private BackendLookup(EntryState state, byte[]? page, ClaimTicket? claim, ReadOnlyMemory<byte> regeneration, bool claimedElsewhere = false, long watchMark = 0)
     {
         ClaimedElsewhere = claimedElsewhere;
         WatchMark = watchMark;
@@ -16,7 +16,6 @@ internal readonly struct BackendLookup
         Page = page;
         Claim = claim;
         Regeneration = regeneration;
-        TimeToExpiry = timeToExpiry;
     }
 
     public EntryState State { get; }
@@ -30,9 +29,6 @@ internal readonly struct BackendLookup
     /// <summary>With a won claim: the serialized background regeneration stored with the entry, or empty.</summary>
     public ReadOnlyMemory<byte> Regeneration { get; }
 
-    /// <summary>With a won claim: how long the stale page may still be served, on the backend's clock.</summary>
-    public TimeSpan TimeToExpiry { get; }
-
     /// <summary>
     /// The entry is missing and another lookup (in this process or another) holds its claim, so its page is being
     /// rendered: <see cref="IMintBackend.WaitForEntryAsync"/> may wait for it instead of rendering it again.
@@ -42,15 +38,15 @@ internal readonly struct BackendLookup
     /// <summary>With <see cref="ClaimedElsewhere"/>: where the backend's change notifications stood before the lookup.</summary>
     public long WatchMark { get; }
 
-    public static BackendLookup Fresh(byte[] page) => new(EntryState.Fresh, page, null, default, default);
+    public static BackendLookup Fresh(byte[] page) => new(EntryState.Fresh, page, null, default);
 
-    public static BackendLookup Stale(byte[] page) => new(EntryState.Stale, page, null, default, default);
+    public static BackendLookup Stale(byte[] page) => new(EntryState.Stale, page, null, default);
 
-    public static BackendLookup StaleClaimed(byte[] page, ClaimTicket wonClaim, ReadOnlyMemory<byte> regeneration, TimeSpan timeToExpiry)
-        => new(EntryState.Stale, page, wonClaim, regeneration, timeToExpiry);
+    public static BackendLookup StaleClaimed(byte[] page, ClaimTicket wonClaim, ReadOnlyMemory<byte> regeneration)
+        => new(EntryState.Stale, page, wonClaim, regeneration);
 
     /// <summary>A cold miss whose claim this lookup won: its request renders the page for everyone.</summary>
-    public static BackendLookup MissingClaimed(ClaimTicket wonClaim) => new(EntryState.Missing, null, wonClaim, default, default);
+    public static BackendLookup MissingClaimed(ClaimTicket wonClaim) => new(EntryState.Missing, null, wonClaim, default);
 
-    public static BackendLookup MissingClaimedElsewhere(long watchMark) => new(EntryState.Missing, null, null, default, default, claimedElsewhere: true, watchMark);
+    public static BackendLookup MissingClaimedElsewhere(long watchMark) => new(EntryState.Missing, null, null, default, claimedElsewhere: true, watchMark);
 }

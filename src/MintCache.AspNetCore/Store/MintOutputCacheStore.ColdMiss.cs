@@ -38,10 +38,8 @@ internal sealed partial class MintOutputCacheStore
 
         if (_claims.TryGet(key, out var own) && !own.Background)
         {
-            // The claim is this process's own: the middleware's lock joins the request to the execution already
-            // rendering the page here, or, if none is (nothing was stored under the claim), lets it render the page;
-            // waiting on a notification would only hold it until the lease ran out. A background regeneration's lock
-            // is its own, so a request would render beside it: that one is waited for like a claim held elsewhere.
+            // Rendered in this process: the middleware's lock joins the request to that execution. A background
+            // regeneration locks on a key of its own, so it is waited for like a claim held elsewhere.
             return BackendLookup.Missing;
         }
 

@@ -1,7 +1,5 @@
-using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
+using MintCache.Testing;
 using StackExchange.Redis;
 
 namespace MintCache.AspNetCore.Tests.Fixtures;
@@ -103,13 +101,13 @@ public sealed class RedisServerFixture : IAsyncLifetime
         // MINTCACHE_TEST_SERVER=garnet runs the suite on the embedded server even where redis-server is installed.
         var redisServer = string.Equals(Environment.GetEnvironmentVariable(ServerEnvironmentVariable), "garnet", StringComparison.OrdinalIgnoreCase)
             ? null
-            : FindOnPath("redis-server");
+            : LocalRedisServer.FindExecutable();
         Exception? failure = null;
         if (redisServer is not null)
         {
             try
             {
-                return await RedisTestServer.StartRedisAsync(redisServer, FreePort(), password);
+                return await RedisTestServer.StartRedisAsync(redisServer, LocalRedisServer.FreeLoopbackPort(), password);
             }
             catch (Exception ex) when (ex is InvalidOperationException or TimeoutException or System.ComponentModel.Win32Exception)
             {
@@ -119,7 +117,7 @@ public sealed class RedisServerFixture : IAsyncLifetime
 
         try
         {
-            return await RedisTestServer.StartGarnetAsync(FreePort(), password);
+            return await RedisTestServer.StartGarnetAsync(LocalRedisServer.FreeLoopbackPort(), password);
         }
         catch (Exception ex)
         {
@@ -127,34 +125,11 @@ public sealed class RedisServerFixture : IAsyncLifetime
             throw new InvalidOperationException($"No Redis test server could start: redis-server {(failure is null ? "is not installed" : $"failed ({failure.Message})")}, Garnet failed ({ex.Message}).", ex);
         }
     }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
-
-    private static string? FindOnPath(string name)
-    {
-        foreach (var dir in (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries))
-        {
-            var candidate = Path.Combine(dir, name);
-            if (File.Exists(candidate))
-            {
-                return candidate;
-            }
-        }
-
-        return null;
-    }
 }
 
 /// <summary>One Redis-protocol server a test owns: it may be killed and started again on the same port.</summary>
 public sealed class RedisTestServer : IDisposable
 {
-    private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(15);
-
     private readonly Func<Task<IDisposable>> _start;
     private IDisposable? _running;
 
@@ -173,45 +148,7 @@ public sealed class RedisTestServer : IDisposable
 
     public static async Task<RedisTestServer> StartRedisAsync(string executable, int port, string? password)
     {
-        var server = new RedisTestServer("redis-server", port, async () =>
-        {
-            var info = new ProcessStartInfo(executable)
-            {
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-
-            // Loopback only, nothing persisted: a restarted server starts empty, as after a crash without persistence.
-            foreach (var arg in new[] { "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--protected-mode", "no" })
-            {
-                info.ArgumentList.Add(arg);
-            }
-
-            if (password is not null)
-            {
-                info.ArgumentList.Add("--requirepass");
-                info.ArgumentList.Add(password);
-            }
-
-            var process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start.");
-            process.OutputDataReceived += static (_, _) => { };
-            process.ErrorDataReceived += static (_, _) => { };
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            var handle = new ProcessHandle(process);
-            try
-            {
-                await WaitUntilListeningAsync(port, () => process.HasExited);
-            }
-            catch
-            {
-                handle.Dispose();
-                throw;
-            }
-
-            return handle;
-        });
+        var server = new RedisTestServer("redis-server", port, async () => await LocalRedisServer.StartAsync(executable, port, password));
         await server.StartAsync();
         return server;
     }
@@ -228,7 +165,7 @@ public sealed class RedisTestServer : IDisposable
 
             var garnet = new Garnet.GarnetServer([.. args]);
             garnet.Start();
-            await WaitUntilListeningAsync(port, static () => false);
+            await LocalRedisServer.WaitUntilListeningAsync(port, static () => false);
             return garnet;
         });
         await server.StartAsync();
@@ -250,47 +187,6 @@ public sealed class RedisTestServer : IDisposable
     }
 
     public void Dispose() => Kill();
-
-    private static async Task WaitUntilListeningAsync(int port, Func<bool> exited)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            if (exited())
-            {
-                throw new InvalidOperationException($"The Redis test server on port {port} exited at start.");
-            }
-
-            try
-            {
-                using var client = new TcpClient();
-                await client.ConnectAsync(IPAddress.Loopback, port);
-                return;
-            }
-            catch (SocketException) when (deadline.Elapsed < StartTimeout)
-            {
-                await Task.Delay(20);
-            }
-            catch (SocketException ex)
-            {
-                throw new TimeoutException($"The Redis test server on port {port} did not listen within {StartTimeout}.", ex);
-            }
-        }
-    }
-
-    private sealed class ProcessHandle(Process process) : IDisposable
-    {
-        public void Dispose()
-        {
-            if (!process.HasExited)
-            {
-                process.Kill(entireProcessTree: true);
-                process.WaitForExit(5_000);
-            }
-
-            process.Dispose();
-        }
-    }
 }
 
 [CollectionDefinition(Name)]

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.OutputCaching;
 using Microsoft.AspNetCore.TestHost;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
 
 namespace MintCache.AspNetCore.Tests.Fixtures;
@@ -20,7 +21,7 @@ internal sealed class TestApp : IAsyncDisposable
 
     private readonly WebApplication _app;
 
-    private TestApp(WebApplication app, FakeTimeProvider time, LogCounter logs)
+    private TestApp(WebApplication app, FakeTimeProvider time, LogEvents logs)
     {
         _app = app;
         Time = time;
@@ -32,7 +33,7 @@ internal sealed class TestApp : IAsyncDisposable
 
     public FakeTimeProvider Time { get; }
 
-    public LogCounter Logs { get; }
+    public LogEvents Logs { get; }
 
     public GatedPage Page { get; }
 
@@ -51,14 +52,14 @@ internal sealed class TestApp : IAsyncDisposable
         Action<WebApplication>? mapMore = null)
     {
         time ??= new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
-        var logs = new LogCounter();
+        var logs = new LogEvents();
         var builder = WebApplication.CreateBuilder();
 
         // The test output holds the sample's appsettings.json (copied with the WebDemo reference): the host must
         // run on the options each test gives, not the sample's.
         builder.Configuration.Sources.Clear();
         builder.WebHost.UseTestServer();
-        builder.Logging.ClearProviders().AddProvider(logs).AddFilter<LogCounter>(null, LogLevel.Debug);
+        builder.Logging.ClearProviders().AddProvider(new FakeLoggerProvider(logs.Collector)).AddFilter<FakeLoggerProvider>(null, LogLevel.Debug);
         builder.Services.AddSingleton<TimeProvider>(time);
         builder.Services.AddSingleton<GatedPage>();
         builder.Services.AddControllers().AddApplicationPart(typeof(TestApp).Assembly);

@@ -18,6 +18,7 @@ namespace MintCache.AspNetCore.Tests.Packaging;
 public sealed class PackageTests(ITestOutputHelper output) : IDisposable
 {
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(3);
+    private const string RepositoryUrl = "https://github.com/example/MintCache.git";
     private readonly DirectoryInfo _work = Directory.CreateTempSubdirectory("mintcache-pack-");
 
     [Fact]
@@ -29,8 +30,8 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
         var app = Path.Combine(_work.FullName, "app");
         var dotnet = ChildProcess.DotnetHost;
 
-        // 1. The package, as `dotnet pack -c Release` builds it.
-        await ChildProcess.RunAsync(dotnet, ["pack", RepositoryPaths.Library, "-c", "Release", "-o", feed, $"-p:Version={version}", "--disable-build-servers"], _work.FullName, CommandTimeout);
+        // 1. The package, as a release builds it: the version and the repository's address are the release's to give.
+        await ChildProcess.RunAsync(dotnet, ["pack", RepositoryPaths.Library, "-c", "Release", "-o", feed, $"-p:Version={version}", $"-p:RepositoryUrl={RepositoryUrl}", "--disable-build-servers"], _work.FullName, CommandTimeout);
         var package = Path.Combine(feed, $"MintCache.AspNetCore.{version}.nupkg");
         AssertPackageContents(package, Path.ChangeExtension(package, ".snupkg"));
         var packed = clock.Elapsed;
@@ -118,7 +119,10 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
             var metadata = nuspec.ReadToEnd();
             Assert.Contains("<license type=\"expression\">MIT</license>", metadata, StringComparison.Ordinal);
             Assert.Contains("<readme>README.md</readme>", metadata, StringComparison.Ordinal);
-            Assert.Contains("<repository type=\"git\"", metadata, StringComparison.Ordinal);
+            Assert.Contains($"<repository type=\"git\" url=\"{RepositoryUrl}\"", metadata, StringComparison.Ordinal);
+            Assert.Contains("<projectUrl>https://github.com/example/MintCache</projectUrl>", metadata, StringComparison.Ordinal);
+            Assert.Contains("<releaseNotes># MintCache.AspNetCore release notes", metadata, StringComparison.Ordinal);
+            Assert.Contains("RELEASE-NOTES.md", entries);
             Assert.Contains("<tags>", metadata, StringComparison.Ordinal);
         }
 

@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Json;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
@@ -63,6 +64,16 @@ public sealed class WebDemoTests : IClassFixture<WebApplicationFactory<Program>>
         using var evicted = await client.GetAsync("/news");
         Assert.Equal("MintCache; fwd=miss", CacheStatus(evicted));
         Assert.NotEqual(refreshed, await evicted.Content.ReadAsStringAsync());
+    }
+
+    [Fact]
+    public async Task Evict_OutsideDevelopment_IsNotMapped()
+    {
+        // The demo's purge lets anyone empty the cache: it must not exist where the sample is deployed.
+        await using var production = _factory.WithWebHostBuilder(web => web.UseEnvironment("Production"));
+        using var client = production.CreateClient();
+        using var response = await client.PostAsync("/evict/news", null);
+        Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
     }
 
     private static string CacheStatus(HttpResponseMessage response)

@@ -117,7 +117,7 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
             // Under a fail-safe the stale page stays in service for as long as this regeneration may run and back off,
             // so that a hanging origin never sends users to it once the grace ran out (within fail-safe-until).
             entry.ExtendUntil(now + _failSafeHold);
-            return BackendLookup.StaleClaimed(entry.Page, ticket, entry.Regeneration, TimeSpan.FromTicks(entry.ExpiresAt - now));
+            return BackendLookup.StaleClaimed(entry.Page, ticket, entry.Regeneration);
         }
     }
 
@@ -406,21 +406,8 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
             return;
         }
 
-        // Still over the limit with nothing expired: drop the entries closest to their end first, down to 90 % of the
-        // limit so that the next stores do not compact again at once.
-        var target = _sizeLimit / 10 * 9;
-        var dropped = 0;
-        foreach (var entry in _entries.Values.OrderBy(static e => e.ExpiresAt))
-        {
-            if (Interlocked.Read(ref _size) <= target)
-            {
-                break;
-            }
-
-            Remove(entry);
-            dropped++;
-        }
-
+        // Still over the limit with nothing expired (the sweep above kept the pages a fail-safe holds).
+        var dropped = SizeCompaction.Compact(_entries, _sizeLimit, () => Interlocked.Read(ref _size), static e => e.ExpiresAt, now: long.MinValue, (_, e) => Remove(e));
         Log.Compacted(_logger, dropped, _sizeLimit);
     }
 

@@ -45,7 +45,7 @@ internal sealed partial class RedisBackend
         var writes = new Task<RedisResult>[tags.Length];
         for (var i = 0; i < tags.Length; i++)
         {
-            writes[i] = RedisScripts.AddTag.EvaluateAsync(db, new AddTagArgs(_keys.Tag(tags[i]), key, life, since, EvictedMarker, Milliseconds(EvictionMemory)));
+            writes[i] = RedisScripts.AddTagAsync(db, _keys.Tag(tags[i]), key, life, since, EvictedMarker, Milliseconds(EvictionMemory));
         }
 
         var written = true;
@@ -72,8 +72,7 @@ internal sealed partial class RedisBackend
             // stores prune the set, and a skipped member would survive a hard eviction. Pruning on every store keeps
             // the set to live entries.
             var members = (RedisValue[])(await _pipeline.ExecuteAsync(
-                static async (state, ct) => await RedisScripts.BeginTagEviction.EvaluateAsync(state.Db, new BeginTagEvictionArgs(
-                    state.TagKey, EvictedMarker, Milliseconds(EvictionMemory))).WaitAsync(ct).ConfigureAwait(false),
+                static async (state, ct) => await RedisScripts.BeginTagEvictionAsync(state.Db, state.TagKey, EvictedMarker, Milliseconds(EvictionMemory)).WaitAsync(ct).ConfigureAwait(false),
                 (Db: db, TagKey: _keys.Tag(tag)),
                 cancellationToken).ConfigureAwait(false))!;
             members = Array.FindAll(members, static m => m != EvictedMarker);
@@ -91,8 +90,7 @@ internal sealed partial class RedisBackend
                             for (var i = 0; i < batch.Length; i++)
                             {
                                 var key = (string)batch.Span[i]!;
-                                evictions[i] = RedisScripts.EvictEntry.EvaluateAsync(db, new EvictEntryArgs(
-                                    self._keys.Entry(key), self._keys.Claim(key), soft ? 1 : 0, Milliseconds(self._options.LeaseDuration)));
+                                evictions[i] = RedisScripts.EvictEntryAsync(db, self._keys.Entry(key), self._keys.Claim(key), soft ? 1 : 0, Milliseconds(self._options.LeaseDuration));
                             }
 
                             await Task.WhenAll(evictions).WaitAsync(ct).ConfigureAwait(false);

@@ -109,12 +109,12 @@ internal sealed partial class RedisBackend : IMintBackend
             result = await _pipeline.ExecuteAsync(
                 static async (state, ct) =>
                 {
-                    return await RedisScripts.Lookup.EvaluateAsync(state.Db, new LookupArgs(
+                    return await RedisScripts.LookupAsync(state.Db,
                         state.Self._keys.Entry(state.Key),
                         state.Self._keys.Claim(state.Key),
                         state.Token,
                         Milliseconds(state.Lease),
-                        Milliseconds(state.Self._options.FailureBackoff + state.Self._options.RegenerationTimeout))).WaitAsync(ct).ConfigureAwait(false);
+                        Milliseconds(state.Self._options.FailureBackoff + state.Self._options.RegenerationTimeout)).WaitAsync(ct).ConfigureAwait(false);
                 },
                 (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Token: token, Lease: leaseDuration),
                 cancellationToken).ConfigureAwait(false);
@@ -141,7 +141,7 @@ internal sealed partial class RedisBackend : IMintBackend
             case (int)EntryState.Stale:
                 var page = (byte[])reply[1]!;
                 return reply.Length > 2
-                    ? BackendLookup.StaleClaimed(page, new ClaimTicket(token, (long)reply[2], ClaimedAt: (long)reply[5]), (byte[])reply[3]!, TimeSpan.FromMilliseconds((long)reply[4]))
+                    ? BackendLookup.StaleClaimed(page, new ClaimTicket(token, (long)reply[2], ClaimedAt: (long)reply[5]), (byte[])reply[3]!)
                     : BackendLookup.Stale(page);
             case LookupRejected:
                 Log.EntryRejected(_logger, Name, (EntryRejectReason)(int)reply[1]);
@@ -182,7 +182,7 @@ internal sealed partial class RedisBackend : IMintBackend
                     // members afterwards finds the key (and revokes the claim this store is checked against), and one
                     // that read them before is seen by the tag's eviction time, which refuses a claim taken earlier.
                     var revoked = !await self.AddTagsAsync(db, state.Key, state.Tags, state.Lifetime, state.Fence.Claim?.ClaimedAt ?? 0).WaitAsync(ct).ConfigureAwait(false);
-                    var reply = (RedisResult[])(await RedisScripts.Set.EvaluateAsync(db, new SetArgs(
+                    var reply = (RedisResult[])(await RedisScripts.SetAsync(db,
                         self._keys.Entry(state.Key),
                         self._keys.Claim(state.Key),
                         state.Page,
@@ -194,7 +194,7 @@ internal sealed partial class RedisBackend : IMintBackend
                         state.Fence.Claim is { } fenced ? fenced.Generation : RedisValue.EmptyString,
                         revoked ? 1 : 0,
                         self._notifications.Channel.ToString(),
-                        state.Key)).WaitAsync(ct).ConfigureAwait(false))!;
+                        state.Key).WaitAsync(ct).ConfigureAwait(false))!;
                     return (StoreOutcome)(int)reply[0];
                 },
                 (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Page: page, Tags: tags, Lifetime: lifetime, Regeneration: regeneration, Fence: fence),
@@ -223,10 +223,10 @@ internal sealed partial class RedisBackend : IMintBackend
         try
         {
             var renewal = await _pipeline.ExecuteAsync(
-                static async (state, ct) => (ClaimRenewal)(int)await RedisScripts.RenewClaim.EvaluateAsync(state.Db, new RenewArgs(
+                static async (state, ct) => (ClaimRenewal)(int)await RedisScripts.RenewClaimAsync(state.Db,
                     state.Self._keys.Claim(state.Key),
                     state.Token,
-                    Milliseconds(state.Lease))).WaitAsync(ct).ConfigureAwait(false),
+                    Milliseconds(state.Lease)).WaitAsync(ct).ConfigureAwait(false),
                 (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Token: claim.Token, Lease: leaseDuration),
                 cancellationToken).ConfigureAwait(false);
             OnSuccess(call);
@@ -261,14 +261,14 @@ internal sealed partial class RedisBackend : IMintBackend
             await _pipeline.ExecuteAsync(
                 static async (state, ct) =>
                 {
-                    await RedisScripts.ReleaseClaim.EvaluateAsync(state.Db, new ReleaseArgs(
+                    await RedisScripts.ReleaseClaimAsync(state.Db,
                         state.Self._keys.Entry(state.Key),
                         state.Self._keys.Claim(state.Key),
                         state.Claim.Token,
                         Milliseconds(state.RetryAfter),
                         state.Failed ? 1 : 0,
                         state.Self._notifications.Channel.ToString(),
-                        state.Key)).WaitAsync(ct).ConfigureAwait(false);
+                        state.Key).WaitAsync(ct).ConfigureAwait(false);
                 },
                 (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Claim: claim, RetryAfter: retryAfter, Failed: failed),
                 cancellationToken).ConfigureAwait(false);
@@ -302,19 +302,4 @@ internal sealed partial class RedisBackend : IMintBackend
 
     // The reply code of a rejected value; 0-2 are EntryState values.
     private const int LookupRejected = 3;
-
-    // Script parameters: RedisKey members go to KEYS (cluster routing), the rest to ARGV. Named as in RedisScripts.
-    internal sealed record LookupArgs(RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs);
-
-    internal sealed record SetArgs(RedisKey entry, RedisKey claim, byte[] page, long freshMs, long graceMs, long failSafeMs, byte[] regen, RedisValue token, RedisValue claimGen, int revoked, string channel, string member);
-
-    internal sealed record RenewArgs(RedisKey claim, long token, long leaseMs);
-
-    internal sealed record ReleaseArgs(RedisKey entry, RedisKey claim, long token, long retryMs, int failed, string channel, string member);
-
-    internal sealed record EvictEntryArgs(RedisKey entry, RedisKey claim, int soft, long leaseMs);
-
-    internal sealed record BeginTagEvictionArgs(RedisKey tag, string marker, long horizonMs);
-
-    internal sealed record AddTagArgs(RedisKey tag, RedisValue member, long lifeMs, long since, string marker, long horizonMs);
 }

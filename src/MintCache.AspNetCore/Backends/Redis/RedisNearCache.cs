@@ -126,19 +126,8 @@ internal sealed class RedisNearCache
 
         try
         {
-            var target = _sizeLimit - (_sizeLimit / 10);
-            var now = Stopwatch.GetTimestamp();
-            var entries = _entries.ToArray();
-            Array.Sort(entries, static (x, y) => x.Value.Deadline.CompareTo(y.Value.Deadline));
-            foreach (var (key, entry) in entries)
-            {
-                if (Interlocked.Read(ref _size) <= target && entry.Deadline > now)
-                {
-                    break;
-                }
-
-                Remove(key, entry);
-            }
+            // Copies past their deadline go too, whatever the size: they can never be served again.
+            SizeCompaction.Compact(_entries, _sizeLimit, () => Interlocked.Read(ref _size), static e => e.Deadline, Stopwatch.GetTimestamp(), Remove);
         }
         finally
         {

@@ -8,9 +8,11 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// server (<c>TIME</c>) so that every process decides on the same clock.
 /// </summary>
 /// <remarks>
-/// Prepared once: StackExchange.Redis sends a script's text the first time and its SHA after that. The entry layout the
-/// scripts read and write is <see cref="RedisEntryFormat"/>. The scripts are written for Lua 5.1 doubles (Redis) and
-/// Lua 5.4 integers (Garnet) alike: every number they handle stays below 2^53.
+/// Each script reads its keys from <c>KEYS</c> (so StackExchange.Redis routes it to their slot) and the rest from
+/// <c>ARGV</c>, in the order of its method's parameters; no parameter object is mapped by reflection, so trimmed and
+/// native AOT apps run them too. StackExchange.Redis sends a script's text the first time and its SHA after that. The
+/// entry layout the scripts read and write is <see cref="RedisEntryFormat"/>. The scripts are written for Lua 5.1
+/// doubles (Redis) and Lua 5.4 integers (Garnet) alike: every number they handle stays below 2^53.
 /// </remarks>
 internal static class RedisScripts
 {
@@ -65,24 +67,27 @@ internal static class RedisScripts
 
     /// <summary>
     /// Reads an entry and decides its state on the server clock; on stale, takes the refresh claim if nobody holds it,
-    /// and on missing too (farm-wide cold-miss collapse). A claim revoked by an eviction is free to take. Reply:
-    /// <c>{0, 1, now}</c> missing and claimed by this call with <c>@token</c>; <c>{0, 2}</c> missing and claimed by
+    /// and on missing too (farm-wide cold-miss collapse). A claim revoked by an eviction is free to take. Reply: <c>{0,
+    /// 1, now}</c> missing and claimed by this call with <paramref name="token"/>; <c>{0, 2}</c> missing and claimed by
     /// another (its page is being rendered); <c>{0, 0}</c> missing while a failed claim backs off (nobody renders it);
-    /// <c>{1, page, msToStale}</c> fresh; <c>{2, page}</c> stale, claimed by another;
-    /// <c>{2, page, generation, regeneration, msToExpiry, now}</c> stale and claimed by this call; <c>{3, reason}</c>
-    /// rejected. <c>now</c> is the server's time of the claim (see <see cref="Store.ClaimTicket.ClaimedAt"/>).
+    /// <c>{1, page, msToStale}</c> fresh; <c>{2, page}</c> stale, claimed by another; <c>{2, page, generation,
+    /// regeneration, msToExpiry, now}</c> stale and claimed by this call; <c>{3, reason}</c> rejected. <c>now</c> is
+    /// the server's time of the claim (see <see cref="Store.ClaimTicket.ClaimedAt"/>).
     /// </summary>
     /// <remarks>
     /// A claim taken on a missing entry records generation 0, so its store is refused if another process stored the
-    /// page meanwhile. A claim taken on an entry under a fail-safe moves its expiry to at least now + <c>@holdMs</c>
-    /// (the failure backoff and the regeneration timeout), within its fail-safe-until, so that the stale page stays in
-    /// service for as long as the regeneration may run.
+    /// page meanwhile. A claim taken on an entry under a fail-safe moves its expiry to at least now +
+    /// <paramref name="holdMs"/> (the failure backoff and the regeneration timeout), within its fail-safe-until, so
+    /// that the stale page stays in service for as long as the regeneration may run.
     /// </remarks>
-    public static readonly LuaScript Lookup = LuaScript.Prepare(Helpers + ClaimHelpers + """
+    public static Task<RedisResult> LookupAsync(IDatabase db, RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs)
+        => db.ScriptEvaluateAsync(LookupScript, [entry, claim], [token, leaseMs, holdMs]);
+
+    private const string LookupScript = Helpers + ClaimHelpers + """
         local function claim()
-          local h = redis.call('GET', @claim)
+          local h = redis.call('GET', KEYS[2])
           if taken(h) or (h and string.sub(h, 1, 1) == '-') then return false, h end
-          redis.call('SET', @claim, @token, 'PX', @leaseMs)
+          redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
           return true, nil
         end
         local function missing(now)
@@ -91,7 +96,7 @@ internal static class RedisScripts
           if string.sub(h, 1, 1) == '-' then return {0, 0} end
           return {0, 2}
         end
-        local v = redis.pcall('GET', @entry)
+        local v = redis.pcall('GET', KEYS[1])
         if not v then return missing(nowms()) end
         local bad = check(v)
         if bad ~= 0 then return {3, bad} end
@@ -103,173 +108,200 @@ internal static class RedisScripts
         local stale = u64(v, 9)
         if now < stale then return {1, page, stale - now} end
         if claim() then
-          local hold = math.min(u64(v, 33), now + tonumber(@holdMs))
+          local hold = math.min(u64(v, 33), now + tonumber(ARGV[3]))
           if hold > expires then
-            redis.call('SETRANGE', @entry, 16, pn(hold, 8))
+            redis.call('SETRANGE', KEYS[1], 16, pn(hold, 8))
             expires = hold
           end
           return {2, page, u64(v, 25), string.sub(v, 53, 52 + rlen), expires - now, now}
         end
         return {2, page}
-        """);
+        """;
 
     /// <summary>
-    /// Stores a page: fresh for <c>@freshMs</c>, then stale for <c>@graceMs</c>, physically deleted by Redis after both
-    /// and the fail-safe (<c>@failSafeMs</c>) that failed regenerations may use. <c>@regen</c> is kept beside the page.
-    /// The fence (<see cref="Store.StoreFence"/>): with a claim (<c>@token</c> not empty), refused when the claim was
-    /// revoked by an eviction (<c>@revoked</c> 1: a tag of the page was evicted after the claim; or the claim key
-    /// holds a revocation), taken over by another live token, or when a live entry of another generation than
-    /// <c>@claimGen</c> is stored; without one, refused only while a revocation stands. Either way the claim is deleted if <c>@token</c> still owns it (compare-and-delete), never
-    /// otherwise, and <c>@member</c> (the cache key) is published on <c>@channel</c> once the write is done, which
-    /// invalidates near copies and wakes cold-miss waiters on every process.
-    /// Reply: <c>{outcome}</c> refused (a <see cref="Store.StoreOutcome"/>); <c>{1, latestExpiry, now}</c> stored.
+    /// Stores a page: fresh for <paramref name="freshMs"/>, then stale for <paramref name="graceMs"/>, physically
+    /// deleted by Redis after both and the fail-safe (<paramref name="failSafeMs"/>) that failed regenerations may use.
+    /// <paramref name="regen"/> is kept beside the page. The fence (<see cref="Store.StoreFence"/>): with a claim
+    /// (<paramref name="token"/> not empty), refused when the claim was revoked by an eviction
+    /// (<paramref name="revoked"/> 1: a tag of the page was evicted after the claim; or the claim key holds a
+    /// revocation), taken over by another live token, or when a live entry of another generation than
+    /// <paramref name="claimGen"/> is stored; without one, refused only while a revocation stands. Either way the claim
+    /// is deleted if <paramref name="token"/> still owns it (compare-and-delete), never otherwise, and
+    /// <paramref name="member"/> (the cache key) is published on <paramref name="channel"/> once the write is done,
+    /// which invalidates near copies and wakes cold-miss waiters on every process. Reply: <c>{outcome}</c> refused (a
+    /// <see cref="Store.StoreOutcome"/>); <c>{1, latestExpiry, now}</c> stored.
     /// </summary>
-    public static readonly LuaScript Set = LuaScript.Prepare(Helpers + ClaimHelpers + """
+    public static Task<RedisResult> SetAsync(
+        IDatabase db, RedisKey entry, RedisKey claim, byte[] page, long freshMs, long graceMs, long failSafeMs, byte[] regen,
+        RedisValue token, RedisValue claimGen, int revoked, string channel, string member)
+        => db.ScriptEvaluateAsync(
+            SetScript, [entry, claim], [page, freshMs, graceMs, failSafeMs, regen, token, claimGen, revoked, channel, member]);
+
+    private const string SetScript = Helpers + ClaimHelpers + """
         local now, nowus = nowms()
-        local old = redis.pcall('GET', @entry)
+        local old = redis.pcall('GET', KEYS[1])
         local oldgen = 0
         local live = false
         if old and check(old) == 0 then
           oldgen = u64(old, 25)
           live = u64(old, 17) > now
         end
-        local holder = redis.call('GET', @claim)
-        local claimed = @token ~= ''
-        local mine = claimed and holder == @token
+        local holder = redis.call('GET', KEYS[2])
+        local claimed = ARGV[6] ~= ''
+        local mine = claimed and holder == ARGV[6]
         local function refuse(outcome)
-          if mine then redis.call('DEL', @claim) end
-          redis.call('PUBLISH', @channel, @member)
+          if mine then redis.call('DEL', KEYS[2]) end
+          redis.call('PUBLISH', ARGV[9], ARGV[10])
           return {outcome}
         end
         local revoked = holder and string.sub(holder, 1, 1) == '!'
         if claimed then
-          if tonumber(@revoked) == 1 or revoked then return refuse(4) end
+          if tonumber(ARGV[8]) == 1 or revoked then return refuse(4) end
           if taken(holder) and not mine then return refuse(3) end
-          if live and oldgen ~= tonumber(@claimGen) then return refuse(2) end
+          if live and oldgen ~= tonumber(ARGV[7]) then return refuse(2) end
         elseif revoked then
           return refuse(4)
         end
-        local fresh = tonumber(@freshMs)
-        local grace = tonumber(@graceMs)
+        local fresh = tonumber(ARGV[2])
+        local grace = tonumber(ARGV[3])
         local total = fresh + grace
-        local latest = now + total + tonumber(@failSafeMs)
+        local latest = now + total + tonumber(ARGV[4])
         local gen = math.max(oldgen + 1, nowus)
-        local page = @page
-        local regen = @regen
+        local page = ARGV[1]
+        local regen = ARGV[5]
         local header = 'MINT' .. string.char(1, 0, 0, 0) .. pn(now + fresh, 8) .. pn(now + total, 8) .. pn(gen, 8)
           .. pn(latest, 8) .. pn(grace, 4) .. pn(#regen, 4) .. pn(#page, 4)
-        redis.call('SET', @entry, header .. regen .. page, 'PX', latest - now)
-        if mine then redis.call('DEL', @claim) end
-        redis.call('PUBLISH', @channel, @member)
+        redis.call('SET', KEYS[1], header .. regen .. page, 'PX', latest - now)
+        if mine then redis.call('DEL', KEYS[2]) end
+        redis.call('PUBLISH', ARGV[9], ARGV[10])
         return {1, latest, now}
-        """);
+        """;
 
     /// <summary>
-    /// A holder's heartbeat: extends its claim to <c>@leaseMs</c> from now while <c>@token</c> owns it. A revocation of
-    /// its claim is extended too, so that it outlives the holder's store. Reply: a <see cref="Store.ClaimRenewal"/>.
+    /// A holder's heartbeat: extends its claim to <paramref name="leaseMs"/> from now while <paramref name="token"/>
+    /// owns it. A revocation of its claim is extended too, so that it outlives the holder's store. Reply: a
+    /// <see cref="Store.ClaimRenewal"/>.
     /// </summary>
-    public static readonly LuaScript RenewClaim = LuaScript.Prepare("""
-        local h = redis.call('GET', @claim)
-        if h == @token then
-          redis.call('PEXPIRE', @claim, @leaseMs)
+    public static Task<RedisResult> RenewClaimAsync(IDatabase db, RedisKey claim, long token, long leaseMs)
+        => db.ScriptEvaluateAsync(RenewClaimScript, [claim], [token, leaseMs]);
+
+    private const string RenewClaimScript = """
+        local h = redis.call('GET', KEYS[1])
+        if h == ARGV[1] then
+          redis.call('PEXPIRE', KEYS[1], ARGV[2])
           return 1
         end
-        if h == '!' .. @token then
-          redis.call('PEXPIRE', @claim, @leaseMs)
+        if h == '!' .. ARGV[1] then
+          redis.call('PEXPIRE', KEYS[1], ARGV[2])
           return 2
         end
         return 0
-        """);
+        """;
 
     /// <summary>
-    /// Gives up a claim if <c>@token</c> still owns it: deleted when <c>@retryMs</c> is zero, otherwise replaced by the
-    /// value <c>-token</c> (released: lookups of a missing entry do not wait for it; its owner may still release it) that lapses after
-    /// <c>@retryMs</c> (never lengthened), and publishes <c>@member</c> on <c>@channel</c> so that waiters of a cold
-    /// page stop waiting for a page that will not come. When <c>@failed</c> is 1 (stale-if-error), the entry's expiry
-    /// moves to now + its grace, never past its fail-safe-until. Reply: 1 when the token owned the claim, else 0.
+    /// Gives up a claim if <paramref name="token"/> still owns it: deleted when <paramref name="retryMs"/> is zero,
+    /// otherwise replaced by the value <c>-token</c> (released: lookups of a missing entry do not wait for it; its
+    /// owner may still release it) that lapses after <paramref name="retryMs"/> (never lengthened), and publishes
+    /// <paramref name="member"/> on <paramref name="channel"/> so that waiters of a cold page stop waiting for a page
+    /// that will not come. When <paramref name="failed"/> is 1 (stale-if-error), the entry's expiry moves to now + its
+    /// grace, never past its fail-safe-until. Reply: 1 when the token owned the claim, else 0.
     /// </summary>
-    public static readonly LuaScript ReleaseClaim = LuaScript.Prepare(Helpers + """
-        local holder = redis.call('GET', @claim)
-        if holder ~= @token and holder ~= '-' .. @token then return 0 end
-        if tonumber(@failed) == 1 then
-          local v = redis.pcall('GET', @entry)
+    public static Task<RedisResult> ReleaseClaimAsync(IDatabase db, RedisKey entry, RedisKey claim, long token, long retryMs, int failed, string channel, string member)
+        => db.ScriptEvaluateAsync(ReleaseClaimScript, [entry, claim], [token, retryMs, failed, channel, member]);
+
+    private const string ReleaseClaimScript = Helpers + """
+        local holder = redis.call('GET', KEYS[2])
+        if holder ~= ARGV[1] and holder ~= '-' .. ARGV[1] then return 0 end
+        if tonumber(ARGV[3]) == 1 then
+          local v = redis.pcall('GET', KEYS[1])
           if v and check(v) == 0 then
             local now = nowms()
             local extended = math.min(u64(v, 33), now + u32(v, 41))
-            if extended > u64(v, 17) then redis.call('SETRANGE', @entry, 16, pn(extended, 8)) end
+            if extended > u64(v, 17) then redis.call('SETRANGE', KEYS[1], 16, pn(extended, 8)) end
           end
         end
-        local retry = tonumber(@retryMs)
+        local retry = tonumber(ARGV[2])
         if retry <= 0 then
-          redis.call('DEL', @claim)
+          redis.call('DEL', KEYS[2])
         else
-          local ttl = redis.call('PTTL', @claim)
+          local ttl = redis.call('PTTL', KEYS[2])
           if ttl < 1 or ttl > retry then ttl = retry end
-          redis.call('SET', @claim, '-' .. @token, 'PX', ttl)
+          redis.call('SET', KEYS[2], '-' .. ARGV[1], 'PX', ttl)
         end
-        redis.call('PUBLISH', @channel, @member)
+        redis.call('PUBLISH', ARGV[4], ARGV[5])
         return 1
-        """);
+        """;
 
     /// <summary>
-    /// Starts a tag eviction: records when it happened (the member <c>@marker</c>, scored <c>now + @horizonMs</c> so
-    /// that pruning forgets it after that horizon), then reads every member, in one step: a store whose membership is
-    /// written later sees the eviction (<see cref="AddTag"/>). Reply: the members, the marker among them.
+    /// Starts a tag eviction: records when it happened (the member <paramref name="marker"/>, scored <c>now +
+    /// horizonMs</c> so that pruning forgets it after that horizon), then reads every member, in one step: a store
+    /// whose membership is written later sees the eviction (<see cref="AddTagAsync"/>). Reply: the members, the marker
+    /// among them.
     /// </summary>
-    public static readonly LuaScript BeginTagEviction = LuaScript.Prepare(Helpers + """
+    public static Task<RedisResult> BeginTagEvictionAsync(IDatabase db, RedisKey tag, string marker, long horizonMs)
+        => db.ScriptEvaluateAsync(BeginTagEvictionScript, [tag], [marker, horizonMs]);
+
+    private const string BeginTagEvictionScript = Helpers + """
         local now = nowms()
-        local horizon = tonumber(@horizonMs)
-        redis.call('ZADD', @tag, now + horizon, @marker)
-        if redis.call('PTTL', @tag) < horizon + 1000 then redis.call('PEXPIRE', @tag, horizon + 1000) end
-        return redis.call('ZRANGE', @tag, 0, -1)
-        """);
+        local horizon = tonumber(ARGV[2])
+        redis.call('ZADD', KEYS[1], now + horizon, ARGV[1])
+        if redis.call('PTTL', KEYS[1]) < horizon + 1000 then redis.call('PEXPIRE', KEYS[1], horizon + 1000) end
+        return redis.call('ZRANGE', KEYS[1], 0, -1)
+        """;
 
     /// <summary>
-    /// Evicts one entry of a tag: removes it (<c>@soft</c> 0) or brings its stale-at forward to the server's now
-    /// (<c>@soft</c> 1; <c>SETRANGE</c> keeps the TTL), and revokes the live claim on it, if any (value <c>!token</c>,
-    /// for at least <c>@leaseMs</c>), so that the regeneration running under it cannot store its page. Reply: 1.
+    /// Evicts one entry of a tag: removes it (<paramref name="soft"/> 0) or brings its stale-at forward to the server's
+    /// now (<paramref name="soft"/> 1; <c>SETRANGE</c> keeps the TTL), and revokes the live claim on it, if any (value
+    /// <c>!token</c>, for at least <paramref name="leaseMs"/>), so that the regeneration running under it cannot store
+    /// its page. Reply: 1.
     /// </summary>
-    public static readonly LuaScript EvictEntry = LuaScript.Prepare(Helpers + ClaimHelpers + """
-        local h = redis.call('GET', @claim)
+    public static Task<RedisResult> EvictEntryAsync(IDatabase db, RedisKey entry, RedisKey claim, int soft, long leaseMs)
+        => db.ScriptEvaluateAsync(EvictEntryScript, [entry, claim], [soft, leaseMs]);
+
+    private const string EvictEntryScript = Helpers + ClaimHelpers + """
+        local h = redis.call('GET', KEYS[2])
         if taken(h) then
-          local ttl = redis.call('PTTL', @claim)
-          local lease = tonumber(@leaseMs)
+          local ttl = redis.call('PTTL', KEYS[2])
+          local lease = tonumber(ARGV[2])
           if ttl < lease then ttl = lease end
-          redis.call('SET', @claim, '!' .. h, 'PX', ttl)
+          redis.call('SET', KEYS[2], '!' .. h, 'PX', ttl)
         end
-        if tonumber(@soft) == 1 then
-          local v = redis.pcall('GET', @entry)
+        if tonumber(ARGV[1]) == 1 then
+          local v = redis.pcall('GET', KEYS[1])
           if v and check(v) == 0 then
             local now = nowms()
-            if u64(v, 9) > now then redis.call('SETRANGE', @entry, 8, pn(now, 8)) end
+            if u64(v, 9) > now then redis.call('SETRANGE', KEYS[1], 8, pn(now, 8)) end
           end
         else
-          redis.call('DEL', @entry)
+          redis.call('DEL', KEYS[1])
         end
         return 1
-        """);
+        """;
 
     /// <summary>
-    /// Records that the cache key <c>@member</c> carries a tag for <c>@lifeMs</c> from now (the entry's longest life and
-    /// a margin), prunes the members already past their expiry, and keeps the tag's own key alive at least as long, so
-    /// the bookkeeping of a tag never outgrows the entries that carry it. Written before the entry, so an entry never
-    /// exists without its tags. With <c>@since</c> (the server time its claim was taken; 0 for none), nothing is
-    /// written when the tag was evicted at or after it, or when it is older than the evictions remembered
-    /// (<c>@horizonMs</c>). Reply: 1 written, 0 revoked.
+    /// Records that the cache key <paramref name="member"/> carries a tag for <paramref name="lifeMs"/> from now (the
+    /// entry's longest life and a margin), prunes the members already past their expiry, and keeps the tag's own key
+    /// alive at least as long, so the bookkeeping of a tag never outgrows the entries that carry it. Written before the
+    /// entry, so an entry never exists without its tags. With <paramref name="since"/> (the server time its claim was
+    /// taken; 0 for none), nothing is written when the tag was evicted at or after it, or when it is older than the
+    /// evictions remembered (<paramref name="horizonMs"/>). Reply: 1 written, 0 revoked.
     /// </summary>
-    public static readonly LuaScript AddTag = LuaScript.Prepare(Helpers + """
+    public static Task<RedisResult> AddTagAsync(IDatabase db, RedisKey tag, RedisValue member, long lifeMs, long since, string marker, long horizonMs)
+        => db.ScriptEvaluateAsync(AddTagScript, [tag], [member, lifeMs, since, marker, horizonMs]);
+
+    private const string AddTagScript = Helpers + """
         local now = nowms()
-        local since = tonumber(@since)
-        local horizon = tonumber(@horizonMs)
+        local since = tonumber(ARGV[3])
+        local horizon = tonumber(ARGV[5])
         if since > 0 then
-          local evicted = redis.call('ZSCORE', @tag, @marker)
+          local evicted = redis.call('ZSCORE', KEYS[1], ARGV[4])
           if evicted and tonumber(evicted) - horizon >= since then return 0 end
           if since < now - horizon then return 0 end
         end
-        local life = tonumber(@lifeMs)
-        redis.call('ZADD', @tag, now + life, @member)
-        redis.call('ZREMRANGEBYSCORE', @tag, '-inf', '(' .. now)
-        if redis.call('PTTL', @tag) < life + 1000 then redis.call('PEXPIRE', @tag, life + 1000) end
+        local life = tonumber(ARGV[2])
+        redis.call('ZADD', KEYS[1], now + life, ARGV[1])
+        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
+        if redis.call('PTTL', KEYS[1]) < life + 1000 then redis.call('PEXPIRE', KEYS[1], life + 1000) end
         return 1
-        """);
+        """;
 }
