@@ -15,6 +15,13 @@ namespace MintCache.AspNetCore.Diagnostics;
 /// </remarks>
 internal sealed class Metrics
 {
+    // OpenTelemetry's default buckets (0 to 10,000) suit milliseconds; in seconds they would put every call in the
+    // first one. Backend calls take from tens of microseconds (memory) to the Redis timeout (500 ms by default).
+    private static readonly InstrumentAdvice<double> DurationAdvice = new()
+    {
+        HistogramBucketBoundaries = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    };
+
     private readonly Counter<long> _lookups;
     private readonly Counter<long> _claims;
     private readonly Counter<long> _regenerationsStarted;
@@ -35,7 +42,8 @@ internal sealed class Metrics
             RegenerationsEndedInstrument, "{regeneration}", "Regenerations under a won claim that ended, by outcome.");
         _backendErrors = meter.CreateCounter<long>(BackendErrorsInstrument, "{error}", "Backend calls that failed and were absorbed, by operation.");
         _fallbacks = meter.CreateCounter<long>(FallbacksInstrument, "{fallback}", "Switches from a shared backend to the local in-memory fallback.");
-        _backendDuration = meter.CreateHistogram<double>(BackendDurationInstrument, "s", "Duration of backend calls, by operation.");
+        _backendDuration = meter.CreateHistogram<double>(
+            BackendDurationInstrument, "s", "Duration of backend calls, by operation.", tags: null, DurationAdvice);
 
         // Read on collection only: nothing on the request path keeps these numbers for the meter's sake.
         meter.CreateObservableUpDownCounter(EntriesInstrument, () => Inventory(bytes: false), "{entry}", "Entries held in this process, by kind.");
@@ -47,7 +55,7 @@ internal sealed class Metrics
     public bool TimingBackend => _backendDuration.Enabled;
 
     /// <summary>Attaches the backend whose holdings the observable instruments report (the store's, once).</summary>
-    public void Observe(IMintBackend backend) => _inventory = backend as IBackendInventory;
+    public void Observe(IMintBackend backend) => Volatile.Write(ref _inventory, backend as IBackendInventory);
 
     public void Lookup(string backend, string result)
     {
