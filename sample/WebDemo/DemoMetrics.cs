@@ -9,19 +9,22 @@ namespace WebDemo;
 /// page: lookups by result, claims, regenerations by outcome.
 /// </summary>
 /// <remarks>
-/// MintCache's meter is process-wide: a process that hosts several apps (tests) sees them all here.
+/// MintCache creates its meter through the host's <see cref="IMeterFactory"/>, so this listens to this host's meter
+/// only (its scope is the factory): a process that hosts several apps (tests) keeps their counts apart.
 /// </remarks>
 public sealed class DemoMetrics : IDisposable
 {
     private readonly MeterListener _listener = new();
     private readonly ConcurrentDictionary<string, long> _totals = new(StringComparer.Ordinal);
 
-    /// <summary>Starts listening to every MintCache counter.</summary>
-    public DemoMetrics()
+    /// <summary>Starts listening to every MintCache counter of the host whose meters <paramref name="meterFactory"/> makes.</summary>
+    public DemoMetrics(IMeterFactory meterFactory)
     {
         _listener.InstrumentPublished = (instrument, listener) =>
         {
-            if (instrument.Meter.Name == MintCacheDiagnostics.MeterName && instrument is Counter<long>)
+            if (instrument.Meter.Name == MintCacheDiagnostics.MeterName
+                && ReferenceEquals(instrument.Meter.Scope, meterFactory)
+                && instrument is Counter<long>)
             {
                 listener.EnableMeasurementEvents(instrument, this);
             }
@@ -31,7 +34,7 @@ public sealed class DemoMetrics : IDisposable
         _listener.Start();
     }
 
-    /// <summary>The totals so far, keyed <c>instrument/tag value</c>, e.g. <c>mintcache.lookups/stale</c>.</summary>
+    /// <summary>The totals so far, keyed <c>instrument/tag value</c>, e.g. <c>mintcache.lookups/stale</c> or <c>mintcache.regenerations.ended/stored</c>.</summary>
     public IReadOnlyDictionary<string, long> Snapshot() => new SortedDictionary<string, long>(_totals, StringComparer.Ordinal);
 
     /// <summary>Forgets every total.</summary>
@@ -45,7 +48,7 @@ public sealed class DemoMetrics : IDisposable
         var detail = string.Empty;
         foreach (var tag in tags)
         {
-            if (tag.Key is MintCacheDiagnostics.ResultTag or MintCacheDiagnostics.OutcomeTag or MintCacheDiagnostics.OperationTag)
+            if (tag.Key is MintCacheDiagnostics.ResultTag or MintCacheDiagnostics.OutcomeTag or MintCacheDiagnostics.OperationTag or MintCacheDiagnostics.RefreshModeTag)
             {
                 detail = "/" + tag.Value;
             }

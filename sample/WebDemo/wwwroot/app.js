@@ -63,7 +63,7 @@ async function poll() {
   $("server-miss").textContent = totals.miss;
   $("server-expired").textContent = totals.expired;
   $("server-claims").textContent = metric(current, "mintcache.claims/won");
-  $("server-regenerations").textContent = metric(current, "mintcache.regenerations/stored");
+  $("server-regenerations").textContent = metric(current, "mintcache.regenerations.ended/stored");
   $("server-executions").textContent = totals.executions;
 
   if (previous) {

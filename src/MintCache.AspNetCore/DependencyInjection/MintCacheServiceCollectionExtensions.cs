@@ -7,6 +7,7 @@ using MintCache.AspNetCore.Backends;
 using MintCache.AspNetCore.Backends.Memory;
 using MintCache.AspNetCore.Backends.Redis;
 using MintCache.AspNetCore.DependencyInjection;
+using MintCache.AspNetCore.Diagnostics;
 using MintCache.AspNetCore.Refresh;
 using MintCache.AspNetCore.Store;
 using StackExchange.Redis;
@@ -51,6 +52,11 @@ public static class MintCacheServiceCollectionExtensions
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IValidateOptions<MintCacheOptions>, MintCacheOptionsRules>());
 
         services.TryAddSingleton(TimeProvider.System);
+
+        // Instruments on a meter from the host's IMeterFactory: two hosts in one process report apart. A generic
+        // host registers the factory already; a bare ServiceCollection gets it here.
+        services.AddMetrics();
+        services.TryAddSingleton<Metrics>();
 
         // Lets the store learn when the request that regenerates a page ends without storing it.
         services.AddHttpContextAccessor();

@@ -9,16 +9,14 @@ namespace MintCache.AspNetCore.Diagnostics;
 /// </summary>
 internal static class Activities
 {
-    public const string RegenerateName = "mintcache.regenerate";
-
-    public static Activity? StartBackendCall(string backend, string operation)
+    public static Activity? StartBackendCall(string backend, string operation, ActivityKind kind)
     {
         if (!MintCacheDiagnostics.ActivitySource.HasListeners())
         {
             return null;
         }
 
-        var activity = MintCacheDiagnostics.ActivitySource.StartActivity(BackendActivityName(operation), ActivityKind.Client);
+        var activity = MintCacheDiagnostics.ActivitySource.StartActivity(BackendActivityName(operation), kind);
         activity?.SetTag(BackendTag, backend);
         activity?.SetTag(OperationTag, operation);
         return activity;
@@ -32,7 +30,7 @@ internal static class Activities
             return null;
         }
 
-        var activity = MintCacheDiagnostics.ActivitySource.StartActivity(RegenerateName, ActivityKind.Internal, parentContext: default);
+        var activity = MintCacheDiagnostics.ActivitySource.StartActivity(RegenerateActivity, ActivityKind.Internal, parentContext: default);
 
         // A regeneration reproduces a cached page's request, whose path is a route, not a user's secret.
         activity?.SetTag("http.request.method", method);
@@ -54,9 +52,9 @@ internal static class Activities
 
     private static string BackendActivityName(string operation) => operation switch
     {
-        Tags.OperationLookup => "mintcache.backend.lookup",
-        Tags.OperationStore => "mintcache.backend.store",
-        Tags.OperationRelease => "mintcache.backend.release",
-        _ => "mintcache.backend.evict",
+        Tags.OperationLookup => BackendLookupActivity,
+        Tags.OperationStore => BackendStoreActivity,
+        Tags.OperationRelease => BackendReleaseActivity,
+        _ => BackendEvictActivity,
     };
 }

@@ -14,20 +14,29 @@ namespace MintCache.AspNetCore.Diagnostics;
 /// Exceptions pass through unchanged (an exception filter counts them without catching), and the store goes on
 /// absorbing them as before. A synchronously completed call stays synchronous: no state machine unless the backend
 /// is really asynchronous. A backend that absorbs its own failures (a fallback to local) reports them itself through
-/// <see cref="Metrics.BackendError"/> and <see cref="Metrics.FallbackToLocal"/>.
+/// <see cref="Diagnostics.Metrics.BackendError"/> and <see cref="Diagnostics.Metrics.FallbackToLocal"/>.
 /// </remarks>
 internal sealed class InstrumentedBackend : IMintBackend
 {
     private readonly IMintBackend _inner;
+    private readonly Metrics _metrics;
+    private readonly ActivityKind _activityKind;
 
-    private InstrumentedBackend(IMintBackend inner) => _inner = inner;
+    private InstrumentedBackend(IMintBackend inner, Metrics metrics)
+    {
+        _inner = inner;
+        _metrics = metrics;
+
+        // A backend in this process does in-process work; only one that talks to a server is a client of it.
+        _activityKind = inner is Backends.Memory.MemoryBackend ? ActivityKind.Internal : ActivityKind.Client;
+    }
 
     public string Name => _inner.Name;
 
     public long EvictionMark => _inner.EvictionMark;
 
-    public static IMintBackend Wrap(IMintBackend backend)
-        => backend as InstrumentedBackend ?? new InstrumentedBackend(backend);
+    public static IMintBackend Wrap(IMintBackend backend, Metrics metrics)
+        => backend as InstrumentedBackend ?? new InstrumentedBackend(backend, metrics);
 
     public ValueTask<BackendLookup> LookupAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
@@ -106,7 +115,7 @@ internal sealed class InstrumentedBackend : IMintBackend
             if (fence.Claim is not null || outcome != StoreOutcome.Stored)
             {
                 // A store under a claim ends a regeneration; a refused one, claimed or not, regenerated for nothing.
-                Metrics.Regeneration(call.Backend, outcome == StoreOutcome.Stored ? Tags.OutcomeStored : Tags.OutcomeRefused);
+                call.Metrics.RegenerationEnded(call.Backend, outcome == StoreOutcome.Stored ? Tags.OutcomeStored : Tags.OutcomeRefused);
             }
         }
     }
@@ -119,7 +128,7 @@ internal sealed class InstrumentedBackend : IMintBackend
         if (failed)
         {
             // Counted when the store gives up, whether or not the release itself reaches the backend.
-            Metrics.Regeneration(_inner.Name, Tags.OutcomeFailed);
+            _metrics.RegenerationEnded(_inner.Name, Tags.OutcomeFailed);
         }
 
         var call = Begin(Tags.OperationRelease);
@@ -181,10 +190,10 @@ internal sealed class InstrumentedBackend : IMintBackend
     }
 
     private Call Begin(string operation)
-        => new(_inner.Name, operation, Metrics.TimingBackend ? Stopwatch.GetTimestamp() : 0, Activities.StartBackendCall(_inner.Name, operation));
+        => new(_metrics, _inner.Name, operation, _metrics.TimingBackend ? Stopwatch.GetTimestamp() : 0, Activities.StartBackendCall(_inner.Name, operation, _activityKind));
 
     /// <summary>One backend call being measured.</summary>
-    private readonly record struct Call(string Backend, string Operation, long StartedAt, Activity? Activity)
+    private readonly record struct Call(Metrics Metrics, string Backend, string Operation, long StartedAt, Activity? Activity)
     {
         public void End()
         {

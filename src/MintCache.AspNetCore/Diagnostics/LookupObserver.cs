@@ -13,18 +13,24 @@ namespace MintCache.AspNetCore.Diagnostics;
 /// <see cref="IHttpContextAccessor"/>: the middleware runs a lookup on the flow of the request that started it (the
 /// one that leads the requests sharing it), which is the request the answer belongs to.
 /// </remarks>
-internal sealed class LookupObserver(string backend, IHttpContextAccessor? cacheStatusRequests)
+internal sealed class LookupObserver(string backend, Metrics metrics, IHttpContextAccessor? cacheStatusRequests)
 {
     /// <summary>Counts and records the store's answer to a lookup, and returns <paramref name="page"/>.</summary>
     public byte[]? Answered(in BackendLookup lookup, byte[]? page)
     {
         if (lookup.Claim is not null)
         {
-            Metrics.Claim(backend, won: true);
+            metrics.Claim(backend, won: true);
+            if (page is null)
+            {
+                // This lookup's request renders the page; a claim answered with the stale page hands its miss on
+                // (PendingMissTaken) or regenerates in the background (BackgroundRegenerationStarted).
+                metrics.RegenerationStarted(backend, Tags.ModeForeground);
+            }
         }
         else if (lookup.State == EntryState.Stale)
         {
-            Metrics.Claim(backend, won: false);
+            metrics.Claim(backend, won: false);
         }
 
         var result = page is null
@@ -35,16 +41,20 @@ internal sealed class LookupObserver(string backend, IHttpContextAccessor? cache
     }
 
     /// <summary>A lookup was answered "miss" by a claim this process won earlier (a slow backend's hand-over).</summary>
-    public void PendingMissTaken() => Answered(Tags.ResultMiss);
+    public void PendingMissTaken()
+    {
+        metrics.RegenerationStarted(backend, Tags.ModeForeground);
+        Answered(Tags.ResultMiss);
+    }
 
     /// <summary>A claim ran out here before its regeneration stored anything.</summary>
-    public void ClaimLapsed() => Metrics.Regeneration(backend, Tags.OutcomeLapsed);
+    public void ClaimLapsed() => metrics.RegenerationEnded(backend, Tags.OutcomeLapsed);
 
-    public void BackgroundRegenerationStarted() => Metrics.BackgroundRegenerationStarted(backend);
+    public void BackgroundRegenerationStarted() => metrics.RegenerationStarted(backend, Tags.ModeBackground);
 
     private void Answered(string result)
     {
-        Metrics.Lookup(backend, result);
+        metrics.Lookup(backend, result);
         if (cacheStatusRequests?.HttpContext?.Features.Get<CacheStatusFeature>() is { } feature)
         {
             feature.Result = result;

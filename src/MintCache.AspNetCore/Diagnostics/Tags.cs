@@ -18,6 +18,13 @@ internal static class Tags
     public const string OutcomeLapsed = "lapsed";
     public const string OutcomeRefused = "refused";
 
+    public const string ModeForeground = "foreground";
+    public const string ModeBackground = "background";
+
+    public const string KindPage = "page";
+    public const string KindNear = "near";
+    public const string KindFallback = "fallback";
+
     public const string OperationLookup = "lookup";
     public const string OperationStore = "store";
     public const string OperationRelease = "release";

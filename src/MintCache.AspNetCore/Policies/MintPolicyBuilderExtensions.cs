@@ -24,12 +24,7 @@ public static class MintPolicyBuilderExtensions
     public static OutputCachePolicyBuilder Grace(this OutputCachePolicyBuilder builder, TimeSpan grace)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        // 30 days: the bound of MintCacheOptions.Grace, within the 4-byte milliseconds the Redis entry format holds.
-        if (grace < TimeSpan.FromMilliseconds(1) || grace > EntryLifetime.MaxGrace)
-        {
-            throw new ArgumentOutOfRangeException(nameof(grace), grace, "Grace must be between 1 millisecond and 30 days.");
-        }
-
+        CheckGrace(grace, nameof(grace));
         return builder.Tag(ReservedTags.ForGrace(grace));
     }
 
@@ -49,12 +44,26 @@ public static class MintPolicyBuilderExtensions
     public static OutputCachePolicyBuilder Refresh(this OutputCachePolicyBuilder builder, RefreshMode mode)
     {
         ArgumentNullException.ThrowIfNull(builder);
-        if (!Enum.IsDefined(mode))
-        {
-            throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown refresh mode.");
-        }
-
+        CheckRefresh(mode, nameof(mode));
         builder.Tag(ReservedTags.ForRefresh(mode));
         return mode == RefreshMode.Background ? builder.AddPolicy<RegenerationPolicy>() : builder;
+    }
+
+    // Shared with MintOutputCacheAttribute, which checks its values when MVC reads it rather than on a request.
+    internal static void CheckGrace(TimeSpan grace, string paramName)
+    {
+        // 30 days: the bound of MintCacheOptions.Grace, within the 4-byte milliseconds the Redis entry format holds.
+        if (grace < TimeSpan.FromMilliseconds(1) || grace > EntryLifetime.MaxGrace)
+        {
+            throw new ArgumentOutOfRangeException(paramName, grace, "Grace must be between 1 millisecond and 30 days.");
+        }
+    }
+
+    internal static void CheckRefresh(RefreshMode mode, string paramName)
+    {
+        if (!Enum.IsDefined(mode))
+        {
+            throw new ArgumentOutOfRangeException(paramName, mode, "Unknown refresh mode.");
+        }
     }
 }

@@ -40,16 +40,18 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         IOptions<MintCacheOptions> options,
         TimeProvider timeProvider,
         ILogger<MintOutputCacheStore> logger,
+        Metrics metrics,
         IHttpContextAccessor? httpContextAccessor = null,
         BackgroundRegenerator? regenerator = null,
         IHostApplicationLifetime? lifetime = null)
     {
         // Once the host stops, claims are no longer renewed: they lapse after one lease and another host takes over.
         _stopping = lifetime?.ApplicationStopping ?? CancellationToken.None;
-        _backend = InstrumentedBackend.Wrap(backend);
+        _backend = InstrumentedBackend.Wrap(backend, metrics);
+        metrics.Observe(backend);
         _memoryBackend = backend as MemoryBackend;
         _options = options.Value;
-        _observer = new LookupObserver(backend.Name, _options.CacheStatusHeader ? httpContextAccessor : null);
+        _observer = new LookupObserver(backend.Name, metrics, _options.CacheStatusHeader ? httpContextAccessor : null);
         _timeProvider = timeProvider;
         _logger = logger;
         _httpContextAccessor = httpContextAccessor;

@@ -1,21 +1,44 @@
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 
 namespace MintCache.AspNetCore.Tests.Fixtures;
 
-/// <summary>Collects every MintCache instrument for the duration of a test.</summary>
+/// <summary>Collects every MintCache instrument of one host (its <see cref="IMeterFactory"/>) for the duration of a test.</summary>
 internal sealed class MintMetrics : IDisposable
 {
-    public MetricCollector<long> Lookups { get; } = new(MintCacheDiagnostics.Meter, MintCacheDiagnostics.LookupsInstrument);
+    public MintMetrics(IServiceProvider services)
+    {
+        // The host's factory is the meter's scope: another host in this process (a parallel test) is not seen.
+        var scope = services.GetRequiredService<IMeterFactory>();
+        Lookups = new(scope, MintCacheDiagnostics.MeterName, MintCacheDiagnostics.LookupsInstrument);
+        Claims = new(scope, MintCacheDiagnostics.MeterName, MintCacheDiagnostics.ClaimsInstrument);
+        RegenerationsStarted = new(scope, MintCacheDiagnostics.MeterName, MintCacheDiagnostics.RegenerationsStartedInstrument);
+        Regenerations = new(scope, MintCacheDiagnostics.MeterName, MintCacheDiagnostics.RegenerationsEndedInstrument);
+        BackendErrors = new(scope, MintCacheDiagnostics.MeterName, MintCacheDiagnostics.BackendErrorsInstrument);
+        BackendDuration = new(scope, MintCacheDiagnostics.MeterName, MintCacheDiagnostics.BackendDurationInstrument);
+        Entries = new(scope, MintCacheDiagnostics.MeterName, MintCacheDiagnostics.EntriesInstrument);
+        Size = new(scope, MintCacheDiagnostics.MeterName, MintCacheDiagnostics.SizeInstrument);
+    }
 
-    public MetricCollector<long> Claims { get; } = new(MintCacheDiagnostics.Meter, MintCacheDiagnostics.ClaimsInstrument);
+    public MetricCollector<long> Lookups { get; }
 
-    public MetricCollector<long> Regenerations { get; } = new(MintCacheDiagnostics.Meter, MintCacheDiagnostics.RegenerationsInstrument);
+    public MetricCollector<long> Claims { get; }
 
-    public MetricCollector<long> BackgroundRegenerations { get; } = new(MintCacheDiagnostics.Meter, MintCacheDiagnostics.BackgroundRegenerationsInstrument);
+    public MetricCollector<long> RegenerationsStarted { get; }
 
-    public MetricCollector<long> BackendErrors { get; } = new(MintCacheDiagnostics.Meter, MintCacheDiagnostics.BackendErrorsInstrument);
+    /// <summary>Regenerations that ended, by outcome.</summary>
+    public MetricCollector<long> Regenerations { get; }
 
-    public MetricCollector<double> BackendDuration { get; } = new(MintCacheDiagnostics.Meter, MintCacheDiagnostics.BackendDurationInstrument);
+    public MetricCollector<long> BackendErrors { get; }
+
+    public MetricCollector<double> BackendDuration { get; }
+
+    public MetricCollector<long> Entries { get; }
+
+    public MetricCollector<long> Size { get; }
+
+    public long Started(string mode) => Sum(RegenerationsStarted, MintCacheDiagnostics.RefreshModeTag, mode);
 
     /// <summary>The sum of a counter's measurements whose <paramref name="tag"/> is <paramref name="value"/>.</summary>
     public static long Sum(MetricCollector<long> collector, string tag, string value)
@@ -45,15 +68,17 @@ internal sealed class MintMetrics : IDisposable
     public string Describe() =>
         $"lookups fresh={Lookup("fresh")} stale={Lookup("stale")} miss={Lookup("miss")} expired={Lookup("expired")}; " +
         $"claims won={Claim("won")} lost={Claim("lost")}; regenerations stored={Regeneration("stored")} failed={Regeneration("failed")} lapsed={Regeneration("lapsed")}; " +
-        $"background={BackgroundRegenerations.GetMeasurementSnapshot().Sum(m => m.Value)}; backend errors={BackendErrors.GetMeasurementSnapshot().Sum(m => m.Value)}; backend calls timed={BackendDuration.GetMeasurementSnapshot().Count}";
+        $"started foreground={Started("foreground")} background={Started("background")}; backend errors={BackendErrors.GetMeasurementSnapshot().Sum(m => m.Value)}; backend calls timed={BackendDuration.GetMeasurementSnapshot().Count}";
 
     public void Dispose()
     {
         Lookups.Dispose();
         Claims.Dispose();
+        RegenerationsStarted.Dispose();
         Regenerations.Dispose();
-        BackgroundRegenerations.Dispose();
         BackendErrors.Dispose();
         BackendDuration.Dispose();
+        Entries.Dispose();
+        Size.Dispose();
     }
 }

@@ -34,6 +34,8 @@ internal sealed class RedisStoreHarness : IAsyncDisposable
         Logs = _services.GetRequiredService<FakeLogCollector>();
     }
 
+    public IServiceProvider Services => _services;
+
     public MintOutputCacheStore Store { get; }
 
     public RedisBackend Backend { get; }

@@ -1,6 +1,9 @@
 using System.Diagnostics;
+using System.Diagnostics.Metrics;
 using System.Globalization;
 using System.Text;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using MintCache.AspNetCore.Diagnostics;
 using MintCache.AspNetCore.Entries;
 using MintCache.AspNetCore.Tests.Fixtures;
@@ -21,6 +24,9 @@ public sealed class NearCacheTests(RedisServerFixture redis, ITestOutputHelper o
     {
         const int reads = 100;
         await using var farm = await Farm.StartAsync(redis.Endpoint);
+        var meters = farm.B.Harness.Services.GetRequiredService<IMeterFactory>();
+        using var nearHits = new MetricCollector<long>(meters, MintCacheDiagnostics.MeterName, MintCacheDiagnostics.NearCacheHitsInstrument);
+        using var entries = new MetricCollector<long>(meters, MintCacheDiagnostics.MeterName, MintCacheDiagnostics.EntriesInstrument);
         await farm.A.Store.SetAsync("k", Bytes("v1"), [], TimeSpan.FromMinutes(1), default);
         var lookupsBefore = farm.B.Backend.RedisLookups;
         var scriptsBefore = await ScriptCallsAsync();
@@ -36,6 +42,12 @@ public sealed class NearCacheTests(RedisServerFixture redis, ITestOutputHelper o
         Assert.Equal(1, lookups);
         Assert.Equal(reads - 1, farm.B.Backend.NearHits);
         Assert.InRange(scripts, 1, 2);
+
+        // The same counts as an exporter reads them: near hits apart, and the one near copy B holds.
+        nearHits.RecordObservableInstruments();
+        entries.RecordObservableInstruments();
+        Assert.Equal(reads - 1, nearHits.LastMeasurement?.Value);
+        Assert.Equal(1, entries.GetMeasurementSnapshot().Last(m => Equals(m.Tags[MintCacheDiagnostics.KindTag], "near")).Value);
     }
 
     [Fact]

@@ -18,7 +18,6 @@ public sealed class BackendTelemetryTests
     [InlineData(true)]
     public async Task FailingBackend_CountedPerOperation_ActivityMarkedError_RequestUnharmed(bool failAsynchronously)
     {
-        using var metrics = new MintMetrics();
         var activities = new List<Activity>();
         using var listener = new ActivityListener
         {
@@ -39,6 +38,7 @@ public sealed class BackendTelemetryTests
         services.AddOutputCache().AddMintStore();
         await using var provider = services.BuildServiceProvider();
         var store = provider.GetRequiredService<IOutputCacheStore>();
+        using var metrics = new MintMetrics(provider);
 
         Assert.Null(await store.GetAsync("key", default));
         await store.SetAsync("key", [1, 2, 3], ["tag"], TimeSpan.FromSeconds(10), default);

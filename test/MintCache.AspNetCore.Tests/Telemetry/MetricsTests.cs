@@ -25,7 +25,7 @@ public sealed class MetricsTests(ITestOutputHelper output)
         // Warmed as the other storms are, so that the first claim's JIT does not widen the lookup that answers "miss".
         await app.WarmUpClaimPathAsync("/page");
         app.Time.Advance(TestApp.Fresh);
-        using var metrics = new MintMetrics();
+        using var metrics = new MintMetrics(app.Services);
         app.Logs.Reset();
 
         var storm = Enumerable.Range(0, StormSize).Select(_ => app.Client.GetAsync("/page")).ToArray();
@@ -39,6 +39,7 @@ public sealed class MetricsTests(ITestOutputHelper output)
 
         Assert.Equal(1, metrics.Claim("won"));
         Assert.Equal(1, metrics.Lookup("miss"));
+        Assert.Equal(1, metrics.Started("foreground"));
         Assert.Equal(1, metrics.Regeneration("stored"));
         Assert.Equal(0, metrics.Regeneration("failed") + metrics.Regeneration("lapsed"));
         Assert.Equal(0, metrics.Lookup("fresh") + metrics.Lookup("expired"));
@@ -65,7 +66,7 @@ public sealed class MetricsTests(ITestOutputHelper output)
         app.Page.Outcome = RegenerationOutcome.ServerError;
         await app.Client.GetStringAsync("/page");
         app.Time.Advance(TestApp.Fresh);
-        using var metrics = new MintMetrics();
+        using var metrics = new MintMetrics(app.Services);
 
         app.Page.OpenGate();
         var failed = await app.Client.GetAsync("/page");
@@ -91,7 +92,7 @@ public sealed class MetricsTests(ITestOutputHelper output)
         });
         await app.Client.GetStringAsync("/page");
         app.Time.Advance(TestApp.Fresh);
-        using var metrics = new MintMetrics();
+        using var metrics = new MintMetrics(app.Services);
 
         Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
         await app.Page.RegenerationStarted.WaitAsync(Deadline);
@@ -99,7 +100,8 @@ public sealed class MetricsTests(ITestOutputHelper output)
         await metrics.WaitUntilAsync(m => m.Regeneration("stored") == 1, Deadline);
         output.WriteLine(metrics.Describe());
 
-        Assert.Equal(1, metrics.BackgroundRegenerations.GetMeasurementSnapshot().Sum(m => m.Value));
+        Assert.Equal(1, metrics.Started("background"));
+        Assert.Equal(0, metrics.Started("foreground"));
         Assert.Equal(1, metrics.Claim("won"));
         Assert.Equal(1, metrics.Lookup("stale"));
         Assert.Equal(0, metrics.Lookup("miss"));

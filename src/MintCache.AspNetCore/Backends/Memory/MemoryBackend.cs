@@ -18,7 +18,7 @@ namespace MintCache.AspNetCore.Backends.Memory;
 /// Bounded by <see cref="OutputCacheOptions.SizeLimit"/>; a timer drops entries past their expiry so memory does not
 /// hold pages nobody asks for again.
 /// </remarks>
-internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
+internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInventory, IDisposable
 {
     // How often entries past their expiry are swept out. Lookups never serve them in between: they check expiry.
     internal static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(30);
@@ -58,6 +58,10 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IDisposable
 
     /// <summary>For tests and diagnostics: the bytes accounted against the size limit.</summary>
     internal long Size => Interlocked.Read(ref _size);
+
+    long? IBackendInventory.NearCacheHits => null;
+
+    IEnumerable<BackendHolding> IBackendInventory.Holdings() => [new(Diagnostics.Tags.KindPage, Count, Size)];
 
     /// <summary>For tests and diagnostics: how many tags the index remembers.</summary>
     internal int TagCount => _tags.TagCount;

@@ -58,7 +58,7 @@ internal sealed partial class RedisBackend
     private void OnFailure(long call, Exception exception, string operation)
     {
         // The store never sees these failures (the local backend answered), so they are counted here.
-        Metrics.BackendError(Name, operation);
+        _metrics.BackendError(Name, operation);
         Log.RedisCallFailed(_logger, exception);
         if (Volatile.Read(ref _degradedAt) != 0)
         {
@@ -76,7 +76,7 @@ internal sealed partial class RedisBackend
 
             // The exception's type only: its message may name an endpoint or a command, never worth a Warning.
             Log.RedisUnavailable(_logger, exception.GetType().Name);
-            Metrics.FallbackToLocal(Name);
+            _metrics.FallbackToLocal(Name);
         }
     }
 

@@ -21,7 +21,7 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// breaker open is answered by a local <see cref="MemoryBackend"/> instead (see <c>RedisBackend.Fallback.cs</c>): the
 /// farm-wide single refresh degrades to one refresh per process, and no request ever sees the failure.
 /// </remarks>
-internal sealed partial class RedisBackend : IMintBackend
+internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 {
     private readonly RedisConnection _connection;
     private readonly RedisKeys _keys;
@@ -33,9 +33,11 @@ internal sealed partial class RedisBackend : IMintBackend
     private readonly RedisNearCache? _near;
     private readonly RedisNotifications _notifications;
     private readonly MintCacheOptions _options;
+    private readonly Metrics _metrics;
 
-    public RedisBackend(RedisConnection connection, MemoryBackend local, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<RedisBackend> logger)
+    public RedisBackend(RedisConnection connection, MemoryBackend local, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<RedisBackend> logger, Metrics metrics)
     {
+        _metrics = metrics;
         _connection = connection;
         _local = local;
         _logger = logger;
