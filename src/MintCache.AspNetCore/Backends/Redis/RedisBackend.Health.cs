@@ -53,12 +53,14 @@ internal sealed partial class RedisBackend : IBackendHealth
     /// <summary>Whether Redis answers a ping within the operation timeout; one answer serves every check for a second.</summary>
     private async ValueTask<bool> ProbeAsync()
     {
-        if (Volatile.Read(ref _lastProbe) is { } last && Stopwatch.GetElapsedTime(last.At) < ProbeReuse)
+        // Reused only while the backend stays where it was: a return to Redis, or a fall back, deserves a fresh answer.
+        var degraded = IsDegraded;
+        if (Volatile.Read(ref _lastProbe) is { } last && last.Degraded == degraded && Stopwatch.GetElapsedTime(last.At) < ProbeReuse)
         {
             return await last.Answers.ConfigureAwait(false);
         }
 
-        var probe = new Probe(Stopwatch.GetTimestamp(), PingAsync());
+        var probe = new Probe(Stopwatch.GetTimestamp(), degraded, PingAsync());
         Volatile.Write(ref _lastProbe, probe);
         return await probe.Answers.ConfigureAwait(false);
     }
@@ -82,5 +84,5 @@ internal sealed partial class RedisBackend : IBackendHealth
         }
     }
 
-    private sealed record Probe(long At, Task<bool> Answers);
+    private sealed record Probe(long At, bool Degraded, Task<bool> Answers);
 }
