@@ -109,7 +109,8 @@ internal sealed class BackgroundRegenerator : IDisposable
                 factory.Dispose(context);
             }
 
-            stored = !store.HoldsClaim(key, claim);
+            // A store under the claim, accepted or refused by the fence, ended it.
+            stored = claim.Ended;
             if (!stored)
             {
                 Log.BackgroundRegenerationNotStored(_logger, response.StatusCode);

@@ -97,20 +97,28 @@ internal sealed partial class MintOutputCacheStore
         }
     }
 
-    /// <summary>Whether <paramref name="claim"/> is still open, i.e. nothing was stored under it yet.</summary>
-    internal bool HoldsClaim(string key, LocalClaim claim) => !claim.Ended;
-
     /// <summary>A regeneration ended without storing: the claim passes on after the failure backoff.</summary>
     internal void FailClaim(string key, LocalClaim claim) => EndClaim(key, claim, failed: true);
 
     /// <summary>Ends the claim and releases it in the backend, once.</summary>
     private void EndClaim(string key, LocalClaim claim, bool failed)
     {
-        if (claim.TryEnd())
+        if (TryEndClaim(key, claim))
         {
-            _claims.TryRemove(key, claim);
             _ = ReleaseAsync(key, claim, failed);
         }
+    }
+
+    /// <summary>Ends the claim (its heartbeat stops) and forgets it here, once; <see langword="false"/> if it had ended.</summary>
+    private bool TryEndClaim(string key, LocalClaim claim)
+    {
+        if (!claim.TryEnd())
+        {
+            return false;
+        }
+
+        _claims.TryRemove(key, claim);
+        return true;
     }
 
     private async Task ReleaseAsync(string key, LocalClaim claim, bool failed = true)

@@ -308,10 +308,10 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
 
     private void OnStored(string key, LocalClaim? claim, StoreOutcome outcome)
     {
-        if (claim is not null && claim.TryEnd())
+        if (claim is not null)
         {
             // Stored or refused, the backend released the claim if it still owned it.
-            _claims.TryRemove(key, claim);
+            TryEndClaim(key, claim);
         }
 
         OnStored(outcome);

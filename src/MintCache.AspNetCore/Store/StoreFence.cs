@@ -2,15 +2,16 @@ namespace MintCache.AspNetCore.Store;
 
 /// <summary>
 /// What a store must prove before its page may replace the entry: the claim it regenerated under, if any, and how far
-/// the local evictions had gone when its request began.
+/// the local evictions had gone when its regeneration began.
 /// </summary>
 /// <param name="Claim">
 /// The claim of the request that rendered the page (it travels with that request, not with the process), or
 /// <see langword="null"/> for an unfenced store.
 /// </param>
 /// <param name="EvictionMark">
-/// The local backend's eviction count (<see cref="Backends.Memory.MemoryBackend.EvictionMark"/>) when the rendering
-/// request began, or 0 when unknown: a page carrying a tag evicted since then is refused.
+/// The local backend's eviction count (<see cref="Backends.Memory.MemoryBackend.EvictionMark"/>) when the claim was won
+/// or, without a claim, when the request's lookup missed; 0 when unknown: a page carrying a tag evicted since then is
+/// refused.
 /// </param>
 /// <remarks>
 /// The rules, on every backend: a store under a claim is refused when the claim was taken over by another holder,
