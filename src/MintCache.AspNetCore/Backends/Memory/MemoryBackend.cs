@@ -68,12 +68,12 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
 
     /// <summary>
     /// How long a tag eviction is remembered to refuse the pages whose regeneration began before it. A store whose
-    /// request began earlier than the evictions forgotten since is refused if its page carries any tag.
+    /// regeneration began before the evictions forgotten since is refused if its page carries any tag.
     /// </summary>
     internal static readonly TimeSpan EvictionMemory = TimeSpan.FromMinutes(10);
 
     /// <summary>
-    /// Grows with every tag eviction. Taken when a request begins and handed back with its store
+    /// Grows with every tag eviction. Taken when a claim is won or a lookup misses, and handed back with the store
     /// (<see cref="StoreFence.EvictionMark"/>): a page carrying a tag evicted after it is refused.
     /// </summary>
     public long EvictionMark => Volatile.Read(ref _evictions);

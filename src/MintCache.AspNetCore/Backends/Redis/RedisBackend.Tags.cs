@@ -64,6 +64,7 @@ internal sealed partial class RedisBackend
 
         var call = BeginCall();
         IDatabase? db = null;
+        var published = false;
         try
         {
             db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
@@ -102,13 +103,8 @@ internal sealed partial class RedisBackend
                 {
                     // Per batch, and also when it failed or timed out: some of its entries may have changed anyway.
                     await PublishEvictedAsync(db).ConfigureAwait(false);
+                    published = true;
                 }
-            }
-
-            if (members.Length == 0)
-            {
-                // Nothing in Redis, but other processes may hold local fallback copies that carry the tag.
-                await PublishEvictedAsync(db).ConfigureAwait(false);
             }
 
             OnSuccess(call);
@@ -116,16 +112,19 @@ internal sealed partial class RedisBackend
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
             OnFailure(call, ex, Tags.OperationEvict);
-            if (db is not null)
-            {
-                await PublishEvictedAsync(db).ConfigureAwait(false);
-            }
 
             // Evicted locally, not in Redis: the caller must learn that the purge did not happen.
             throw;
         }
         finally
         {
+            if (!published && db is not null)
+            {
+                // No batch ran (no member in Redis, or the members could not be read): other processes may still
+                // hold local fallback copies that carry the tag.
+                await PublishEvictedAsync(db).ConfigureAwait(false);
+            }
+
             // Whatever happened in Redis, this process forgets its near copies of possibly evicted pages.
             _notifications.Invalidate();
         }
