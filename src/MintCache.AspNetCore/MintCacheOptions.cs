@@ -61,16 +61,17 @@ public sealed class MintCacheOptions
     public TimeSpan FailureBackoff { get; set; } = MintCacheConstants.DefaultFailureBackoff;
 
     /// <summary>
-    /// Gets or sets who regenerates a stale page: the first request past stale-at (<see cref="RefreshMode.Foreground"/>)
-    /// or a request MintCache sends itself while everyone is served the stale page (<see cref="RefreshMode.Background"/>).
+    /// Gets or sets who regenerates a stale page: an in-memory copy of the first request past stale-at, run in the
+    /// background while everyone, that request included, is served the stale page (<see cref="RefreshMode.Background"/>),
+    /// or that request itself, which waits for the fresh page (<see cref="RefreshMode.Foreground"/>).
     /// </summary>
-    /// <value>The default value is <see cref="RefreshMode.Foreground"/>.</value>
+    /// <value>The default value is <see cref="RefreshMode.Background"/>: nobody waits for a stale page's refresh.</value>
     /// <remarks>A policy can choose for its endpoints with <c>.Refresh(RefreshMode)</c>.</remarks>
-    public RefreshMode RefreshMode { get; set; } = RefreshMode.Foreground;
+    public RefreshMode RefreshMode { get; set; } = RefreshMode.Background;
 
     /// <summary>
-    /// Gets or sets how many background regenerations one process runs at once. A stale page whose regeneration
-    /// finds no free slot is served stale and retried by a later lookup.
+    /// Gets or sets how many background regenerations one process runs at once. When none is free, the request that
+    /// won a stale page's claim regenerates it in the foreground, as in <see cref="RefreshMode.Foreground"/>.
     /// </summary>
     /// <value>The default value is 4. Valid values are between 1 and 1024.</value>
     [Range(1, 1024)]

@@ -10,9 +10,11 @@ public enum RefreshMode
     Foreground = 0,
 
     /// <summary>
-    /// Every request is served the stale page, and the page is regenerated behind the scenes by a request MintCache
-    /// sends through the application's own pipeline, outside any user's request. Pages that vary by something such
-    /// a request cannot reproduce (a user, a cookie, a custom value) are refreshed in the foreground instead.
+    /// The default. Every request is served the stale page, the first one past stale-at included, and the page is
+    /// regenerated behind the scenes by an in-memory copy of that first request (its URL, headers and connection),
+    /// sent through the application's own pipeline. Nothing about the request is stored with the page. When the copy
+    /// cannot run (no free regeneration slot, a method other than GET or HEAD, a policy that keys the copy apart from
+    /// its original) or stored nothing last time, that request refreshes the page in the foreground instead.
     /// </summary>
     Background = 1,
 }

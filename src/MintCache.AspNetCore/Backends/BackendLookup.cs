@@ -8,14 +8,13 @@ internal readonly struct BackendLookup
 {
     public static readonly BackendLookup Missing = default;
 
-    private BackendLookup(EntryState state, byte[]? page, ClaimTicket? claim, ReadOnlyMemory<byte> regeneration, bool claimedElsewhere = false, long watchMark = 0)
+    private BackendLookup(EntryState state, byte[]? page, ClaimTicket? claim, bool claimedElsewhere = false, long watchMark = 0)
     {
         ClaimedElsewhere = claimedElsewhere;
         WatchMark = watchMark;
         State = state;
         Page = page;
         Claim = claim;
-        Regeneration = regeneration;
     }
 
     public EntryState State { get; }
@@ -26,9 +25,6 @@ internal readonly struct BackendLookup
     /// <summary>Set when the entry is stale or missing and this lookup took its refresh claim.</summary>
     public ClaimTicket? Claim { get; }
 
-    /// <summary>With a won claim: the serialized background regeneration stored with the entry, or empty.</summary>
-    public ReadOnlyMemory<byte> Regeneration { get; }
-
     /// <summary>
     /// The entry is missing and another lookup (in this process or another) holds its claim, so its page is being
     /// rendered: <see cref="IMintBackend.WaitForEntryAsync"/> may wait for it instead of rendering it again.
@@ -38,15 +34,15 @@ internal readonly struct BackendLookup
     /// <summary>With <see cref="ClaimedElsewhere"/>: where the backend's change notifications stood before the lookup.</summary>
     public long WatchMark { get; }
 
-    public static BackendLookup Fresh(byte[] page) => new(EntryState.Fresh, page, null, default);
+    public static BackendLookup Fresh(byte[] page) => new(EntryState.Fresh, page, null);
 
-    public static BackendLookup Stale(byte[] page) => new(EntryState.Stale, page, null, default);
+    public static BackendLookup Stale(byte[] page) => new(EntryState.Stale, page, null);
 
-    public static BackendLookup StaleClaimed(byte[] page, ClaimTicket wonClaim, ReadOnlyMemory<byte> regeneration)
-        => new(EntryState.Stale, page, wonClaim, regeneration);
+    public static BackendLookup StaleClaimed(byte[] page, ClaimTicket wonClaim)
+        => new(EntryState.Stale, page, wonClaim);
 
     /// <summary>A cold miss whose claim this lookup won: its request renders the page for everyone.</summary>
-    public static BackendLookup MissingClaimed(ClaimTicket wonClaim) => new(EntryState.Missing, null, wonClaim, default);
+    public static BackendLookup MissingClaimed(ClaimTicket wonClaim) => new(EntryState.Missing, null, wonClaim);
 
-    public static BackendLookup MissingClaimedElsewhere(long watchMark) => new(EntryState.Missing, null, null, default, claimedElsewhere: true, watchMark);
+    public static BackendLookup MissingClaimedElsewhere(long watchMark) => new(EntryState.Missing, null, null, claimedElsewhere: true, watchMark);
 }

@@ -27,11 +27,7 @@ internal interface IMintBackend
     /// Stores a page, unless <paramref name="fence"/> refuses it (see <see cref="StoreFence"/> for the rules). A store
     /// under a claim also releases the claim if its token still owns it, whatever the outcome.
     /// </summary>
-    /// <remarks>
-    /// <c>regeneration</c> is the serialized request that regenerates the page in the background, or empty when the
-    /// page is refreshed in the foreground: opaque to the backend, handed back with a won claim.
-    /// </remarks>
-    ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence, CancellationToken cancellationToken);
+    ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken);
 
     /// <summary>
     /// A holder's heartbeat: extends its live claim by <paramref name="leaseDuration"/> from now, so that only a dead

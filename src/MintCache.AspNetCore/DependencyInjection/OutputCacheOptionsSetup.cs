@@ -6,8 +6,8 @@ namespace MintCache.AspNetCore.DependencyInjection;
 
 /// <summary>
 /// Adds <see cref="CacheStatusPolicy"/> as a base policy when the <c>Cache-Status</c> header is on, and
-/// <see cref="RegenerationPolicy"/> as a base policy when background refresh is the default, so that every
-/// cached endpoint's regenerations get a cache key of their own.
+/// <see cref="RegenerationPolicy"/> as a base policy when background refresh is the default (the options' default), so
+/// that every cached endpoint's regenerations get a cache key of their own.
 /// </summary>
 /// <remarks>
 /// Only then: a base policy makes the output-cache middleware set up its context for every request, cached or not,

@@ -74,13 +74,13 @@ internal sealed class InstrumentedBackend : IMintBackend
         }
     }
 
-    public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence, CancellationToken cancellationToken)
+    public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
     {
         var call = Begin(Tags.OperationStore);
         ValueTask<StoreOutcome> set;
         try
         {
-            set = _inner.SetAsync(key, page, tags, lifetime, regeneration, fence, cancellationToken);
+            set = _inner.SetAsync(key, page, tags, lifetime, fence, cancellationToken);
         }
         catch (Exception ex) when (call.Fail(ex))
         {

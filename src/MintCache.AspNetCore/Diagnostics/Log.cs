@@ -28,6 +28,7 @@ internal static partial class Log
     internal const int IdReservedTagIgnored = 18;
     internal const int IdRenewFailed = 19;
     internal const int IdStaleDirectiveIgnored = 41;
+    internal const int IdBackgroundRegenerationImpossible = 42;
 
     internal const int IdRedisUnavailable = 20;
     internal const int IdRedisRestored = 21;
@@ -98,12 +99,12 @@ internal static partial class Log
     public static partial void Compacted(ILogger logger, int count, long sizeLimit);
 
     [LoggerMessage(IdRegenerationSlotsFull, LogLevel.Information,
-        "All {MaxConcurrentRegenerations} background regeneration slots are busy; a stale page stays in service and is refreshed by a later lookup.",
+        "All {MaxConcurrentRegenerations} background regeneration slots are busy; the request that won a stale page's claim refreshes it in the foreground.",
         EventName = "RegenerationSlotsFull")]
     public static partial void RegenerationSlotsFull(ILogger logger, int maxConcurrentRegenerations);
 
     [LoggerMessage(IdBackgroundRegenerationNotStored, LogLevel.Warning,
-        "A background regeneration ended with status {StatusCode} and stored nothing; the stale page stays in service and the next attempt waits for the failure backoff.",
+        "A background regeneration ended with status {StatusCode} and stored nothing; the stale page stays in service, and its next refresh, after the failure backoff, runs in the foreground.",
         EventName = "BackgroundRegenerationNotStored")]
     public static partial void BackgroundRegenerationNotStored(ILogger logger, int statusCode);
 
@@ -116,6 +117,11 @@ internal static partial class Log
         "A background regeneration was cancelled because the host is stopping.",
         EventName = "BackgroundRegenerationCancelled")]
     public static partial void BackgroundRegenerationCancelled(ILogger logger);
+
+    [LoggerMessage(IdBackgroundRegenerationImpossible, LogLevel.Warning,
+        "The pages of endpoint '{Endpoint}' cannot be refreshed in the background: {Reason}. This process refreshes them in the foreground from now on (the request that wins a stale page's claim renders it).",
+        EventName = "BackgroundRegenerationImpossible")]
+    public static partial void BackgroundRegenerationImpossible(ILogger logger, string endpoint, string reason);
 
     [LoggerMessage(IdBackgroundRegenerationStarted, LogLevel.Debug,
         "Started a background regeneration of {Method} {Path}.",

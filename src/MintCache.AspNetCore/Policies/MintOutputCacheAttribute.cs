@@ -75,11 +75,11 @@ public sealed class MintOutputCacheAttribute : Attribute, IOutputCachePolicy
     }
 
     /// <summary>Gets or sets who regenerates stale responses, as <c>.Refresh(RefreshMode)</c> does.</summary>
-    /// <value>When not set, <c>MintCacheOptions.RefreshMode</c> (and reading it returns <see cref="RefreshMode.Foreground"/>).</value>
+    /// <value>When not set, <c>MintCacheOptions.RefreshMode</c> (and reading it returns <see cref="RefreshMode.Background"/>, that option's default).</value>
     /// <exception cref="ArgumentOutOfRangeException">The value is not a <see cref="RefreshMode"/>.</exception>
     public RefreshMode Refresh
     {
-        get => _refresh ?? default;
+        get => _refresh ?? RefreshMode.Background;
         init
         {
             MintPolicyBuilderExtensions.CheckRefresh(value, nameof(Refresh));

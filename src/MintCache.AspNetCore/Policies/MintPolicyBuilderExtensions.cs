@@ -33,13 +33,14 @@ public static class MintPolicyBuilderExtensions
     /// </summary>
     /// <param name="builder">The policy builder.</param>
     /// <param name="mode">
-    /// <see cref="RefreshMode.Background"/> serves every request the stale page and regenerates it with a request
-    /// MintCache sends itself; <see cref="RefreshMode.Foreground"/> lets the first request past stale-at regenerate it.
+    /// <see cref="RefreshMode.Background"/> serves every request the stale page and regenerates it with an in-memory
+    /// copy of the request that won the refresh claim; <see cref="RefreshMode.Foreground"/> lets that request
+    /// regenerate it while it waits.
     /// </param>
     /// <returns>The builder, for chaining.</returns>
     /// <remarks>
-    /// A page that varies by something a regeneration cannot reproduce (an authenticated user, the <c>Cookie</c> or
-    /// <c>Authorization</c> header, a custom <c>VaryByValue</c>) is refreshed in the foreground whatever the mode.
+    /// A request that cannot be copied (a method other than GET or HEAD), or whose copy the app's policies give another
+    /// cache key (a <c>VaryByValue</c> computed from something other than the request), is refreshed in the foreground.
     /// </remarks>
     public static OutputCachePolicyBuilder Refresh(this OutputCachePolicyBuilder builder, RefreshMode mode)
     {

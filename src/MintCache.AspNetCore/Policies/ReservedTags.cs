@@ -94,6 +94,21 @@ internal static class ReservedTags
     /// <summary>The reserved tag that carries a per-policy refresh mode.</summary>
     public static string ForRefresh(RefreshMode mode) => RefreshPrefix + (mode == RefreshMode.Background ? "background" : "foreground");
 
+    /// <summary>The refresh mode a policy set on a request's output-cache context, if any (read when a claim is won).</summary>
+    public static RefreshMode? RefreshOf(IEnumerable<string> tags)
+    {
+        RefreshMode? mode = null;
+        foreach (var tag in tags)
+        {
+            if (tag.StartsWith(RefreshPrefix, StringComparison.Ordinal) && TryParseRefresh(tag, out var parsed))
+            {
+                mode = parsed;
+            }
+        }
+
+        return mode;
+    }
+
     /// <summary>
     /// Splits the tags handed to the store into the user's tags and the policy settings they carry.
     /// </summary>

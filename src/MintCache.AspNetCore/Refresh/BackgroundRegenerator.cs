@@ -3,15 +3,17 @@ using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Microsoft.Net.Http.Headers;
 using MintCache.AspNetCore.Diagnostics;
 using MintCache.AspNetCore.Store;
 
 namespace MintCache.AspNetCore.Refresh;
 
 /// <summary>
-/// Runs background regenerations: requests MintCache builds from a <see cref="RegenerationRequest"/> and sends
-/// through the application's own pipeline, outside any user's request, so that the page is stored through the
-/// normal output-cache path (policies, vary rules, tags and <c>validFor</c> apply as for a user).
+/// Runs background regenerations: in-memory copies of the requests that won a refresh claim (<see cref="RequestCopy"/>),
+/// sent through the application's own pipeline after those requests were served the stale page, so that the page is
+/// rendered as for them and stored through the normal output-cache path (policies, vary rules, tags and
+/// <c>validFor</c> apply as for a user).
 /// </summary>
 /// <remarks>
 /// Bounded: at most <see cref="MintCacheOptions.MaxConcurrentRegenerations"/> at once, each cancelled after
@@ -57,45 +59,45 @@ internal sealed class BackgroundRegenerator : IDisposable
         Volatile.Write(ref _pipeline, pipeline);
     }
 
-    /// <summary>Starts a regeneration on the thread pool, unless the host is stopping or every slot is taken.</summary>
-    public bool TryStart(MintOutputCacheStore store, string key, LocalClaim claim, RegenerationRequest request)
+    /// <summary>Starts a regeneration of <paramref name="copy"/> on the thread pool, unless the host is stopping or every slot is taken.</summary>
+    public RegenerationStart TryStart(MintOutputCacheStore store, RegenerationFeature regeneration, RequestCopy copy)
     {
         var pipeline = Volatile.Read(ref _pipeline);
         if (pipeline is null || _httpContextFactory is null || _stopping.IsCancellationRequested)
         {
-            return false;
+            return RegenerationStart.Stopping;
         }
 
         if (Interlocked.Increment(ref _running) > _options.MaxConcurrentRegenerations)
         {
             Interlocked.Decrement(ref _running);
             Log.RegenerationSlotsFull(_logger, _options.MaxConcurrentRegenerations);
-            return false;
+            return RegenerationStart.SlotsFull;
         }
 
         // Never inline: the lookup that won the claim belongs to a user's request, which is served the stale page.
-        _ = Task.Run(() => RunAsync(pipeline, _httpContextFactory, store, key, claim, request));
-        return true;
+        _ = Task.Run(() => RunAsync(pipeline, _httpContextFactory, store, regeneration, copy));
+        return RegenerationStart.Started;
     }
 
-    private async Task RunAsync(RequestDelegate pipeline, IHttpContextFactory factory, MintOutputCacheStore store, string key, LocalClaim claim, RegenerationRequest request)
+    private async Task RunAsync(RequestDelegate pipeline, IHttpContextFactory factory, MintOutputCacheStore store, RegenerationFeature regeneration, RequestCopy copy)
     {
-        var stored = false;
-        using var activity = Activities.StartRegeneration(request.Method, request.Path);
+        var claim = regeneration.Claim;
+        var answeredFromCache = false;
+        var originFailed = true;
+        using var activity = Activities.StartRegeneration(copy.Method, copy.Path);
         try
         {
             using var timeout = new CancellationTokenSource(_options.RegenerationTimeout, _timeProvider);
             using var aborted = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _stopping.Token);
 
             var features = new FeatureCollection();
-            var requestFeature = new HttpRequestFeature();
-            request.ApplyTo(requestFeature);
+            copy.ApplyTo(features);
             var response = new RegenerationResponseFeature();
-            features.Set<IHttpRequestFeature>(requestFeature);
             features.Set<IHttpResponseFeature>(response);
             features.Set<IHttpResponseBodyFeature>(response);
             features.Set<IHttpRequestLifetimeFeature>(new HttpRequestLifetimeFeature { RequestAborted = aborted.Token });
-            features.Set(new RegenerationFeature(key, claim));
+            features.Set(regeneration);
 
             var context = factory.Create(features);
             try
@@ -109,10 +111,12 @@ internal sealed class BackgroundRegenerator : IDisposable
                 factory.Dispose(context);
             }
 
-            // A store under the claim, accepted or refused by the fence, ended it.
-            stored = claim.Ended;
-            if (!stored)
+            // A store under the claim, accepted or refused by the fence, ended it. The output cache puts an Age header
+            // on every response it serves from the cache, never on one the endpoint rendered.
+            if (!claim.Ended)
             {
+                answeredFromCache = response.Headers.ContainsKey(HeaderNames.Age);
+                originFailed = response.StatusCode >= StatusCodes.Status500InternalServerError;
                 Log.BackgroundRegenerationNotStored(_logger, response.StatusCode);
             }
         }
@@ -128,9 +132,9 @@ internal sealed class BackgroundRegenerator : IDisposable
         finally
         {
             Interlocked.Decrement(ref _running);
-            if (!stored)
+            if (!claim.Ended)
             {
-                store.FailClaim(key, claim);
+                store.BackgroundRegenerationNotStored(regeneration, answeredFromCache, originFailed);
             }
         }
     }

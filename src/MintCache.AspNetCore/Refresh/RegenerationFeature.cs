@@ -1,47 +1,85 @@
 using System.Globalization;
+using Microsoft.AspNetCore.Http;
 using MintCache.AspNetCore.Store;
 
 namespace MintCache.AspNetCore.Refresh;
 
 /// <summary>
 /// Marks the one kind of request MintCache sends itself: a background regeneration. Only code in this assembly can
-/// set it, so no header, URL or client can pose as a regeneration or force one.
+/// set it, so no header, URL or client can pose as a regeneration, force one or steer one.
 /// </summary>
 internal sealed class RegenerationFeature
 {
-    /// <summary>What every regeneration's cache-key prefix starts with.</summary>
-    public const string MarkerPrefix = "mint.regen.";
+    /// <summary>The name of the vary-by value that gives a regeneration a cache key of its own.</summary>
+    /// <remarks>
+    /// A vary-by value, because no ordinary policy setting removes one: <c>SetCacheKeyPrefix</c> assigns the prefix,
+    /// <c>VaryByValue</c> adds values, and the other settings vary by the request. The middleware refuses delimiters
+    /// in values, so nothing a client sends can produce the segment this name starts.
+    /// </remarks>
+    public const string MarkerName = "mint.regeneration";
 
-    public RegenerationFeature(string key, LocalClaim claim)
+    // How the marker appears in a key the middleware built: after the record separator, as name=value.
+    private const string MarkerSegmentStart = "\u001E" + MarkerName + "=";
+
+    // The group the middleware opens before the vary-by values; left empty when the marker was the only one.
+    private const string ValuesGroup = "\u001EV";
+
+    private readonly string _segment;
+
+    public RegenerationFeature(string key, LocalClaim claim, Endpoint? endpoint)
     {
         Key = key;
         Claim = claim;
-        Marker = MarkerPrefix + claim.Ticket.Token.ToString("x", CultureInfo.InvariantCulture) + ":";
+        Endpoint = endpoint;
+        MarkerValue = claim.Ticket.Token.ToString("x", CultureInfo.InvariantCulture);
+        _segment = MarkerSegmentStart + MarkerValue;
     }
 
-    /// <summary>The cache key the regenerated page belongs under.</summary>
+    /// <summary>The cache key the regenerated page belongs under: the key of the lookup that won the claim.</summary>
     public string Key { get; }
 
     public LocalClaim Claim { get; }
 
-    /// <summary>
-    /// Put in front of the regeneration's cache-key prefix, so its lookup and its lock are its own: the middleware
-    /// shares lookups and executions per key, and a regeneration that shared a user's lookup would be handed the
-    /// stale page instead of running.
-    /// </summary>
-    public string Marker { get; }
+    /// <summary>The endpoint of the request that won the claim, for the logs.</summary>
+    public Endpoint? Endpoint { get; }
 
-    /// <summary>The key a page of this regeneration is stored under, from the key the middleware built.</summary>
+    /// <summary>
+    /// The value of the marker, unique to this regeneration: its lookup and its lock are its own, since the middleware
+    /// shares lookups and executions per key, and a regeneration that shared a user's lookup would be handed the stale
+    /// page instead of running.
+    /// </summary>
+    public string MarkerValue { get; }
+
+    /// <summary>Set when a key the middleware built for this regeneration differed from <see cref="Key"/>.</summary>
+    public string? KeyMismatch { get; set; }
+
+    /// <summary>Whether a key the middleware built may carry some regeneration's marker (cheap; no allocation).</summary>
+    public static bool MayBeMarked(string middlewareKey) => middlewareKey.Contains(MarkerSegmentStart, StringComparison.Ordinal);
+
+    /// <summary>
+    /// The key a page of this regeneration is stored under, from the key the middleware built: <paramref name="middlewareKey"/>
+    /// without this regeneration's marker. <see langword="false"/> when it differs from <see cref="Key"/>: the app's
+    /// policies then built another key for the copy than for the request it copies.
+    /// </summary>
     public bool TryGetStorageKey(string middlewareKey, out string key)
     {
         key = middlewareKey;
-        if (!middlewareKey.StartsWith(Marker, StringComparison.Ordinal))
+        var at = middlewareKey.IndexOf(_segment, StringComparison.Ordinal);
+        if (at >= 0)
         {
-            return false;
+            key = string.Concat(middlewareKey.AsSpan(0, at), middlewareKey.AsSpan(at + _segment.Length));
+            if (key.EndsWith(ValuesGroup, StringComparison.Ordinal))
+            {
+                key = key[..^ValuesGroup.Length];
+            }
         }
 
-        // With no prefix of the policy's own, the middleware put a delimiter between the marker and the method.
-        key = middlewareKey[Marker.Length..].TrimStart('\u001E');
-        return true;
+        if (string.Equals(key, Key, StringComparison.Ordinal))
+        {
+            return true;
+        }
+
+        KeyMismatch ??= key;
+        return false;
     }
 }

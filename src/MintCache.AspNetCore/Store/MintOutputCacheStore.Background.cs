@@ -1,61 +1,108 @@
+using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.OutputCaching;
 using MintCache.AspNetCore.Diagnostics;
+using MintCache.AspNetCore.Policies;
 using MintCache.AspNetCore.Refresh;
 
 namespace MintCache.AspNetCore.Store;
 
 internal sealed partial class MintOutputCacheStore
 {
+    // At most this many keys are remembered as "the next refresh runs in the foreground". A key left out only has its
+    // next refresh tried in the background once more: one more failed attempt, never a wrong page.
+    internal const int MaxForegroundNextKeys = 16_384;
+
+    // Keys whose last background regeneration rendered a response that was not stored (an uncached status, such as a
+    // redirect or a 401 where the copy lacked something its original had): their next claim in this process runs in the
+    // foreground, so the page is still refreshed. Removed when used. A failing origin (an exception or a 5xx) is not
+    // recorded: a foreground attempt would fail alike and show the error to a user, against stale-if-error.
+    private readonly ConcurrentDictionary<string, byte> _foregroundNext = new(StringComparer.Ordinal);
+
+    // Endpoints whose policies build another key for a copy than for the request it copies (or drop the marker): they
+    // are refreshed in the foreground for the life of the process, and logged once each.
+    private readonly ConditionalWeakTable<Endpoint, string> _foregroundEndpoints = [];
+
     /// <summary>
-    /// After this lookup won the claim of a stale page stored for background refresh: starts the regeneration and
-    /// lets the lookup answer with the stale page.
+    /// After this lookup won the claim of a stale page: when the page is refreshed in the background, copies the
+    /// request that won (in memory), starts the copy through the pipeline, and lets the lookup answer with the stale page.
     /// </summary>
-    /// <returns><see langword="false"/> when the page must be refreshed in the foreground after all.</returns>
-    private bool TryRegenerateInBackground(string key, ClaimTicket ticket, ReadOnlyMemory<byte> serializedRequest)
+    /// <returns><see langword="false"/> when the page is refreshed in the foreground: by the request that won.</returns>
+    private bool TryRegenerateInBackground(string key, ClaimTicket ticket)
     {
+        if (_httpContextAccessor?.HttpContext is not { } httpContext
+            || httpContext.Features.Get<IOutputCacheFeature>()?.Context is not { } cacheContext
+            || (ReservedTags.RefreshOf(cacheContext.Tags) ?? _options.RefreshMode) != RefreshMode.Background)
+        {
+            // Outside a request (a direct caller) there is nothing to copy; the caller stores what it renders.
+            return false;
+        }
+
+        if (!_foregroundNext.IsEmpty && _foregroundNext.TryRemove(key, out _))
+        {
+            Log.ForegroundFallback(_logger, "the previous background regeneration of this page stored nothing");
+            return false;
+        }
+
+        var endpoint = httpContext.GetEndpoint();
+        if (endpoint is not null && _foregroundEndpoints.TryGetValue(endpoint, out _))
+        {
+            return false;
+        }
+
         if (_regenerator is not { IsAttached: true } regenerator)
         {
             Log.ForegroundFallback(_logger, "the pipeline is unknown (MintCache's startup filter did not run)");
             return false;
         }
 
-        if (RegenerationRequest.TryDeserialize(serializedRequest.Span) is not { } request)
+        if (RequestCopy.TryCopy(httpContext, out var reason) is not { } copy)
         {
-            Log.ForegroundFallback(_logger, "the stored regeneration request is unreadable");
+            Log.ForegroundFallback(_logger, reason!);
             return false;
         }
 
         // Recorded before the start: a fast regeneration stores, and consumes the claim, at once.
         var claim = HoldClaim(key, ticket, missPending: false);
         claim.Background = true;
-        if (regenerator.TryStart(this, key, claim, request))
+        switch (regenerator.TryStart(this, new RegenerationFeature(key, claim, endpoint), copy))
         {
-            StartHeartbeat(key, claim);
-            Log.BackgroundRegenerationStarted(_logger, request.Method, request.Path);
-            _observer.BackgroundRegenerationStarted();
-            return true;
+            case RegenerationStart.SlotsFull:
+                // The request that won renders the page itself, under the same claim (the foreground path holds it
+                // again), rather than give the claim back and leave the page stale until a slot frees up.
+                claim.Background = false;
+                return false;
+            case RegenerationStart.Stopping:
+                // Nothing new starts on a stopping host: serve stale, and let a lookup elsewhere claim the page at once.
+                EndClaim(key, claim, failed: false);
+                return true;
         }
 
-        // No slot, or the host is stopping: serve stale, and let a later lookup claim it again at once.
-        EndClaim(key, claim, failed: false);
+        StartHeartbeat(key, claim);
+        Log.BackgroundRegenerationStarted(_logger, copy.Method, copy.Path);
+        _observer.BackgroundRegenerationStarted();
         return true;
     }
 
-    /// <summary>The request that regenerates the page being stored, when a request without the user reproduces it.</summary>
-    private ReadOnlyMemory<byte> CaptureRegeneration(HttpContext? httpContext)
+    /// <summary>Called by <see cref="BackgroundRegenerator"/> when a regeneration ended without storing under its claim.</summary>
+    internal void BackgroundRegenerationNotStored(RegenerationFeature regeneration, bool answeredFromCache, bool originFailed)
     {
-        if (httpContext?.Features.Get<IOutputCacheFeature>()?.Context is not { } cacheContext)
+        var reason = regeneration.KeyMismatch is not null
+            ? "its policies built another cache key for the copy of a request than for the request itself (a vary-by value that a copy does not reproduce)"
+            : answeredFromCache
+                ? "a policy removed MintCache's vary-by value from the cache key of the copy, which was then answered from the cache"
+                : null;
+        if (reason is not null && regeneration.Endpoint is { } endpoint && _foregroundEndpoints.TryAdd(endpoint, reason))
         {
-            return ReadOnlyMemory<byte>.Empty;
+            Log.BackgroundRegenerationImpossible(_logger, endpoint.DisplayName ?? "(unnamed)", reason);
         }
 
-        if (RegenerationRequest.TryCapture(httpContext, cacheContext, out var reason) is { } request)
+        if (!originFailed && (_foregroundNext.Count < MaxForegroundNextKeys || _foregroundNext.ContainsKey(regeneration.Key)))
         {
-            return request.Serialize();
+            _foregroundNext[regeneration.Key] = 0;
         }
 
-        Log.ForegroundFallback(_logger, reason!);
-        return ReadOnlyMemory<byte>.Empty;
+        FailClaim(regeneration.Key, regeneration.Claim);
     }
 }

@@ -61,7 +61,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
     public ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);
-        if (key.Length == 0 || key.StartsWith(RegenerationFeature.MarkerPrefix, StringComparison.Ordinal))
+        if (key.Length == 0 || IsRegenerationLookup(key))
         {
             // Nothing to serve a regeneration's own lookup: it is there to run the endpoint.
             return default;
@@ -128,6 +128,23 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         }
     }
 
+    /// <summary>
+    /// Whether the lookup belongs to a background regeneration: its key carries the marker, or (when a policy dropped
+    /// the marker) the regeneration's request is the current one. Checked on the hit path, so the second test runs only
+    /// while a regeneration runs.
+    /// </summary>
+    private bool IsRegenerationLookup(string key)
+    {
+        if (RegenerationFeature.MayBeMarked(key))
+        {
+            return true;
+        }
+
+        return _regenerator is { Running: > 0 }
+            && _httpContextAccessor?.HttpContext?.Features.Get<RegenerationFeature>() is { } regeneration
+            && string.Equals(regeneration.Key, key, StringComparison.Ordinal);
+    }
+
     /// <summary>Turns the backend's answer into the middleware's: a page to serve, or null to run the endpoint.</summary>
     private byte[]? Answer(string key, BackendLookup lookup, bool completedSynchronously)
     {
@@ -151,7 +168,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             return AnswerColdMissClaimed(key, ticket);
         }
 
-        if (!lookup.Regeneration.IsEmpty && TryRegenerateInBackground(key, ticket, lookup.Regeneration))
+        if (TryRegenerateInBackground(key, ticket))
         {
             return lookup.Page;
         }
@@ -211,8 +228,15 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
 
         var httpContext = _httpContextAccessor?.HttpContext;
         LocalClaim? claim = null;
-        if (httpContext?.Features.Get<RegenerationFeature>() is { } regeneration && regeneration.TryGetStorageKey(key, out var storageKey))
+        if (httpContext?.Features.Get<RegenerationFeature>() is { } regeneration)
         {
+            if (!regeneration.TryGetStorageKey(key, out var storageKey))
+            {
+                // The copy's policies built another key than the claim's: its page is not the claimed page. Nothing
+                // is stored; the regenerator reports it, and the page is refreshed in the foreground.
+                return ValueTask.CompletedTask;
+            }
+
             key = storageKey;
             claim = regeneration.Claim;
         }
@@ -236,10 +260,6 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             validFor,
             stale.StaleWhileRevalidate ?? directives.Grace ?? _options.Grace,
             stale.StaleIfError ?? _options.FailSafe ?? TimeSpan.Zero);
-        var regenerationRequest = (directives.Refresh ?? _options.RefreshMode) == RefreshMode.Background
-            ? CaptureRegeneration(httpContext)
-            : ReadOnlyMemory<byte>.Empty;
-
         var fence = new StoreFence(claim?.Ticket, claim?.EvictionMark ?? watch?.EvictionMark ?? 0);
         if (claim is { Revoked: true })
         {
@@ -252,7 +272,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         ValueTask<StoreOutcome> set;
         try
         {
-            set = _backend.SetAsync(key, value, userTags, lifetime, regenerationRequest, fence, cancellationToken);
+            set = _backend.SetAsync(key, value, userTags, lifetime, fence, cancellationToken);
         }
         catch (Exception ex)
         {

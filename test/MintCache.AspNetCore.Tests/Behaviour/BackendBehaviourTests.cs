@@ -79,7 +79,7 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
         await PassAsync(Fresh);
         var claim = (await Backend.LookupAsync("k", Lease, default)).Claim!.Value;
 
-        Assert.Equal(StoreOutcome.Stored, await Backend.SetAsync("k", Page("v2"), [], Kept, default, claim, default));
+        Assert.Equal(StoreOutcome.Stored, await Backend.SetAsync("k", Page("v2"), [], Kept, claim, default));
         var lookup = await Backend.LookupAsync("k", Lease, default);
         Assert.Equal(EntryState.Fresh, lookup.State);
         Assert.Equal("v2", Text(lookup.Page));
@@ -93,7 +93,7 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
         var claim = (await Backend.LookupAsync("k", Lease, default)).Claim!.Value;
         await SetAsync("k", "v2 stored by someone else");
 
-        Assert.Equal(StoreOutcome.Superseded, await Backend.SetAsync("k", Page("late"), [], new EntryLifetime(Fresh, Grace), default, claim, default));
+        Assert.Equal(StoreOutcome.Superseded, await Backend.SetAsync("k", Page("late"), [], new EntryLifetime(Fresh, Grace), claim, default));
         Assert.Equal("v2 stored by someone else", Text((await Backend.LookupAsync("k", Lease, default)).Page));
     }
 
@@ -160,7 +160,7 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
         Assert.Equal(EntryLifetime.MaxGrace, lifetime.Grace);
         Assert.Equal(EntryLifetime.MaxFailSafe, lifetime.FailSafe);
 
-        Assert.Equal(StoreOutcome.Stored, await Backend.SetAsync("max", Page("v1"), ["news"], lifetime, default, null, default));
+        Assert.Equal(StoreOutcome.Stored, await Backend.SetAsync("max", Page("v1"), ["news"], lifetime, null, default));
         await PassAsync(Fresh);
 
         var lookup = await Backend.LookupAsync("max", Lease, default);
@@ -172,7 +172,7 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
         => SetAsync(key, page, new EntryLifetime(Fresh, Grace), tags);
 
     private Task SetAsync(string key, string page, EntryLifetime lifetime, params string[] tags)
-        => Backend.SetAsync(key, Page(page), tags, lifetime, default, null, default).AsTask();
+        => Backend.SetAsync(key, Page(page), tags, lifetime, null, default).AsTask();
 
     private static ReadOnlySequence<byte> Page(string text) => new(Encoding.UTF8.GetBytes(text));
 

@@ -50,6 +50,9 @@ internal sealed class RedisStoreHarness : IAsyncDisposable
 
         // Generous by default so a busy test machine does not look like an outage; outage tests set their own.
         o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
+
+        // As in TestApp: the tests of the background path (the default) ask for it.
+        o.RefreshMode = RefreshMode.Foreground;
         configure?.Invoke(o);
     };
 

@@ -70,7 +70,13 @@ internal sealed class TestApp : IAsyncDisposable
                 p.Expire(Fresh);
                 pagePolicy?.Invoke(p);
             });
-        }).AddMintStore(configureMint ?? (static _ => { }));
+        }).AddMintStore(o =>
+        {
+            // Most tests here pin down the foreground path (the request that wins the claim renders); the tests of the
+            // background path, the default, ask for it, and the tests of the defaults start from new options.
+            o.RefreshMode = RefreshMode.Foreground;
+            configureMint?.Invoke(o);
+        });
         configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();

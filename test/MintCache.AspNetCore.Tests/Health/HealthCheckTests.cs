@@ -134,7 +134,7 @@ public sealed class HealthCheckTests
 
         public long EvictionMark => 0;
 
-        public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public ValueTask<ClaimRenewal> RenewClaimAsync(string key, ClaimTicket claim, TimeSpan leaseDuration, CancellationToken cancellationToken) => throw new NotSupportedException();
 

@@ -180,7 +180,7 @@ public sealed class NearCacheTests(RedisServerFixture redis, ITestOutputHelper o
     {
         await using var farm = await Farm.StartAsync(redis.Endpoint);
         var lifetime = new EntryLifetime(TimeSpan.FromMilliseconds(300), TimeSpan.FromMinutes(1));
-        await farm.A.Backend.SetAsync("k", new(Bytes("v1")), [], lifetime, default, null, default);
+        await farm.A.Backend.SetAsync("k", new(Bytes("v1")), [], lifetime, null, default);
         var raw = (byte[])(await redis.Database.StringGetAsync(farm.A.Backend.Keys.Entry("k")))!;
         RedisEntryFormatHeader(raw, out var staleAt);
 

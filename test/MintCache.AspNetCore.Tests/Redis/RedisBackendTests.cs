@@ -26,7 +26,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         var backend = host.Backend;
         var before = await redis.ServerNowAsync();
         // Windows long enough that a busy machine still looks the entry up fresh, then stale, before it expires.
-        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(5)), default, null, default));
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(5)), null, default));
         var after = await redis.ServerNowAsync();
 
         // The header carries the server's times; Redis drops the value itself after fresh + grace.
@@ -71,17 +71,17 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         await using var a = new RedisStoreHarness(redis.Endpoint, prefix);
         await using var b = new RedisStoreHarness(redis.Endpoint, prefix);
         var lease = TimeSpan.FromMilliseconds(200);
-        await a.Backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(30)), default, null, default);
+        await a.Backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(30)), null, default);
 
         var claimA = await WinClaimAsync(a.Backend, lease);
 
         // A is "paused" past its lease: B takes the claim over and stores first.
         var claimB = await WinClaimAsync(b.Backend, lease);
         Assert.NotEqual(claimA.Token, claimB.Token);
-        Assert.Equal(StoreOutcome.Stored, await b.Backend.SetAsync("k", Page("v2 from B"), [], Long, default, claimB, default));
+        Assert.Equal(StoreOutcome.Stored, await b.Backend.SetAsync("k", Page("v2 from B"), [], Long, claimB, default));
 
         // A's late page never overwrites B's newer one.
-        Assert.Equal(StoreOutcome.Superseded, await a.Backend.SetAsync("k", Page("v2 from A"), [], Long, default, claimA, default));
+        Assert.Equal(StoreOutcome.Superseded, await a.Backend.SetAsync("k", Page("v2 from A"), [], Long, claimA, default));
         Assert.Equal("v2 from B", Encoding.UTF8.GetString((await b.Backend.LookupAsync("k", lease, default)).Page!));
     }
 
@@ -92,16 +92,16 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         await using var a = new RedisStoreHarness(redis.Endpoint, prefix);
         await using var b = new RedisStoreHarness(redis.Endpoint, prefix);
         var lease = TimeSpan.FromMilliseconds(200);
-        await a.Backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(30)), default, null, default);
+        await a.Backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(30)), null, default);
         var claimA = await WinClaimAsync(a.Backend, lease);
         var claimB = await WinClaimAsync(b.Backend, TimeSpan.FromSeconds(30));
 
         // B took the lapsed claim over, so its page will be newer: A's write is refused and leaves B's claim alone.
-        Assert.Equal(StoreOutcome.TakenOver, await a.Backend.SetAsync("k", Page("v2 from A"), [], Long, default, claimA, default));
+        Assert.Equal(StoreOutcome.TakenOver, await a.Backend.SetAsync("k", Page("v2 from A"), [], Long, claimA, default));
         Assert.Equal(claimB.Token.ToString(System.Globalization.CultureInfo.InvariantCulture), (string?)await redis.Database.StringGetAsync(a.Backend.Keys.Claim("k")));
 
         // B's own store releases it.
-        await b.Backend.SetAsync("k", Page("v3 from B"), [], Long, default, claimB, default);
+        await b.Backend.SetAsync("k", Page("v3 from B"), [], Long, claimB, default);
         Assert.False(await redis.Database.KeyExistsAsync(a.Backend.Keys.Claim("k")));
     }
 
@@ -113,7 +113,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         var backoff = TimeSpan.FromSeconds(20);
         await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
         var backend = host.Backend;
-        await backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(30)), default, null, default);
+        await backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(1), TimeSpan.FromSeconds(30)), null, default);
         var claim = await WinClaimAsync(backend, lease);
 
         await backend.ReleaseClaimAsync("k", claim with { Token = claim.Token + 1 }, TimeSpan.Zero, failed: false, default);
@@ -179,7 +179,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
     {
         await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
         var keys = Enumerable.Range(0, 600).Select(i => "k" + i).ToArray();
-        await Task.WhenAll(keys.Select(k => host.Backend.SetAsync(k, Page("v"), ["many"], Long, default, null, default).AsTask()));
+        await Task.WhenAll(keys.Select(k => host.Backend.SetAsync(k, Page("v"), ["many"], Long, null, default).AsTask()));
 
         await host.Backend.EvictByTagAsync("many", soft, default);
 
@@ -195,7 +195,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         var shortLived = new EntryLifetime(TimeSpan.FromSeconds(2), TimeSpan.FromSeconds(2));
         for (var i = 0; i < 20; i++)
         {
-            await host.Backend.SetAsync("k" + i, Page("v"), ["t"], shortLived, default, null, default);
+            await host.Backend.SetAsync("k" + i, Page("v"), ["t"], shortLived, null, default);
         }
 
         var tagKey = host.Backend.Keys.Tag("t");
@@ -207,7 +207,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         await Eventually.HoldsAsync(
             async () =>
             {
-                await host.Backend.SetAsync("kept", Page("v"), ["t"], Long, default, null, default);
+                await host.Backend.SetAsync("kept", Page("v"), ["t"], Long, null, default);
                 return await redis.Database.SortedSetLengthAsync(tagKey) == 1;
             },
             Deadline,

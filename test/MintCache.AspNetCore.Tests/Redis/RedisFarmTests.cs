@@ -109,7 +109,7 @@ public sealed class RedisFarmTests(RedisServerFixture redis)
         var lifetime = new EntryLifetime(TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(5));
         var lease = TimeSpan.FromSeconds(10);
 
-        await ahead.Backend.SetAsync("k", new(Bytes("v1")), [], lifetime, default, null, default);
+        await ahead.Backend.SetAsync("k", new(Bytes("v1")), [], lifetime, null, default);
 
         // A local clock 30 s ahead would call it expired, one 30 s behind fresh for 30 s more: neither decides.
         Assert.Equal(EntryState.Fresh, (await ahead.Backend.LookupAsync("k", lease, default)).State);

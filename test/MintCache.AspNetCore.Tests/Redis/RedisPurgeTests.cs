@@ -62,7 +62,7 @@ public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper 
         await Eventually.HoldsAsync(() => a.Backend.Notifications.IsLive && b.Backend.Notifications.IsLive, Deadline, "both hosts subscribed");
 
         // A page A holds in its local fallback, as it would after storing during an outage: Redis never saw it.
-        a.Backend.Local.Set("k", Bytes("local v1"), ["news"], new EntryLifetime(Long, Long), default, default);
+        a.Backend.Local.Set("k", Bytes("local v1"), ["news"], new EntryLifetime(Long, Long), default);
         Assert.Equal(1, a.Backend.Local.Count);
 
         await b.Store.EvictByTagAsync("news", default);

@@ -84,5 +84,5 @@ public sealed class MemoryTagIndexTests
     }
 
     private static MemoryEntry Entry(string key, params string[] tags)
-        => new(key, [1, 2, 3], tags, generation: 1, staleAt: 10, expiresAt: 20, grace: 10, failSafeUntil: 20, regeneration: default);
+        => new(key, [1, 2, 3], tags, generation: 1, staleAt: 10, expiresAt: 20, grace: 10, failSafeUntil: 20);
 }

@@ -70,7 +70,7 @@ public sealed class BackendTelemetryTests
 
         public long EvictionMark => 0;
 
-        public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence, CancellationToken cancellationToken)
+        public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
             => Fail<StoreOutcome>();
 
         public ValueTask<ClaimRenewal> RenewClaimAsync(string key, ClaimTicket claim, TimeSpan leaseDuration, CancellationToken cancellationToken)

@@ -121,7 +121,7 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
             // Under a fail-safe the stale page stays in service for as long as this regeneration may run and back off,
             // so that a hanging origin never sends users to it once the grace ran out (within fail-safe-until).
             entry.ExtendUntil(now + _failSafeHold);
-            return BackendLookup.StaleClaimed(entry.Page, ticket, entry.Regeneration);
+            return BackendLookup.StaleClaimed(entry.Page, ticket);
         }
     }
 
@@ -129,10 +129,10 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
     public ValueTask<bool> WaitForEntryAsync(string key, BackendLookup lookup, TimeSpan timeout, CancellationToken cancellationToken)
         => ValueTask.FromResult(false);
 
-    public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence, CancellationToken cancellationToken)
-        => ValueTask.FromResult(Set(key, page.ToArray(), tags, lifetime, regeneration, fence));
+    public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
+        => ValueTask.FromResult(Set(key, page.ToArray(), tags, lifetime, fence));
 
-    internal StoreOutcome Set(string key, byte[] page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence)
+    internal StoreOutcome Set(string key, byte[] page, string[] tags, EntryLifetime lifetime, StoreFence fence)
     {
         lock (_storeLock)
         {
@@ -152,7 +152,7 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
             var staleAt = now + lifetime.Fresh.Ticks;
             var expiresAt = staleAt + lifetime.Grace.Ticks;
             var created = new MemoryEntry(
-                key, page, tags, Interlocked.Increment(ref _lastGeneration), staleAt, expiresAt, lifetime.Grace.Ticks, expiresAt + lifetime.FailSafe.Ticks, regeneration);
+                key, page, tags, Interlocked.Increment(ref _lastGeneration), staleAt, expiresAt, lifetime.Grace.Ticks, expiresAt + lifetime.FailSafe.Ticks);
 
             if (created.Size > _sizeLimit)
             {

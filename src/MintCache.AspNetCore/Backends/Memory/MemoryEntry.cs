@@ -16,7 +16,7 @@ internal sealed class MemoryEntry
     private long _staleAt;
     private long _expiresAt;
 
-    public MemoryEntry(string key, byte[] page, string[] tags, long generation, long staleAt, long expiresAt, long grace, long failSafeUntil, ReadOnlyMemory<byte> regeneration)
+    public MemoryEntry(string key, byte[] page, string[] tags, long generation, long staleAt, long expiresAt, long grace, long failSafeUntil)
     {
         Key = key;
         Page = page;
@@ -26,8 +26,7 @@ internal sealed class MemoryEntry
         _expiresAt = expiresAt;
         Grace = grace;
         FailSafeUntil = failSafeUntil;
-        Regeneration = regeneration;
-        Size = page.LongLength + regeneration.Length + (key.Length * sizeof(char)) + Overhead;
+        Size = page.LongLength + (key.Length * sizeof(char)) + Overhead;
     }
 
     public string Key { get; }
@@ -45,8 +44,6 @@ internal sealed class MemoryEntry
 
     /// <summary>The latest expiry failed regenerations may extend the entry to; its first expiry when the fail-safe is off.</summary>
     public long FailSafeUntil { get; }
-
-    public ReadOnlyMemory<byte> Regeneration { get; }
 
     public long StaleAt => Volatile.Read(ref _staleAt);
 

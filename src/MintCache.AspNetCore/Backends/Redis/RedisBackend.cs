@@ -143,7 +143,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             case (int)EntryState.Stale:
                 var page = (byte[])reply[1]!;
                 return reply.Length > 2
-                    ? BackendLookup.StaleClaimed(page, new ClaimTicket(token, (long)reply[2], ClaimedAt: (long)reply[5]), (byte[])reply[3]!)
+                    ? BackendLookup.StaleClaimed(page, new ClaimTicket(token, (long)reply[2], ClaimedAt: (long)reply[4]))
                     : BackendLookup.Stale(page);
             case LookupRejected:
                 Log.EntryRejected(_logger, Name, (EntryRejectReason)(int)reply[1]);
@@ -153,7 +153,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
     }
 
-    public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence, CancellationToken cancellationToken)
+    public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
     {
         // Copied: the middleware reuses its buffers once this call returns, and a command cut short by the timeout may
         // still be written to the socket later.
@@ -163,13 +163,13 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _notifications.Changed(key);
         if (IsCircuitOpen)
         {
-            return ValueTask.FromResult(_local.Set(key, bytes, tags, lifetime, regeneration, fence));
+            return ValueTask.FromResult(_local.Set(key, bytes, tags, lifetime, fence));
         }
 
-        return SetOnRedisAsync(key, bytes, tags, lifetime, regeneration, fence, cancellationToken);
+        return SetOnRedisAsync(key, bytes, tags, lifetime, fence, cancellationToken);
     }
 
-    private async ValueTask<StoreOutcome> SetOnRedisAsync(string key, byte[] page, string[] tags, EntryLifetime lifetime, ReadOnlyMemory<byte> regeneration, StoreFence fence, CancellationToken cancellationToken)
+    private async ValueTask<StoreOutcome> SetOnRedisAsync(string key, byte[] page, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
     {
         var call = BeginCall();
         try
@@ -191,7 +191,6 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                         Milliseconds(state.Lifetime.Fresh, minimum: 1),
                         Milliseconds(state.Lifetime.Grace),
                         Milliseconds(state.Lifetime.FailSafe),
-                        state.Regeneration.ToArray(),
                         state.Fence.Claim is { } ticket ? ticket.Token : RedisValue.EmptyString,
                         state.Fence.Claim is { } fenced ? fenced.Generation : RedisValue.EmptyString,
                         revoked ? 1 : 0,
@@ -199,7 +198,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                         state.Key).WaitAsync(ct).ConfigureAwait(false))!;
                     return (StoreOutcome)(int)reply[0];
                 },
-                (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Page: page, Tags: tags, Lifetime: lifetime, Regeneration: regeneration, Fence: fence),
+                (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Page: page, Tags: tags, Lifetime: lifetime, Fence: fence),
                 cancellationToken).ConfigureAwait(false);
             OnSuccess(call);
 
@@ -210,7 +209,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
             OnFailure(call, ex, Tags.OperationStore);
-            return _local.Set(key, page, tags, lifetime, regeneration, fence);
+            return _local.Set(key, page, tags, lifetime, fence);
         }
     }
 

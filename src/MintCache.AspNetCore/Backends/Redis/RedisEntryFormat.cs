@@ -15,29 +15,38 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// <code>
 /// offset  size  field
 ///      0     4  magic "MINT" (a value without it was written by another program)
-///      4     1  format version, 1
+///      4     1  format version, 2
 ///      5     3  reserved, zero
 ///      8     8  stale-at (ms, server clock): before it the entry is fresh
 ///     16     8  expires-at (ms, server clock): from it the entry is gone
 ///     24     8  generation: grows with every store under the key (fencing)
 ///     32     8  fail-safe-until (ms, server clock): the latest expires-at failed regenerations may extend to
 ///     40     4  grace (ms): what each failed regeneration gives the entry again, within fail-safe-until
-///     44     4  regeneration request length r (0: refreshed in the foreground)
-///     48     4  page length n (a value shorter than the header + r + n was truncated)
-///     52     r  the serialized background regeneration request (opaque here, see RegenerationRequest)
-///   52+r     n  the page
+///     44     4  page length n (a value shorter than the header + n was truncated)
+///     48     n  the page
 /// </code>
 /// <para>
+/// Version 1, still read (and overwritten by the next store), had a 52-byte header: at offset 44 the length r of a
+/// serialized background-regeneration request, at 48 the page length, then the request's r bytes (skipped), then
+/// the page. Nothing about a request is written any more: a background regeneration copies the live request that
+/// won the claim, in memory.
+/// </para>
+/// <para>
 /// A value that fails any check is a <see cref="EntryRejectReason"/>: logged, answered as a miss, overwritten by the
-/// next store. Version 1 keeps 52 bytes of overhead per page; generations are microseconds of the server clock or one
-/// more than the previous generation, whichever is larger, so they stay below 2^53 and exact in Lua's doubles.
+/// next store. Generations are microseconds of the server clock or one more than the previous generation, whichever
+/// is larger, so they stay below 2^53 and exact in Lua's doubles.
 /// </para>
 /// </remarks>
 internal static class RedisEntryFormat
 {
-    public const int HeaderSize = 52;
+    public const int HeaderSize = 48;
 
-    public const byte Version = 1;
+    public const byte Version = 2;
+
+    /// <summary>The version that stored a serialized regeneration request beside the page; read, never written.</summary>
+    public const byte Version1 = 1;
+
+    public const int Version1HeaderSize = 52;
 
     public static ReadOnlySpan<byte> Magic => "MINT"u8;
 
@@ -55,16 +64,28 @@ internal static class RedisEntryFormat
             return EntryRejectReason.Foreign;
         }
 
-        if (value[4] != Version)
+        long length;
+        int header;
+        switch (value[4])
         {
-            return EntryRejectReason.UnknownVersion;
+            case Version:
+                header = HeaderSize;
+                length = BinaryPrimitives.ReadUInt32BigEndian(value[44..]);
+                break;
+            case Version1 when value.Length >= Version1HeaderSize:
+                header = Version1HeaderSize;
+                length = (long)BinaryPrimitives.ReadUInt32BigEndian(value[44..]) + BinaryPrimitives.ReadUInt32BigEndian(value[48..]);
+                break;
+            case Version1:
+                return EntryRejectReason.Truncated;
+            default:
+                return EntryRejectReason.UnknownVersion;
         }
 
         staleAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[8..]);
         expiresAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[16..]);
         generation = (long)BinaryPrimitives.ReadUInt64BigEndian(value[24..]);
-        var length = (long)BinaryPrimitives.ReadUInt32BigEndian(value[44..]) + BinaryPrimitives.ReadUInt32BigEndian(value[48..]);
-        if (value.Length - HeaderSize != length)
+        if (value.Length - header != length)
         {
             return EntryRejectReason.Truncated;
         }

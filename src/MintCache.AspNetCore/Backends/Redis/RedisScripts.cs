@@ -17,7 +17,8 @@ namespace MintCache.AspNetCore.Backends.Redis;
 internal static class RedisScripts
 {
     // Shared helpers, prepended to each script. u64/p64 read and write big-endian integers in the header; check
-    // returns 0 for a valid version-1 value and an EntryRejectReason otherwise (a pcall error table is a wrong type).
+    // returns 0 for a valid value of version 2 (or 1, still read) and an EntryRejectReason otherwise (a pcall error
+    // table is a wrong type); page returns the page of a checked value.
     private const string Helpers = """
         local function u64(s, i)
           local n = 0
@@ -40,12 +41,22 @@ internal static class RedisScripts
         end
         local function check(v)
           if type(v) ~= 'string' then return 1 end
-          if #v < 52 then return 2 end
+          if #v < 48 then return 2 end
           if string.sub(v, 1, 4) ~= 'MINT' then return 3 end
-          if string.byte(v, 5) ~= 1 then return 4 end
-          if #v - 52 ~= u32(v, 45) + u32(v, 49) then return 2 end
+          local version = string.byte(v, 5)
+          if version == 2 then
+            if #v - 48 ~= u32(v, 45) then return 2 end
+          elseif version == 1 then
+            if #v < 52 or #v - 52 ~= u32(v, 45) + u32(v, 49) then return 2 end
+          else
+            return 4
+          end
           if u64(v, 9) > u64(v, 17) then return 5 end
           return 0
+        end
+        local function page(v)
+          if string.byte(v, 5) == 1 then return string.sub(v, 53 + u32(v, 45)) end
+          return string.sub(v, 49)
         end
         local function nowms()
           local t = redis.call('TIME')
@@ -71,7 +82,7 @@ internal static class RedisScripts
     /// 1, now}</c> missing and claimed by this call with <paramref name="token"/>; <c>{0, 2}</c> missing and claimed by
     /// another (its page is being rendered); <c>{0, 0}</c> missing while a failed claim backs off (nobody renders it);
     /// <c>{1, page, msToStale}</c> fresh; <c>{2, page}</c> stale, claimed by another; <c>{2, page, generation,
-    /// regeneration, msToExpiry, now}</c> stale and claimed by this call; <c>{3, reason}</c> rejected. <c>now</c> is
+    /// msToExpiry, now}</c> stale and claimed by this call; <c>{3, reason}</c> rejected. <c>now</c> is
     /// the server's time of the claim (see <see cref="Store.ClaimTicket.ClaimedAt"/>).
     /// </summary>
     /// <remarks>
@@ -103,25 +114,23 @@ internal static class RedisScripts
         local now = nowms()
         local expires = u64(v, 17)
         if now >= expires then return missing(now) end
-        local rlen = u32(v, 45)
-        local page = string.sub(v, 53 + rlen)
         local stale = u64(v, 9)
-        if now < stale then return {1, page, stale - now} end
+        if now < stale then return {1, page(v), stale - now} end
         if claim() then
           local hold = math.min(u64(v, 33), now + tonumber(ARGV[3]))
           if hold > expires then
             redis.call('SETRANGE', KEYS[1], 16, pn(hold, 8))
             expires = hold
           end
-          return {2, page, u64(v, 25), string.sub(v, 53, 52 + rlen), expires - now, now}
+          return {2, page(v), u64(v, 25), expires - now, now}
         end
-        return {2, page}
+        return {2, page(v)}
         """;
 
     /// <summary>
     /// Stores a page: fresh for <paramref name="freshMs"/>, then stale for <paramref name="graceMs"/>, physically
     /// deleted by Redis after both and the fail-safe (<paramref name="failSafeMs"/>) that failed regenerations may use.
-    /// <paramref name="regen"/> is kept beside the page. The fence (<see cref="Store.StoreFence"/>): with a claim
+    /// The fence (<see cref="Store.StoreFence"/>): with a claim
     /// (<paramref name="token"/> not empty), refused when the claim was revoked by an eviction
     /// (<paramref name="revoked"/> 1: a tag of the page was evicted after the claim; or the claim key holds a
     /// revocation), taken over by another live token, or when a live entry of another generation than
@@ -132,10 +141,10 @@ internal static class RedisScripts
     /// <see cref="Store.StoreOutcome"/>); <c>{1, latestExpiry, now}</c> stored.
     /// </summary>
     public static Task<RedisResult> SetAsync(
-        IDatabase db, RedisKey entry, RedisKey claim, byte[] page, long freshMs, long graceMs, long failSafeMs, byte[] regen,
+        IDatabase db, RedisKey entry, RedisKey claim, byte[] page, long freshMs, long graceMs, long failSafeMs,
         RedisValue token, RedisValue claimGen, int revoked, string channel, string member)
         => db.ScriptEvaluateAsync(
-            SetScript, [entry, claim], [page, freshMs, graceMs, failSafeMs, regen, token, claimGen, revoked, channel, member]);
+            SetScript, [entry, claim], [page, freshMs, graceMs, failSafeMs, token, claimGen, revoked, channel, member]);
 
     private const string SetScript = Helpers + ClaimHelpers + """
         local now, nowus = nowms()
@@ -147,18 +156,18 @@ internal static class RedisScripts
           live = u64(old, 17) > now
         end
         local holder = redis.call('GET', KEYS[2])
-        local claimed = ARGV[6] ~= ''
-        local mine = claimed and holder == ARGV[6]
+        local claimed = ARGV[5] ~= ''
+        local mine = claimed and holder == ARGV[5]
         local function refuse(outcome)
           if mine then redis.call('DEL', KEYS[2]) end
-          redis.call('PUBLISH', ARGV[9], ARGV[10])
+          redis.call('PUBLISH', ARGV[8], ARGV[9])
           return {outcome}
         end
         local revoked = holder and string.sub(holder, 1, 1) == '!'
         if claimed then
-          if tonumber(ARGV[8]) == 1 or revoked then return refuse(4) end
+          if tonumber(ARGV[7]) == 1 or revoked then return refuse(4) end
           if taken(holder) and not mine then return refuse(3) end
-          if live and oldgen ~= tonumber(ARGV[7]) then return refuse(2) end
+          if live and oldgen ~= tonumber(ARGV[6]) then return refuse(2) end
         elseif revoked then
           return refuse(4)
         end
@@ -167,13 +176,12 @@ internal static class RedisScripts
         local total = fresh + grace
         local latest = now + total + tonumber(ARGV[4])
         local gen = math.max(oldgen + 1, nowus)
-        local page = ARGV[1]
-        local regen = ARGV[5]
-        local header = 'MINT' .. string.char(1, 0, 0, 0) .. pn(now + fresh, 8) .. pn(now + total, 8) .. pn(gen, 8)
-          .. pn(latest, 8) .. pn(grace, 4) .. pn(#regen, 4) .. pn(#page, 4)
-        redis.call('SET', KEYS[1], header .. regen .. page, 'PX', latest - now)
+        local body = ARGV[1]
+        local header = 'MINT' .. string.char(2, 0, 0, 0) .. pn(now + fresh, 8) .. pn(now + total, 8) .. pn(gen, 8)
+          .. pn(latest, 8) .. pn(grace, 4) .. pn(#body, 4)
+        redis.call('SET', KEYS[1], header .. body, 'PX', latest - now)
         if mine then redis.call('DEL', KEYS[2]) end
-        redis.call('PUBLISH', ARGV[9], ARGV[10])
+        redis.call('PUBLISH', ARGV[8], ARGV[9])
         return {1, latest, now}
         """;
 
