@@ -129,20 +129,20 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
     }
 
     /// <summary>
-    /// Whether the lookup belongs to a background regeneration: its key carries the marker, or (when a policy dropped
-    /// the marker) the regeneration's request is the current one. Checked on the hit path, so the second test runs only
-    /// while a regeneration runs.
+    /// Whether the lookup belongs to a background regeneration, which is there to run the endpoint: the current request
+    /// is one, and the key carries its marker or (when a policy dropped the marker) is the claimed key. Decided by the
+    /// request's feature, which only MintCache sets, never by the key alone: an app may vary by a query or header
+    /// named like the marker. On the hit path the request is looked at only while a regeneration runs.
     /// </summary>
     private bool IsRegenerationLookup(string key)
     {
-        if (RegenerationFeature.MayBeMarked(key))
+        if (_regenerator is not { Running: > 0 }
+            || _httpContextAccessor?.HttpContext?.Features.Get<RegenerationFeature>() is not { } regeneration)
         {
-            return true;
+            return false;
         }
 
-        return _regenerator is { Running: > 0 }
-            && _httpContextAccessor?.HttpContext?.Features.Get<RegenerationFeature>() is { } regeneration
-            && string.Equals(regeneration.Key, key, StringComparison.Ordinal);
+        return RegenerationFeature.MayBeMarked(key) || string.Equals(regeneration.Key, key, StringComparison.Ordinal);
     }
 
     /// <summary>Turns the backend's answer into the middleware's: a page to serve, or null to run the endpoint.</summary>

@@ -172,6 +172,45 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         Assert.Equal("good", Encoding.UTF8.GetString((await host.Store.GetAsync("k", default))!));
     }
 
+    [Fact]
+    public async Task Lookup_ValidHandWrittenEntry_IsServed()
+    {
+        // The control for the bad values above: the same hand-written header, intact, is a hit.
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
+        await redis.Database.StringSetAsync(host.Backend.Keys.Entry("k"), Header(stale: long.MaxValue / 4, expires: long.MaxValue / 4, length: 2).Concat("ok"u8.ToArray()).ToArray());
+
+        Assert.Equal("ok", Encoding.UTF8.GetString((await host.Store.GetAsync("k", default))!));
+        Assert.Equal(0, host.CountLogs(Log.IdEntryRejected));
+    }
+
+    [Fact]
+    public async Task Lookup_Version1Entry_IsServed_ThenOverwrittenAsVersion2WithoutTheRequest()
+    {
+        // Version 1 kept a serialized regeneration request between the header and the page; it is skipped, never used.
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
+        var entryKey = host.Backend.Keys.Entry("k");
+        var request = "GET /k Cookie=old"u8.ToArray();
+        var v1 = new byte[RedisEntryFormat.Version1HeaderSize];
+        RedisEntryFormat.Magic.CopyTo(v1);
+        v1[4] = RedisEntryFormat.Version1;
+        BinaryPrimitives.WriteInt64BigEndian(v1.AsSpan(8), long.MaxValue / 4);
+        BinaryPrimitives.WriteInt64BigEndian(v1.AsSpan(16), long.MaxValue / 4);
+        BinaryPrimitives.WriteInt64BigEndian(v1.AsSpan(24), 1);
+        BinaryPrimitives.WriteInt64BigEndian(v1.AsSpan(32), long.MaxValue / 4);
+        BinaryPrimitives.WriteUInt32BigEndian(v1.AsSpan(44), (uint)request.Length);
+        BinaryPrimitives.WriteUInt32BigEndian(v1.AsSpan(48), 6);
+        await redis.Database.StringSetAsync(entryKey, v1.Concat(request).Concat("old v1"u8.ToArray()).ToArray());
+
+        Assert.Equal("old v1", Encoding.UTF8.GetString((await host.Store.GetAsync("k", default))!));
+        Assert.Equal(EntryRejectReason.None, RedisEntryFormat.TryReadHeader((byte[])(await redis.Database.StringGetAsync(entryKey))!, out _, out _, out _));
+
+        await host.Store.SetAsync("k", Encoding.UTF8.GetBytes("new"), [], TimeSpan.FromMinutes(1), default);
+        var raw = (byte[])(await redis.Database.StringGetAsync(entryKey))!;
+        Assert.Equal(RedisEntryFormat.Version, raw[4]);
+        Assert.Equal(RedisEntryFormat.HeaderSize + 3, raw.Length);
+        Assert.Equal("new", Encoding.UTF8.GetString((await host.Store.GetAsync("k", default))!));
+    }
+
     [Theory]
     [InlineData(false)]
     [InlineData(true)]
@@ -236,7 +275,8 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         BinaryPrimitives.WriteInt64BigEndian(header.AsSpan(8), stale);
         BinaryPrimitives.WriteInt64BigEndian(header.AsSpan(16), expires);
         BinaryPrimitives.WriteInt64BigEndian(header.AsSpan(24), 1);
-        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(32), length);
+        BinaryPrimitives.WriteInt64BigEndian(header.AsSpan(32), expires);
+        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(44), length);
         return header;
     }
 
