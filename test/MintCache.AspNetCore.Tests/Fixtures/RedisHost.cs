@@ -49,7 +49,8 @@ internal sealed class RedisHost : IAsyncDisposable
         TimeSpan grace,
         Action<MintCacheOptions>? configure = null,
         TimeProvider? timeProvider = null,
-        Action<WebApplication>? mapMore = null)
+        Action<WebApplication>? mapMore = null,
+        Action<IServiceCollection>? configureServices = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.WebHost.UseTestServer();
@@ -65,6 +66,7 @@ internal sealed class RedisHost : IAsyncDisposable
         }
 
         builder.Services.AddOutputCache().AddMintStore(RedisStoreHarness.TestOptions(redis, prefix, configure));
+        configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         app.UseOutputCache();
@@ -82,6 +84,9 @@ internal sealed class RedisHost : IAsyncDisposable
         => $"t:{test}:{Guid.NewGuid().ToString("N")[..8]}:";
 
     public int CountLogs(int eventId) => Logs.GetSnapshot().Count(r => r.Id.Id == eventId);
+
+    /// <summary>The server itself: <c>Server.SendAsync</c> sets what a client cannot, such as the Host or the connection.</summary>
+    public TestServer Server => _app.GetTestServer();
 
     /// <summary>Stops the host as a shutdown would: the application's stopping token fires at once.</summary>
     public Task StopAsync() => _app.StopAsync();

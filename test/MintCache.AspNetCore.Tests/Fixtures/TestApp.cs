@@ -45,17 +45,7 @@ internal sealed class TestApp : IAsyncDisposable
     public TestServer Server => _app.GetTestServer();
 
     /// <summary>Sends a GET through <see cref="Server"/>, after <paramref name="configure"/> sets up the request; returns the body.</summary>
-    public async Task<string> SendAsync(string path, Action<HttpContext> configure)
-    {
-        var context = await Server.SendAsync(c =>
-        {
-            c.Request.Method = HttpMethods.Get;
-            c.Request.Path = path;
-            configure(c);
-        });
-        using var reader = new StreamReader(context.Response.Body);
-        return await reader.ReadToEndAsync();
-    }
+    public Task<string> SendAsync(string path, Action<HttpContext> configure) => Server.GetBodyAsync(path, configure);
 
     /// <summary>Stops the host (as a shutdown would) before disposal.</summary>
     public Task StopAsync() => _app.StopAsync();
