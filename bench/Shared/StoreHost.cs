@@ -38,14 +38,15 @@ internal static class StoreHost
             case StoreKind.BuiltInMemory:
                 break;
             case StoreKind.MintMemory:
-                services.AddMintStore(o => mint?.Invoke(o));
-                break;
-            case StoreKind.MintMemoryBackground:
                 services.AddMintStore(o =>
                 {
+                    o.RefreshMode = RefreshMode.Foreground;
                     mint?.Invoke(o);
-                    o.RefreshMode = RefreshMode.Background;
                 });
+                break;
+            case StoreKind.MintMemoryBackground:
+                // The defaults: background refresh is what AddMintStore() gives.
+                services.AddMintStore(o => mint?.Invoke(o));
                 break;
             case StoreKind.BuiltInRedis:
                 services.AddStackExchangeRedisOutputCache(o => o.Configuration = Require(redisEndpoint));
@@ -65,11 +66,12 @@ internal static class StoreHost
                 {
                     o.Redis = endpoint;
                     o.NearCache = near;
-                    mint?.Invoke(o);
-                    if (kind == StoreKind.MintRedisBackground)
+                    if (kind != StoreKind.MintRedisBackground)
                     {
-                        o.RefreshMode = RefreshMode.Background;
+                        o.RefreshMode = RefreshMode.Foreground;
                     }
+
+                    mint?.Invoke(o);
                 });
                 break;
             default:

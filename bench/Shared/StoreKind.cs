@@ -6,10 +6,10 @@ public enum StoreKind
     /// <summary>ASP.NET Core's built-in <c>MemoryOutputCacheStore</c> (from <c>AddOutputCache()</c>).</summary>
     BuiltInMemory,
 
-    /// <summary>MintCache on its memory backend (<c>AddMintStore()</c>).</summary>
+    /// <summary>MintCache on its memory backend in the foreground refresh mode (the request that wins a claim renders).</summary>
     MintMemory,
 
-    /// <summary>MintCache on its memory backend in the background refresh mode.</summary>
+    /// <summary>MintCache on its memory backend with its defaults (<c>AddMintStore()</c>): background refresh.</summary>
     MintMemoryBackground,
 
     /// <summary>ASP.NET Core's Redis store (<c>AddStackExchangeRedisOutputCache</c>).</summary>
@@ -18,12 +18,12 @@ public enum StoreKind
     /// <summary>FusionCache with a memory L1 and a Redis L2, mapped onto the store interface.</summary>
     FusionRedis,
 
-    /// <summary>MintCache on its Redis backend with its defaults (near cache on, per issue 6).</summary>
+    /// <summary>MintCache on its Redis backend, near cache on, in the foreground refresh mode.</summary>
     MintRedis,
 
-    /// <summary>MintCache on its Redis backend, near cache off.</summary>
+    /// <summary>MintCache on its Redis backend, near cache off, in the foreground refresh mode.</summary>
     MintRedisNoNear,
 
-    /// <summary>MintCache on its Redis backend in the background refresh mode.</summary>
+    /// <summary>MintCache on its Redis backend with its defaults: near cache on, background refresh.</summary>
     MintRedisBackground,
 }
