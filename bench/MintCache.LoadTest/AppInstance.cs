@@ -18,7 +18,7 @@ internal sealed class AppInstance : IAsyncDisposable
 
     public Uri BaseAddress { get; }
 
-    public static async Task<AppInstance> StartAsync(StoreKind store, int renderMs, string instance, bool countLookups = false)
+    public static async Task<AppInstance> StartAsync(StoreKind store, int renderMs, string instance, bool countLookups = false, double? eagerRefresh = null)
     {
         var port = FreePort();
         var self = Environment.ProcessPath ?? throw new InvalidOperationException("No process path.");
@@ -28,7 +28,7 @@ internal sealed class AppInstance : IAsyncDisposable
             start.ArgumentList.Add(typeof(AppInstance).Assembly.Location);
         }
 
-        foreach (var arg in new[] { "server", store.ToString(), port.ToString(CultureInfo.InvariantCulture), renderMs.ToString(CultureInfo.InvariantCulture), instance, countLookups ? "count" : "plain" })
+        foreach (var arg in new[] { "server", store.ToString(), port.ToString(CultureInfo.InvariantCulture), renderMs.ToString(CultureInfo.InvariantCulture), instance, countLookups ? "count" : "plain", eagerRefresh?.ToString("R", CultureInfo.InvariantCulture) ?? "none" })
         {
             start.ArgumentList.Add(arg);
         }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -20,12 +21,18 @@ namespace MintCache.LoadTest;
 /// </summary>
 internal static class BenchServer
 {
-    public static async Task RunAsync(StoreKind store, int port, int renderMs, string instance, bool countLookups)
+    private const string RenderedAtHeader = "X-Rendered-At";
+
+    public static async Task RunAsync(StoreKind store, int port, int renderMs, string instance, bool countLookups, double? eagerRefresh = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
         builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, port));
-        StoreHost.AddStore(builder.Services, store, LocalRedis.FromEnvironment(), static o => o.Grace = TimeSpan.FromSeconds(30));
+        StoreHost.AddStore(builder.Services, store, LocalRedis.FromEnvironment(), o =>
+        {
+            o.Grace = TimeSpan.FromSeconds(30);
+            o.EagerRefreshThreshold = eagerRefresh;
+        });
         builder.Services.AddSingleton<ServerStats>();
         if (countLookups)
         {
@@ -48,6 +55,15 @@ internal static class BenchServer
             if (context.Request.Path.StartsWithSegments("/slow") && !context.IsBackgroundRegeneration())
             {
                 Interlocked.Increment(ref stats.SlowRequests);
+
+                // The page's render time travels with it through the cache: a response older than the page's
+                // freshness (2 s) was served stale.
+                if (long.TryParse(context.Response.Headers[RenderedAtHeader], NumberStyles.None, CultureInfo.InvariantCulture, out var renderedAt)
+                    && end - renderedAt > Stopwatch.Frequency * 2)
+                {
+                    Interlocked.Increment(ref stats.OlderThanFresh);
+                }
+
                 if (end - start >= heldThreshold)
                 {
                     stats.Held.Enqueue(new Span(start, end));
@@ -58,11 +74,13 @@ internal static class BenchServer
 
         var isMint = store is StoreKind.MintMemory or StoreKind.MintMemoryBackground or StoreKind.MintRedis or StoreKind.MintRedisNoNear or StoreKind.MintRedisBackground;
         app.MapGet("/hit", () => Results.Bytes(page, "text/html")).CacheOutput(p => p.Expire(TimeSpan.FromHours(1)));
-        app.MapGet("/slow", async () =>
+        app.MapGet("/slow", async (HttpContext context) =>
         {
             var start = Stopwatch.GetTimestamp();
             await Task.Delay(renderMs);
-            stats.Executions.Enqueue(new Span(start, Stopwatch.GetTimestamp()));
+            var end = Stopwatch.GetTimestamp();
+            stats.Executions.Enqueue(new Span(start, end));
+            context.Response.Headers[RenderedAtHeader] = end.ToString(CultureInfo.InvariantCulture);
             return Results.Bytes(page, "text/html");
         }).CacheOutput(p =>
         {
@@ -85,18 +103,19 @@ internal sealed class ServerStats
 #pragma warning disable CA1051 // Counted with Interlocked: fields, not properties.
     public long Lookups;
     public long SlowRequests;
+    public long OlderThanFresh;
 #pragma warning restore CA1051
 
     public ConcurrentQueue<Span> Executions { get; } = new();
 
     public ConcurrentQueue<Span> Held { get; } = new();
 
-    public StatsSnapshot Snapshot(string instance) => new(instance, [.. Executions], [.. Held], Interlocked.Read(ref Lookups), Interlocked.Read(ref SlowRequests));
+    public StatsSnapshot Snapshot(string instance) => new(instance, [.. Executions], [.. Held], Interlocked.Read(ref Lookups), Interlocked.Read(ref SlowRequests), Interlocked.Read(ref OlderThanFresh));
 }
 
 internal readonly record struct Span(long Start, long End);
 
-internal sealed record StatsSnapshot(string Instance, Span[] Executions, Span[] Held, long Lookups, long SlowRequests);
+internal sealed record StatsSnapshot(string Instance, Span[] Executions, Span[] Held, long Lookups, long SlowRequests, long OlderThanFresh);
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(StatsSnapshot))]
 internal sealed partial class ServerStatsJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -7,6 +7,34 @@ namespace MintCache.LoadTest;
 /// <summary>The markdown tables of a load-test run, with ratios against the built-in memory store of the same run.</summary>
 internal static class LoadReport
 {
+    /// <summary>Scenario (c): eager refresh at 0.8 of a 2 s freshness, on MintCache's defaults otherwise.</summary>
+    public static string BuildEager(CommandLine options, string redis, List<StormResult> runs)
+    {
+        var s = options.Settings;
+        var periods = s.StormDuration.TotalSeconds / 2;
+        var text = new StringBuilder();
+        text.AppendLine("# Eager refresh under load");
+        text.AppendLine();
+        text.AppendLine(Invariant($"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.LoadTest -- {options.Arguments}`."));
+        text.AppendLine(Invariant($"Kestrel on 127.0.0.1, each app instance in its own process (server GC); a closed-loop HTTP/1.1 client of {s.Clients} connections; a page rendered in {s.RenderMs} ms, cached 2 s, `EagerRefreshThreshold` 0.8 and MintCache's defaults otherwise (background refresh, grace 30 s); {s.StormDuration.TotalSeconds} s measured after a warm-up of at least 5 s (the cold fill, not counted). {redis}."));
+        text.AppendLine();
+        text.AppendLine("| Store | Instances | Requests | Errors | Executions | Freshness periods | Executions per period | Responses older than the freshness | Held (server) | p99 ms |");
+        text.AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        foreach (var r in runs)
+        {
+            var older = r.PageResponses == 0 ? double.NaN : (double)r.OlderThanFresh / r.PageResponses;
+            var p99 = Math.Max(r.StormP99, r.HitP99);
+            text.AppendLine(Invariant($"| {r.Store} | {r.Instances} | {r.Requests} | {r.Errors} | {r.Executions} | {periods:0} | {r.Executions / periods:0.00} | {r.OlderThanFresh} ({older:P3}) | {r.HeldServer} | {p99:0.0} |"));
+        }
+
+        text.AppendLine();
+        text.AppendLine("*Responses older than the freshness*: the app stamps each render with its time (a response header the output cache");
+        text.AppendLine("keeps with the page) and counts the responses served more than 2 s after their page was rendered, background");
+        text.AppendLine("regenerations excluded. *Executions per period*: endpoint executions, all instances, over the measured seconds ÷ 2.");
+        text.AppendLine("*Held*: requests that spent at least half the render time in the output-cache middleware (see loadtest.md).");
+        return text.ToString();
+    }
+
     public static string Build(CommandLine options, string redis, List<HitResult> hits, List<StormResult> storms)
     {
         var s = options.Settings;

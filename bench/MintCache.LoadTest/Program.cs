@@ -10,7 +10,8 @@ if (args.Length > 0 && args[0] == "server")
         int.Parse(args[2], CultureInfo.InvariantCulture),
         int.Parse(args[3], CultureInfo.InvariantCulture),
         args[4],
-        args.Length > 5 && args[5] == "count");
+        args.Length > 5 && args[5] == "count",
+        args.Length > 6 && args[6] != "none" ? double.Parse(args[6], CultureInfo.InvariantCulture) : null);
     return 0;
 }
 
@@ -69,6 +70,35 @@ if (options.Scenarios.Contains('b'))
         var result = await Scenarios.StaleStormAsync(store, instances, options.Settings);
         storms.Add(result);
         Console.WriteLine($"[load]     {result.Expiries} expiries, {result.ExecutionsPerExpiry:0.00} executions/expiry, held/expiry {result.HeldPerExpiry:0.0}, p99 storm {result.StormP99:0.0} ms vs hits {result.HitP99:0.0} ms");
+    }
+}
+
+if (options.Scenarios.Contains('c'))
+{
+    // (c) Eager refresh: MintCache's defaults plus EagerRefreshThreshold 0.8, on memory and on two processes on Redis.
+    var eager = new List<StormResult>();
+    foreach (var (store, instances) in new[] { (StoreKind.MintMemoryBackground, 1), (StoreKind.MintRedisBackground, 2) }
+        .Where(r => available.Contains(r.Item1 == StoreKind.MintMemoryBackground ? StoreKind.MintMemory : StoreKind.MintRedis)))
+    {
+        Console.WriteLine($"[load] (c) eager refresh 0.8, {store} x{instances} ...");
+        var result = await Scenarios.StaleStormAsync(store, instances, options.Settings, eagerRefresh: 0.8);
+        eager.Add(result);
+        Console.WriteLine($"[load]     {result.Executions} executions, {result.OlderThanFresh} of {result.PageResponses} responses older than the freshness, held {result.HeldServer}");
+    }
+
+    var eagerReport = LoadReport.BuildEager(options, $"{redis.Description}. Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", eager);
+    Console.WriteLine();
+    Console.WriteLine(eagerReport);
+    if (options.Write)
+    {
+        var path = Path.Combine(MachineInfo.ResultsFolder(), "eager-refresh.md");
+        await File.WriteAllTextAsync(path, eagerReport + Environment.NewLine + MachineInfo.Describe());
+        Console.WriteLine($"[load] written to {path}");
+    }
+
+    if (!options.Scenarios.Contains('a') && !options.Scenarios.Contains('b'))
+    {
+        return 0;
     }
 }
 

@@ -26,14 +26,14 @@ internal static class Scenarios
     /// (b) A stale storm: the slow page (render time <see cref="RunSettings.RenderMs"/>, cached 2 s) under
     /// <see cref="RunSettings.Clients"/> closed-loop clients spread over <paramref name="instances"/> app instances.
     /// </summary>
-    public static async Task<StormResult> StaleStormAsync(StoreKind store, int instances, RunSettings settings)
+    public static async Task<StormResult> StaleStormAsync(StoreKind store, int instances, RunSettings settings, double? eagerRefresh = null)
     {
         var apps = new List<AppInstance>();
         try
         {
             for (var i = 0; i < instances; i++)
             {
-                apps.Add(await AppInstance.StartAsync(store, settings.RenderMs, $"i{i}", countLookups: true));
+                apps.Add(await AppInstance.StartAsync(store, settings.RenderMs, $"i{i}", countLookups: true, eagerRefresh));
             }
 
             var targets = apps.Select(static a => new Uri(a.BaseAddress, "slow")).ToList();
@@ -64,6 +64,8 @@ internal static class Scenarios
             return StormAnalysis.Analyse(store, instances, settings, samples, stats, measureStart, measureEnd) with
             {
                 LookupsPerRequest = requests == 0 ? double.NaN : (double)lookups / requests,
+                PageResponses = requests,
+                OlderThanFresh = stats.Sum(static s => s.OlderThanFresh) - before.Sum(static s => s.OlderThanFresh),
             };
         }
         finally

@@ -102,6 +102,12 @@ internal sealed record StormResult(
     /// <summary>Store lookups per request for the page: below 1 when the middleware shares lookups.</summary>
     public double LookupsPerRequest { get; init; } = double.NaN;
 
+    /// <summary>Responses for the page during the measured storm (background regenerations excluded).</summary>
+    public long PageResponses { get; init; }
+
+    /// <summary>Of <see cref="PageResponses"/>, those whose page was rendered more than its freshness (2 s) before.</summary>
+    public long OlderThanFresh { get; init; }
+
     public double ExecutionsPerExpiry => Expiries == 0 ? double.NaN : (double)Executions / Expiries;
 
     public double HeldPerExpiry => Expiries == 0 ? double.NaN : (double)HeldServer / Expiries;

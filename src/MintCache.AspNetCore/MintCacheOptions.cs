@@ -70,6 +70,20 @@ public sealed class MintCacheOptions
     public RefreshMode RefreshMode { get; set; } = RefreshMode.Background;
 
     /// <summary>
+    /// Gets or sets how far into its freshness a page is refreshed early: once a page has been fresh for this share of
+    /// its freshness, the next lookup wins a claim and refreshes it in the background while everyone, that request
+    /// included, is still served the fresh page. FusionCache calls this an eager refresh.
+    /// </summary>
+    /// <value>The default value is <see langword="null"/> (off). Valid values are greater than 0 and less than 1.</value>
+    /// <remarks>
+    /// One refresh per freshness period, farm-wide, through the same claims and bounds as a stale page's refresh; a
+    /// page that gets no traffic is not refreshed. When the refresh cannot start (no free slot, a stopping host), the
+    /// claim is given back and the page refreshes when it goes stale, as without this option. Per policy:
+    /// <c>.EagerRefresh(double)</c>.
+    /// </remarks>
+    public double? EagerRefreshThreshold { get; set; }
+
+    /// <summary>
     /// Gets or sets how many background regenerations one process runs at once. When none is free, the request that
     /// won a stale page's claim regenerates it in the foreground, as in <see cref="RefreshMode.Foreground"/>.
     /// </summary>

@@ -36,6 +36,9 @@ internal readonly struct BackendLookup
 
     public static BackendLookup Fresh(byte[] page) => new(EntryState.Fresh, page, null);
 
+    /// <summary>A fresh entry past its eager-at whose claim this lookup won: refreshed early, in the background.</summary>
+    public static BackendLookup FreshClaimed(byte[] page, ClaimTicket wonClaim) => new(EntryState.Fresh, page, wonClaim);
+
     public static BackendLookup Stale(byte[] page) => new(EntryState.Stale, page, null);
 
     public static BackendLookup StaleClaimed(byte[] page, ClaimTicket wonClaim)

@@ -22,6 +22,13 @@ internal sealed class MintCacheOptionsRules : IValidateOptions<MintCacheOptions>
                 nameof(MintCacheOptions.FailSafe));
         }
 
+        if (options.EagerRefreshThreshold is { } eager && !(eager > 0 && eager < 1))
+        {
+            failures.AddError(
+                $"EagerRefreshThreshold ({eager}) must be greater than 0 and less than 1: the share of a page's freshness after which it is refreshed early; null turns eager refresh off.",
+                nameof(MintCacheOptions.EagerRefreshThreshold));
+        }
+
         if (options.UsesRedis && options.KeyPrefix is { } prefix && prefix.AsSpan().IndexOfAny('{', '}') >= 0)
         {
             failures.AddError(

@@ -18,7 +18,7 @@ internal sealed class OutputCacheOptionsSetup(IOptions<MintCacheOptions> mintOpt
 {
     public void PostConfigure(string? name, OutputCacheOptions options)
     {
-        if (mintOptions.Value.RefreshMode == RefreshMode.Background)
+        if (mintOptions.Value.RefreshMode == RefreshMode.Background || mintOptions.Value.EagerRefreshThreshold is not null)
         {
             options.AddBasePolicy(RegenerationPolicy.Instance);
         }

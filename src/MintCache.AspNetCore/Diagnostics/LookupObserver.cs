@@ -20,6 +20,7 @@ internal sealed class LookupObserver(string backend, Metrics metrics, IHttpConte
     {
         if (lookup.Claim is not null)
         {
+            // An eager refresh's claim counts as won too; its start says refresh_mode=eager.
             metrics.Claim(backend, won: true);
             if (page is null)
             {
@@ -50,7 +51,8 @@ internal sealed class LookupObserver(string backend, Metrics metrics, IHttpConte
     /// <summary>A claim ran out here before its regeneration stored anything.</summary>
     public void ClaimLapsed() => metrics.RegenerationEnded(backend, Tags.OutcomeLapsed);
 
-    public void BackgroundRegenerationStarted() => metrics.RegenerationStarted(backend, Tags.ModeBackground);
+    public void BackgroundRegenerationStarted(bool eager)
+        => metrics.RegenerationStarted(backend, eager ? Tags.ModeEager : Tags.ModeBackground);
 
     private void Answered(string result)
     {

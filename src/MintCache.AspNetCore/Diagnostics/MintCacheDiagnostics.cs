@@ -64,8 +64,9 @@ public static class MintCacheDiagnostics
 
     /// <summary>
     /// Counter <c>mintcache.regenerations.started</c> (<c>{regeneration}</c>): regenerations under a won claim as they
-    /// start, with <see cref="RefreshModeTag"/> = <c>foreground</c> (a user's request renders the page) or
-    /// <c>background</c> (MintCache sends the request itself and everyone is served stale).
+    /// start, with <see cref="RefreshModeTag"/> = <c>foreground</c> (a user's request renders the page),
+    /// <c>background</c> (a copy of that request renders it and everyone is served stale) or <c>eager</c> (a copy
+    /// refreshes a page that is still fresh, past its eager refresh threshold).
     /// </summary>
     public const string RegenerationsStartedInstrument = "mintcache.regenerations.started";
 
@@ -118,7 +119,7 @@ public static class MintCacheDiagnostics
     /// <summary>Attribute <c>mintcache.outcome</c>: how a regeneration ended.</summary>
     public const string OutcomeTag = "mintcache.outcome";
 
-    /// <summary>Attribute <c>mintcache.refresh_mode</c>: who regenerates, <c>foreground</c> or <c>background</c>.</summary>
+    /// <summary>Attribute <c>mintcache.refresh_mode</c>: who regenerates and when, <c>foreground</c>, <c>background</c> or <c>eager</c>.</summary>
     public const string RefreshModeTag = "mintcache.refresh_mode";
 
     /// <summary>Attribute <c>mintcache.kind</c>: which entries a size or count is of, <c>page</c>, <c>near</c> or <c>fallback</c>.</summary>

@@ -20,6 +20,7 @@ internal static class Tags
 
     public const string ModeForeground = "foreground";
     public const string ModeBackground = "background";
+    public const string ModeEager = "eager";
 
     public const string KindPage = "page";
     public const string KindNear = "near";

@@ -33,7 +33,7 @@ internal readonly record struct EntryLifetime
     /// <summary>The longest fail-safe: 30 days, the upper bound of <see cref="MintCacheOptions.FailSafe"/>.</summary>
     public static readonly TimeSpan MaxFailSafe = TimeSpan.FromDays(30);
 
-    public EntryLifetime(TimeSpan fresh, TimeSpan grace, TimeSpan failSafe = default)
+    public EntryLifetime(TimeSpan fresh, TimeSpan grace, TimeSpan failSafe = default, double? eagerRefresh = null)
     {
         Debug.Assert(fresh > TimeSpan.Zero, "An entry must be fresh for some time.");
         Debug.Assert(grace >= TimeSpan.Zero, "Grace is never negative.");
@@ -41,6 +41,7 @@ internal readonly record struct EntryLifetime
         Fresh = Clamp(fresh, MaxFresh);
         Grace = Clamp(grace, MaxGrace);
         FailSafe = Clamp(failSafe, MaxFailSafe);
+        EagerAfter = eagerRefresh is > 0 and < 1 ? TimeSpan.FromTicks((long)(Fresh.Ticks * eagerRefresh.Value)) : TimeSpan.Zero;
     }
 
     /// <summary>How long the entry is served as is.</summary>
@@ -51,6 +52,12 @@ internal readonly record struct EntryLifetime
 
     /// <summary>How far past its expiry failed regenerations may extend the entry; zero when the fail-safe is off.</summary>
     public TimeSpan FailSafe { get; }
+
+    /// <summary>
+    /// How long after the store a lookup may win a claim on the still fresh entry and refresh it early (eager refresh);
+    /// zero when eager refresh is off.
+    /// </summary>
+    public TimeSpan EagerAfter { get; }
 
     /// <summary>How long the backend keeps the entry unless a failure extends it.</summary>
     public TimeSpan Total => Fresh + Grace;

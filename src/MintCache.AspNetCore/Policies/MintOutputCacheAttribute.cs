@@ -42,6 +42,7 @@ public sealed class MintOutputCacheAttribute : Attribute, IOutputCachePolicy
     private int? _duration;
     private int? _grace;
     private RefreshMode? _refresh;
+    private double? _eagerRefresh;
     private IOutputCachePolicy? _policy;
 
     /// <summary>Gets or sets how long, in seconds, a response stays fresh, as <c>.Expire(TimeSpan)</c> does.</summary>
@@ -84,6 +85,22 @@ public sealed class MintOutputCacheAttribute : Attribute, IOutputCachePolicy
         {
             MintPolicyBuilderExtensions.CheckRefresh(value, nameof(Refresh));
             _refresh = value;
+        }
+    }
+
+    /// <summary>
+    /// Gets or sets the share of a response's freshness after which it is refreshed early, in the background, as
+    /// <c>.EagerRefresh(double)</c> does.
+    /// </summary>
+    /// <value>Greater than 0 and less than 1, such as 0.8; when not set, <c>MintCacheOptions.EagerRefreshThreshold</c> (and reading it returns 0).</value>
+    /// <exception cref="ArgumentOutOfRangeException">The value is not greater than 0 and less than 1.</exception>
+    public double EagerRefresh
+    {
+        get => _eagerRefresh ?? 0;
+        init
+        {
+            MintPolicyBuilderExtensions.CheckEagerRefresh(value, nameof(EagerRefresh));
+            _eagerRefresh = value;
         }
     }
 
@@ -154,6 +171,11 @@ public sealed class MintOutputCacheAttribute : Attribute, IOutputCachePolicy
         if (_refresh is { } refresh)
         {
             builder.Refresh(refresh);
+        }
+
+        if (_eagerRefresh is { } eagerRefresh)
+        {
+            builder.EagerRefresh(eagerRefresh);
         }
     }
 

@@ -28,6 +28,8 @@ internal static class ReservedTags
 
     private const string RefreshPrefix = Prefix + "refresh=";
 
+    private const string EagerPrefix = Prefix + "eager=";
+
     public static bool IsReserved(string tag) => tag.StartsWith(Prefix, StringComparison.Ordinal);
 
     /// <summary>
@@ -54,6 +56,11 @@ internal static class ReservedTags
             return TryParseRefresh(tag, out _) ? null : "a refresh mode must be 'background' or 'foreground'; use .Refresh(RefreshMode) rather than writing the tag";
         }
 
+        if (tag.StartsWith(EagerPrefix, StringComparison.Ordinal))
+        {
+            return TryParseEager(tag, out _) ? null : "an eager refresh threshold must be a number greater than 0 and less than 1; use .EagerRefresh(double) rather than writing the tag";
+        }
+
         return "it is not a MintCache setting: tags starting with U+001F \"mint:\" are reserved for MintCache";
     }
 
@@ -70,6 +77,10 @@ internal static class ReservedTags
         grace = TimeSpan.FromMilliseconds(milliseconds);
         return true;
     }
+
+    private static bool TryParseEager(string tag, out double threshold)
+        => double.TryParse(tag.AsSpan(EagerPrefix.Length), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out threshold)
+            && threshold > 0 && threshold < 1;
 
     private static bool TryParseRefresh(string tag, out RefreshMode mode)
     {
@@ -90,6 +101,9 @@ internal static class ReservedTags
     /// <summary>The reserved tag that carries a per-policy grace, in whole milliseconds.</summary>
     public static string ForGrace(TimeSpan grace)
         => GracePrefix + ((long)grace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>The reserved tag that carries a per-policy eager refresh threshold.</summary>
+    public static string ForEager(double threshold) => EagerPrefix + threshold.ToString("R", CultureInfo.InvariantCulture);
 
     /// <summary>The reserved tag that carries a per-policy refresh mode.</summary>
     public static string ForRefresh(RefreshMode mode) => RefreshPrefix + (mode == RefreshMode.Background ? "background" : "foreground");
@@ -164,7 +178,7 @@ internal static class ReservedTags
     }
 
     /// <summary>The settings a policy passed to the store for one entry; unset values fall back to the options.</summary>
-    internal readonly record struct StoreDirectives(TimeSpan? Grace, RefreshMode? Refresh)
+    internal readonly record struct StoreDirectives(TimeSpan? Grace, RefreshMode? Refresh, double? EagerRefresh = null)
     {
         /// <summary>Applies one reserved tag; a malformed or unknown one changes nothing.</summary>
         public StoreDirectives With(string tag)
@@ -177,6 +191,11 @@ internal static class ReservedTags
             if (tag.StartsWith(RefreshPrefix, StringComparison.Ordinal))
             {
                 return TryParseRefresh(tag, out var mode) ? this with { Refresh = mode } : this;
+            }
+
+            if (tag.StartsWith(EagerPrefix, StringComparison.Ordinal))
+            {
+                return TryParseEager(tag, out var threshold) ? this with { EagerRefresh = threshold } : this;
             }
 
             return this;

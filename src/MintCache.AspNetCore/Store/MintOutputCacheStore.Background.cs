@@ -29,17 +29,17 @@ internal sealed partial class MintOutputCacheStore
     /// request that won (in memory), starts the copy through the pipeline, and lets the lookup answer with the stale page.
     /// </summary>
     /// <returns><see langword="false"/> when the page is refreshed in the foreground: by the request that won.</returns>
-    private bool TryRegenerateInBackground(string key, ClaimTicket ticket)
+    private bool TryRegenerateInBackground(string key, ClaimTicket ticket, bool eager)
     {
         if (_httpContextAccessor?.HttpContext is not { } httpContext
             || httpContext.Features.Get<IOutputCacheFeature>()?.Context is not { } cacheContext
-            || (ReservedTags.RefreshOf(cacheContext.Tags) ?? _options.RefreshMode) != RefreshMode.Background)
+            || (!eager && (ReservedTags.RefreshOf(cacheContext.Tags) ?? _options.RefreshMode) != RefreshMode.Background))
         {
             // Outside a request (a direct caller) there is nothing to copy; the caller stores what it renders.
             return false;
         }
 
-        if (!_foregroundNext.IsEmpty && _foregroundNext.TryRemove(key, out _))
+        if (!eager && !_foregroundNext.IsEmpty && _foregroundNext.TryRemove(key, out _))
         {
             Log.ForegroundFallback(_logger, "the previous background regeneration of this page stored nothing");
             return false;
@@ -68,6 +68,10 @@ internal sealed partial class MintOutputCacheStore
         claim.Background = true;
         switch (regenerator.TryStart(this, new RegenerationFeature(key, claim, endpoint), copy))
         {
+            case RegenerationStart.SlotsFull when eager:
+                // An eager refresh is optional: the page refreshes when it goes stale if nothing frees up before.
+                EndClaim(key, claim, failed: false);
+                return false;
             case RegenerationStart.SlotsFull:
                 // The request that won renders the page itself, under the same claim (the foreground path holds it
                 // again), rather than give the claim back and leave the page stale until a slot frees up.
@@ -81,8 +85,24 @@ internal sealed partial class MintOutputCacheStore
 
         StartHeartbeat(key, claim);
         Log.BackgroundRegenerationStarted(_logger, copy.Method, copy.Path);
-        _observer.BackgroundRegenerationStarted();
+        _observer.BackgroundRegenerationStarted(eager);
         return true;
+    }
+
+    /// <summary>
+    /// After a lookup won the claim of a fresh page past its eager-at: refreshes it in the background, or, when that
+    /// cannot start here, gives the claim back at once, so the page refreshes when it goes stale as it would without.
+    /// </summary>
+    private void RefreshEarly(string key, ClaimTicket ticket)
+    {
+        if (TryRegenerateInBackground(key, ticket, eager: true))
+        {
+            return;
+        }
+
+        // Held only to be released through the one path that releases claims in the backend.
+        var claim = _claims.TryGet(key, out var held) && held.Ticket.Token == ticket.Token ? held : HoldClaim(key, ticket, missPending: false);
+        EndClaim(key, claim, failed: false);
     }
 
     /// <summary>Called by <see cref="BackgroundRegenerator"/> when a regeneration ended without storing under its claim.</summary>

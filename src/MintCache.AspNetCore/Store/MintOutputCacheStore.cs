@@ -168,7 +168,14 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             return AnswerColdMissClaimed(key, ticket);
         }
 
-        if (TryRegenerateInBackground(key, ticket))
+        if (lookup.State == EntryState.Fresh)
+        {
+            // An eager refresh: the page is still fresh, and everyone, this request included, is served it.
+            RefreshEarly(key, ticket);
+            return lookup.Page;
+        }
+
+        if (TryRegenerateInBackground(key, ticket, eager: false))
         {
             return lookup.Page;
         }
@@ -259,7 +266,8 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         var lifetime = new EntryLifetime(
             validFor,
             stale.StaleWhileRevalidate ?? directives.Grace ?? _options.Grace,
-            stale.StaleIfError ?? _options.FailSafe ?? TimeSpan.Zero);
+            stale.StaleIfError ?? _options.FailSafe ?? TimeSpan.Zero,
+            directives.EagerRefresh ?? _options.EagerRefreshThreshold);
         var fence = new StoreFence(claim?.Ticket, claim?.EvictionMark ?? watch?.EvictionMark ?? 0);
         if (claim is { Revoked: true })
         {

@@ -71,6 +71,10 @@ public sealed class AddMintStoreTests
     [InlineData("ColdMissWait", "-00:00:01")]
     [InlineData("ColdMissWait", "00:10:00")]
     [InlineData("NearCacheSizeLimit", "100")]
+    [InlineData("EagerRefreshThreshold", "0")]
+    [InlineData("EagerRefreshThreshold", "1")]
+    [InlineData("EagerRefreshThreshold", "1.5")]
+    [InlineData("EagerRefreshThreshold", "-0.2")]
     public async Task InvalidOption_FailsAtStartup_NamingTheOption(string option, string value)
     {
         var builder = Host.CreateApplicationBuilder();
@@ -81,6 +85,14 @@ public sealed class AddMintStoreTests
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
         Assert.Contains(option, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Defaults_BackgroundRefresh_NoEagerRefresh()
+    {
+        var options = new MintCacheOptions();
+        Assert.Equal(RefreshMode.Background, options.RefreshMode);
+        Assert.Null(options.EagerRefreshThreshold);
     }
 
     [Fact]

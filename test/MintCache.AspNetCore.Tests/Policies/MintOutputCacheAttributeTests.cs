@@ -147,6 +147,20 @@ public sealed class MintOutputCacheAttributeTests
         Assert.Throws<ArgumentOutOfRangeException>(() => new MintOutputCacheAttribute { Grace = 30 * 24 * 3600 + 1 });
         Assert.Throws<ArgumentOutOfRangeException>(() => new MintOutputCacheAttribute { Duration = -1 });
         Assert.Throws<ArgumentOutOfRangeException>(() => new MintOutputCacheAttribute { Refresh = (RefreshMode)7 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MintOutputCacheAttribute { EagerRefresh = 1 });
+        Assert.Throws<ArgumentOutOfRangeException>(() => new MintOutputCacheAttribute { EagerRefresh = double.NaN });
+    }
+
+    [Fact]
+    public void EagerRefresh_TravelsAsAReservedTag_ParsedBackByTheStore()
+    {
+        var tag = ReservedTags.ForEager(0.8);
+        Assert.Null(ReservedTags.Check(tag));
+        ReservedTags.Split([tag, "news"], logger: null, out var directives);
+        Assert.Equal(0.8, directives.EagerRefresh);
+        Assert.NotNull(ReservedTags.Check(ReservedTags.Prefix + "eager=1.2"));
+        Assert.NotNull(ReservedTags.Check(ReservedTags.Prefix + "eager=abc"));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Microsoft.AspNetCore.OutputCaching.OutputCacheOptions().AddPolicy("p", b => b.EagerRefresh(0)));
     }
 
     private static void AssertTags(string[] expected, string[] actual)

@@ -276,7 +276,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         BinaryPrimitives.WriteInt64BigEndian(header.AsSpan(16), expires);
         BinaryPrimitives.WriteInt64BigEndian(header.AsSpan(24), 1);
         BinaryPrimitives.WriteInt64BigEndian(header.AsSpan(32), expires);
-        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(44), length);
+        BinaryPrimitives.WriteUInt32BigEndian(header.AsSpan(52), length);
         return header;
     }
 

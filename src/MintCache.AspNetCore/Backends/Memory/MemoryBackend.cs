@@ -97,7 +97,9 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
 
         if (now < entry.StaleAt)
         {
-            return BackendLookup.Fresh(entry.Page);
+            return entry.EagerAt == 0 || now < entry.EagerAt || entry.IsClaimedAt(now)
+                ? BackendLookup.Fresh(entry.Page)
+                : ClaimEarly(entry, now, leaseDuration);
         }
 
         // During a storm almost every lookup finds the claim held: answer those without the lock, which only the
@@ -122,6 +124,23 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
             // so that a hanging origin never sends users to it once the grace ran out (within fail-safe-until).
             entry.ExtendUntil(now + _failSafeHold);
             return BackendLookup.StaleClaimed(entry.Page, ticket);
+        }
+    }
+
+    /// <summary>An eager refresh: the claim of a fresh entry past its eager-at, if nobody took it meanwhile.</summary>
+    private static BackendLookup ClaimEarly(MemoryEntry entry, long now, TimeSpan leaseDuration)
+    {
+        lock (entry)
+        {
+            if (entry.IsClaimedAt(now) || now >= entry.StaleAt)
+            {
+                return BackendLookup.Fresh(entry.Page);
+            }
+
+            var ticket = new ClaimTicket(ClaimTicket.NewToken(), entry.Generation);
+            entry.ClaimToken = ticket.Token;
+            entry.ClaimExpiresAt = now + leaseDuration.Ticks;
+            return BackendLookup.FreshClaimed(entry.Page, ticket);
         }
     }
 
@@ -152,7 +171,8 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
             var staleAt = now + lifetime.Fresh.Ticks;
             var expiresAt = staleAt + lifetime.Grace.Ticks;
             var created = new MemoryEntry(
-                key, page, tags, Interlocked.Increment(ref _lastGeneration), staleAt, expiresAt, lifetime.Grace.Ticks, expiresAt + lifetime.FailSafe.Ticks);
+                key, page, tags, Interlocked.Increment(ref _lastGeneration), staleAt, expiresAt, lifetime.Grace.Ticks, expiresAt + lifetime.FailSafe.Ticks,
+                lifetime.EagerAfter > TimeSpan.Zero ? now + lifetime.EagerAfter.Ticks : 0);
 
             if (created.Size > _sizeLimit)
             {

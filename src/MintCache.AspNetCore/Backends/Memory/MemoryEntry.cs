@@ -16,8 +16,9 @@ internal sealed class MemoryEntry
     private long _staleAt;
     private long _expiresAt;
 
-    public MemoryEntry(string key, byte[] page, string[] tags, long generation, long staleAt, long expiresAt, long grace, long failSafeUntil)
+    public MemoryEntry(string key, byte[] page, string[] tags, long generation, long staleAt, long expiresAt, long grace, long failSafeUntil, long eagerAt = 0)
     {
+        EagerAt = eagerAt;
         Key = key;
         Page = page;
         Tags = tags;
@@ -44,6 +45,9 @@ internal sealed class MemoryEntry
 
     /// <summary>The latest expiry failed regenerations may extend the entry to; its first expiry when the fail-safe is off.</summary>
     public long FailSafeUntil { get; }
+
+    /// <summary>From when a lookup of the fresh entry may win a claim and refresh it early; 0 when never.</summary>
+    public long EagerAt { get; }
 
     public long StaleAt => Volatile.Read(ref _staleAt);
 

@@ -139,7 +139,9 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             case (int)EntryState.Fresh:
                 var fresh = (byte[])reply[1]!;
                 KeepNear(key, fresh, mark, sentAt, msToStale: (long)reply[2]);
-                return BackendLookup.Fresh(fresh);
+                return reply.Length > 3
+                    ? BackendLookup.FreshClaimed(fresh, new ClaimTicket(token, (long)reply[3], ClaimedAt: (long)reply[4]))
+                    : BackendLookup.Fresh(fresh);
             case (int)EntryState.Stale:
                 var page = (byte[])reply[1]!;
                 return reply.Length > 2
@@ -195,7 +197,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                         state.Fence.Claim is { } fenced ? fenced.Generation : RedisValue.EmptyString,
                         revoked ? 1 : 0,
                         self._notifications.Channel.ToString(),
-                        state.Key).WaitAsync(ct).ConfigureAwait(false))!;
+                        state.Key,
+                        state.Lifetime.EagerAfter > TimeSpan.Zero ? Milliseconds(state.Lifetime.EagerAfter, minimum: 1) : 0).WaitAsync(ct).ConfigureAwait(false))!;
                     return (StoreOutcome)(int)reply[0];
                 },
                 (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Page: page, Tags: tags, Lifetime: lifetime, Fence: fence),

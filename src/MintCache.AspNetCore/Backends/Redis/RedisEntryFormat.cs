@@ -22,13 +22,14 @@ namespace MintCache.AspNetCore.Backends.Redis;
 ///     24     8  generation: grows with every store under the key (fencing)
 ///     32     8  fail-safe-until (ms, server clock): the latest expires-at failed regenerations may extend to
 ///     40     4  grace (ms): what each failed regeneration gives the entry again, within fail-safe-until
-///     44     4  page length n (a value shorter than the header + n was truncated)
-///     48     n  the page
+///     44     8  eager-at (ms, server clock): from it a lookup of the fresh entry may refresh it early; 0 for never
+///     52     4  page length n (a value shorter than the header + n was truncated)
+///     56     n  the page
 /// </code>
 /// <para>
 /// Version 1, still read (and overwritten by the next store), had a 52-byte header: at offset 44 the length r of a
 /// serialized background-regeneration request, at 48 the page length, then the request's r bytes (skipped), then
-/// the page. Nothing about a request is written any more: a background regeneration copies the live request that
+/// the page; it had no eager-at. Nothing about a request is written any more: a background regeneration copies the live request that
 /// won the claim, in memory.
 /// </para>
 /// <para>
@@ -39,7 +40,7 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// </remarks>
 internal static class RedisEntryFormat
 {
-    public const int HeaderSize = 48;
+    public const int HeaderSize = 56;
 
     public const byte Version = 2;
 
@@ -54,7 +55,7 @@ internal static class RedisEntryFormat
     public static EntryRejectReason TryReadHeader(ReadOnlySpan<byte> value, out long staleAt, out long expiresAt, out long generation)
     {
         staleAt = expiresAt = generation = 0;
-        if (value.Length < HeaderSize)
+        if (value.Length < Version1HeaderSize)
         {
             return EntryRejectReason.Truncated;
         }
@@ -68,16 +69,16 @@ internal static class RedisEntryFormat
         int header;
         switch (value[4])
         {
-            case Version:
+            case Version when value.Length >= HeaderSize:
                 header = HeaderSize;
-                length = BinaryPrimitives.ReadUInt32BigEndian(value[44..]);
+                length = BinaryPrimitives.ReadUInt32BigEndian(value[52..]);
                 break;
-            case Version1 when value.Length >= Version1HeaderSize:
+            case Version:
+                return EntryRejectReason.Truncated;
+            case Version1:
                 header = Version1HeaderSize;
                 length = (long)BinaryPrimitives.ReadUInt32BigEndian(value[44..]) + BinaryPrimitives.ReadUInt32BigEndian(value[48..]);
                 break;
-            case Version1:
-                return EntryRejectReason.Truncated;
             default:
                 return EntryRejectReason.UnknownVersion;
         }

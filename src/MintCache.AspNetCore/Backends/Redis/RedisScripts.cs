@@ -41,13 +41,13 @@ internal static class RedisScripts
         end
         local function check(v)
           if type(v) ~= 'string' then return 1 end
-          if #v < 48 then return 2 end
+          if #v < 52 then return 2 end
           if string.sub(v, 1, 4) ~= 'MINT' then return 3 end
           local version = string.byte(v, 5)
           if version == 2 then
-            if #v - 48 ~= u32(v, 45) then return 2 end
+            if #v < 56 or #v - 56 ~= u32(v, 53) then return 2 end
           elseif version == 1 then
-            if #v < 52 or #v - 52 ~= u32(v, 45) + u32(v, 49) then return 2 end
+            if #v - 52 ~= u32(v, 45) + u32(v, 49) then return 2 end
           else
             return 4
           end
@@ -56,7 +56,11 @@ internal static class RedisScripts
         end
         local function page(v)
           if string.byte(v, 5) == 1 then return string.sub(v, 53 + u32(v, 45)) end
-          return string.sub(v, 49)
+          return string.sub(v, 57)
+        end
+        local function eagerat(v)
+          if string.byte(v, 5) == 1 then return 0 end
+          return u64(v, 45)
         end
         local function nowms()
           local t = redis.call('TIME')
@@ -81,7 +85,9 @@ internal static class RedisScripts
     /// and on missing too (farm-wide cold-miss collapse). A claim revoked by an eviction is free to take. Reply: <c>{0,
     /// 1, now}</c> missing and claimed by this call with <paramref name="token"/>; <c>{0, 2}</c> missing and claimed by
     /// another (its page is being rendered); <c>{0, 0}</c> missing while a failed claim backs off (nobody renders it);
-    /// <c>{1, page, msToStale}</c> fresh; <c>{2, page}</c> stale, claimed by another; <c>{2, page, generation,
+    /// <c>{1, page, msToKeep}</c> fresh (kept near until stale-at, or until its
+    /// eager-at when that comes first); <c>{1, page, msToStale, generation, now}</c> fresh, past its eager-at, and claimed
+    /// by this call (an eager refresh); <c>{2, page}</c> stale, claimed by another; <c>{2, page, generation,
     /// msToExpiry, now}</c> stale and claimed by this call; <c>{3, reason}</c> rejected. <c>now</c> is
     /// the server's time of the claim (see <see cref="Store.ClaimTicket.ClaimedAt"/>).
     /// </summary>
@@ -115,7 +121,12 @@ internal static class RedisScripts
         local expires = u64(v, 17)
         if now >= expires then return missing(now) end
         local stale = u64(v, 9)
-        if now < stale then return {1, page(v), stale - now} end
+        if now < stale then
+          local eager = eagerat(v)
+          if eager > 0 and now >= eager and claim() then return {1, page(v), stale - now, u64(v, 25), now} end
+          if eager > now then return {1, page(v), eager - now} end
+          return {1, page(v), stale - now}
+        end
         if claim() then
           local hold = math.min(u64(v, 33), now + tonumber(ARGV[3]))
           if hold > expires then
@@ -129,7 +140,8 @@ internal static class RedisScripts
 
     /// <summary>
     /// Stores a page: fresh for <paramref name="freshMs"/>, then stale for <paramref name="graceMs"/>, physically
-    /// deleted by Redis after both and the fail-safe (<paramref name="failSafeMs"/>) that failed regenerations may use.
+    /// deleted by Redis after both and the fail-safe (<paramref name="failSafeMs"/>) that failed regenerations may use;
+    /// refreshed early from <paramref name="eagerMs"/> after now when that is not 0 (eager refresh).
     /// The fence (<see cref="Store.StoreFence"/>): with a claim
     /// (<paramref name="token"/> not empty), refused when the claim was revoked by an eviction
     /// (<paramref name="revoked"/> 1: a tag of the page was evicted after the claim; or the claim key holds a
@@ -142,9 +154,9 @@ internal static class RedisScripts
     /// </summary>
     public static Task<RedisResult> SetAsync(
         IDatabase db, RedisKey entry, RedisKey claim, byte[] page, long freshMs, long graceMs, long failSafeMs,
-        RedisValue token, RedisValue claimGen, int revoked, string channel, string member)
+        RedisValue token, RedisValue claimGen, int revoked, string channel, string member, long eagerMs)
         => db.ScriptEvaluateAsync(
-            SetScript, [entry, claim], [page, freshMs, graceMs, failSafeMs, token, claimGen, revoked, channel, member]);
+            SetScript, [entry, claim], [page, freshMs, graceMs, failSafeMs, token, claimGen, revoked, channel, member, eagerMs]);
 
     private const string SetScript = Helpers + ClaimHelpers + """
         local now, nowus = nowms()
@@ -173,12 +185,14 @@ internal static class RedisScripts
         end
         local fresh = tonumber(ARGV[2])
         local grace = tonumber(ARGV[3])
+        local eager = tonumber(ARGV[10])
+        if eager > 0 then eager = now + eager end
         local total = fresh + grace
         local latest = now + total + tonumber(ARGV[4])
         local gen = math.max(oldgen + 1, nowus)
         local body = ARGV[1]
         local header = 'MINT' .. string.char(2, 0, 0, 0) .. pn(now + fresh, 8) .. pn(now + total, 8) .. pn(gen, 8)
-          .. pn(latest, 8) .. pn(grace, 4) .. pn(#body, 4)
+          .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8) .. pn(#body, 4)
         redis.call('SET', KEYS[1], header .. body, 'PX', latest - now)
         if mine then redis.call('DEL', KEYS[2]) end
         redis.call('PUBLISH', ARGV[8], ARGV[9])
