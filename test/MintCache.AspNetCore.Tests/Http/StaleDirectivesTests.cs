@@ -179,4 +179,32 @@ public sealed class RedisStaleDirectivesTests(RedisServerFixture redis)
             Assert.Equal("v1", await response.Content.ReadAsStringAsync());
         }
     }
+
+    [Fact]
+    public async Task StaleWhileRevalidate_PageNeverServedPastItsOwnWindow_OnRedis()
+    {
+        // The first try on Redis: cached 0.5 s with stale-while-revalidate=1 under an options grace of 10 s.
+        var prefix = RedisHost.UniquePrefix();
+        var origin = new StaleDirectivesTests.Origin("max-age=0, stale-while-revalidate=1");
+        await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, new GatedEndpoint(), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), o =>
+        {
+            o.Grace = TimeSpan.FromSeconds(10);
+            o.NearCache = false;
+        }, mapMore: app => app.MapGet("/swr", (Delegate)origin.HandleAsync).CacheOutput(p => p.Expire(TimeSpan.FromMilliseconds(500))));
+        Assert.Equal("v1", await host.Client.GetStringAsync("/swr"));
+
+        var server = redis.Multiplexer.GetServer(redis.Multiplexer.GetEndPoints()[0]);
+        RedisKey entry = default;
+        await foreach (var key in server.KeysAsync(pattern: prefix + "{*}:e"))
+        {
+            entry = key;
+        }
+
+        var value = (byte[])(await redis.Database.StringGetAsync(entry))!;
+        Assert.Equal(EntryRejectReason.None, RedisEntryFormat.TryReadHeader(value, out _, out var expiresAt, out _));
+
+        // Past the response's own window, on the server's clock: the page is gone, whatever the options' grace says.
+        await Eventually.HoldsAsync(async () => await redis.ServerNowAsync() >= expiresAt, Deadline, "the response's stale-while-revalidate ran out");
+        Assert.Equal("v2", await host.Client.GetStringAsync("/swr"));
+    }
 }
