@@ -77,6 +77,7 @@ internal sealed partial class RedisBackend
             // The exception's type only: its message may name an endpoint or a command, never worth a Warning.
             Log.RedisUnavailable(_logger, exception.GetType().Name);
             _metrics.FallbackToLocal(Name);
+            ArmReturnProbe();
         }
     }
 
@@ -85,6 +86,7 @@ internal sealed partial class RedisBackend
         var breakTicks = (long)(args.BreakDuration.TotalSeconds * _timeProvider.TimestampFrequency);
         Volatile.Write(ref _probeAt, _timeProvider.GetTimestamp() + breakTicks);
         Log.RedisCircuitOpened(_logger, args.BreakDuration);
+        ArmReturnProbe();
         return ValueTask.CompletedTask;
     }
 

@@ -84,5 +84,12 @@ internal sealed partial class RedisBackend : IDisposable
         return _notifications.WaitAsync(key, lookup.WatchMark, timeout, cancellationToken);
     }
 
-    public void Dispose() => _notifications.Dispose();
+    public void Dispose()
+    {
+        _notifications.Dispose();
+        lock (_returnProbeLock)
+        {
+            _returnProbe?.Dispose();
+        }
+    }
 }

@@ -67,15 +67,18 @@ internal sealed partial class RedisBackend
         var published = false;
         try
         {
-            db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
-
             // The eviction's time, then every member, in one step: paging by rank could skip members while concurrent
             // stores prune the set, and a skipped member would survive a hard eviction. Pruning on every store keeps
             // the set to live entries.
-            var members = (RedisValue[])(await _pipeline.ExecuteAsync(
-                static async (state, ct) => await RedisScripts.BeginTagEvictionAsync(state.Db, state.TagKey, EvictedMarker, Milliseconds(EvictionMemory)).WaitAsync(ct).ConfigureAwait(false),
-                (Db: db, TagKey: _keys.Tag(tag)),
-                cancellationToken).ConfigureAwait(false))!;
+            (db, var begun) = await _pipeline.ExecuteAsync(
+                static async (state, ct) =>
+                {
+                    var db = await state.Self.DatabaseAsync(ct).ConfigureAwait(false);
+                    return (db, await RedisScripts.BeginTagEvictionAsync(db, state.TagKey, EvictedMarker, Milliseconds(EvictionMemory)).WaitAsync(ct).ConfigureAwait(false));
+                },
+                (Self: this, TagKey: _keys.Tag(tag)),
+                cancellationToken).ConfigureAwait(false);
+            var members = (RedisValue[])begun!;
             members = Array.FindAll(members, static m => m != EvictedMarker);
 
             // Then one pipeline execution per batch, so the operation timeout bounds a batch, not a whole large tag.

@@ -44,7 +44,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _timeProvider = timeProvider;
         _options = options.Value;
         _keys = new RedisKeys(options.Value.KeyPrefix);
-        _pipeline = RedisResilience.Build(options.Value, timeProvider, _breaker, OnCircuitOpened);
+        _pipeline = RedisResilience.Build(options.Value, timeProvider, _breaker, _manualControl, OnCircuitOpened);
         _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
         _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere);
 
@@ -64,9 +64,6 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             TaskContinuationOptions.None,
             TaskScheduler.Default);
     }
-
-    // How long a call waits for the first connection before answering locally.
-    internal static readonly TimeSpan FirstConnectTimeout = TimeSpan.FromSeconds(5);
 
     public string Name => "redis";
 
@@ -111,14 +108,14 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             result = await _pipeline.ExecuteAsync(
                 static async (state, ct) =>
                 {
-                    return await RedisScripts.LookupAsync(state.Db,
+                    return await RedisScripts.LookupAsync(await state.Self.DatabaseAsync(ct).ConfigureAwait(false),
                         state.Self._keys.Entry(state.Key),
                         state.Self._keys.Claim(state.Key),
                         state.Token,
                         Milliseconds(state.Lease),
                         Milliseconds(state.Self._options.FailureBackoff + state.Self._options.RegenerationTimeout)).WaitAsync(ct).ConfigureAwait(false);
                 },
-                (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Token: token, Lease: leaseDuration),
+                (Self: this, Key: key, Token: token, Lease: leaseDuration),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
@@ -180,7 +177,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                 static async (state, ct) =>
                 {
                     var self = state.Self;
-                    var db = state.Db;
+                    var db = await self.DatabaseAsync(ct).ConfigureAwait(false);
 
                     // The tags first, so that an entry never exists without them: an eviction that reads the tag's
                     // members afterwards finds the key (and revokes the claim this store is checked against), and one
@@ -201,7 +198,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                         state.Lifetime.EagerAfter > TimeSpan.Zero ? Milliseconds(state.Lifetime.EagerAfter, minimum: 1) : 0).WaitAsync(ct).ConfigureAwait(false))!;
                     return (StoreOutcome)(int)reply[0];
                 },
-                (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Page: page, Tags: tags, Lifetime: lifetime, Fence: fence),
+                (Self: this, Key: key, Page: page, Tags: tags, Lifetime: lifetime, Fence: fence),
                 cancellationToken).ConfigureAwait(false);
             OnSuccess(call);
 
@@ -227,11 +224,11 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         try
         {
             var renewal = await _pipeline.ExecuteAsync(
-                static async (state, ct) => (ClaimRenewal)(int)await RedisScripts.RenewClaimAsync(state.Db,
+                static async (state, ct) => (ClaimRenewal)(int)await RedisScripts.RenewClaimAsync(await state.Self.DatabaseAsync(ct).ConfigureAwait(false),
                     state.Self._keys.Claim(state.Key),
                     state.Token,
                     Milliseconds(state.Lease)).WaitAsync(ct).ConfigureAwait(false),
-                (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Token: claim.Token, Lease: leaseDuration),
+                (Self: this, Key: key, Token: claim.Token, Lease: leaseDuration),
                 cancellationToken).ConfigureAwait(false);
             OnSuccess(call);
             if (renewal == ClaimRenewal.Lost)
@@ -265,7 +262,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             await _pipeline.ExecuteAsync(
                 static async (state, ct) =>
                 {
-                    await RedisScripts.ReleaseClaimAsync(state.Db,
+                    await RedisScripts.ReleaseClaimAsync(await state.Self.DatabaseAsync(ct).ConfigureAwait(false),
                         state.Self._keys.Entry(state.Key),
                         state.Self._keys.Claim(state.Key),
                         state.Claim.Token,
@@ -274,7 +271,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                         state.Self._notifications.Channel.ToString(),
                         state.Key).WaitAsync(ct).ConfigureAwait(false);
                 },
-                (Self: this, Db: await DatabaseAsync(cancellationToken).ConfigureAwait(false), Key: key, Claim: claim, RetryAfter: retryAfter, Failed: failed),
+                (Self: this, Key: key, Claim: claim, RetryAfter: retryAfter, Failed: failed),
                 cancellationToken).ConfigureAwait(false);
             OnSuccess(call);
         }
@@ -286,18 +283,19 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     }
 
     /// <summary>
-    /// The database, once connected. Outside the pipeline's timeout on purpose: establishing the first connection
-    /// (TLS, AUTH, handshake, a busy thread pool at start-up) legitimately takes longer than one command, and failing
-    /// it would send a cold farm's first requests to local memory. It is bounded by <see cref="FirstConnectTimeout"/>
-    /// instead; once connected it completes synchronously, and a lost connection then fails fast in the pipeline.
+    /// The database, once connected. Called inside the pipeline: a request waits for the connection no longer than
+    /// <see cref="MintCacheOptions.RedisOperationTimeout"/> (the pipeline's timeout; the attempt itself goes on in the
+    /// background and serves the next calls), and a connection that cannot be made counts towards the circuit
+    /// breaker like any failed command. Once connected this completes synchronously.
     /// </summary>
     private async ValueTask<IDatabase> DatabaseAsync(CancellationToken cancellationToken)
     {
         var connecting = _connection.GetAsync(cancellationToken);
         var multiplexer = connecting.IsCompletedSuccessfully
             ? connecting.Result
-            : await connecting.AsTask().WaitAsync(FirstConnectTimeout, cancellationToken).ConfigureAwait(false);
+            : await connecting.ConfigureAwait(false);
         _notifications.EnsureStarted(multiplexer);
+        WatchConnection(multiplexer);
         return multiplexer.GetDatabase();
     }
 

@@ -105,6 +105,14 @@ internal sealed class RedisConnection : IAsyncDisposable, IDisposable
             return;
         }
 
+        if (!connecting.IsCompleted)
+        {
+            // Still connecting (a server that accepts and never answers holds a connect for its whole timeout): the
+            // host's shutdown does not wait for it; the multiplexer is disposed when the attempt ends.
+            _ = connecting.ContinueWith(static t => t.Result.Dispose(), CancellationToken.None, TaskContinuationOptions.OnlyOnRanToCompletion, TaskScheduler.Default);
+            return;
+        }
+
         try
         {
             var multiplexer = await connecting.ConfigureAwait(false);

@@ -13,8 +13,16 @@ internal static class RedisResilience
     /// breaker opens for <see cref="MintCacheOptions.RedisBreakDuration"/>, during which the backend does not ask Redis
     /// at all and answers from local memory.
     /// </summary>
-    /// <remarks>The caller's cancellation is not a Redis failure: it never counts towards opening the breaker.</remarks>
-    public static ResiliencePipeline Build(MintCacheOptions options, TimeProvider timeProvider, CircuitBreakerStateProvider stateProvider, Func<OnCircuitOpenedArguments<object>, ValueTask> onOpened)
+    /// <remarks>
+    /// The caller's cancellation is not a Redis failure: it never counts towards opening the breaker. The backend closes
+    /// the breaker itself, through <paramref name="manualControl"/>, as soon as a ping shows Redis answers again.
+    /// </remarks>
+    public static ResiliencePipeline Build(
+        MintCacheOptions options,
+        TimeProvider timeProvider,
+        CircuitBreakerStateProvider stateProvider,
+        CircuitBreakerManualControl manualControl,
+        Func<OnCircuitOpenedArguments<object>, ValueTask> onOpened)
     {
         var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider };
         builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions
@@ -24,6 +32,7 @@ internal static class RedisResilience
             SamplingDuration = MintCacheConstants.RedisSamplingDuration,
             BreakDuration = options.RedisBreakDuration,
             StateProvider = stateProvider,
+            ManualControl = manualControl,
             ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Exception is { } ex && ex is not OperationCanceledException),
             OnOpened = onOpened,
         });
