@@ -86,6 +86,25 @@ internal static class LoadReport
             }
 
             text.AppendLine();
+            var onRedis = storms.Where(static r => r.RedisCommands is not null).ToList();
+            if (onRedis.Count > 0)
+            {
+                // Redis is the one shared, single-threaded part of a farm: its time per request, from its own counters.
+                var builtIn = onRedis.FirstOrDefault(static r => r.Store == StoreKind.BuiltInRedis);
+                text.AppendLine("Redis server time during the storm (`INFO commandstats`, reset before it): microseconds per 1000 requests for the page, and the commands that took it.");
+                text.AppendLine();
+                text.AppendLine("| Store | Redis µs per 1000 requests | vs built-in Redis | Commands (calls, µs per call) |");
+                text.AppendLine("|---|---:|---:|---|");
+                foreach (var r in onRedis)
+                {
+                    var commands = string.Join(", ", r.RedisCommands!.OrderByDescending(static c => c.Value.Usec).Take(5)
+                        .Select(static c => Invariant($"{c.Key} {c.Value.Calls} × {(c.Value.Calls == 0 ? 0 : (double)c.Value.Usec / c.Value.Calls):0.0}")));
+                    text.AppendLine(Invariant($"| {r.Store} | {r.RedisUsecPer1000:0} | {Ratio(r.RedisUsecPer1000, builtIn?.RedisUsecPer1000)} | {commands} |"));
+                }
+
+                text.AppendLine();
+            }
+
             text.AppendLine("Per expiry, in order (executions / held, server side):");
             text.AppendLine();
             foreach (var r in storms)

@@ -67,7 +67,7 @@ if (options.Scenarios.Contains('b'))
     foreach (var (store, instances) in runs.Where(r => available.Contains(Twin(r.Store))))
     {
         Console.WriteLine($"[load] (b) stale storm, {store} x{instances} ...");
-        var result = await Scenarios.StaleStormAsync(store, instances, options.Settings);
+        var result = await Scenarios.StaleStormAsync(store, instances, options.Settings, redisEndpoint: redisEndpoint);
         storms.Add(result);
         Console.WriteLine($"[load]     {result.Expiries} expiries, {result.ExecutionsPerExpiry:0.00} executions/expiry, held/expiry {result.HeldPerExpiry:0.0}, p99 storm {result.StormP99:0.0} ms vs hits {result.HitP99:0.0} ms");
     }
@@ -81,7 +81,7 @@ if (options.Scenarios.Contains('c'))
         .Where(r => available.Contains(r.Item1 == StoreKind.MintMemoryBackground ? StoreKind.MintMemory : StoreKind.MintRedis)))
     {
         Console.WriteLine($"[load] (c) eager refresh 0.8, {store} x{instances} ...");
-        var result = await Scenarios.StaleStormAsync(store, instances, options.Settings, eagerRefresh: 0.8);
+        var result = await Scenarios.StaleStormAsync(store, instances, options.Settings, eagerRefresh: 0.8, redisEndpoint: redisEndpoint);
         eager.Add(result);
         Console.WriteLine($"[load]     {result.Executions} executions, {result.OlderThanFresh} of {result.PageResponses} responses older than the freshness, held {result.HeldServer}");
     }

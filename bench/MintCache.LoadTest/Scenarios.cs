@@ -26,7 +26,7 @@ internal static class Scenarios
     /// (b) A stale storm: the slow page (render time <see cref="RunSettings.RenderMs"/>, cached 2 s) under
     /// <see cref="RunSettings.Clients"/> closed-loop clients spread over <paramref name="instances"/> app instances.
     /// </summary>
-    public static async Task<StormResult> StaleStormAsync(StoreKind store, int instances, RunSettings settings, double? eagerRefresh = null)
+    public static async Task<StormResult> StaleStormAsync(StoreKind store, int instances, RunSettings settings, double? eagerRefresh = null, string? redisEndpoint = null)
     {
         var apps = new List<AppInstance>();
         try
@@ -49,9 +49,17 @@ internal static class Scenarios
                 before.Add(await app.StatsAsync());
             }
 
+            // Redis's own time per command over the measured phase, for the stores that use it.
+            await using var redisStats = StoreHost.UsesRedis(store) && redisEndpoint is not null ? await RedisCommandStats.ConnectAsync(redisEndpoint) : null;
+            if (redisStats is not null)
+            {
+                await redisStats.ResetAsync();
+            }
+
             var measureStart = Stopwatch.GetTimestamp();
             var samples = await LoadClient.RunAsync(targets, settings.Clients, settings.StormDuration, settings.MaxRequests);
             var measureEnd = Stopwatch.GetTimestamp();
+            var commands = redisStats is null ? null : await redisStats.ReadAsync();
 
             var stats = new List<StatsSnapshot>();
             foreach (var app in apps)
@@ -66,6 +74,7 @@ internal static class Scenarios
                 LookupsPerRequest = requests == 0 ? double.NaN : (double)lookups / requests,
                 PageResponses = requests,
                 OlderThanFresh = stats.Sum(static s => s.OlderThanFresh) - before.Sum(static s => s.OlderThanFresh),
+                RedisCommands = commands,
             };
         }
         finally

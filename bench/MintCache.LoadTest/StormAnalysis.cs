@@ -108,6 +108,14 @@ internal sealed record StormResult(
     /// <summary>Of <see cref="PageResponses"/>, those whose page was rendered more than its freshness (2 s) before.</summary>
     public long OlderThanFresh { get; init; }
 
+    /// <summary>For stores on Redis: calls and server microseconds per command over the measured phase.</summary>
+    public Dictionary<string, (long Calls, long Usec)>? RedisCommands { get; init; }
+
+    /// <summary>Redis server time per 1000 requests for the page, in microseconds (all commands, pub/sub included).</summary>
+    public double RedisUsecPer1000 => RedisCommands is null || PageResponses == 0
+        ? double.NaN
+        : RedisCommands.Values.Sum(static c => c.Usec) * 1000.0 / PageResponses;
+
     public double ExecutionsPerExpiry => Expiries == 0 ? double.NaN : (double)Executions / Expiries;
 
     public double HeldPerExpiry => Expiries == 0 ? double.NaN : (double)HeldServer / Expiries;

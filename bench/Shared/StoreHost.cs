@@ -29,6 +29,10 @@ internal static class StoreHost
         yield return StoreKind.MintRedisNoNear;
     }
 
+    /// <summary>Whether the store keeps its entries in Redis.</summary>
+    public static bool UsesRedis(StoreKind kind)
+        => kind is StoreKind.BuiltInRedis or StoreKind.FusionRedis or StoreKind.MintRedis or StoreKind.MintRedisNoNear or StoreKind.MintRedisBackground;
+
     /// <summary>Adds output caching with <paramref name="kind"/> as its store to an application's services.</summary>
     public static void AddStore(IServiceCollection services, StoreKind kind, string? redisEndpoint, Action<MintCacheOptions>? mint = null)
     {

@@ -37,14 +37,17 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         Assert.True(generation > 0);
         Assert.InRange((await redis.Database.KeyTimeToLiveAsync(backend.Keys.Entry("k")))!.Value.TotalMilliseconds, 1, 8000);
 
-        // Warm the script cache, then count the commands one lookup sends.
+        // Warm the script cache and measure the server's clock, then count the commands one lookup sends: a fresh
+        // entry is one plain GET (no script), decided against the measured clock.
         await backend.LookupAsync("warm", Lease, default);
         var multiplexer = await backend.Connection.GetAsync(default);
+        await backend.ServerClock.MeasureAsync(multiplexer.GetDatabase());
+        Assert.True(backend.ServerClock.IsKnown);
         var session = new ProfilingSession();
         multiplexer.RegisterProfiler(() => session);
         var fresh = await backend.LookupAsync("k", Lease, default);
         multiplexer.RegisterProfiler(() => null);
-        Assert.Single(session.FinishProfiling());
+        Assert.Equal("GET", Assert.Single(session.FinishProfiling()).Command);
         Assert.Equal(EntryState.Fresh, fresh.State);
         Assert.Equal("v1", Encoding.UTF8.GetString(fresh.Page!));
 
@@ -54,10 +57,18 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         Assert.True(await redis.ServerNowAsync() >= staleAt);
         Assert.Equal(EntryState.Stale, first.State);
         Assert.Equal(generation, first.Claim!.Value.Generation);
+        session = new ProfilingSession();
+        multiplexer.RegisterProfiler(() => session);
         var second = await backend.LookupAsync("k", Lease, default);
+        multiplexer.RegisterProfiler(() => null);
         Assert.Equal(EntryState.Stale, second.State);
         Assert.Null(second.Claim);
         Assert.Equal("v1", Encoding.UTF8.GetString(second.Page!));
+
+        // A stale entry goes on to the script, which decides on the server's own clock (a GET, then the script; the
+        // profiler names a script by EVAL whether its text or its SHA was sent).
+        var commands = session.FinishProfiling().Select(c => c.Command).ToArray();
+        Assert.True(commands is ["GET", "EVAL" or "EVALSHA"], string.Join(",", commands));
 
         // Past expires-at it is missing, never served.
         await Eventually.HoldsAsync(async () => (await backend.LookupAsync("k", Lease, default)).State == EntryState.Missing, Deadline, "the entry expires");

@@ -51,6 +51,38 @@ internal static class RedisEntryFormat
 
     public static ReadOnlySpan<byte> Magic => "MINT"u8;
 
+    /// <summary>
+    /// The page of a version-2 value that is fresh until after <paramref name="latestNowMs"/> and not due for an eager
+    /// refresh by then, copied out; <see langword="false"/> for anything else (stale, due, another version, damaged),
+    /// which the lookup script then decides. <paramref name="msToKeep"/>: how long it certainly stays so.
+    /// </summary>
+    public static bool TryReadFresh(ReadOnlySpan<byte> value, long latestNowMs, out byte[] page, out long msToKeep)
+    {
+        page = null!;
+        msToKeep = 0;
+        if (value.Length < HeaderSize || value[4] != Version || !value[..4].SequenceEqual(Magic)
+            || value.Length - HeaderSize != BinaryPrimitives.ReadUInt32BigEndian(value[52..]))
+        {
+            return false;
+        }
+
+        var keepUntil = (long)BinaryPrimitives.ReadUInt64BigEndian(value[8..]);
+        var eagerAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[44..]);
+        if (eagerAt > 0 && eagerAt < keepUntil)
+        {
+            keepUntil = eagerAt;
+        }
+
+        if (latestNowMs >= keepUntil)
+        {
+            return false;
+        }
+
+        page = value[HeaderSize..].ToArray();
+        msToKeep = keepUntil - latestNowMs;
+        return true;
+    }
+
     /// <summary>Reads the header of a raw value, as the scripts do; for tests and diagnostics.</summary>
     public static EntryRejectReason TryReadHeader(ReadOnlySpan<byte> value, out long staleAt, out long expiresAt, out long generation)
     {

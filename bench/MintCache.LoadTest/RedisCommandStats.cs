@@ -1,0 +1,54 @@
+using System.Globalization;
+using StackExchange.Redis;
+
+namespace MintCache.LoadTest;
+
+/// <summary>
+/// Redis's own account of the time it spent on each command (<c>INFO commandstats</c>), reset before a measured phase
+/// and read after it: the server CPU a store costs, per request, next to the other stores of the same run.
+/// </summary>
+internal sealed class RedisCommandStats : IAsyncDisposable
+{
+    private readonly ConnectionMultiplexer _multiplexer;
+
+    private RedisCommandStats(ConnectionMultiplexer multiplexer) => _multiplexer = multiplexer;
+
+    public static async Task<RedisCommandStats> ConnectAsync(string endpoint)
+        => new(await ConnectionMultiplexer.ConnectAsync($"{endpoint},allowAdmin=true,abortConnect=false"));
+
+    private IServer Server => _multiplexer.GetServer(_multiplexer.GetEndPoints()[0]);
+
+    public Task ResetAsync() => Server.ConfigResetStatisticsAsync();
+
+    /// <summary>Per command: calls and microseconds, since the last reset.</summary>
+    public async Task<Dictionary<string, (long Calls, long Usec)>> ReadAsync()
+    {
+        var stats = new Dictionary<string, (long Calls, long Usec)>(StringComparer.Ordinal);
+        foreach (var group in await Server.InfoAsync("commandstats"))
+        {
+            foreach (var (name, value) in group)
+            {
+                // cmdstat_get: calls=12,usec=34,usec_per_call=2.83,...
+                long calls = 0, usec = 0;
+                foreach (var field in value.Split(','))
+                {
+                    var pair = field.Split('=');
+                    if (pair.Length == 2 && pair[0] == "calls")
+                    {
+                        calls = long.Parse(pair[1], CultureInfo.InvariantCulture);
+                    }
+                    else if (pair.Length == 2 && pair[0] == "usec")
+                    {
+                        usec = long.Parse(pair[1], CultureInfo.InvariantCulture);
+                    }
+                }
+
+                stats[name.Replace("cmdstat_", "", StringComparison.Ordinal)] = (calls, usec);
+            }
+        }
+
+        return stats;
+    }
+
+    public async ValueTask DisposeAsync() => await _multiplexer.DisposeAsync();
+}
