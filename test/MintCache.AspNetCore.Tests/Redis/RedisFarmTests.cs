@@ -27,8 +27,14 @@ public sealed class RedisFarmTests(RedisServerFixture redis)
         // A wins the claim (served stale, the miss handed to its next lookup), then A never stores. The clock starts
         // before the claim is taken, so a stall anywhere only lengthens what it measures, never shortens it.
         var sinceBeforeClaim = Stopwatch.StartNew();
-        Assert.Equal("v1", Text(await a.Store.GetAsync("k", default)));
-        Assert.Null(await a.Store.GetAsync("k", default));
+        // A lookup whose reply was in before its await completed synchronously: nobody shared it, and it answers the
+        // miss itself (seen once under the full suite). Either way A's request is the one that got the miss.
+        var first = Text(await a.Store.GetAsync("k", default));
+        if (first is not null)
+        {
+            Assert.Equal("v1", first);
+            Assert.Null(await a.Store.GetAsync("k", default));
+        }
 
         // B is served stale while A's claim lives, and wins it once it lapses.
         Assert.Equal("v1", Text(await b.Store.GetAsync("k", default)));

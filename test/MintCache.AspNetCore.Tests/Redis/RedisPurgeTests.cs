@@ -70,7 +70,7 @@ public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper 
     }
 
     [Fact]
-    public async Task RedisDown_EvictionThrowsAfterEvictingLocally_LocalCopiesGoneOnReturn()
+    public async Task RedisDown_EvictionThrowsAfterEvictingLocally_BackEmpty_EvictedPageNeverReturns()
     {
         using var server = await RedisServerFixture.StartDedicatedAsync();
         await using var host = new RedisStoreHarness(server.Endpoint, RedisStoreHarness.UniquePrefix(), o =>
@@ -97,8 +97,47 @@ public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper 
         Assert.Null(await host.Store.GetAsync("k", default));
         Assert.Equal("local v2", Text(await host.Store.GetAsync("other", default)));
 
-        // Back on Redis, the pages stored during the outage are gone: Redis, and its evictions, never saw them.
+        // Redis comes back empty: the page stored during the outage answers, as a last known page, for the key Redis
+        // lacks; the evicted one never comes back.
         await server.StartAsync();
+        await Eventually.HoldsAsync(
+            async () =>
+            {
+                await host.Store.GetAsync("before", default);
+                return !host.Backend.IsDegraded && host.Backend.ServesLastKnown;
+            },
+            Deadline,
+            "the host is back on the emptied Redis");
+        Assert.Null(await host.Store.GetAsync("k", default));
+        Assert.Equal("local v2", Text(await host.Store.GetAsync("other", default)));
+    }
+
+    [Fact]
+    public async Task RedisUnreachableThenBackWithItsData_LocalCopiesGoneOnReturn()
+    {
+        // Redis keeps its data through the outage (paused, as a network partition would look): evictions made there
+        // meanwhile are unknown here, so nothing stored locally outlives the outage.
+        using var server = await RedisServerFixture.StartDedicatedAsync();
+        await using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"{server.Endpoint},allowAdmin=true");
+        await using var host = new RedisStoreHarness(server.Endpoint, RedisStoreHarness.UniquePrefix(), o =>
+        {
+            o.RedisOperationTimeout = TimeSpan.FromMilliseconds(300);
+            o.RedisBreakDuration = TimeSpan.FromMilliseconds(500);
+        });
+        await host.Store.SetAsync("before", Bytes("v0"), [], Long, default);
+        await Eventually.HoldsAsync(() => host.Backend.EpochKnown, Deadline, "the host knows the data's epoch");
+
+        await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", "3000", "ALL");
+        await Eventually.HoldsAsync(
+            async () =>
+            {
+                await host.Store.SetAsync("k", Bytes("local v1"), ["news"], Long, default);
+                return host.Backend.IsDegraded;
+            },
+            Deadline,
+            "the host stores locally");
+        Assert.True(host.Backend.Local.Count >= 1);
+
         await Eventually.HoldsAsync(
             async () =>
             {
@@ -107,7 +146,9 @@ public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper 
             },
             Deadline,
             "the host is back on Redis");
-        Assert.Equal(0, host.Backend.Local.Count);
+        await Eventually.HoldsAsync(() => host.Backend.Local.Count == 0, Deadline, "the local pages are dropped");
+        Assert.False(host.Backend.ServesLastKnown);
+        Assert.Null(await host.Store.GetAsync("k", default));
     }
 
     private static byte[] Bytes(string text) => Encoding.UTF8.GetBytes(text);

@@ -320,6 +320,19 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
     }
 
     /// <summary>Drops every entry (the Redis backend's local fallback copies, once Redis is back).</summary>
+    /// <summary>The page stored under <paramref name="key"/>, fresh or stale, if it has not expired; no claim is taken.</summary>
+    internal bool TryPeek(string key, out byte[] page)
+    {
+        if (_entries.TryGetValue(key, out var entry) && Now() < entry.ExpiresAt)
+        {
+            page = entry.Page;
+            return true;
+        }
+
+        page = null!;
+        return false;
+    }
+
     internal void Clear()
     {
         if (_entries.IsEmpty)

@@ -49,8 +49,8 @@ internal sealed partial class RedisBackend
         if (Interlocked.CompareExchange(ref _degradedAt, 0, degradedAt) == degradedAt)
         {
             // Pages stored locally during the outage were never seen by Redis, nor by the evictions made there since:
-            // they must not outlive the outage.
-            _local.Clear();
+            // they do not outlive the outage, unless Redis came back empty (RedisBackend.LastKnown.cs).
+            _ = SettleReturnAsync();
             Log.RedisRestored(_logger, Stopwatch.GetElapsedTime(Volatile.Read(ref _degradedSince)));
         }
     }
@@ -71,7 +71,10 @@ internal sealed partial class RedisBackend
         {
             Volatile.Write(ref _degradedSince, Stopwatch.GetTimestamp());
 
-            // Stores now go to local memory, unseen by Redis and its notifications: near copies would hide them.
+            // Stores now go to local memory, unseen by Redis and its notifications: near copies would hide them. They
+            // stay in service as stale pages in local memory, and local pages answer every lookup from now on.
+            Volatile.Write(ref _lastKnownAnswers, 0);
+            KeepNearAsLastKnown();
             _notifications.Invalidate();
 
             // The exception's type only: its message may name an endpoint or a command, never worth a Warning.

@@ -44,7 +44,7 @@ internal sealed partial class RedisBackend : IDisposable
     /// Keeps a fresh page near until <paramref name="sentAt"/> + <paramref name="msToStale"/>: the server measured the
     /// remaining freshness after the request was sent, so this deadline falls on or before stale-at.
     /// </summary>
-    private void KeepNear(string key, byte[] page, long mark, long sentAt, long msToStale)
+    private void KeepNear(string key, byte[] page, long mark, long sentAt, long msToStale, long msToExpiry = 0, long msToFailSafe = 0, long graceMs = 0)
     {
         if (_near is not { } near || !_notifications.IsLive || msToStale <= 1)
         {
@@ -53,7 +53,11 @@ internal sealed partial class RedisBackend : IDisposable
 
         // The script's now is truncated to the millisecond, so the remaining time may be overstated by up to 1 ms.
         var deadline = sentAt + (long)((msToStale - 1) * (Stopwatch.Frequency / 1000.0));
-        if (near.Add(key, page, deadline) is not { } kept)
+        var life = msToExpiry <= 0 ? default : new RedisNearCache.EntryLife(
+            sentAt + (long)((msToExpiry - 1) * (Stopwatch.Frequency / 1000.0)),
+            sentAt + (long)((Math.Max(msToFailSafe, msToExpiry) - 1) * (Stopwatch.Frequency / 1000.0)),
+            TimeSpan.FromMilliseconds(graceMs));
+        if (near.Add(key, page, deadline, life) is not { } kept)
         {
             return;
         }

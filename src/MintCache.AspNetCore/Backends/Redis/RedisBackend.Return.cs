@@ -59,6 +59,8 @@ internal sealed partial class RedisBackend
             return;
         }
 
+        _ = RememberEpochAsync();
+
         multiplexer.ConnectionRestored += (_, _) =>
         {
             if (IsDegraded || IsCircuitOpen)

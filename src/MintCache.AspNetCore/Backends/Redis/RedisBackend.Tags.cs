@@ -59,8 +59,10 @@ internal sealed partial class RedisBackend
 
     public async ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken)
     {
-        // Entries stored locally during an outage carry the tag too.
+        // Entries stored locally during an outage carry the tag too; pages kept from the near cache carry no tag of
+        // their own, and go with any eviction.
         await _local.EvictByTagAsync(tag, soft, cancellationToken).ConfigureAwait(false);
+        await _local.EvictByTagAsync(LastKnownTag, soft: false, cancellationToken).ConfigureAwait(false);
 
         var call = BeginCall();
         IDatabase? db = null;

@@ -47,7 +47,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _keys = new RedisKeys(options.Value.KeyPrefix);
         _pipeline = RedisResilience.Build(options.Value, timeProvider, _breaker, _manualControl, OnCircuitOpened);
         _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
-        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere);
+        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown);
 
         // Connect now, in the background, rather than on the first lookup, and subscribe to the farm's changes.
         _ = _connection.GetAsync(CancellationToken.None).AsTask().ContinueWith(
@@ -119,7 +119,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             if (plain.Page is { } fresh)
             {
                 OnSuccess(call);
-                KeepNear(key, fresh, mark, sentAt, plain.MsToKeep);
+                KeepNear(key, fresh, mark, sentAt, plain.MsToKeep, plain.MsToExpiry, plain.MsToFailSafe, plain.GraceMs);
                 return BackendLookup.Fresh(fresh);
             }
 
@@ -153,9 +153,9 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         {
             case (int)EntryState.Fresh:
                 var fresh = (byte[])reply[1]!;
-                KeepNear(key, fresh, mark, sentAt, msToStale: (long)reply[2]);
-                return reply.Length > 3
-                    ? BackendLookup.FreshClaimed(fresh, new ClaimTicket(token, (long)reply[3], ClaimedAt: (long)reply[4]))
+                KeepNear(key, fresh, mark, sentAt, msToStale: (long)reply[2], msToExpiry: (long)reply[3], msToFailSafe: (long)reply[4], graceMs: (long)reply[5]);
+                return reply.Length > 6
+                    ? BackendLookup.FreshClaimed(fresh, new ClaimTicket(token, (long)reply[6], ClaimedAt: (long)reply[7]))
                     : BackendLookup.Fresh(fresh);
             case (int)EntryState.Stale:
                 var page = (byte[])reply[1]!;
@@ -166,12 +166,12 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                 Log.EntryRejected(_logger, Name, (EntryRejectReason)(int)reply[1]);
                 return BackendLookup.Missing;
             default:
-                return ReadMissing(reply, token, mark);
+                return WithLastKnown(key, ReadMissing(reply, token, mark));
         }
     }
 
     /// <summary>The page, when a plain read shows the entry certainly fresh; otherwise nothing (the script decides).</summary>
-    private async Task<(byte[]? Page, long MsToKeep)> TryReadFreshAsync(string key, CancellationToken cancellationToken)
+    private async Task<(byte[]? Page, long MsToKeep, long MsToExpiry, long MsToFailSafe, long GraceMs)> TryReadFreshAsync(string key, CancellationToken cancellationToken)
     {
         var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
         if (!_clock.TryLatestNow(db, out var latestNow))
@@ -192,8 +192,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
         using (value)
         {
-            return value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep)
-                ? (page, msToKeep)
+            return value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs)
+                ? (page, msToKeep, msToExpiry, msToFailSafe, graceMs)
                 : default;
         }
     }

@@ -57,9 +57,13 @@ internal static class RedisEntryFormat
     /// which the lookup script then decides. <paramref name="msToKeep"/>: how long it certainly stays so.
     /// </summary>
     public static bool TryReadFresh(ReadOnlySpan<byte> value, long latestNowMs, out byte[] page, out long msToKeep)
+        => TryReadFresh(value, latestNowMs, out page, out msToKeep, out _, out _, out _);
+
+    /// <summary>As <see cref="TryReadFresh(ReadOnlySpan{byte}, long, out byte[], out long)"/>, with the entry's life past its freshness.</summary>
+    public static bool TryReadFresh(ReadOnlySpan<byte> value, long latestNowMs, out byte[] page, out long msToKeep, out long msToExpiry, out long msToFailSafe, out long graceMs)
     {
         page = null!;
-        msToKeep = 0;
+        msToKeep = msToExpiry = msToFailSafe = graceMs = 0;
         if (value.Length < HeaderSize || value[4] != Version || !value[..4].SequenceEqual(Magic)
             || value.Length - HeaderSize != BinaryPrimitives.ReadUInt32BigEndian(value[52..]))
         {
@@ -80,6 +84,9 @@ internal static class RedisEntryFormat
 
         page = value[HeaderSize..].ToArray();
         msToKeep = keepUntil - latestNowMs;
+        msToExpiry = (long)BinaryPrimitives.ReadUInt64BigEndian(value[16..]) - latestNowMs;
+        msToFailSafe = (long)BinaryPrimitives.ReadUInt64BigEndian(value[32..]) - latestNowMs;
+        graceMs = BinaryPrimitives.ReadUInt32BigEndian(value[40..]);
         return true;
     }
 

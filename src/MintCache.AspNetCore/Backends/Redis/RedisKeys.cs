@@ -23,6 +23,9 @@ internal sealed class RedisKeys(string prefix)
 
     public RedisKey Tag(string tag) => (RedisKey)(Prefix + "tag:" + tag);
 
+    /// <summary>The farm's data epoch (see RedisBackend.LastKnown.cs): one key, kept without expiry.</summary>
+    public RedisKey Epoch => (RedisKey)(Prefix + "epoch");
+
     /// <summary>The Redis key pattern that matches every entry key under this prefix (for tests and tools).</summary>
     public string EntryPattern => Prefix + "{*}:e";
 

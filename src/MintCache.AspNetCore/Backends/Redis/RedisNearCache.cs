@@ -49,9 +49,9 @@ internal sealed class RedisNearCache
 
     /// <summary>Keeps a copy until <paramref name="deadline"/> (a <see cref="Stopwatch"/> timestamp).</summary>
     /// <returns>The entry kept, for <see cref="Remove(string, Entry)"/>, or null when it is too large to keep.</returns>
-    public Entry? Add(string key, byte[] page, long deadline)
+    public Entry? Add(string key, byte[] page, long deadline, EntryLife life = default)
     {
-        var entry = new Entry(page, deadline, page.LongLength + (key.Length * sizeof(char)) + Overhead);
+        var entry = new Entry(page, deadline, page.LongLength + (key.Length * sizeof(char)) + Overhead, life);
         if (entry.Size > _sizeLimit)
         {
             return null;
@@ -135,13 +135,25 @@ internal sealed class RedisNearCache
         }
     }
 
+    /// <summary>The copies held now, for a switch to local memory that keeps them as last-known pages.</summary>
+    public IEnumerable<KeyValuePair<string, Entry>> Snapshot() => _entries;
+
     /// <summary>One near copy. Never changes once made; compared by reference.</summary>
-    internal sealed class Entry(byte[] page, long deadline, long size)
+    internal sealed class Entry(byte[] page, long deadline, long size, EntryLife life)
     {
         public byte[] Page { get; } = page;
 
         public long Deadline { get; } = deadline;
 
         public long Size { get; } = size;
+
+        /// <summary>The entry's life past its freshness, as Redis held it when the copy was made.</summary>
+        public EntryLife Life { get; } = life;
     }
+
+    /// <summary>
+    /// When the entry expires and how far failed regenerations may extend it, in <see cref="Stopwatch"/> ticks, and its
+    /// grace: what a process needs to keep serving the page as a stale one once Redis is gone. Zero when unknown.
+    /// </summary>
+    internal readonly record struct EntryLife(long ExpiresAt, long FailSafeUntil, TimeSpan Grace);
 }

@@ -29,6 +29,7 @@ internal sealed class RedisNotifications : IDisposable
 
     private readonly long[] _stripes = new long[StripeCount];
     private readonly RedisChannel _channel;
+    private readonly Action _connectionLost;
     private readonly RedisNearCache? _near;
     private readonly ILogger _logger;
     private readonly Action _tagsEvicted;
@@ -42,9 +43,10 @@ internal sealed class RedisNotifications : IDisposable
     private int _live;
     private int _disposed;
 
-    public RedisNotifications(string prefix, RedisNearCache? near, ILogger logger, Action? tagsEvicted = null)
+    public RedisNotifications(string prefix, RedisNearCache? near, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null)
     {
         _tagsEvicted = tagsEvicted ?? (static () => { });
+        _connectionLost = connectionLost ?? (static () => { });
         _channel = RedisChannel.Literal(prefix + "changed");
         _near = near;
         _logger = logger;
@@ -163,6 +165,9 @@ internal sealed class RedisNotifications : IDisposable
     {
         // Any connection: with RESP3 the subscription shares the interactive one, and clearing costs little.
         var wasLive = Interlocked.Exchange(ref _live, 0) == 1;
+
+        // Before the copies are dropped: the backend keeps them as last-known pages, should Redis be gone.
+        _connectionLost();
         Invalidate();
         WakeAll();
         if (wasLive)

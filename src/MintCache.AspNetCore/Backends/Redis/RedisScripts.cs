@@ -85,9 +85,10 @@ internal static class RedisScripts
     /// and on missing too (farm-wide cold-miss collapse). A claim revoked by an eviction is free to take. Reply: <c>{0,
     /// 1, now}</c> missing and claimed by this call with <paramref name="token"/>; <c>{0, 2}</c> missing and claimed by
     /// another (its page is being rendered); <c>{0, 0}</c> missing while a failed claim backs off (nobody renders it);
-    /// <c>{1, page, msToKeep}</c> fresh (kept near until stale-at, or until its
-    /// eager-at when that comes first); <c>{1, page, msToStale, generation, now}</c> fresh, past its eager-at, and claimed
-    /// by this call (an eager refresh); <c>{2, page}</c> stale, claimed by another; <c>{2, page, generation,
+    /// <c>{1, page, msToKeep, msToExpiry, msToFailSafeUntil, graceMs}</c> fresh
+    /// (kept near until stale-at, or until its eager-at when that comes first; the rest is the entry's life, which a
+    /// near copy keeps for a switch to local memory); the same with <c>generation, now</c> appended when fresh, past
+    /// its eager-at, and claimed by this call (an eager refresh); <c>{2, page}</c> stale, claimed by another; <c>{2, page, generation,
     /// msToExpiry, now}</c> stale and claimed by this call; <c>{3, reason}</c> rejected. <c>now</c> is
     /// the server's time of the claim (see <see cref="Store.ClaimTicket.ClaimedAt"/>).
     /// </summary>
@@ -122,10 +123,13 @@ internal static class RedisScripts
         if now >= expires then return missing(now) end
         local stale = u64(v, 9)
         if now < stale then
+          local life = {expires - now, u64(v, 33) - now, u32(v, 41)}
           local eager = eagerat(v)
-          if eager > 0 and now >= eager and claim() then return {1, page(v), stale - now, u64(v, 25), now} end
-          if eager > now then return {1, page(v), eager - now} end
-          return {1, page(v), stale - now}
+          if eager > 0 and now >= eager and claim() then
+            return {1, page(v), stale - now, life[1], life[2], life[3], u64(v, 25), now}
+          end
+          if eager > now then return {1, page(v), eager - now, life[1], life[2], life[3]} end
+          return {1, page(v), stale - now, life[1], life[2], life[3]}
         end
         if claim() then
           local hold = math.min(u64(v, 33), now + tonumber(ARGV[3]))

@@ -1,0 +1,108 @@
+using MintCache.AspNetCore.Tests.Fixtures;
+
+namespace MintCache.AspNetCore.Tests.Redis;
+
+/// <summary>
+/// The last known pages: an outage, and a Redis that comes back empty, are no cold miss for everyone. The near copies
+/// stay in service as stale pages, and one regeneration refreshes each, while nobody waits.
+/// </summary>
+[Collection(RedisCollection.Name)]
+public sealed class RedisLastKnownTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+
+    private static readonly Action<MintCacheOptions> Options = static o =>
+    {
+        o.RefreshMode = RefreshMode.Background;
+        o.RedisOperationTimeout = TimeSpan.FromSeconds(2);
+        o.RedisBreakDuration = TimeSpan.FromMilliseconds(500);
+        o.RedisMinimumThroughput = 2;
+    };
+
+    [Fact]
+    public async Task RedisKilled_NearCopiesServedStale_OneBackgroundRegeneration_NobodyWaits()
+    {
+        using var server = await RedisServerFixture.StartDedicatedAsync();
+        var endpoint = new GatedEndpoint();
+        await using var host = await RedisHost.StartAsync(server.Endpoint, RedisHost.UniquePrefix(), endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), Options);
+        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+        await Eventually.HoldsAsync(async () => await host.Client.GetStringAsync("/page") == "page 1" && host.Backend.NearCache!.Count == 1, Deadline, "the page is kept near");
+
+        // Redis dies. The page, fresh a moment ago, stays in service as a stale one: its claim, won locally, refreshes
+        // it in the background (held at the gate), and every request is served the last known page meanwhile.
+        endpoint.Close();
+        server.Kill();
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+        }
+
+        Assert.True(host.Backend.IsDegraded);
+        await Eventually.HoldsAsync(() => endpoint.Waiting == 1, Deadline, "one regeneration refreshes the last known page");
+        Assert.Equal(2, endpoint.Executions);
+
+        endpoint.Open();
+        await Eventually.HoldsAsync(async () => await host.Client.GetStringAsync("/page") == "page 2", Deadline, "the regenerated page is served");
+        Assert.Equal(2, endpoint.Executions);
+    }
+
+    [Fact]
+    public async Task RedisBackEmpty_LocalPagesServedStale_OneRegenerationFarmWide()
+    {
+        using var server = await RedisServerFixture.StartDedicatedAsync();
+        var prefix = RedisHost.UniquePrefix();
+        var endpoint = new GatedEndpoint();
+        await using var a = await RedisHost.StartAsync(server.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), Options);
+        await using var b = await RedisHost.StartAsync(server.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), Options);
+        Assert.Equal("page 1", await a.Client.GetStringAsync("/page"));
+        await Eventually.HoldsAsync(
+            async () => await a.Client.GetStringAsync("/page") == "page 1" && await b.Client.GetStringAsync("/page") == "page 1"
+                && a.Backend.NearCache!.Count == 1 && b.Backend.NearCache!.Count == 1,
+            Deadline,
+            "both hosts keep the page near");
+
+        // An outage: each host serves its last known page and refreshes it locally, once.
+        server.Kill();
+        await Eventually.HoldsAsync(
+            async () =>
+            {
+                await a.Client.GetStringAsync("/page");
+                await b.Client.GetStringAsync("/page");
+                return a.Backend.IsDegraded && b.Backend.IsDegraded && endpoint.Executions == 3;
+            },
+            Deadline,
+            "both hosts refreshed their last known page locally");
+
+        // Redis comes back empty. Both hosts return to it, and their local pages answer for the keys it lacks.
+        await server.StartAsync();
+        await Eventually.HoldsAsync(
+            async () =>
+            {
+                await a.Client.GetStringAsync("/other");
+                await b.Client.GetStringAsync("/other");
+                return !a.Backend.IsDegraded && !b.Backend.IsDegraded && a.Backend.ServesLastKnown && b.Backend.ServesLastKnown;
+            },
+            Deadline,
+            "both hosts are back on the restarted Redis");
+        var executions = endpoint.Executions;
+
+        // Every request is served a last known page; one host, farm-wide, regenerates it (held at the gate).
+        endpoint.Close();
+        for (var i = 0; i < 10; i++)
+        {
+            Assert.StartsWith("page ", await a.Client.GetStringAsync("/page"), StringComparison.Ordinal);
+            Assert.StartsWith("page ", await b.Client.GetStringAsync("/page"), StringComparison.Ordinal);
+        }
+
+        await Eventually.HoldsAsync(() => endpoint.Waiting == 1, Deadline, "one regeneration farm-wide");
+        Assert.Equal(executions + 1, endpoint.Executions);
+
+        endpoint.Open();
+        var regenerated = $"page {executions + 1}";
+        await Eventually.HoldsAsync(
+            async () => await a.Client.GetStringAsync("/page") == regenerated && await b.Client.GetStringAsync("/page") == regenerated,
+            Deadline,
+            "both hosts serve the regenerated page from Redis");
+        Assert.Equal(executions + 1, endpoint.Executions);
+    }
+}
