@@ -116,6 +116,12 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                 static async (state, ct) => await state.Self.TryReadFreshAsync(state.Key, ct).ConfigureAwait(false),
                 (Self: this, Key: key),
                 cancellationToken).ConfigureAwait(false);
+            if (plain.Page is { } known && plain.Stale)
+            {
+                OnSuccess(call);
+                return BackendLookup.Stale(known);
+            }
+
             if (plain.Page is { } fresh)
             {
                 OnSuccess(call);
@@ -170,11 +176,14 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
     }
 
-    /// <summary>The page, when a plain read shows the entry certainly fresh; otherwise nothing (the script decides).</summary>
-    private async Task<(byte[]? Page, long MsToKeep, long MsToExpiry, long MsToFailSafe, long GraceMs)> TryReadFreshAsync(string key, CancellationToken cancellationToken)
+    /// <summary>
+    /// The page, when plain reads show the entry certainly fresh, or certainly stale with its claim held by another;
+    /// otherwise nothing, and the script decides (it takes claims, and decides borderline entries on the server's clock).
+    /// </summary>
+    private async Task<(byte[]? Page, long MsToKeep, long MsToExpiry, long MsToFailSafe, long GraceMs, bool Stale)> TryReadFreshAsync(string key, CancellationToken cancellationToken)
     {
         var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
-        if (!_clock.TryLatestNow(db, out var latestNow))
+        if (!_clock.TryNow(db, out var earliestNow, out var latestNow))
         {
             return default;
         }
@@ -190,12 +199,29 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             return default;
         }
 
+        byte[]? stale;
         using (value)
         {
-            return value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs)
-                ? (page, msToKeep, msToExpiry, msToFailSafe, graceMs)
-                : default;
+            if (value is null)
+            {
+                return default;
+            }
+
+            if (RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
+            {
+                return (page, msToKeep, msToExpiry, msToFailSafe, graceMs, false);
+            }
+
+            if (!RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out stale))
+            {
+                return default;
+            }
         }
+
+        // Certainly stale: while another holder's claim stands (live, or released and backing off), the answer is the
+        // stale page, as the script would give; a free or revoked claim is for the script to take.
+        var holder = (string?)await db.StringGetAsync(_keys.Claim(key)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        return holder is { Length: > 0 } && holder[0] != '!' ? (stale, 0, 0, 0, 0, true) : default;
     }
 
     public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)

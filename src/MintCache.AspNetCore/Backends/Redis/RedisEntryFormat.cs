@@ -90,6 +90,28 @@ internal static class RedisEntryFormat
         return true;
     }
 
+    /// <summary>
+    /// The page of a version-2 value that is certainly stale at <paramref name="earliestNowMs"/> and certainly not
+    /// expired at <paramref name="latestNowMs"/>, copied out; <see langword="false"/> for anything else.
+    /// </summary>
+    public static bool TryReadStale(ReadOnlySpan<byte> value, long earliestNowMs, long latestNowMs, out byte[] page)
+    {
+        page = null!;
+        if (value.Length < HeaderSize || value[4] != Version || !value[..4].SequenceEqual(Magic)
+            || value.Length - HeaderSize != BinaryPrimitives.ReadUInt32BigEndian(value[52..]))
+        {
+            return false;
+        }
+
+        if (earliestNowMs < (long)BinaryPrimitives.ReadUInt64BigEndian(value[8..]) || latestNowMs >= (long)BinaryPrimitives.ReadUInt64BigEndian(value[16..]))
+        {
+            return false;
+        }
+
+        page = value[HeaderSize..].ToArray();
+        return true;
+    }
+
     /// <summary>Reads the header of a raw value, as the scripts do; for tests and diagnostics.</summary>
     public static EntryRejectReason TryReadHeader(ReadOnlySpan<byte> value, out long staleAt, out long expiresAt, out long generation)
     {

@@ -34,7 +34,13 @@ internal sealed class RedisServerClock
     /// The latest the server's clock may read now, in milliseconds since the epoch (its estimate plus the uncertainty),
     /// and starts a new measurement when the last one is old.
     /// </summary>
-    public bool TryLatestNow(IDatabase db, out long latestMs)
+    public bool TryLatestNow(IDatabase db, out long latestMs) => TryNow(db, out _, out latestMs);
+
+    /// <summary>
+    /// The earliest and the latest the server's clock may read now, in milliseconds since the epoch (the estimate, less
+    /// or plus the uncertainty and <see cref="Margin"/>); starts a new measurement when the last one is old.
+    /// </summary>
+    public bool TryNow(IDatabase db, out long earliestMs, out long latestMs)
     {
         var measurement = Volatile.Read(ref _measurement);
         var now = Stopwatch.GetTimestamp();
@@ -45,11 +51,14 @@ internal sealed class RedisServerClock
 
         if (measurement is null)
         {
-            latestMs = 0;
+            earliestMs = latestMs = 0;
             return false;
         }
 
-        latestMs = LocalMs(now) + measurement.OffsetMs + measurement.UncertaintyMs + (long)Margin.TotalMilliseconds;
+        var estimate = LocalMs(now) + measurement.OffsetMs;
+        var slack = measurement.UncertaintyMs + (long)Margin.TotalMilliseconds;
+        earliestMs = estimate - slack;
+        latestMs = estimate + slack;
         return true;
     }
 
