@@ -188,14 +188,20 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             return default;
         }
 
+        // The entry and its claim, sent together: one round trip, whichever the answer needs.
+        var reading = db.StringGetLeaseAsync(_keys.Entry(key));
+        var claim = db.StringGetAsync(_keys.Claim(key));
         Lease<byte>? value;
+        RedisValue holding;
         try
         {
-            value = await db.StringGetLeaseAsync(_keys.Entry(key)).WaitAsync(cancellationToken).ConfigureAwait(false);
+            value = await reading.WaitAsync(cancellationToken).ConfigureAwait(false);
+            holding = await claim.WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (RedisServerException)
         {
-            // Another type under the key (WRONGTYPE): the script rejects it and logs why.
+            // Another type under a key (WRONGTYPE): the script rejects it and logs why.
+            _ = claim.Exception;
             return default;
         }
 
@@ -220,7 +226,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
         // Certainly stale: while another holder's claim stands (live, or released and backing off), the answer is the
         // stale page, as the script would give; a free or revoked claim is for the script to take.
-        var holder = (string?)await db.StringGetAsync(_keys.Claim(key)).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var holder = (string?)holding;
         return holder is { Length: > 0 } && holder[0] != '!' ? (stale, 0, 0, 0, 0, true) : default;
     }
 
