@@ -102,6 +102,41 @@ if (options.Scenarios.Contains('c'))
     }
 }
 
+if (options.Scenarios.Contains('d'))
+{
+    // (d) An outage: Redis killed 5 s into a 20 s storm and restarted empty at 11 s, two instances, MintCache's defaults
+    // and the built-in Redis store.
+    var text = new System.Text.StringBuilder();
+    text.AppendLine("# Redis outage under load");
+    text.AppendLine();
+    text.AppendLine($"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.LoadTest -- {options.Arguments}`: a dedicated redis-server on a loopback port, killed 5 s into a {options.Settings.StormDuration.TotalSeconds} s storm of {options.Settings.Clients} clients and restarted, empty, at 11 s; two app instances; a page rendered in {options.Settings.RenderMs} ms, cached 2 s. Before the run: {quiet}.");
+    text.AppendLine();
+    text.AppendLine("| Store | Requests | Errors | Bursts | Executions per burst (in order) | Held per burst (in order) | Executions per 2 s window from 2 s after the restart | p99 ms |");
+    text.AppendLine("|---|---:|---:|---:|---|---|---|---:|");
+    foreach (var store in new[] { StoreKind.MintRedisBackground, StoreKind.BuiltInRedis })
+    {
+        Console.WriteLine($"[load] (d) outage, {store} x2 ...");
+        var (storm, windows, _) = await Scenarios.OutageStormAsync(store, options.Settings, TimeSpan.FromSeconds(5), TimeSpan.FromSeconds(11));
+        Console.WriteLine($"[load]     errors {storm.Errors}, held per burst {string.Join(",", storm.HeldInEachExpiry)}, windows after return {string.Join(",", windows)}");
+        text.AppendLine(FormattableString.Invariant($"| {store} | {storm.Requests} | {storm.Errors} | {storm.Expiries} | {string.Join(", ", storm.ExecutionsInEachExpiry)} | {string.Join(", ", storm.HeldInEachExpiry)} | {string.Join(", ", windows)} | {Math.Max(storm.StormP99, storm.HitP99):0.0} |"));
+    }
+
+    text.AppendLine();
+    text.AppendLine("*Bursts*: clusters of endpoint executions starting within 1 s of each other; *held*: requests that spent at least half the render time in the output-cache middleware (see loadtest.md).");
+    Console.WriteLine(text);
+    if (options.Write)
+    {
+        var path = Path.Combine(MachineInfo.ResultsFolder(), "outage.md");
+        await File.WriteAllTextAsync(path, text + Environment.NewLine + MachineInfo.Describe());
+        Console.WriteLine($"[load] written to {path}");
+    }
+
+    if (!options.Scenarios.Contains('a') && !options.Scenarios.Contains('b'))
+    {
+        return 0;
+    }
+}
+
 var report = LoadReport.Build(options, $"{redis.Description}. Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", hits, storms);
 Console.WriteLine();
 Console.WriteLine(report);

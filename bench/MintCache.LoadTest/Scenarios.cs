@@ -86,6 +86,77 @@ internal static class Scenarios
         }
     }
 
+    /// <summary>
+    /// (d) An outage: a dedicated redis-server killed <paramref name="killAt"/> into the storm and restarted, empty, at
+    /// <paramref name="restartAt"/>, under two instances. Reported per burst, and the executions per 2 s window from
+    /// 2 s after the restart.
+    /// </summary>
+    public static async Task<(StormResult Storm, int[] ExecutionsPerWindowAfterReturn, long RestartedAt)> OutageStormAsync(
+        StoreKind store, RunSettings settings, TimeSpan killAt, TimeSpan restartAt)
+    {
+        var executable = MintCache.Testing.LocalRedisServer.FindExecutable() ?? throw new InvalidOperationException("The outage scenario needs redis-server.");
+        var port = MintCache.Testing.LocalRedisServer.FreeLoopbackPort();
+        var server = await MintCache.Testing.LocalRedisServer.StartAsync(executable, port);
+        var previous = Environment.GetEnvironmentVariable(LocalRedis.EnvironmentVariable);
+        Environment.SetEnvironmentVariable(LocalRedis.EnvironmentVariable, server.Endpoint);
+        var apps = new List<AppInstance>();
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                apps.Add(await AppInstance.StartAsync(store, settings.RenderMs, $"i{i}", countLookups: true));
+            }
+
+            var targets = apps.Select(static a => new Uri(a.BaseAddress, "slow")).ToList();
+            await LoadClient.RunAsync(targets, settings.Clients, TimeSpan.FromSeconds(5), settings.MaxRequests);
+            var before = new List<StatsSnapshot>();
+            foreach (var app in apps)
+            {
+                before.Add(await app.StatsAsync());
+            }
+
+            var measureStart = Stopwatch.GetTimestamp();
+            var load = LoadClient.RunAsync(targets, settings.Clients, settings.StormDuration, settings.MaxRequests);
+            await Task.Delay(killAt);
+            server.Dispose();
+            await Task.Delay(restartAt - killAt);
+            server = await MintCache.Testing.LocalRedisServer.StartAsync(executable, port);
+            var restartedAt = Stopwatch.GetTimestamp();
+            var samples = await load;
+            var measureEnd = Stopwatch.GetTimestamp();
+
+            var stats = new List<StatsSnapshot>();
+            foreach (var app in apps)
+            {
+                stats.Add(await app.StatsAsync());
+            }
+
+            var windows = new List<int>();
+            var window = TimeSpan.FromSeconds(2);
+            for (var from = restartedAt + (2 * Stopwatch.Frequency); from + (long)(window.TotalSeconds * Stopwatch.Frequency) <= measureEnd; from += (long)(window.TotalSeconds * Stopwatch.Frequency))
+            {
+                var to = from + (long)(window.TotalSeconds * Stopwatch.Frequency);
+                windows.Add(stats.SelectMany(static s => s.Executions).Count(e => e.Start >= from && e.Start < to));
+            }
+
+            var result = StormAnalysis.Analyse(store, 2, settings, samples, stats, measureStart, measureEnd) with
+            {
+                PageResponses = stats.Sum(static s => s.SlowRequests) - before.Sum(static s => s.SlowRequests),
+            };
+            return (result, [.. windows], restartedAt - measureStart);
+        }
+        finally
+        {
+            foreach (var app in apps)
+            {
+                await app.DisposeAsync();
+            }
+
+            server.Dispose();
+            Environment.SetEnvironmentVariable(LocalRedis.EnvironmentVariable, previous);
+        }
+    }
+
     internal static double[] Sorted(IEnumerable<Sample> samples)
     {
         var latencies = samples.Select(static s => s.Milliseconds).ToArray();

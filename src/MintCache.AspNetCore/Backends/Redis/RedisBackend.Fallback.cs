@@ -50,7 +50,7 @@ internal sealed partial class RedisBackend
         {
             // Pages stored locally during the outage were never seen by Redis, nor by the evictions made there since:
             // they do not outlive the outage, unless Redis came back empty (RedisBackend.LastKnown.cs).
-            _ = SettleReturnAsync();
+            Volatile.Write(ref _settling, SettleReturnAsync());
             Log.RedisRestored(_logger, Stopwatch.GetElapsedTime(Volatile.Read(ref _degradedSince)));
         }
     }

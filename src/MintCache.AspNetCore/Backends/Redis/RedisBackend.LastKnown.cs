@@ -30,6 +30,7 @@ internal sealed partial class RedisBackend
     internal const string LastKnownTag = ReservedTags.Prefix + "last-known";
 
     private int _lastKnownAnswers;
+    private Task? _settling;
     private string? _epoch;
 
     /// <summary>For tests: whether local pages answer for keys Redis lacks (after a return to a restarted Redis).</summary>
@@ -60,6 +61,21 @@ internal sealed partial class RedisBackend
             var failSafe = Stopwatch.GetElapsedTime(life.ExpiresAt, Math.Max(life.FailSafeUntil, life.ExpiresAt));
             _local.Set(key, copy.Page, [LastKnownTag], new EntryLifetime(TimeSpan.FromTicks(1), expiresIn, failSafe), new StoreFence(null, 0));
         }
+    }
+
+    /// <summary>
+    /// A lookup Redis answered "missing" just after this process returned: waits for the return to be settled (two
+    /// round trips at most), so that a Redis that came back empty is no cold miss for the first lookups either.
+    /// </summary>
+    private async ValueTask<BackendLookup> WithLastKnownOnceSettledAsync(string key, BackendLookup answer)
+    {
+        if (answer.State != EntryState.Missing || Volatile.Read(ref _settling) is not { IsCompleted: false } settling)
+        {
+            return answer;
+        }
+
+        await settling.ConfigureAwait(false);
+        return WithLastKnown(key, answer);
     }
 
     /// <summary>A lookup Redis answered "missing": the local page, as a stale one, when local pages may answer.</summary>

@@ -149,7 +149,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
 
         OnSuccess(call);
-        return ReadLookup(key, result, token, mark, sentAt);
+        return await WithLastKnownOnceSettledAsync(key, ReadLookup(key, result, token, mark, sentAt)).ConfigureAwait(false);
     }
 
     private BackendLookup ReadLookup(string key, RedisResult result, long token, long mark, long sentAt)
