@@ -50,8 +50,8 @@ internal sealed class RegenerationFeature
     /// </summary>
     public string MarkerValue { get; }
 
-    /// <summary>Set when a key the middleware built for this regeneration differed from <see cref="Key"/>.</summary>
-    public string? KeyMismatch { get; set; }
+    /// <summary>Whether a key the middleware built for this regeneration differed from <see cref="Key"/>.</summary>
+    public bool KeyMismatched { get; private set; }
 
     /// <summary>Whether a key the middleware built may carry some regeneration's marker (cheap; no allocation).</summary>
     public static bool MayBeMarked(string middlewareKey) => middlewareKey.Contains(MarkerSegmentStart, StringComparison.Ordinal);
@@ -79,7 +79,7 @@ internal sealed class RegenerationFeature
             return true;
         }
 
-        KeyMismatch ??= key;
+        KeyMismatched = true;
         return false;
     }
 }

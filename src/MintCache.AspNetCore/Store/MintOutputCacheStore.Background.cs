@@ -68,13 +68,10 @@ internal sealed partial class MintOutputCacheStore
         claim.Background = true;
         switch (regenerator.TryStart(this, new RegenerationFeature(key, claim, endpoint), copy))
         {
-            case RegenerationStart.SlotsFull when eager:
-                // An eager refresh is optional: the page refreshes when it goes stale if nothing frees up before.
-                EndClaim(key, claim, failed: false);
-                return false;
             case RegenerationStart.SlotsFull:
-                // The request that won renders the page itself, under the same claim (the foreground path holds it
-                // again), rather than give the claim back and leave the page stale until a slot frees up.
+                // A stale page: the request that won renders it itself, under the same claim (the foreground path holds
+                // it again), rather than give the claim back and leave the page stale until a slot frees up. An eager
+                // refresh is optional: RefreshEarly gives the claim back, and the page refreshes when it goes stale.
                 claim.Background = false;
                 return false;
             case RegenerationStart.Stopping:
@@ -100,7 +97,8 @@ internal sealed partial class MintOutputCacheStore
             return;
         }
 
-        // Held only to be released through the one path that releases claims in the backend.
+        // Released through the one path that releases claims in the backend: the claim this attempt held, or, when it
+        // returned before holding one, a record of it made for that.
         var claim = _claims.TryGet(key, out var held) && held.Ticket.Token == ticket.Token ? held : HoldClaim(key, ticket, missPending: false);
         EndClaim(key, claim, failed: false);
     }
@@ -108,7 +106,7 @@ internal sealed partial class MintOutputCacheStore
     /// <summary>Called by <see cref="BackgroundRegenerator"/> when a regeneration ended without storing under its claim.</summary>
     internal void BackgroundRegenerationNotStored(RegenerationFeature regeneration, bool answeredFromCache, bool originFailed)
     {
-        var reason = regeneration.KeyMismatch is not null
+        var reason = regeneration.KeyMismatched
             ? "its policies built another cache key for the copy of a request than for the request itself (a vary-by value that a copy does not reproduce)"
             : answeredFromCache
                 ? "a policy removed MintCache's vary-by value from the cache key of the copy, which was then answered from the cache"

@@ -54,18 +54,14 @@ internal static class RedisEntryFormat
     /// <summary>
     /// The page of a version-2 value that is fresh until after <paramref name="latestNowMs"/> and not due for an eager
     /// refresh by then, copied out; <see langword="false"/> for anything else (stale, due, another version, damaged),
-    /// which the lookup script then decides. <paramref name="msToKeep"/>: how long it certainly stays so.
+    /// which the lookup script then decides. <paramref name="msToKeep"/>: how long it certainly stays so; the rest is the
+    /// entry's life past its freshness, which a near copy keeps.
     /// </summary>
-    public static bool TryReadFresh(ReadOnlySpan<byte> value, long latestNowMs, out byte[] page, out long msToKeep)
-        => TryReadFresh(value, latestNowMs, out page, out msToKeep, out _, out _, out _);
-
-    /// <summary>As <see cref="TryReadFresh(ReadOnlySpan{byte}, long, out byte[], out long)"/>, with the entry's life past its freshness.</summary>
     public static bool TryReadFresh(ReadOnlySpan<byte> value, long latestNowMs, out byte[] page, out long msToKeep, out long msToExpiry, out long msToFailSafe, out long graceMs)
     {
         page = null!;
         msToKeep = msToExpiry = msToFailSafe = graceMs = 0;
-        if (value.Length < HeaderSize || value[4] != Version || !value[..4].SequenceEqual(Magic)
-            || value.Length - HeaderSize != BinaryPrimitives.ReadUInt32BigEndian(value[52..]))
+        if (!IsIntactVersion2(value))
         {
             return false;
         }
@@ -97,8 +93,7 @@ internal static class RedisEntryFormat
     public static bool TryReadStale(ReadOnlySpan<byte> value, long earliestNowMs, long latestNowMs, out byte[] page)
     {
         page = null!;
-        if (value.Length < HeaderSize || value[4] != Version || !value[..4].SequenceEqual(Magic)
-            || value.Length - HeaderSize != BinaryPrimitives.ReadUInt32BigEndian(value[52..]))
+        if (!IsIntactVersion2(value))
         {
             return false;
         }
@@ -111,6 +106,12 @@ internal static class RedisEntryFormat
         page = value[HeaderSize..].ToArray();
         return true;
     }
+
+    // The plain reads decide only version-2 values that pass every check the scripts make; anything else is the script's.
+    private static bool IsIntactVersion2(ReadOnlySpan<byte> value)
+        => value.Length >= HeaderSize && value[4] == Version && value[..4].SequenceEqual(Magic)
+            && value.Length - HeaderSize == BinaryPrimitives.ReadUInt32BigEndian(value[52..])
+            && BinaryPrimitives.ReadUInt64BigEndian(value[8..]) <= BinaryPrimitives.ReadUInt64BigEndian(value[16..]);
 
     /// <summary>Reads the header of a raw value, as the scripts do; for tests and diagnostics.</summary>
     public static EntryRejectReason TryReadHeader(ReadOnlySpan<byte> value, out long staleAt, out long expiresAt, out long generation)

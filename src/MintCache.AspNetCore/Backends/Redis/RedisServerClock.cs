@@ -31,12 +31,6 @@ internal sealed class RedisServerClock
     public bool IsKnown => Volatile.Read(ref _measurement) is not null;
 
     /// <summary>
-    /// The latest the server's clock may read now, in milliseconds since the epoch (its estimate plus the uncertainty),
-    /// and starts a new measurement when the last one is old.
-    /// </summary>
-    public bool TryLatestNow(IDatabase db, out long latestMs) => TryNow(db, out _, out latestMs);
-
-    /// <summary>
     /// The earliest and the latest the server's clock may read now, in milliseconds since the epoch (the estimate, less
     /// or plus the uncertainty and <see cref="Margin"/>); starts a new measurement when the last one is old.
     /// </summary>
