@@ -116,6 +116,8 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
         await SetAsync("k2", "v2", Kept, "news", "sport");
         await SetAsync("k3", "v3", Kept, "sport");
 
+        // Seen fresh first: nothing this process remembers of an entry outlives its eviction.
+        Assert.Equal(EntryState.Fresh, (await Backend.LookupAsync("k1", Lease, default)).State);
         await Backend.EvictByTagAsync("news", soft: false, default);
 
         Assert.Equal(EntryState.Missing, (await Backend.LookupAsync("k1", Lease, default)).State);
@@ -128,6 +130,8 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
     {
         await SetAsync("k", "v1", "news");
 
+        // Seen fresh first: nothing this process remembers of an entry outlives its eviction.
+        Assert.Equal(EntryState.Fresh, (await Backend.LookupAsync("k", Lease, default)).State);
         await Backend.EvictByTagAsync("news", soft: true, default);
 
         var first = await Backend.LookupAsync("k", Lease, default);

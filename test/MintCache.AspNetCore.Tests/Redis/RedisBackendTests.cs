@@ -22,7 +22,8 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
     [Fact]
     public async Task Lookup_OneRoundTrip_DecidesOnServerClock()
     {
-        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
+        // Without the near cache, which would answer the repeated fresh lookups without Redis.
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
         var backend = host.Backend;
         var before = await redis.ServerNowAsync();
         // Windows long enough that a busy machine still looks the entry up fresh, then stale, before it expires.
@@ -38,7 +39,8 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         Assert.InRange((await redis.Database.KeyTimeToLiveAsync(backend.Keys.Entry("k")))!.Value.TotalMilliseconds, 1, 8000);
 
         // Warm the script cache and measure the server's clock, then count the commands one lookup sends: a fresh
-        // entry is two plain GETs in one round trip, the entry and its claim (no script), decided against the clock.
+        // entry not seen before is two plain GETs in one round trip, the entry and its claim (no script), decided
+        // against the clock.
         await backend.LookupAsync("warm", Lease, default);
         var multiplexer = await backend.Connection.GetAsync(default);
         await backend.ServerClock.MeasureAsync(multiplexer.GetDatabase());
@@ -50,6 +52,15 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         Assert.Equal(["GET", "GET"], session.FinishProfiling().Select(c => c.Command).ToArray());
         Assert.Equal(EntryState.Fresh, fresh.State);
         Assert.Equal("v1", Encoding.UTF8.GetString(fresh.Page!));
+
+        // Seen fresh, it is then read alone until the time it was seen fresh until: one GET, as the built-in store sends.
+        session = new ProfilingSession();
+        multiplexer.RegisterProfiler(() => session);
+        var again = await backend.LookupAsync("k", Lease, default);
+        multiplexer.RegisterProfiler(() => null);
+        Assert.Equal(["GET"], session.FinishProfiling().Select(c => c.Command).ToArray());
+        Assert.Equal(EntryState.Fresh, again.State);
+        Assert.Equal("v1", Encoding.UTF8.GetString(again.Page!));
 
         // The first lookup past stale-at (server clock) wins the claim; the next is served stale without it.
         BackendLookup first = default;

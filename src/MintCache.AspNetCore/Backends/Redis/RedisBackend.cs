@@ -35,6 +35,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     private readonly MintCacheOptions _options;
     private readonly Metrics _metrics;
     private readonly RedisServerClock _clock = new();
+    private readonly RedisFreshnessHints _hints = new();
 
     public RedisBackend(RedisConnection connection, MemoryBackend local, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<RedisBackend> logger, Metrics metrics)
     {
@@ -111,10 +112,11 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         {
             // A fresh entry needs no script: a plain GET, decided against the server's clock as measured here. Redis
             // runs a GET in a couple of microseconds, the lookup script in tens; only stale, missing or borderline
-            // entries (and claims) go on to the script.
+            // entries (and claims) go on to the script. The callback is not async, and neither is ReadPlainAsync's
+            // hit once Redis answered: a hit allocates little beyond the page it returns.
             var plain = await _pipeline.ExecuteAsync(
-                static async (state, ct) => await state.Self.TryReadFreshAsync(state.Key, ct).ConfigureAwait(false),
-                (Self: this, Key: key),
+                static (state, ct) => state.Self.ReadPlainAsync(state.Key, state.SentAt, ct),
+                (Self: this, Key: key, SentAt: sentAt),
                 cancellationToken).ConfigureAwait(false);
             if (plain.Page is { } known && plain.Stale)
             {
@@ -159,6 +161,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         {
             case (int)EntryState.Fresh:
                 var fresh = (byte[])reply[1]!;
+                _hints.Fresh(key, sentAt + (long)((long)reply[2] * (Stopwatch.Frequency / 1000.0)));
                 KeepNear(key, fresh, mark, sentAt, msToStale: (long)reply[2], msToExpiry: (long)reply[3], msToFailSafe: (long)reply[4], graceMs: (long)reply[5]);
                 return reply.Length > 6
                     ? BackendLookup.FreshClaimed(fresh, new ClaimTicket(token, (long)reply[6], ClaimedAt: (long)reply[7]))
@@ -180,28 +183,52 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     /// The page, when plain reads show the entry certainly fresh, or certainly stale with its claim held by another;
     /// otherwise nothing, and the script decides (it takes claims, and decides borderline entries on the server's clock).
     /// </summary>
-    private async Task<(byte[]? Page, long MsToKeep, long MsToExpiry, long MsToFailSafe, long GraceMs, bool Stale)> TryReadFreshAsync(string key, CancellationToken cancellationToken)
+    /// <remarks>
+    /// An entry this process last saw fresh until later than now is read alone; any other with its claim, in the same
+    /// round trip, since a stale entry's answer depends on it (see <see cref="RedisFreshnessHints"/>).
+    /// </remarks>
+    private ValueTask<PlainRead> ReadPlainAsync(string key, long sentAt, CancellationToken cancellationToken)
     {
-        var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
+        var connecting = DatabaseAsync(cancellationToken);
+        if (!connecting.IsCompletedSuccessfully)
+        {
+            return ConnectThenReadAsync(connecting, key, sentAt, cancellationToken);
+        }
+
+        var db = connecting.Result;
         if (!_clock.TryNow(db, out var earliestNow, out var latestNow))
         {
             return default;
         }
 
-        // The entry and its claim, sent together: one round trip, whichever the answer needs.
         var reading = db.StringGetLeaseAsync(_keys.Entry(key));
-        var claim = db.StringGetAsync(_keys.Claim(key));
+        var claim = _hints.ExpectFresh(key, sentAt) ? null : db.StringGetAsync(_keys.Claim(key));
+        return ReadAsync(reading, claim, key, sentAt, earliestNow, latestNow, cancellationToken);
+
+        async ValueTask<PlainRead> ConnectThenReadAsync(ValueTask<IDatabase> connecting, string key, long sentAt, CancellationToken cancellationToken)
+        {
+            await connecting.ConfigureAwait(false);
+            return await ReadPlainAsync(key, sentAt, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async ValueTask<PlainRead> ReadAsync(Task<Lease<byte>?> reading, Task<RedisValue>? claim, string key, long sentAt, long earliestNow, long latestNow, CancellationToken cancellationToken)
+    {
         Lease<byte>? value;
-        RedisValue holding;
+        RedisValue holding = default;
         try
         {
+            // Waited for under the pipeline's timeout; the claim was sent with the entry, so is back by then, or soon.
             value = await reading.WaitAsync(cancellationToken).ConfigureAwait(false);
-            holding = await claim.WaitAsync(cancellationToken).ConfigureAwait(false);
+            if (claim is not null)
+            {
+                holding = await claim.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
         }
         catch (RedisServerException)
         {
             // Another type under a key (WRONGTYPE): the script rejects it and logs why.
-            _ = claim.Exception;
+            _ = claim?.Exception;
             return default;
         }
 
@@ -215,10 +242,11 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
             if (RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
             {
-                return (page, msToKeep, msToExpiry, msToFailSafe, graceMs, false);
+                _hints.Fresh(key, sentAt + (long)(msToKeep * (Stopwatch.Frequency / 1000.0)));
+                return new PlainRead(page, msToKeep, msToExpiry, msToFailSafe, graceMs, Stale: false);
             }
 
-            if (!RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out stale))
+            if (claim is null || !RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out stale))
             {
                 return default;
             }
@@ -227,8 +255,11 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         // Certainly stale: while another holder's claim stands (live, or released and backing off), the answer is the
         // stale page, as the script would give; a free or revoked claim is for the script to take.
         var holder = (string?)holding;
-        return holder is { Length: > 0 } && holder[0] != '!' ? (stale, 0, 0, 0, 0, true) : default;
+        return holder is { Length: > 0 } && holder[0] != '!' ? new PlainRead(stale, 0, 0, 0, 0, Stale: true) : default;
     }
+
+    /// <summary>What plain reads decided: nothing (no page), a fresh page and its remaining life, or a stale page.</summary>
+    private readonly record struct PlainRead(byte[]? Page, long MsToKeep, long MsToExpiry, long MsToFailSafe, long GraceMs, bool Stale);
 
     public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
     {

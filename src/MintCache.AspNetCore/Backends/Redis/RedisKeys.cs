@@ -1,4 +1,3 @@
-using System.Text;
 using StackExchange.Redis;
 
 namespace MintCache.AspNetCore.Backends.Redis;
@@ -29,20 +28,44 @@ internal sealed class RedisKeys(string prefix)
     /// <summary>The Redis key pattern that matches every entry key under this prefix (for tests and tools).</summary>
     public string EntryPattern => Prefix + "{*}:e";
 
+    // One exact-size string per key: lookups build one or two of these per request.
     private RedisKey Build(string cacheKey, string suffix)
     {
-        var builder = new StringBuilder(Prefix.Length + cacheKey.Length + 8);
-        builder.Append(Prefix).Append('{');
+        var escapes = 0;
         foreach (var c in cacheKey)
         {
-            _ = c switch
+            if (c is '%' or '}')
             {
-                '%' => builder.Append("%25"),
-                '}' => builder.Append("%7D"),
-                _ => builder.Append(c),
-            };
+                escapes++;
+            }
         }
 
-        return (RedisKey)builder.Append('}').Append(suffix).ToString();
+        var length = Prefix.Length + 1 + cacheKey.Length + (2 * escapes) + 1 + suffix.Length;
+        return (RedisKey)string.Create(length, (Prefix, cacheKey, suffix), static (span, parts) =>
+        {
+            parts.Prefix.CopyTo(span);
+            var at = parts.Prefix.Length;
+            span[at++] = '{';
+            foreach (var c in parts.cacheKey)
+            {
+                switch (c)
+                {
+                    case '%':
+                        "%25".CopyTo(span[at..]);
+                        at += 3;
+                        break;
+                    case '}':
+                        "%7D".CopyTo(span[at..]);
+                        at += 3;
+                        break;
+                    default:
+                        span[at++] = c;
+                        break;
+                }
+            }
+
+            span[at++] = '}';
+            parts.suffix.CopyTo(span[at..]);
+        });
     }
 }
