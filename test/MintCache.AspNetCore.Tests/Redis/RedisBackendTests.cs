@@ -89,6 +89,46 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
     }
 
     [Fact]
+    public async Task Lookup_SeenFreshThenMarkedStale_TakesTheClaimThenReadsTheClaimAgain()
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        var backend = host.Backend;
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), ["news"], Long, null, default));
+        var multiplexer = await backend.Connection.GetAsync(default);
+        await backend.ServerClock.MeasureAsync(multiplexer.GetDatabase());
+        Assert.Equal(EntryState.Fresh, (await backend.LookupAsync("k", Lease, default)).State);
+        Assert.Equal(["GET"], await CommandsAsync(async () => await backend.LookupAsync("k", Lease, default)));
+
+        // Marked stale long before the time it was seen fresh until: the entry read alone is not fresh, so the script
+        // decides (and this lookup wins the claim), and from then on the claim is read with the entry.
+        await backend.EvictByTagAsync("news", soft: true, default);
+        var raw = (byte[])(await redis.Database.StringGetAsync(backend.Keys.Entry("k")))!;
+        Assert.Equal(EntryRejectReason.None, RedisEntryFormat.TryReadHeader(raw, out var staleAt, out _, out _));
+        await Eventually.HoldsAsync(async () => await redis.ServerNowAsync() >= staleAt + 200, Deadline, "the entry is certainly stale");
+        BackendLookup first = default;
+        var commands = await CommandsAsync(async () => first = await backend.LookupAsync("k", Lease, default));
+        Assert.Equal(EntryState.Stale, first.State);
+        Assert.NotNull(first.Claim);
+        Assert.Equal("GET", commands[0]);
+        Assert.Contains(commands, static c => c.StartsWith("EVAL", StringComparison.Ordinal));
+
+        BackendLookup second = default;
+        Assert.Equal(["GET", "GET"], await CommandsAsync(async () => second = await backend.LookupAsync("k", Lease, default)));
+        Assert.Equal(EntryState.Stale, second.State);
+        Assert.Null(second.Claim);
+        Assert.Equal("v1", Encoding.UTF8.GetString(second.Page!));
+
+        async Task<string[]> CommandsAsync(Func<Task> lookup)
+        {
+            var session = new ProfilingSession();
+            multiplexer.RegisterProfiler(() => session);
+            await lookup();
+            multiplexer.RegisterProfiler(() => null);
+            return session.FinishProfiling().Select(c => c.Command).ToArray();
+        }
+    }
+
+    [Fact]
     public async Task Set_ClaimLapsedAndNewerPageStored_IsFenced()
     {
         var prefix = RedisStoreHarness.UniquePrefix();

@@ -235,18 +235,20 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         byte[]? stale;
         using (value)
         {
-            if (value is null)
-            {
-                return default;
-            }
-
-            if (RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
+            if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
             {
                 _hints.Fresh(key, sentAt + (long)(msToKeep * (Stopwatch.Frequency / 1000.0)));
                 return new PlainRead(page, msToKeep, msToExpiry, msToFailSafe, graceMs, Stale: false);
             }
 
-            if (claim is null || !RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out stale))
+            if (claim is null)
+            {
+                // Not fresh after all (evicted, marked stale, replaced): the next lookups read the claim with it again.
+                _hints.Forget(key);
+                return default;
+            }
+
+            if (value is null || !RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out stale))
             {
                 return default;
             }

@@ -22,6 +22,14 @@ internal sealed class RedisFreshnessHints
 
     public bool ExpectFresh(string key, long now) => _freshUntil.TryGetValue(key, out var until) && now < until;
 
+    public void Forget(string key)
+    {
+        if (_freshUntil.TryRemove(key, out _))
+        {
+            Interlocked.Decrement(ref _count);
+        }
+    }
+
     public void Fresh(string key, long until)
     {
         if (_freshUntil.TryGetValue(key, out var known))
