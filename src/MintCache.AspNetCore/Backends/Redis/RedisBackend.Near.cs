@@ -70,6 +70,29 @@ internal sealed partial class RedisBackend : IDisposable
         }
     }
 
+    /// <summary>
+    /// Keeps a stale page read from Redis near, never to be served from there, as this process's last known copy of it:
+    /// what it serves, stale, if it loses Redis during the regeneration (RedisBackend.LastKnown.cs). Kept once per key;
+    /// a change anywhere in the farm drops it, as it drops a fresh copy.
+    /// </summary>
+    private void KeepNearAsStale(string key, byte[] page, long mark, long sentAt, long msToExpiry, long msToFailSafe, long graceMs)
+    {
+        if (_near is not { } near || !_notifications.IsLive || msToExpiry <= 1 || near.Contains(key))
+        {
+            return;
+        }
+
+        var life = new RedisNearCache.EntryLife(
+            sentAt + (long)((msToExpiry - 1) * (Stopwatch.Frequency / 1000.0)),
+            sentAt + (long)((Math.Max(msToFailSafe, msToExpiry) - 1) * (Stopwatch.Frequency / 1000.0)),
+            TimeSpan.FromMilliseconds(graceMs));
+        if (near.Add(key, page, deadline: 0, life) is { } kept && (_notifications.Mark(key) != mark || !_notifications.IsLive))
+        {
+            // An eviction or a newer page whose message arrived while the read was in flight: this copy is older.
+            near.Remove(key, kept);
+        }
+    }
+
     private BackendLookup ReadMissing(StackExchange.Redis.RedisResult[] reply, long token, long mark)
         => reply.Length < 2 ? BackendLookup.Missing : (int)reply[1] switch
         {

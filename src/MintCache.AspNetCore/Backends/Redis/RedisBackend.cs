@@ -121,6 +121,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             if (plain.Page is { } known && plain.Stale)
             {
                 OnSuccess(call);
+                KeepNearAsStale(key, known, mark, sentAt, plain.MsToExpiry, plain.MsToFailSafe, plain.GraceMs);
                 return BackendLookup.Stale(known);
             }
 
@@ -232,7 +233,6 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             return default;
         }
 
-        byte[]? stale;
         using (value)
         {
             if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
@@ -248,16 +248,17 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                 return default;
             }
 
-            if (value is null || !RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out stale))
+            // Certainly stale: while another holder's claim stands (live, or released and backing off), the answer is
+            // the stale page, as the script would give; a free or revoked claim is for the script to take.
+            var holder = (string?)holding;
+            if (value is null || holder is not { Length: > 0 } || holder[0] == '!'
+                || !RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out var stale, out var msToGone, out var msToFailSafeGone, out var staleGraceMs))
             {
                 return default;
             }
-        }
 
-        // Certainly stale: while another holder's claim stands (live, or released and backing off), the answer is the
-        // stale page, as the script would give; a free or revoked claim is for the script to take.
-        var holder = (string?)holding;
-        return holder is { Length: > 0 } && holder[0] != '!' ? new PlainRead(stale, 0, 0, 0, 0, Stale: true) : default;
+            return new PlainRead(stale, 0, msToGone, msToFailSafeGone, staleGraceMs, Stale: true);
+        }
     }
 
     /// <summary>What plain reads decided: nothing (no page), a fresh page and its remaining life, or a stale page.</summary>

@@ -88,22 +88,28 @@ internal static class RedisEntryFormat
 
     /// <summary>
     /// The page of a version-2 value that is certainly stale at <paramref name="earliestNowMs"/> and certainly not
-    /// expired at <paramref name="latestNowMs"/>, copied out; <see langword="false"/> for anything else.
+    /// expired at <paramref name="latestNowMs"/>, copied out, with the rest of its life from <paramref name="latestNowMs"/>
+    /// (so never overstated); <see langword="false"/> for anything else.
     /// </summary>
-    public static bool TryReadStale(ReadOnlySpan<byte> value, long earliestNowMs, long latestNowMs, out byte[] page)
+    public static bool TryReadStale(ReadOnlySpan<byte> value, long earliestNowMs, long latestNowMs, out byte[] page, out long msToExpiry, out long msToFailSafe, out long graceMs)
     {
         page = null!;
+        msToExpiry = msToFailSafe = graceMs = 0;
         if (!IsIntactVersion2(value))
         {
             return false;
         }
 
-        if (earliestNowMs < (long)BinaryPrimitives.ReadUInt64BigEndian(value[8..]) || latestNowMs >= (long)BinaryPrimitives.ReadUInt64BigEndian(value[16..]))
+        var expiresAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[16..]);
+        if (earliestNowMs < (long)BinaryPrimitives.ReadUInt64BigEndian(value[8..]) || latestNowMs >= expiresAt)
         {
             return false;
         }
 
         page = value[HeaderSize..].ToArray();
+        msToExpiry = expiresAt - latestNowMs;
+        msToFailSafe = (long)BinaryPrimitives.ReadUInt64BigEndian(value[32..]) - latestNowMs;
+        graceMs = BinaryPrimitives.ReadUInt32BigEndian(value[40..]);
         return true;
     }
 

@@ -4,14 +4,17 @@ using System.Diagnostics;
 namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
-/// In-process copies of fresh Redis entries, each kept until a local deadline that is never later than the entry's
+/// In-process copies of Redis entries, each served until a local deadline that is never later than the entry's
 /// stale-at on the Redis server, and dropped as soon as <see cref="RedisNotifications"/> hears of a change.
 /// </summary>
 /// <remarks>
 /// Deadlines are <see cref="Stopwatch"/> timestamps: the Redis server says how many milliseconds of freshness remain,
 /// and the copy lives that long from when the lookup was <em>sent</em>, which is earlier than when the server read the
 /// entry. So no host clock, skewed or not, ever stretches a copy past stale-at, and an injected fake clock cannot
-/// either (the remaining time was measured on a real one). Bounded by bytes: page plus key plus a fixed overhead.
+/// either (the remaining time was measured on a real one). Past its deadline a copy is no longer served from here, but
+/// kept until the entry's expiry, as are the stale pages read from Redis (with a deadline of 0): they are the pages
+/// this process keeps serving, stale, if it loses Redis (RedisBackend.LastKnown.cs). Bounded by bytes: page plus key
+/// plus a fixed overhead; the copies closest to their expiry go first.
 /// </remarks>
 internal sealed class RedisNearCache
 {
@@ -34,18 +37,25 @@ internal sealed class RedisNearCache
     {
         if (_entries.TryGetValue(key, out var entry))
         {
-            if (Stopwatch.GetTimestamp() < entry.Deadline)
+            var now = Stopwatch.GetTimestamp();
+            if (now < entry.Deadline)
             {
                 page = entry.Page;
                 return true;
             }
 
-            Remove(key, entry);
+            if (now >= entry.End)
+            {
+                Remove(key, entry);
+            }
         }
 
         page = null!;
         return false;
     }
+
+    /// <summary>Whether a copy of the key is held, served or not.</summary>
+    public bool Contains(string key) => _entries.ContainsKey(key);
 
     /// <summary>Keeps a copy until <paramref name="deadline"/> (a <see cref="Stopwatch"/> timestamp).</summary>
     /// <returns>The entry kept, for <see cref="Remove(string, Entry)"/>, or null when it is too large to keep.</returns>
@@ -115,7 +125,7 @@ internal sealed class RedisNearCache
         }
     }
 
-    /// <summary>Drops the copies closest to their deadline until a tenth of the limit is free again.</summary>
+    /// <summary>Drops the copies closest to their end until a tenth of the limit is free again.</summary>
     private void Compact()
     {
         if (!_compactLock.TryEnter())
@@ -126,8 +136,8 @@ internal sealed class RedisNearCache
 
         try
         {
-            // Copies past their deadline go too, whatever the size: they can never be served again.
-            SizeCompaction.Compact(_entries, _sizeLimit, () => Interlocked.Read(ref _size), static e => e.Deadline, Stopwatch.GetTimestamp(), Remove);
+            // Copies past their end go too, whatever the size: they can never be served again, not even as last known.
+            SizeCompaction.Compact(_entries, _sizeLimit, () => Interlocked.Read(ref _size), static e => e.End, Stopwatch.GetTimestamp(), Remove);
         }
         finally
         {
@@ -149,6 +159,9 @@ internal sealed class RedisNearCache
 
         /// <summary>The entry's life past its freshness, as Redis held it when the copy was made.</summary>
         public EntryLife Life { get; } = life;
+
+        /// <summary>When the copy is of no use any more: its entry's expiry, or its deadline when that is unknown.</summary>
+        public long End => Math.Max(Deadline, Life.ExpiresAt);
     }
 
     /// <summary>
