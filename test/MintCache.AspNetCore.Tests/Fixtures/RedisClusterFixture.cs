@@ -173,6 +173,35 @@ public class RedisClusterFixture : IAsyncLifetime, IAsyncDisposable
 
     ValueTask IAsyncDisposable.DisposeAsync() => new(DisposeAsync());
 
+    /// <summary>
+    /// Waits, with a deadline, until every entry under <paramref name="prefix"/> is stale on the clock of the master
+    /// that holds it: each master stamps and decides the entries of its own slots.
+    /// </summary>
+    public Task WaitUntilEntriesStaleAsync(string prefix, TimeSpan timeout)
+        => Eventually.HoldsAsync(
+            async () =>
+            {
+                var any = false;
+                foreach (var server in Multiplexer.GetServers().Where(static s => s.IsConnected && !s.IsReplica))
+                {
+                    var now = new DateTimeOffset(await server.TimeAsync(), TimeSpan.Zero).ToUnixTimeMilliseconds();
+                    await foreach (var key in server.KeysAsync(pattern: prefix + "{*}:e"))
+                    {
+                        any = true;
+                        var raw = (byte[])(await Multiplexer.GetDatabase().StringGetAsync(key))!;
+                        Backends.Redis.RedisEntryFormat.TryReadHeader(raw, out var staleAt, out _, out _);
+                        if (staleAt > now)
+                        {
+                            return false;
+                        }
+                    }
+                }
+
+                return any;
+            },
+            timeout,
+            "the entries go stale on their masters' clocks");
+
     /// <summary>The port of the master that serves <paramref name="key"/>'s slot, as the cluster's nodes see it now.</summary>
     public async Task<int> MasterPortOfAsync(RedisKey key)
     {
