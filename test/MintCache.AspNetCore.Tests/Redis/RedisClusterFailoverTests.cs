@@ -119,9 +119,9 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
                 $"circuit opened {host.CountLogs(Log.IdRedisCircuitOpened)}, notifications live {host.Backend.Notifications.IsLive}");
         }
 
+        // Holds first: a request held past the gate's own timeout also ends as an error.
+        Assert.True(held <= MaxHeld && drained is null, $"{held} requests were held behind a render while the gate was closed");
         Assert.Empty(load.Errors);
-        Assert.Null(drained);
-        Assert.InRange(held, 0, MaxHeld);
         Assert.False(stillDegraded, "a host fell back to local memory again after its return");
 
         // The farm regenerates again, once, on the promoted replica: every pending regeneration done, the page marked
