@@ -96,7 +96,7 @@ if (options.Scenarios.Contains('c'))
         Console.WriteLine($"[load] written to {path}");
     }
 
-    if (!options.Scenarios.Contains('a') && !options.Scenarios.Contains('b'))
+    if (!options.Scenarios.Contains('a') && !options.Scenarios.Contains('b') && !options.Scenarios.Contains('d') && !options.Scenarios.Contains('e'))
     {
         return 0;
     }
@@ -127,6 +127,41 @@ if (options.Scenarios.Contains('d'))
     if (options.Write)
     {
         var path = Path.Combine(MachineInfo.ResultsFolder(), "outage.md");
+        await File.WriteAllTextAsync(path, text + Environment.NewLine + MachineInfo.Describe());
+        Console.WriteLine($"[load] written to {path}");
+    }
+
+    if (!options.Scenarios.Contains('a') && !options.Scenarios.Contains('b') && !options.Scenarios.Contains('e'))
+    {
+        return 0;
+    }
+}
+
+if (options.Scenarios.Contains('e'))
+{
+    // (e) A master failover: a Redis Cluster of three masters with a replica each, the master holding the page killed
+    // 5 s into the storm, two instances, MintCache's defaults and the built-in Redis store.
+    var text = new System.Text.StringBuilder();
+    text.AppendLine("# Redis Cluster master failover under load");
+    text.AppendLine();
+    text.AppendLine($"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.LoadTest -- {options.Arguments}`: a Redis Cluster of 3 masters and 3 replicas on loopback ports (node timeout 2 s), the master holding the page killed 5 s into a {options.Settings.StormDuration.TotalSeconds} s storm of {options.Settings.Clients} clients, its replica promoted; two app instances; a page rendered in {options.Settings.RenderMs} ms, cached 2 s. Before the run: {quiet}.");
+    text.AppendLine();
+    text.AppendLine("| Store | Requests | Errors | Bursts | Executions per burst (in order) | Held per burst (in order) | Replica promoted after | p99 ms | max ms |");
+    text.AppendLine("|---|---:|---:|---:|---|---|---:|---:|---:|");
+    foreach (var store in new[] { StoreKind.MintRedisBackground, StoreKind.BuiltInRedis })
+    {
+        Console.WriteLine($"[load] (e) failover, {store} x2 ...");
+        var (storm, promotedAfter, key) = await Scenarios.FailoverStormAsync(store, options.Settings, TimeSpan.FromSeconds(5));
+        Console.WriteLine($"[load]     page key {key.Replace('\u001e', '|')}, promoted after {promotedAfter.TotalSeconds:0.0} s, errors {storm.Errors}, held per burst {string.Join(",", storm.HeldInEachExpiry)}");
+        text.AppendLine(FormattableString.Invariant($"| {store} | {storm.Requests} | {storm.Errors} | {storm.Expiries} | {string.Join(", ", storm.ExecutionsInEachExpiry)} | {string.Join(", ", storm.HeldInEachExpiry)} | {promotedAfter.TotalSeconds:0.0} s | {Math.Max(storm.StormP99, storm.HitP99):0.0} | {storm.StormMax:0} |"));
+    }
+
+    text.AppendLine();
+    text.AppendLine("*Bursts*: clusters of endpoint executions starting within 1 s of each other; *held*: requests that spent at least half the render time in the output-cache middleware (see loadtest.md). *max*: the slowest request in flight during a burst.");
+    Console.WriteLine(text);
+    if (options.Write)
+    {
+        var path = Path.Combine(MachineInfo.ResultsFolder(), "failover.md");
         await File.WriteAllTextAsync(path, text + Environment.NewLine + MachineInfo.Describe());
         Console.WriteLine($"[load] written to {path}");
     }

@@ -157,6 +157,96 @@ internal static class Scenarios
         }
     }
 
+    /// <summary>
+    /// (e) A master failover: a Redis Cluster of three masters with a replica each (node timeout 2 s) under two
+    /// instances; the master that holds the page is killed <paramref name="killAt"/> into the storm, and its replica
+    /// takes over. Reported per burst, with how long the promotion took.
+    /// </summary>
+    public static async Task<(StormResult Storm, TimeSpan PromotedAfter, string PageKey)> FailoverStormAsync(StoreKind store, RunSettings settings, TimeSpan killAt)
+    {
+        var executable = MintCache.Testing.LocalRedisServer.FindExecutable() ?? throw new InvalidOperationException("The failover scenario needs redis-server.");
+        await using var cluster = await MintCache.Testing.LocalRedisCluster.StartAsync(executable, replicasPerMaster: 1, nodeTimeout: TimeSpan.FromSeconds(2));
+        var previous = Environment.GetEnvironmentVariable(LocalRedis.EnvironmentVariable);
+        Environment.SetEnvironmentVariable(LocalRedis.EnvironmentVariable, cluster.Endpoint);
+        var apps = new List<AppInstance>();
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                apps.Add(await AppInstance.StartAsync(store, settings.RenderMs, $"i{i}", countLookups: true));
+            }
+
+            var targets = apps.Select(static a => new Uri(a.BaseAddress, "slow")).ToList();
+            await LoadClient.RunAsync(targets, settings.Clients, TimeSpan.FromSeconds(5), settings.MaxRequests);
+            var before = new List<StatsSnapshot>();
+            foreach (var app in apps)
+            {
+                before.Add(await app.StatsAsync());
+            }
+
+            // The master to kill serves the page's slot: the key that names the page, whichever store wrote it (the
+            // built-in store's expires with the page, so it is looked for until the next render stores it again).
+            var key = await PageKeyAsync(cluster);
+            var master = await cluster.MasterPortOfAsync(key);
+            var replica = cluster.ReplicaPortOf(master);
+
+            var measureStart = Stopwatch.GetTimestamp();
+            var load = LoadClient.RunAsync(targets, settings.Clients, settings.StormDuration, settings.MaxRequests);
+            await Task.Delay(killAt);
+            cluster.Kill(master);
+            var killed = Stopwatch.StartNew();
+            while (!await cluster.IsMasterAsync(replica) || !await cluster.IsStateOkAsync())
+            {
+                if (killed.Elapsed > TimeSpan.FromSeconds(30))
+                {
+                    throw new TimeoutException($"The replica was not promoted within 30 s; its log:\n{cluster.LogOf(replica)}");
+                }
+
+                await Task.Delay(20);
+            }
+
+            var promotedAfter = killed.Elapsed;
+            var samples = await load;
+            var measureEnd = Stopwatch.GetTimestamp();
+            var stats = new List<StatsSnapshot>();
+            foreach (var app in apps)
+            {
+                stats.Add(await app.StatsAsync());
+            }
+
+            var result = StormAnalysis.Analyse(store, 2, settings, samples, stats, measureStart, measureEnd) with
+            {
+                PageResponses = stats.Sum(static s => s.SlowRequests) - before.Sum(static s => s.SlowRequests),
+            };
+            return (result, promotedAfter, key.ToString());
+        }
+        finally
+        {
+            foreach (var app in apps)
+            {
+                await app.DisposeAsync();
+            }
+
+            Environment.SetEnvironmentVariable(LocalRedis.EnvironmentVariable, previous);
+        }
+    }
+
+    private static async Task<StackExchange.Redis.RedisKey> PageKeyAsync(MintCache.Testing.LocalRedisCluster cluster)
+    {
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < TimeSpan.FromSeconds(10))
+        {
+            await foreach (var key in cluster.KeysAsync("*SLOW*"))
+            {
+                return key;
+            }
+
+            await Task.Delay(20);
+        }
+
+        throw new InvalidOperationException("No key of the page /slow in the cluster.");
+    }
+
     internal static double[] Sorted(IEnumerable<Sample> samples)
     {
         var latencies = samples.Select(static s => s.Milliseconds).ToArray();

@@ -1,6 +1,4 @@
-using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
+using MintCache.Testing;
 using StackExchange.Redis;
 
 namespace MintCache.AspNetCore.Tests.Fixtures;
@@ -11,93 +9,58 @@ namespace MintCache.AspNetCore.Tests.Fixtures;
 /// </summary>
 /// <remarks>
 /// Needs redis-server (Garnet has no cluster mode to start this way): without it the fixture fails, never skips, as the
-/// single-server fixture does. Started once for the collection, torn down with it.
+/// single-server fixture does. Started once for the collection (or the class) that uses it, torn down with it.
+/// <see cref="RedisReplicatedClusterFixture"/> adds a replica to each master, and lets a test kill a node. The nodes
+/// are started by <see cref="LocalRedisCluster"/>, which the load test's failover scenario starts too.
 /// </remarks>
-public sealed class RedisClusterFixture : IAsyncLifetime
+public class RedisClusterFixture : IAsyncLifetime, IAsyncDisposable
 {
-    private const int Masters = 3;
-    private readonly List<ChildProcess> _nodes = [];
-    private string? _directory;
+    private readonly int _replicasPerMaster;
+    private readonly TimeSpan _nodeTimeout;
+    private LocalRedisCluster? _cluster;
+
+    public RedisClusterFixture()
+        : this(replicasPerMaster: 0, nodeTimeout: TimeSpan.FromSeconds(5))
+    {
+    }
+
+    /// <param name="replicasPerMaster">How many replicas follow each master.</param>
+    /// <param name="nodeTimeout">
+    /// How long a node may not answer before the others take it for failed: also how soon a replica takes over.
+    /// </param>
+    protected RedisClusterFixture(int replicasPerMaster, TimeSpan nodeTimeout)
+    {
+        _replicasPerMaster = replicasPerMaster;
+        _nodeTimeout = nodeTimeout;
+    }
 
     /// <summary>The StackExchange.Redis configuration string naming every node.</summary>
-    public string Endpoint { get; private set; } = string.Empty;
+    public string Endpoint => Cluster.Endpoint;
 
     public IConnectionMultiplexer Multiplexer { get; private set; } = null!;
 
+    private LocalRedisCluster Cluster => _cluster ?? throw new InvalidOperationException("The cluster is not started.");
+
     public async Task InitializeAsync()
     {
-        var redisServer = Environment.GetEnvironmentVariable("PATH")?.Split(Path.PathSeparator)
-            .Select(dir => Path.Combine(dir, "redis-server"))
-            .FirstOrDefault(File.Exists)
+        var redisServer = LocalRedisServer.FindExecutable()
             ?? throw new InvalidOperationException("The Redis Cluster tests need redis-server on the PATH (apt-get install redis-server).");
-        _directory = Directory.CreateTempSubdirectory("mintcache-cluster-").FullName;
-        var ports = Enumerable.Range(0, Masters).Select(_ => FreePort()).ToArray();
-        foreach (var port in ports)
-        {
-            var p = port.ToString(CultureInfo.InvariantCulture);
-            _nodes.Add(ChildProcess.Start(
-                redisServer,
-                ["--port", p, "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file", $"nodes-{p}.conf",
-                    "--cluster-node-timeout", "5000", "--save", "", "--appendonly", "no", "--protected-mode", "no"],
-                _directory));
-        }
-
-        foreach (var port in ports)
-        {
-            await WaitUntilListeningAsync(port);
-        }
-
-        // Each node gets a third of the slots, then the first meets the others; the cluster is up once every node says so.
-        var options = new ConfigurationOptions { AllowAdmin = true, AbortOnConnectFail = false };
-        foreach (var port in ports)
-        {
-            options.EndPoints.Add(IPAddress.Loopback, port);
-        }
-
-        var admin = await ConnectionMultiplexer.ConnectAsync(options);
+        _cluster = await LocalRedisCluster.StartAsync(redisServer, _replicasPerMaster, _nodeTimeout);
         try
         {
-            const int slots = 16384;
-            for (var i = 0; i < Masters; i++)
-            {
-                var server = admin.GetServer(new IPEndPoint(IPAddress.Loopback, ports[i]));
-                var first = slots * i / Masters;
-                var last = (slots * (i + 1) / Masters) - 1;
-                await server.ExecuteAsync("CLUSTER", "ADDSLOTSRANGE", first, last);
-                if (i > 0)
-                {
-                    await admin.GetServer(new IPEndPoint(IPAddress.Loopback, ports[0])).ExecuteAsync("CLUSTER", "MEET", "127.0.0.1", ports[i]);
-                }
-            }
-
+            Multiplexer = await ConnectionMultiplexer.ConnectAsync(Endpoint);
             await Eventually.HoldsAsync(
-                async () =>
-                {
-                    foreach (var port in ports)
-                    {
-                        var info = (string?)await admin.GetServer(new IPEndPoint(IPAddress.Loopback, port)).ExecuteAsync("CLUSTER", "INFO");
-                        if (info is null || !info.Contains("cluster_state:ok", StringComparison.Ordinal))
-                        {
-                            return false;
-                        }
-                    }
-
-                    return true;
-                },
+                () => Multiplexer.GetServers().Count(s => s.IsConnected && !s.IsReplica) == LocalRedisCluster.Masters
+                    && Multiplexer.GetServers().Count(s => s.IsConnected && s.IsReplica) == Cluster.Replicas,
                 TimeSpan.FromSeconds(30),
-                "the cluster is up");
+                "the client sees every master and replica");
         }
-        finally
+        catch
         {
-            await admin.DisposeAsync();
+            // Whether or not the runner disposes a fixture that failed to start, no redis-server outlives it.
+            await DisposeAsync();
+            throw;
         }
-
-        Endpoint = string.Join(",", ports.Select(p => $"127.0.0.1:{p}"));
-        Multiplexer = await ConnectionMultiplexer.ConnectAsync(Endpoint);
-        await Eventually.HoldsAsync(
-            () => Multiplexer.GetServers().Count(s => s.IsConnected && !s.IsReplica) == Masters,
-            TimeSpan.FromSeconds(30),
-            "the client sees every master");
     }
 
     public async Task DisposeAsync()
@@ -107,47 +70,66 @@ public sealed class RedisClusterFixture : IAsyncLifetime
             await Multiplexer.DisposeAsync();
         }
 
-        foreach (var node in _nodes)
+        if (_cluster is not null)
         {
-            node.Dispose();
-        }
-
-        if (_directory is not null)
-        {
-            try
-            {
-                Directory.Delete(_directory, recursive: true);
-            }
-            catch (IOException)
-            {
-            }
+            await _cluster.DisposeAsync();
         }
     }
 
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
-    }
+    ValueTask IAsyncDisposable.DisposeAsync() => new(DisposeAsync());
 
-    private static Task WaitUntilListeningAsync(int port)
+    /// <summary>
+    /// Waits, with a deadline, until every entry under <paramref name="prefix"/> is stale on the clock of the master
+    /// that holds it: each master stamps and decides the entries of its own slots.
+    /// </summary>
+    public Task WaitUntilEntriesStaleAsync(string prefix, TimeSpan timeout)
         => Eventually.HoldsAsync(
             async () =>
             {
-                using var client = new TcpClient();
-                try
+                var any = false;
+                foreach (var server in Multiplexer.GetServers().Where(static s => s.IsConnected && !s.IsReplica))
                 {
-                    await client.ConnectAsync(IPAddress.Loopback, port);
-                    return true;
+                    var now = new DateTimeOffset(await server.TimeAsync(), TimeSpan.Zero).ToUnixTimeMilliseconds();
+                    await foreach (var key in server.KeysAsync(pattern: prefix + "{*}:e"))
+                    {
+                        any = true;
+                        var raw = (byte[])(await Multiplexer.GetDatabase().StringGetAsync(key))!;
+                        Backends.Redis.RedisEntryFormat.TryReadHeader(raw, out var staleAt, out _, out _);
+                        if (staleAt > now)
+                        {
+                            return false;
+                        }
+                    }
                 }
-                catch (SocketException)
-                {
-                    return false;
-                }
+
+                return any;
             },
-            TimeSpan.FromSeconds(30),
-            $"redis-server listens on {port}");
+            timeout,
+            "the entries go stale on their masters' clocks");
+
+    /// <summary>The keys matching <paramref name="pattern"/> on every master still running.</summary>
+    public IAsyncEnumerable<RedisKey> KeysAsync(string pattern) => Cluster.KeysAsync(pattern);
+
+    /// <summary>The port of the master that serves <paramref name="key"/>'s slot, as the cluster's nodes see it now.</summary>
+    public Task<int> MasterPortOfAsync(RedisKey key) => Cluster.MasterPortOfAsync(key);
+
+    /// <summary>The port of the (first) replica that follows the master started on <paramref name="masterPort"/>.</summary>
+    public int ReplicaPortOf(int masterPort) => Cluster.ReplicaPortOf(masterPort);
+
+    /// <summary>Kills the node's process at once, as a crash would: no shutdown, no failover handed over.</summary>
+    public void Kill(int port) => Cluster.Kill(port);
+
+    /// <summary>Whether the node answers <c>ROLE</c> as a master.</summary>
+    public Task<bool> IsMasterAsync(int port) => Cluster.IsMasterAsync(port);
+
+    /// <summary>Whether every node still running says the cluster serves all its slots.</summary>
+    public Task<bool> IsStateOkAsync() => Cluster.IsStateOkAsync();
+
+    /// <summary>Runs a command on one node, whatever its slots: a test's own reads (a key on a promoted replica).</summary>
+    public Task<RedisResult> ExecuteOnAsync(int port, string command, params object[] args) => Cluster.ExecuteOnAsync(port, command, args);
+
+    /// <summary>What the node's <c>redis-server</c> printed: its view of a failover, for a failing test's message.</summary>
+    public string LogOf(int port) => Cluster.LogOf(port);
 }
 
 [CollectionDefinition(Name)]

@@ -3,13 +3,16 @@ using Xunit.Abstractions;
 
 namespace MintCache.AspNetCore.Tests.Redis;
 
-/// <summary>Issue 4, behaviour 2: a stale storm over two independent hosts (as two processes would be) on one Redis.</summary>
+/// <summary>
+/// Issue 4, behaviour 2: a stale storm over two independent hosts (as two processes would be) sharing one Redis; and
+/// issue 12: the same storm on a Redis Cluster.
+/// </summary>
 /// <remarks>
 /// The share served stale depends on how many requests shared the lookup that took the handed-off "miss", i.e. on the
-/// CPU that lookup got: so this runs alone (not beside the parallel tests' builds of hosts), on a server of its own.
+/// CPU that lookup got: so this runs alone (not beside the parallel tests' builds of hosts), on a server or cluster of
+/// its own.
 /// </remarks>
-[Collection(SerialCollection.Name)]
-public sealed class RedisStormTests(RedisServerFixture redis, ITestOutputHelper output) : IClassFixture<RedisServerFixture>
+public abstract class RedisStormTests(ITestOutputHelper output)
 {
     // The README measures 1.1 clients held per expiry with two hosts on one Redis: the request given the handed-off
     // "miss", now and then with one that shared its lookup.
@@ -17,14 +20,23 @@ public sealed class RedisStormTests(RedisServerFixture redis, ITestOutputHelper 
 
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
 
+    /// <summary>The StackExchange.Redis configuration string of the server or cluster under test.</summary>
+    protected abstract string Endpoint { get; }
+
+    /// <summary>What serves the storm, for the figures the test writes.</summary>
+    protected abstract string Kind { get; }
+
+    /// <summary>Waits until every entry under the prefix is stale on the Redis clock that decides it.</summary>
+    protected abstract Task WaitUntilEntriesStaleAsync(string prefix, TimeSpan timeout);
+
     [Fact]
     public async Task StaleStorm_TwoHosts_OneExecutionAndStalePagesWhileGated()
     {
         const int requests = 200;
         var prefix = RedisHost.UniquePrefix();
         var endpoint = new GatedEndpoint();
-        await using var a = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMilliseconds(300), TimeSpan.FromMinutes(1));
-        await using var b = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMilliseconds(300), TimeSpan.FromMinutes(1));
+        await using var a = await RedisHost.StartAsync(Endpoint, prefix, endpoint, TimeSpan.FromMilliseconds(300), TimeSpan.FromMinutes(1));
+        await using var b = await RedisHost.StartAsync(Endpoint, prefix, endpoint, TimeSpan.FromMilliseconds(300), TimeSpan.FromMinutes(1));
 
         // Primed by host A, served to host B from Redis.
         Assert.Equal("page 1", await a.Client.GetStringAsync("/page"));
@@ -80,7 +92,7 @@ public sealed class RedisStormTests(RedisServerFixture redis, ITestOutputHelper 
         var bodies = await Task.WhenAll(storm).WaitAsync(Deadline);
         await Task.WhenAll(followers).WaitAsync(Deadline);
 
-        output.WriteLine($"server={redis.Kind} executions during storm={endpoint.Executions - 2} stale while gated={stale}/{requests} waited for regeneration={bodies.Count(x => x == "page 3")} followers={followers.Count}");
+        output.WriteLine($"server={Kind} executions during storm={endpoint.Executions - 2} stale while gated={stale}/{requests} waited for regeneration={bodies.Count(x => x == "page 3")} followers={followers.Count}");
         Assert.Equal(3, endpoint.Executions);
         Assert.True(stale >= requests - MaxHeld, $"only {stale} of {requests} were served stale while gated");
         Assert.All(bodies, body => Assert.Contains(body, new[] { "page 2", "page 3" }));
@@ -114,5 +126,30 @@ public sealed class RedisStormTests(RedisServerFixture redis, ITestOutputHelper 
         Assert.Equal(2, endpoint.Executions);
     }
 
-    private Task WaitUntilStaleAsync(string prefix) => redis.WaitUntilEntriesStaleAsync(prefix, Deadline);
+    private Task WaitUntilStaleAsync(string prefix) => WaitUntilEntriesStaleAsync(prefix, Deadline);
+}
+
+/// <summary>The storm on one Redis server of its own.</summary>
+[Collection(SerialCollection.Name)]
+public sealed class RedisServerStormTests(RedisServerFixture redis, ITestOutputHelper output) : RedisStormTests(output), IClassFixture<RedisServerFixture>
+{
+    protected override string Endpoint => redis.Endpoint;
+
+    protected override string Kind => redis.Kind;
+
+    protected override Task WaitUntilEntriesStaleAsync(string prefix, TimeSpan timeout) => redis.WaitUntilEntriesStaleAsync(prefix, timeout);
+}
+
+/// <summary>
+/// The storm on a three-master Redis Cluster of its own: the entry and its claim on one master, the tag's set and the
+/// channel the hosts hear of changes on wherever their slots fall.
+/// </summary>
+[Collection(SerialCollection.Name)]
+public sealed class RedisClusterStormTests(RedisClusterFixture cluster, ITestOutputHelper output) : RedisStormTests(output), IClassFixture<RedisClusterFixture>
+{
+    protected override string Endpoint => cluster.Endpoint;
+
+    protected override string Kind => "redis-cluster";
+
+    protected override Task WaitUntilEntriesStaleAsync(string prefix, TimeSpan timeout) => cluster.WaitUntilEntriesStaleAsync(prefix, timeout);
 }
