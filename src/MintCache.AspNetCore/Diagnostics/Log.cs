@@ -195,7 +195,7 @@ internal static partial class Log
     public static partial void NotificationsLost(ILogger logger, string connectionType);
 
     [LoggerMessage(IdNotificationsSubscribeFailed, LogLevel.Debug,
-        "Subscribing to the farm's cache notifications failed; retried when the connection is restored.",
+        "Subscribing to the farm's cache notifications failed; retried when the connection is restored, and every second while Redis answers.",
         EventName = "NotificationsSubscribeFailed")]
     public static partial void NotificationsSubscribeFailed(ILogger logger, Exception exception);
 

@@ -40,6 +40,9 @@ internal sealed partial class RedisBackend
 
     private void OnSuccess(long call)
     {
+        // Redis answers: a subscription lost with a connection that never comes back (a master that died in a failover)
+        // is proven again here.
+        _notifications.Resume(_options.RedisOperationTimeout);
         var degradedAt = Volatile.Read(ref _degradedAt);
         if (degradedAt == 0 || call <= degradedAt)
         {

@@ -20,6 +20,12 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// <see cref="IsLive"/> (nobody waits on them, the near cache is cleared and not used) until the subscription is
 /// back and a round trip on it proved the resubscription done.
 /// </para>
+/// <para>
+/// A lost connection may never be restored: on a Redis Cluster, the master that died in a failover stays dead, and
+/// its replica serves its slots instead. So while Redis answers and the notifications are not live, <see cref="Resume"/>
+/// publishes an echo of this process's own, at most once a second, and the notifications are live again once it
+/// comes back through the subscription: proof that changes published from now on reach this process.
+/// </para>
 /// </remarks>
 internal sealed class RedisNotifications : IDisposable
 {
@@ -42,6 +48,9 @@ internal sealed class RedisNotifications : IDisposable
     private int _waiterCount;
     private int _live;
     private int _disposed;
+    private int _resuming;
+    private long _resumeAfter;
+    private Echo? _echo;
 
     public RedisNotifications(string prefix, RedisNearCache? near, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null)
     {
@@ -161,6 +170,62 @@ internal sealed class RedisNotifications : IDisposable
         Log.NotificationsLive(_logger);
     }
 
+    /// <summary>
+    /// Called while Redis answers: when the notifications are not live, proves the subscription delivers with an echo
+    /// (at most once a second, in the background), then makes them live again. Cheap when they are live.
+    /// </summary>
+    public void Resume(TimeSpan timeout)
+    {
+        if (IsLive || Volatile.Read(ref _queue) is null || Volatile.Read(ref _disposed) == 1
+            || System.Diagnostics.Stopwatch.GetTimestamp() < Interlocked.Read(ref _resumeAfter)
+            || Interlocked.Exchange(ref _resuming, 1) == 1)
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref _resumeAfter, System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency);
+        _ = ResumeAsync(timeout);
+    }
+
+    // Never throws: it runs in the background, where nobody would observe it.
+    private async Task ResumeAsync(TimeSpan timeout)
+    {
+        try
+        {
+            if (_multiplexer is not { } multiplexer)
+            {
+                return;
+            }
+
+            // A message no cache key can be (the middleware's keys start with the method): to other processes, a
+            // change of a key nobody holds.
+            var echo = new Echo("\u0001echo:" + Guid.NewGuid().ToString("N"));
+            Volatile.Write(ref _echo, echo);
+            await multiplexer.GetSubscriber().PublishAsync(_channel, echo.Message).WaitAsync(timeout).ConfigureAwait(false);
+            await echo.Received.Task.WaitAsync(timeout).ConfigureAwait(false);
+            if (IsLive || Volatile.Read(ref _disposed) == 1)
+            {
+                return;
+            }
+
+            // Whatever changed while nobody listened is unknown: forget every near copy taken before.
+            Invalidate();
+            Volatile.Write(ref _live, 1);
+            WakeAll();
+            Log.NotificationsLive(_logger);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            // Not delivering yet: the next call that reaches Redis tries again, a second later.
+            Log.NotificationsSubscribeFailed(_logger, ex);
+        }
+        finally
+        {
+            Volatile.Write(ref _echo, null);
+            Volatile.Write(ref _resuming, 0);
+        }
+    }
+
     private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args)
     {
         // Any connection: with RESP3 the subscription shares the interactive one, and clearing costs little.
@@ -205,6 +270,12 @@ internal sealed class RedisNotifications : IDisposable
     {
         Interlocked.Increment(ref _received);
         var key = (string?)message.Message;
+        if (Volatile.Read(ref _echo) is { } echo && key == echo.Message)
+        {
+            echo.Received.TrySetResult();
+            return;
+        }
+
         if (string.IsNullOrEmpty(key))
         {
             // A tag eviction: which near copies carry the tag is not known here, so all of them go.
@@ -363,6 +434,14 @@ internal sealed class RedisNotifications : IDisposable
         }
 
         WakeAll();
+    }
+
+    // An echo this process published, and whether it came back through the subscription.
+    private sealed class Echo(string message)
+    {
+        public string Message { get; } = message;
+
+        public TaskCompletionSource Received { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
     // The lookups of one key waiting in this process, woken together by one message.
