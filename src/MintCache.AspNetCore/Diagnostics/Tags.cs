@@ -31,4 +31,5 @@ internal static class Tags
     public const string OperationRelease = "release";
     public const string OperationRenew = "renew";
     public const string OperationEvict = "evict";
+    public const string OperationConnect = "connect";
 }

@@ -20,6 +20,7 @@ internal sealed partial class RedisBackend
     private long _degradedAt;
     private long _degradedSince;
     private long _probeAt;
+    private string? _failedKey;
 
     /// <summary>For tests and health checks: whether this process currently answers from local memory.</summary>
     internal bool IsDegraded => Volatile.Read(ref _degradedAt) != 0;
@@ -35,6 +36,14 @@ internal sealed partial class RedisBackend
         CircuitState.Open => _timeProvider.GetTimestamp() < Volatile.Read(ref _probeAt),
         _ => false,
     };
+
+    /// <summary>
+    /// Whether to answer from local memory without asking Redis: from the first failure until the return probe finds
+    /// Redis answering again (RedisBackend.Return.cs), and while the breaker is open. A process that kept asking would
+    /// hold each request for a failure or a timeout: on a Redis Cluster, a request for a slot whose master just died
+    /// waits the whole <see cref="MintCacheOptions.RedisOperationTimeout"/> until its replica is promoted.
+    /// </summary>
+    private bool AnswersLocally => IsDegraded || IsCircuitOpen;
 
     private long BeginCall() => Interlocked.Increment(ref _calls);
 
@@ -58,8 +67,14 @@ internal sealed partial class RedisBackend
         }
     }
 
-    private void OnFailure(long call, Exception exception, string operation)
+    private void OnFailure(long call, Exception exception, string operation, string? cacheKey = null)
     {
+        // The return probe reads this entry, so it asks the very slot that failed, not just any node of a cluster.
+        if (cacheKey is not null)
+        {
+            Volatile.Write(ref _failedKey, (string?)_keys.Entry(cacheKey));
+        }
+
         // The store never sees these failures (the local backend answered), so they are counted here.
         _metrics.BackendError(Name, operation);
         Log.RedisCallFailed(_logger, exception);

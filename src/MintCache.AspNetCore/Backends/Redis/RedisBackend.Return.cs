@@ -5,10 +5,14 @@ using StackExchange.Redis;
 namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
-/// The way back from local memory: while this process answers locally, it pings Redis every
-/// <see cref="ReturnProbeInterval"/> (and at once when the multiplexer reports its connection restored), and closes the
-/// circuit as soon as Redis answers, so the next call goes to Redis and switches the process back.
+/// The way back from local memory: while this process answers locally, it asks Redis at once, then every
+/// <see cref="ReturnProbeInterval"/> (and at once when the multiplexer reports its connection restored), and switches
+/// back as soon as Redis answers: the circuit closes and the next calls go to Redis.
 /// </summary>
+/// <remarks>
+/// The probe reads the key whose call failed, when there is one, rather than pinging: on a Redis Cluster whose master
+/// died, the other masters answer a ping at once, while the failed slot answers only once its replica is promoted.
+/// </remarks>
 /// <remarks>
 /// Without it, an open circuit sends nothing to Redis until its break runs out, and each process comes back on its own
 /// schedule, up to a break later: until then each one regenerates its pages itself, and a farm renders a page once per
@@ -39,6 +43,9 @@ internal sealed partial class RedisBackend
                 static state => _ = ((RedisBackend)state!).ProbeReturnAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
             _returnProbe.Change(ReturnProbeInterval, ReturnProbeInterval);
         }
+
+        // At once, too: a blip (one slow command) ends after a round trip, not an interval.
+        _ = ProbeReturnAsync();
     }
 
     private void DisarmReturnProbe()
@@ -61,6 +68,14 @@ internal sealed partial class RedisBackend
 
         _ = RememberEpochAsync();
 
+        multiplexer.ConnectionFailed += (_, args) =>
+        {
+            if (args.ConnectionType == ConnectionType.Interactive)
+            {
+                OnConnectionLost(multiplexer, args);
+            }
+        };
+
         multiplexer.ConnectionRestored += (_, _) =>
         {
             if (IsDegraded || IsCircuitOpen)
@@ -70,7 +85,136 @@ internal sealed partial class RedisBackend
         };
     }
 
-    /// <summary>One ping at a time; when Redis answers, the circuit closes and the next call goes to Redis.</summary>
+    /// <summary>
+    /// A connection to a node failed: this process answers locally from now on, not from the next call that fails,
+    /// which StackExchange.Redis holds until its reconnection attempt fails (up to a second, measured on a killed
+    /// cluster master). The probe then reads a key of a slot that node served, so the process comes back once that
+    /// slot answers again (the node restarted, or its replica promoted), not as soon as any other node answers a ping.
+    /// </summary>
+    private void OnConnectionLost(IConnectionMultiplexer multiplexer, ConnectionFailedEventArgs args)
+    {
+        if (IsReplica(multiplexer, args.EndPoint))
+        {
+            // MintCache reads and writes masters only: a replica lost changes nothing for it.
+            return;
+        }
+
+        if (KeyServedBy(multiplexer, args.EndPoint) is { } key)
+        {
+            Volatile.Write(ref _failedKey, key);
+        }
+
+        OnFailure(BeginCall(), args.Exception ?? new RedisConnectionException(args.FailureType, "The connection to a Redis node failed."), Tags.OperationConnect);
+    }
+
+    private static bool IsReplica(IConnectionMultiplexer multiplexer, System.Net.EndPoint? endpoint)
+    {
+        try
+        {
+            return endpoint is not null && multiplexer.GetServer(endpoint).IsReplica;
+        }
+        catch (ArgumentException)
+        {
+            // An endpoint the multiplexer does not know: treated as one it reads from.
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// A key in one of the slots <paramref name="endpoint"/> served, as the cluster map this process holds says; null
+    /// outside a cluster, where a ping asks the one server there is.
+    /// </summary>
+    private string? KeyServedBy(IConnectionMultiplexer multiplexer, System.Net.EndPoint? endpoint)
+    {
+        if (endpoint is null)
+        {
+            return null;
+        }
+
+        try
+        {
+            foreach (var server in multiplexer.GetServers())
+            {
+                if (server.ServerType != ServerType.Cluster || server.ClusterConfiguration?[endpoint] is not { Slots.Count: > 0 } node)
+                {
+                    continue;
+                }
+
+                // A third of the slots, typically: a few names find one.
+                for (var i = 0; i < 65_536; i++)
+                {
+                    var key = _keys.Prefix + "probe:" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                    var slot = multiplexer.HashSlot(key);
+                    foreach (var range in node.Slots)
+                    {
+                        if (slot >= range.From && slot <= range.To)
+                        {
+                            return key;
+                        }
+                    }
+                }
+            }
+        }
+#pragma warning disable CA1031 // Without a key the probe pings, as outside a cluster.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.RedisCallFailed(_logger, ex);
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Whether Redis answers: a read of <paramref name="failedKey"/> (its slot), or a ping when no key failed. Through
+    /// the pipeline while the circuit is closed, so that a Redis that keeps failing opens it as calls did before; past
+    /// it while open, since Polly would refuse the call, and the probe is what closes it.
+    /// </summary>
+    private async Task<bool> ProbeAsync(string? failedKey)
+    {
+        try
+        {
+            if (_breaker.CircuitState == CircuitState.Closed)
+            {
+                return await _pipeline.ExecuteAsync(
+                    static async (state, ct) =>
+                    {
+                        var db = await state.Self.DatabaseAsync(ct).ConfigureAwait(false);
+                        if (state.Key is null)
+                        {
+                            await db.PingAsync().WaitAsync(ct).ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            await db.KeyExistsAsync(state.Key).WaitAsync(ct).ConfigureAwait(false);
+                        }
+
+                        return true;
+                    },
+                    (Self: this, Key: failedKey),
+                    CancellationToken.None).ConfigureAwait(false);
+            }
+
+            if (failedKey is null)
+            {
+                return await PingAsync().ConfigureAwait(false);
+            }
+
+            var timeout = _options.RedisOperationTimeout;
+            var multiplexer = await _connection.GetAsync(CancellationToken.None).AsTask().WaitAsync(timeout).ConfigureAwait(false);
+            await multiplexer.GetDatabase().KeyExistsAsync(failedKey).WaitAsync(timeout).ConfigureAwait(false);
+            return true;
+        }
+#pragma warning disable CA1031 // Whatever stops the probe, Redis did not answer it: the next one tries again.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.RedisCallFailed(_logger, ex);
+            return false;
+        }
+    }
+
+    /// <summary>One probe at a time; when Redis answers, the circuit closes and the next call goes to Redis.</summary>
     internal async Task ProbeReturnAsync()
     {
         if (!IsDegraded && _breaker.CircuitState == CircuitState.Closed)
@@ -86,7 +230,8 @@ internal sealed partial class RedisBackend
 
         try
         {
-            if (!await PingAsync().ConfigureAwait(false))
+            var failedKey = Volatile.Read(ref _failedKey);
+            if (!await ProbeAsync(failedKey).ConfigureAwait(false))
             {
                 return;
             }
@@ -96,8 +241,10 @@ internal sealed partial class RedisBackend
                 await _manualControl.CloseAsync().ConfigureAwait(false);
             }
 
-            // The break is over: calls go to Redis again, and the first to succeed switches this process back.
+            // The break is over, and this process is back: calls go to Redis again.
             Volatile.Write(ref _probeAt, 0);
+            Interlocked.CompareExchange(ref _failedKey, null, failedKey);
+            OnSuccess(BeginCall());
         }
 #pragma warning disable CA1031 // A probe that fails changes nothing; the next one tries again.
         catch (Exception ex)

@@ -85,7 +85,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
     public ValueTask<BackendLookup> LookupAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
-        if (IsCircuitOpen)
+        if (AnswersLocally)
         {
             return ValueTask.FromResult(_local.Lookup(key, leaseDuration));
         }
@@ -95,10 +95,10 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             return ValueTask.FromResult(BackendLookup.Fresh(page));
         }
 
-        return LookupOnRedisAsync(key, leaseDuration, cancellationToken);
+        return LookupOnRedisAsync(key, _keys.Entry(key), leaseDuration, cancellationToken);
     }
 
-    private async ValueTask<BackendLookup> LookupOnRedisAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    private async ValueTask<BackendLookup> LookupOnRedisAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
         var call = BeginCall();
         var token = ClaimTicket.NewToken();
@@ -115,8 +115,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             // entries (and claims) go on to the script. The callback is not async, and neither is ReadPlainAsync's
             // hit once Redis answered: a hit allocates little beyond the page it returns.
             var plain = await _pipeline.ExecuteAsync(
-                static (state, ct) => state.Self.ReadPlainAsync(state.Key, state.SentAt, ct),
-                (Self: this, Key: key, SentAt: sentAt),
+                static (state, ct) => state.Self.ReadPlainAsync(state.Key, state.EntryKey, state.SentAt, ct),
+                (Self: this, Key: key, EntryKey: entryKey, SentAt: sentAt),
                 cancellationToken).ConfigureAwait(false);
             if (plain.Page is { } known && plain.Stale)
             {
@@ -136,18 +136,18 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                 static async (state, ct) =>
                 {
                     return await RedisScripts.LookupAsync(await state.Self.DatabaseAsync(ct).ConfigureAwait(false),
-                        state.Self._keys.Entry(state.Key),
+                        state.EntryKey,
                         state.Self._keys.Claim(state.Key),
                         state.Token,
                         Milliseconds(state.Lease),
                         Milliseconds(state.Self._options.FailureBackoff + state.Self._options.RegenerationTimeout)).WaitAsync(ct).ConfigureAwait(false);
                 },
-                (Self: this, Key: key, Token: token, Lease: leaseDuration),
+                (Self: this, Key: key, EntryKey: entryKey, Token: token, Lease: leaseDuration),
                 cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
-            OnFailure(call, ex, Tags.OperationLookup);
+            OnFailure(call, ex, Tags.OperationLookup, key);
             return _local.Lookup(key, leaseDuration);
         }
 
@@ -188,12 +188,12 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     /// An entry this process last saw fresh until later than now is read alone; any other with its claim, in the same
     /// round trip, since a stale entry's answer depends on it (see <see cref="RedisFreshnessHints"/>).
     /// </remarks>
-    private ValueTask<PlainRead> ReadPlainAsync(string key, long sentAt, CancellationToken cancellationToken)
+    private ValueTask<PlainRead> ReadPlainAsync(string key, RedisKey entryKey, long sentAt, CancellationToken cancellationToken)
     {
         var connecting = DatabaseAsync(cancellationToken);
         if (!connecting.IsCompletedSuccessfully)
         {
-            return ConnectThenReadAsync(connecting, key, sentAt, cancellationToken);
+            return ConnectThenReadAsync(connecting, key, entryKey, sentAt, cancellationToken);
         }
 
         var db = connecting.Result;
@@ -202,14 +202,14 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             return default;
         }
 
-        var reading = db.StringGetLeaseAsync(_keys.Entry(key));
+        var reading = db.StringGetLeaseAsync(entryKey);
         var claim = _hints.ExpectFresh(key, sentAt) ? null : db.StringGetAsync(_keys.Claim(key));
         return ReadAsync(reading, claim, key, sentAt, earliestNow, latestNow, cancellationToken);
 
-        async ValueTask<PlainRead> ConnectThenReadAsync(ValueTask<IDatabase> connecting, string key, long sentAt, CancellationToken cancellationToken)
+        async ValueTask<PlainRead> ConnectThenReadAsync(ValueTask<IDatabase> connecting, string key, RedisKey entryKey, long sentAt, CancellationToken cancellationToken)
         {
             await connecting.ConfigureAwait(false);
-            return await ReadPlainAsync(key, sentAt, cancellationToken).ConfigureAwait(false);
+            return await ReadPlainAsync(key, entryKey, sentAt, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -272,7 +272,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
         // Never serve this process's own older copy once it stores a newer page (read your writes).
         _notifications.Changed(key);
-        if (IsCircuitOpen)
+        if (AnswersLocally)
         {
             return ValueTask.FromResult(_local.Set(key, bytes, tags, lifetime, fence));
         }
@@ -320,14 +320,14 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
-            OnFailure(call, ex, Tags.OperationStore);
+            OnFailure(call, ex, Tags.OperationStore, key);
             return _local.Set(key, page, tags, lifetime, fence);
         }
     }
 
     public async ValueTask<ClaimRenewal> RenewClaimAsync(string key, ClaimTicket claim, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
-        if (IsCircuitOpen)
+        if (AnswersLocally)
         {
             return await _local.RenewClaimAsync(key, claim, leaseDuration, cancellationToken).ConfigureAwait(false);
         }
@@ -363,7 +363,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     {
         // The claim may have been granted by the local fallback: releasing it there too is harmless when it was not.
         await _local.ReleaseClaimAsync(key, claim, retryAfter, failed, cancellationToken).ConfigureAwait(false);
-        if (IsCircuitOpen)
+        if (AnswersLocally)
         {
             return;
         }
