@@ -186,7 +186,7 @@ internal static class Scenarios
 
             // The master to kill serves the page's slot: the key that names the page, whichever store wrote it (the
             // built-in store's expires with the page, so it is looked for until the next render stores it again).
-            var key = await PageKeyAsync(cluster);
+            var key = await PageKeyAsync(cluster, targets[0]);
             var master = await cluster.MasterPortOfAsync(key);
             var replica = cluster.ReplicaPortOf(master);
 
@@ -231,8 +231,12 @@ internal static class Scenarios
         }
     }
 
-    private static async Task<StackExchange.Redis.RedisKey> PageKeyAsync(MintCache.Testing.LocalRedisCluster cluster)
+    private static async Task<StackExchange.Redis.RedisKey> PageKeyAsync(MintCache.Testing.LocalRedisCluster cluster, Uri page)
     {
+        // The page is requested while its key is looked for: after the warm-up nothing else renders it, and the
+        // built-in store's key is gone with the page once it expires.
+        using var client = new HttpClient();
+        client.DefaultRequestHeaders.Host = "bench.local";
         var clock = Stopwatch.StartNew();
         while (clock.Elapsed < TimeSpan.FromSeconds(10))
         {
@@ -241,6 +245,7 @@ internal static class Scenarios
                 return key;
             }
 
+            using var _ = await client.GetAsync(page);
             await Task.Delay(20);
         }
 
