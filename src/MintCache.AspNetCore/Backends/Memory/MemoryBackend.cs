@@ -319,7 +319,6 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
         return ValueTask.CompletedTask;
     }
 
-    /// <summary>Drops every entry (the Redis backend's local fallback copies, once Redis is back).</summary>
     /// <summary>The page stored under <paramref name="key"/>, fresh or stale, if it has not expired; no claim is taken.</summary>
     internal bool TryPeek(string key, out byte[] page)
     {
@@ -333,6 +332,7 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
         return false;
     }
 
+    /// <summary>Drops every entry (the Redis backend's local fallback copies, once Redis is back).</summary>
     internal void Clear()
     {
         if (_entries.IsEmpty)

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using MintCache.AspNetCore.Diagnostics;
 using Polly.CircuitBreaker;
+using StackExchange.Redis;
 
 namespace MintCache.AspNetCore.Backends.Redis;
 
@@ -65,14 +66,18 @@ internal sealed partial class RedisBackend : IBackendHealth
         return await probe.Answers.ConfigureAwait(false);
     }
 
-    private async Task<bool> PingAsync()
+    /// <summary>
+    /// Whether Redis answers within the operation timeout, outside the pipeline: a ping, or a read of
+    /// <paramref name="key"/>, which asks the node that serves its slot.
+    /// </summary>
+    private async Task<bool> PingAsync(string? key = null)
     {
         // Real time, as the connection and Redis's answers come in real time.
         var timeout = _options.RedisOperationTimeout;
         try
         {
             var multiplexer = await _connection.GetAsync(CancellationToken.None).AsTask().WaitAsync(timeout).ConfigureAwait(false);
-            await multiplexer.GetDatabase().PingAsync().WaitAsync(timeout).ConfigureAwait(false);
+            await AskAsync(multiplexer.GetDatabase(), key).WaitAsync(timeout).ConfigureAwait(false);
             return true;
         }
 #pragma warning disable CA1031 // Whatever stops the ping, Redis did not answer it: the check reports that, never throws.
@@ -83,6 +88,9 @@ internal sealed partial class RedisBackend : IBackendHealth
             return false;
         }
     }
+
+    // A ping, or a read of the key: on a cluster, only the key's slot proves that its node answers.
+    private static Task AskAsync(IDatabase db, string? key) => key is null ? db.PingAsync() : db.KeyExistsAsync(key);
 
     private sealed record Probe(long At, bool Degraded, Task<bool> Answers);
 }

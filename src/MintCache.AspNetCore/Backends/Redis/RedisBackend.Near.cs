@@ -52,11 +52,8 @@ internal sealed partial class RedisBackend : IDisposable
         }
 
         // The script's now is truncated to the millisecond, so the remaining time may be overstated by up to 1 ms.
-        var deadline = sentAt + (long)((msToStale - 1) * (Stopwatch.Frequency / 1000.0));
-        var life = msToExpiry <= 0 ? default : new RedisNearCache.EntryLife(
-            sentAt + (long)((msToExpiry - 1) * (Stopwatch.Frequency / 1000.0)),
-            sentAt + (long)((Math.Max(msToFailSafe, msToExpiry) - 1) * (Stopwatch.Frequency / 1000.0)),
-            TimeSpan.FromMilliseconds(graceMs));
+        var deadline = TicksAfter(sentAt, msToStale - 1);
+        var life = msToExpiry <= 0 ? default : LifeAfter(sentAt, msToExpiry, msToFailSafe, graceMs);
         if (near.Add(key, page, deadline, life) is not { } kept)
         {
             return;
@@ -82,16 +79,19 @@ internal sealed partial class RedisBackend : IDisposable
             return;
         }
 
-        var life = new RedisNearCache.EntryLife(
-            sentAt + (long)((msToExpiry - 1) * (Stopwatch.Frequency / 1000.0)),
-            sentAt + (long)((Math.Max(msToFailSafe, msToExpiry) - 1) * (Stopwatch.Frequency / 1000.0)),
-            TimeSpan.FromMilliseconds(graceMs));
-        if (near.Add(key, page, deadline: 0, life) is { } kept && (_notifications.Mark(key) != mark || !_notifications.IsLive))
+        if (near.Add(key, page, deadline: 0, LifeAfter(sentAt, msToExpiry, msToFailSafe, graceMs)) is { } kept && (_notifications.Mark(key) != mark || !_notifications.IsLive))
         {
             // An eviction or a newer page whose message arrived while the read was in flight: this copy is older.
             near.Remove(key, kept);
         }
     }
+
+    /// <summary>A time Redis gave as milliseconds from now, from when the request was sent, as a <see cref="Stopwatch"/> timestamp.</summary>
+    private static long TicksAfter(long sentAt, long ms) => sentAt + (long)(ms * (Stopwatch.Frequency / 1000.0));
+
+    // Each a millisecond short: the script's now is truncated to the millisecond.
+    private static RedisNearCache.EntryLife LifeAfter(long sentAt, long msToExpiry, long msToFailSafe, long graceMs)
+        => new(TicksAfter(sentAt, msToExpiry - 1), TicksAfter(sentAt, Math.Max(msToFailSafe, msToExpiry) - 1), TimeSpan.FromMilliseconds(graceMs));
 
     private BackendLookup ReadMissing(StackExchange.Redis.RedisResult[] reply, long token, long mark)
         => reply.Length < 2 ? BackendLookup.Missing : (int)reply[1] switch
@@ -103,7 +103,7 @@ internal sealed partial class RedisBackend : IDisposable
 
     public ValueTask<bool> WaitForEntryAsync(string key, BackendLookup lookup, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        if (!lookup.ClaimedElsewhere || IsDegraded || IsCircuitOpen)
+        if (!lookup.ClaimedElsewhere || AnswersLocally)
         {
             return ValueTask.FromResult(false);
         }

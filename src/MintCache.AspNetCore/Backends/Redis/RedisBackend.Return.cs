@@ -10,13 +10,15 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// back as soon as Redis answers: the circuit closes and the next calls go to Redis.
 /// </summary>
 /// <remarks>
+/// <para>
 /// The probe reads the key whose call failed, when there is one, rather than pinging: on a Redis Cluster whose master
 /// died, the other masters answer a ping at once, while the failed slot answers only once its replica is promoted.
-/// </remarks>
-/// <remarks>
+/// </para>
+/// <para>
 /// Without it, an open circuit sends nothing to Redis until its break runs out, and each process comes back on its own
 /// schedule, up to a break later: until then each one regenerates its pages itself, and a farm renders a page once per
 /// process instead of once.
+/// </para>
 /// </remarks>
 internal sealed partial class RedisBackend
 {
@@ -78,7 +80,7 @@ internal sealed partial class RedisBackend
 
         multiplexer.ConnectionRestored += (_, _) =>
         {
-            if (IsDegraded || IsCircuitOpen)
+            if (AnswersLocally)
             {
                 _ = ProbeReturnAsync();
             }
@@ -170,40 +172,23 @@ internal sealed partial class RedisBackend
     /// the pipeline while the circuit is closed, so that a Redis that keeps failing opens it as calls did before; past
     /// it while open, since Polly would refuse the call, and the probe is what closes it.
     /// </summary>
-    private async Task<bool> ProbeAsync(string? failedKey)
+    private async Task<bool> SlotAnswersAsync(string? failedKey)
     {
+        if (_breaker.CircuitState != CircuitState.Closed)
+        {
+            return await PingAsync(failedKey).ConfigureAwait(false);
+        }
+
         try
         {
-            if (_breaker.CircuitState == CircuitState.Closed)
-            {
-                return await _pipeline.ExecuteAsync(
-                    static async (state, ct) =>
-                    {
-                        var db = await state.Self.DatabaseAsync(ct).ConfigureAwait(false);
-                        if (state.Key is null)
-                        {
-                            await db.PingAsync().WaitAsync(ct).ConfigureAwait(false);
-                        }
-                        else
-                        {
-                            await db.KeyExistsAsync(state.Key).WaitAsync(ct).ConfigureAwait(false);
-                        }
-
-                        return true;
-                    },
-                    (Self: this, Key: failedKey),
-                    CancellationToken.None).ConfigureAwait(false);
-            }
-
-            if (failedKey is null)
-            {
-                return await PingAsync().ConfigureAwait(false);
-            }
-
-            var timeout = _options.RedisOperationTimeout;
-            var multiplexer = await _connection.GetAsync(CancellationToken.None).AsTask().WaitAsync(timeout).ConfigureAwait(false);
-            await multiplexer.GetDatabase().KeyExistsAsync(failedKey).WaitAsync(timeout).ConfigureAwait(false);
-            return true;
+            return await _pipeline.ExecuteAsync(
+                static async (state, ct) =>
+                {
+                    await AskAsync(await state.Self.DatabaseAsync(ct).ConfigureAwait(false), state.Key).WaitAsync(ct).ConfigureAwait(false);
+                    return true;
+                },
+                (Self: this, Key: failedKey),
+                CancellationToken.None).ConfigureAwait(false);
         }
 #pragma warning disable CA1031 // Whatever stops the probe, Redis did not answer it: the next one tries again.
         catch (Exception ex)
@@ -231,7 +216,7 @@ internal sealed partial class RedisBackend
         try
         {
             var failedKey = Volatile.Read(ref _failedKey);
-            if (!await ProbeAsync(failedKey).ConfigureAwait(false))
+            if (!await SlotAnswersAsync(failedKey).ConfigureAwait(false))
             {
                 return;
             }

@@ -162,7 +162,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         {
             case (int)EntryState.Fresh:
                 var fresh = (byte[])reply[1]!;
-                _hints.Fresh(key, sentAt + (long)((long)reply[2] * (Stopwatch.Frequency / 1000.0)));
+                _hints.Fresh(key, TicksAfter(sentAt, (long)reply[2]));
                 KeepNear(key, fresh, mark, sentAt, msToStale: (long)reply[2], msToExpiry: (long)reply[3], msToFailSafe: (long)reply[4], graceMs: (long)reply[5]);
                 return reply.Length > 6
                     ? BackendLookup.FreshClaimed(fresh, new ClaimTicket(token, (long)reply[6], ClaimedAt: (long)reply[7]))
@@ -237,7 +237,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         {
             if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
             {
-                _hints.Fresh(key, sentAt + (long)(msToKeep * (Stopwatch.Frequency / 1000.0)));
+                _hints.Fresh(key, TicksAfter(sentAt, msToKeep));
                 return new PlainRead(page, msToKeep, msToExpiry, msToFailSafe, graceMs, Stale: false);
             }
 

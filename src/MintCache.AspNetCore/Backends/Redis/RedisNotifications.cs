@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using MintCache.AspNetCore.Diagnostics;
 using StackExchange.Redis;
@@ -177,13 +178,13 @@ internal sealed class RedisNotifications : IDisposable
     public void Resume(TimeSpan timeout)
     {
         if (IsLive || Volatile.Read(ref _queue) is null || Volatile.Read(ref _disposed) == 1
-            || System.Diagnostics.Stopwatch.GetTimestamp() < Interlocked.Read(ref _resumeAfter)
+            || Stopwatch.GetTimestamp() < Interlocked.Read(ref _resumeAfter)
             || Interlocked.Exchange(ref _resuming, 1) == 1)
         {
             return;
         }
 
-        Interlocked.Exchange(ref _resumeAfter, System.Diagnostics.Stopwatch.GetTimestamp() + System.Diagnostics.Stopwatch.Frequency);
+        Interlocked.Exchange(ref _resumeAfter, Stopwatch.GetTimestamp() + Stopwatch.Frequency);
         _ = ResumeAsync(timeout);
     }
 
