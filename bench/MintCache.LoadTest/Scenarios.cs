@@ -31,23 +31,11 @@ internal static class Scenarios
         var apps = new List<AppInstance>();
         try
         {
-            for (var i = 0; i < instances; i++)
-            {
-                apps.Add(await AppInstance.StartAsync(store, settings.RenderMs, $"i{i}", countLookups: true, eagerRefresh));
-            }
-
-            var targets = apps.Select(static a => new Uri(a.BaseAddress, "slow")).ToList();
-
             // The warm-up stores the first page (a cold miss for everyone) and lets the JIT settle; it is not counted.
             // It lasts at least 5 s so that it spans two expiries: the first regeneration runs code (and JIT) that no
             // request ran before.
             var warmup = settings.Warmup < TimeSpan.FromSeconds(5) ? TimeSpan.FromSeconds(5) : settings.Warmup;
-            await LoadClient.RunAsync(targets, settings.Clients, warmup, settings.MaxRequests);
-            var before = new List<StatsSnapshot>();
-            foreach (var app in apps)
-            {
-                before.Add(await app.StatsAsync());
-            }
+            var (targets, before) = await StartWarmedUpAsync(apps, store, instances, settings, warmup, eagerRefresh);
 
             // Redis's own time per command over the measured phase, for the stores that use it.
             await using var redisStats = StoreHost.UsesRedis(store) && redisEndpoint is not null ? await RedisCommandStats.ConnectAsync(redisEndpoint) : null;
@@ -60,12 +48,7 @@ internal static class Scenarios
             var samples = await LoadClient.RunAsync(targets, settings.Clients, settings.StormDuration, settings.MaxRequests);
             var measureEnd = Stopwatch.GetTimestamp();
             var commands = redisStats is null ? null : await redisStats.ReadAsync();
-
-            var stats = new List<StatsSnapshot>();
-            foreach (var app in apps)
-            {
-                stats.Add(await app.StatsAsync());
-            }
+            var stats = await StatsAsync(apps);
 
             var lookups = stats.Sum(static s => s.Lookups) - before.Sum(static s => s.Lookups);
             var requests = stats.Sum(static s => s.SlowRequests) - before.Sum(static s => s.SlowRequests);
@@ -102,18 +85,7 @@ internal static class Scenarios
         var apps = new List<AppInstance>();
         try
         {
-            for (var i = 0; i < 2; i++)
-            {
-                apps.Add(await AppInstance.StartAsync(store, settings.RenderMs, $"i{i}", countLookups: true));
-            }
-
-            var targets = apps.Select(static a => new Uri(a.BaseAddress, "slow")).ToList();
-            await LoadClient.RunAsync(targets, settings.Clients, TimeSpan.FromSeconds(5), settings.MaxRequests);
-            var before = new List<StatsSnapshot>();
-            foreach (var app in apps)
-            {
-                before.Add(await app.StatsAsync());
-            }
+            var (targets, before) = await StartWarmedUpAsync(apps, store, 2, settings, TimeSpan.FromSeconds(5));
 
             var measureStart = Stopwatch.GetTimestamp();
             var load = LoadClient.RunAsync(targets, settings.Clients, settings.StormDuration, settings.MaxRequests);
@@ -124,12 +96,7 @@ internal static class Scenarios
             var restartedAt = Stopwatch.GetTimestamp();
             var samples = await load;
             var measureEnd = Stopwatch.GetTimestamp();
-
-            var stats = new List<StatsSnapshot>();
-            foreach (var app in apps)
-            {
-                stats.Add(await app.StatsAsync());
-            }
+            var stats = await StatsAsync(apps);
 
             var windows = new List<int>();
             var window = TimeSpan.FromSeconds(2);
@@ -171,18 +138,7 @@ internal static class Scenarios
         var apps = new List<AppInstance>();
         try
         {
-            for (var i = 0; i < 2; i++)
-            {
-                apps.Add(await AppInstance.StartAsync(store, settings.RenderMs, $"i{i}", countLookups: true));
-            }
-
-            var targets = apps.Select(static a => new Uri(a.BaseAddress, "slow")).ToList();
-            await LoadClient.RunAsync(targets, settings.Clients, TimeSpan.FromSeconds(5), settings.MaxRequests);
-            var before = new List<StatsSnapshot>();
-            foreach (var app in apps)
-            {
-                before.Add(await app.StatsAsync());
-            }
+            var (targets, before) = await StartWarmedUpAsync(apps, store, 2, settings, TimeSpan.FromSeconds(5));
 
             // The master to kill serves the page's slot: the key that names the page, whichever store wrote it (the
             // built-in store's expires with the page, so it is looked for until the next render stores it again).
@@ -208,11 +164,7 @@ internal static class Scenarios
             var promotedAfter = killed.Elapsed;
             var samples = await load;
             var measureEnd = Stopwatch.GetTimestamp();
-            var stats = new List<StatsSnapshot>();
-            foreach (var app in apps)
-            {
-                stats.Add(await app.StatsAsync());
-            }
+            var stats = await StatsAsync(apps);
 
             var result = StormAnalysis.Analyse(store, 2, settings, samples, stats, measureStart, measureEnd) with
             {
@@ -229,6 +181,35 @@ internal static class Scenarios
 
             Environment.SetEnvironmentVariable(LocalRedis.EnvironmentVariable, previous);
         }
+    }
+
+    /// <summary>
+    /// Starts <paramref name="instances"/> app instances into <paramref name="apps"/> (the caller disposes them, even
+    /// when one fails to start), runs the clients against their slow page for <paramref name="warmup"/>, not counted,
+    /// and returns the page's addresses and the instances' counters after it.
+    /// </summary>
+    private static async Task<(List<Uri> Targets, List<StatsSnapshot> Before)> StartWarmedUpAsync(
+        List<AppInstance> apps, StoreKind store, int instances, RunSettings settings, TimeSpan warmup, double? eagerRefresh = null)
+    {
+        for (var i = 0; i < instances; i++)
+        {
+            apps.Add(await AppInstance.StartAsync(store, settings.RenderMs, $"i{i}", countLookups: true, eagerRefresh));
+        }
+
+        var targets = apps.Select(static a => new Uri(a.BaseAddress, "slow")).ToList();
+        await LoadClient.RunAsync(targets, settings.Clients, warmup, settings.MaxRequests);
+        return (targets, await StatsAsync(apps));
+    }
+
+    private static async Task<List<StatsSnapshot>> StatsAsync(List<AppInstance> apps)
+    {
+        var stats = new List<StatsSnapshot>();
+        foreach (var app in apps)
+        {
+            stats.Add(await app.StatsAsync());
+        }
+
+        return stats;
     }
 
     private static async Task<StackExchange.Redis.RedisKey> PageKeyAsync(MintCache.Testing.LocalRedisCluster cluster, Uri page)

@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Runtime.CompilerServices;
-using System.Text;
 using StackExchange.Redis;
 
 namespace MintCache.Testing;
@@ -177,19 +176,14 @@ internal sealed class LocalRedisCluster : IAsyncDisposable
         {
             var port = LocalRedisServer.FreeLoopbackPort();
             var p = port.ToString(CultureInfo.InvariantCulture);
-            _nodes.Add(Node.Start(executable, port, _directory,
-                ["--port", p, "--bind", "127.0.0.1", "--cluster-enabled", "yes", "--cluster-config-file", $"nodes-{p}.conf",
-                    "--cluster-node-timeout", timeout, "--save", "", "--appendonly", "no", "--protected-mode", "no",
+            _nodes.Add(new Node(await LocalRedisServer.StartAsync(executable, port, password: null,
+                ["--cluster-enabled", "yes", "--cluster-config-file", $"nodes-{p}.conf", "--cluster-node-timeout", timeout,
 
                     // A replica's first sync starts at once rather than after the default 5 s wait for more replicas,
                     // and a replica may take over however long it was cut off: a stalled machine must not leave a
                     // failed master without a successor.
-                    "--repl-diskless-sync-delay", "0", "--cluster-replica-validity-factor", "0"]));
-        }
-
-        foreach (var node in _nodes)
-        {
-            await LocalRedisServer.WaitUntilListeningAsync(node.Port, node.HasExited);
+                    "--repl-diskless-sync-delay", "0", "--cluster-replica-validity-factor", "0"],
+                _directory)));
         }
 
         // Admin: CLUSTER and ROLE on one node at a time. The nodes answer before they form a cluster, hence no abort.
@@ -300,95 +294,19 @@ internal sealed class LocalRedisCluster : IAsyncDisposable
         }
     }
 
-    /// <summary>One redis-server process, its output kept for a failing test's message.</summary>
-    private sealed class Node : IDisposable
+    /// <summary>One node: its server, its cluster id, and whether the test killed it.</summary>
+    private sealed class Node(LocalRedisServer server) : IDisposable
     {
-        private readonly Process _process;
-        private readonly StringBuilder _output = new();
-        private readonly Lock _lock = new();
-
-        private Node(Process process, int port)
-        {
-            _process = process;
-            Port = port;
-        }
-
-        public int Port { get; }
+        public int Port => server.Port;
 
         public string Id { get; set; } = string.Empty;
 
         public bool Killed { get; set; }
 
-        public string Output
-        {
-            get
-            {
-                lock (_lock)
-                {
-                    return _output.ToString();
-                }
-            }
-        }
+        public string Output => server.Output;
 
-        public static Node Start(string executable, int port, string directory, IEnumerable<string> arguments)
-        {
-            var info = new ProcessStartInfo(executable)
-            {
-                WorkingDirectory = directory,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (var argument in arguments)
-            {
-                info.ArgumentList.Add(argument);
-            }
+        public void Stop() => server.Kill();
 
-            var process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start.");
-            var node = new Node(process, port);
-            process.OutputDataReceived += (_, e) => node.Append(e.Data);
-            process.ErrorDataReceived += (_, e) => node.Append(e.Data);
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            return node;
-        }
-
-        public bool HasExited() => _process.HasExited;
-
-        /// <summary>Kills the process at once (idempotent).</summary>
-        public void Stop()
-        {
-            try
-            {
-                if (!_process.HasExited)
-                {
-                    _process.Kill(entireProcessTree: true);
-                    _process.WaitForExit(5_000);
-                }
-            }
-            catch (InvalidOperationException)
-            {
-                // Already gone, or disposed.
-            }
-        }
-
-        public void Dispose()
-        {
-            Stop();
-            _process.Dispose();
-        }
-
-        private void Append(string? line)
-        {
-            if (line is null)
-            {
-                return;
-            }
-
-            lock (_lock)
-            {
-                _output.AppendLine(line);
-            }
-        }
+        public void Dispose() => server.Dispose();
     }
 }

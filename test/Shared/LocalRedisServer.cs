@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 
 namespace MintCache.Testing;
 
@@ -14,6 +15,8 @@ internal sealed class LocalRedisServer : IDisposable
     private static readonly TimeSpan StartTimeout = TimeSpan.FromSeconds(15);
 
     private readonly Process _process;
+    private readonly StringBuilder _output = new();
+    private readonly Lock _lock = new();
 
     private LocalRedisServer(Process process, int port)
     {
@@ -24,6 +27,18 @@ internal sealed class LocalRedisServer : IDisposable
     public int Port { get; }
 
     public string Endpoint => "127.0.0.1:" + Port.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>What the server printed, kept for a failing test's message.</summary>
+    public string Output
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _output.ToString();
+            }
+        }
+    }
 
     /// <summary>The path of <c>redis-server</c> on the PATH, or null when it is not installed.</summary>
     public static string? FindExecutable()
@@ -47,16 +62,21 @@ internal sealed class LocalRedisServer : IDisposable
         return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
-    /// <summary>Starts redis-server on <paramref name="port"/> and returns once it accepts connections.</summary>
+    /// <summary>
+    /// Starts redis-server on <paramref name="port"/>, with <paramref name="arguments"/> after the ones every server
+    /// here gets, in <paramref name="workingDirectory"/> (for the files a cluster node writes), and returns once it
+    /// accepts connections.
+    /// </summary>
     /// <exception cref="InvalidOperationException">It exited at start.</exception>
     /// <exception cref="TimeoutException">It did not listen within 15 seconds.</exception>
-    public static async Task<LocalRedisServer> StartAsync(string executable, int port, string? password = null)
+    public static async Task<LocalRedisServer> StartAsync(string executable, int port, string? password = null, IEnumerable<string>? arguments = null, string? workingDirectory = null)
     {
         var info = new ProcessStartInfo(executable)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
+            WorkingDirectory = workingDirectory ?? string.Empty,
         };
 
         // Loopback only, nothing persisted: a restarted server starts empty, as after a crash without persistence.
@@ -71,14 +91,19 @@ internal sealed class LocalRedisServer : IDisposable
             info.ArgumentList.Add(password);
         }
 
+        foreach (var argument in arguments ?? [])
+        {
+            info.ArgumentList.Add(argument);
+        }
+
         var process = Process.Start(info) ?? throw new InvalidOperationException("redis-server did not start.");
 
-        // Drained, so that a chatty server never blocks on a full pipe.
-        process.OutputDataReceived += static (_, _) => { };
-        process.ErrorDataReceived += static (_, _) => { };
+        // Drained, so that a chatty server never blocks on a full pipe, and kept.
+        var server = new LocalRedisServer(process, port);
+        process.OutputDataReceived += (_, e) => server.Append(e.Data);
+        process.ErrorDataReceived += (_, e) => server.Append(e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
-        var server = new LocalRedisServer(process, port);
         try
         {
             await WaitUntilListeningAsync(port, () => process.HasExited);
@@ -137,15 +162,40 @@ internal sealed class LocalRedisServer : IDisposable
         }
     }
 
+    /// <summary>Kills the server at once, as a crash would (idempotent).</summary>
+    public void Kill()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                _process.WaitForExit(5_000);
+            }
+        }
+        catch (InvalidOperationException)
+        {
+            // Already gone, or disposed.
+        }
+    }
+
     /// <summary>Kills the server at once, as a crash would.</summary>
     public void Dispose()
     {
-        if (!_process.HasExited)
+        Kill();
+        _process.Dispose();
+    }
+
+    private void Append(string? line)
+    {
+        if (line is null)
         {
-            _process.Kill(entireProcessTree: true);
-            _process.WaitForExit(5_000);
+            return;
         }
 
-        _process.Dispose();
+        lock (_lock)
+        {
+            _output.AppendLine(line);
+        }
     }
 }
