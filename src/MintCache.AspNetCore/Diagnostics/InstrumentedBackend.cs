@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using MintCache.AspNetCore.Backends;
 using MintCache.AspNetCore.Entries;
 using MintCache.AspNetCore.Store;
@@ -59,6 +60,7 @@ internal sealed class InstrumentedBackend : IMintBackend
 
         return AwaitAsync(lookup, call);
 
+        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
         static async ValueTask<BackendLookup> AwaitAsync(ValueTask<BackendLookup> lookup, Call call)
         {
             try

@@ -114,6 +114,8 @@ internal sealed partial class RedisBackend : IDisposable
     public void Dispose()
     {
         _notifications.Dispose();
+        _entryReplies.Dispose();
+        _claimReplies.Dispose();
         lock (_returnProbeLock)
         {
             _returnProbe?.Dispose();

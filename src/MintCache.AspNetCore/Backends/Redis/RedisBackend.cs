@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MintCache.AspNetCore.Backends.Memory;
@@ -36,6 +37,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     private readonly Metrics _metrics;
     private readonly RedisServerClock _clock = new();
     private readonly RedisFreshnessHints _hints = new();
+    private readonly RedisReplyWaits<Lease<byte>?> _entryReplies;
+    private readonly RedisReplyWaits<RedisValue> _claimReplies;
 
     public RedisBackend(RedisConnection connection, MemoryBackend local, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<RedisBackend> logger, Metrics metrics)
     {
@@ -47,6 +50,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _options = options.Value;
         _keys = new RedisKeys(options.Value.KeyPrefix);
         _pipeline = RedisResilience.Build(options.Value, timeProvider, _breaker, _manualControl, OnCircuitOpened);
+        _entryReplies = new RedisReplyWaits<Lease<byte>?>(timeProvider, options.Value.RedisOperationTimeout);
+        _claimReplies = new RedisReplyWaits<RedisValue>(timeProvider, options.Value.RedisOperationTimeout);
         _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
         _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown);
 
@@ -98,6 +103,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         return LookupOnRedisAsync(key, _keys.Entry(key), leaseDuration, cancellationToken);
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<BackendLookup> LookupOnRedisAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
         var call = BeginCall();
@@ -112,12 +118,13 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         {
             // A fresh entry needs no script: a plain GET, decided against the server's clock as measured here. Redis
             // runs a GET in a couple of microseconds, the lookup script in tens; only stale, missing or borderline
-            // entries (and claims) go on to the script. The callback is not async, and neither is ReadPlainAsync's
-            // hit once Redis answered: a hit allocates little beyond the page it returns.
-            var plain = await _pipeline.ExecuteAsync(
-                static (state, ct) => state.Self.ReadPlainAsync(state.Key, state.EntryKey, state.SentAt, ct),
-                (Self: this, Key: key, EntryKey: entryKey, SentAt: sentAt),
-                cancellationToken).ConfigureAwait(false);
+            // entries (and claims) go on to the script.
+            var plain = CanReadOutsidePipeline
+                ? await ReadPlainOutsidePipelineAsync(key, entryKey, sentAt, cancellationToken).ConfigureAwait(false)
+                : await _pipeline.ExecuteAsync(
+                    static (state, ct) => state.Self.ReadPlainAsync(state.Key, state.EntryKey, state.SentAt, ct),
+                    (Self: this, Key: key, EntryKey: entryKey, SentAt: sentAt),
+                    cancellationToken).ConfigureAwait(false);
             if (plain.Page is { } known && plain.Stale)
             {
                 OnSuccess(call);
@@ -181,6 +188,55 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     }
 
     /// <summary>
+    /// Whether the plain reads may skip the resilience pipeline: the breaker is closed and the connection made, so
+    /// nothing is left for the pipeline to do but time the reads out, which <see cref="RedisReplyWaits{T}"/> does too.
+    /// </summary>
+    /// <remarks>
+    /// The pipeline's asynchronous path allocates more per call than the rest of a hit together (its strategies' state
+    /// machines, a linked token); the reads' outcome is then given to the breaker synchronously, which allocates nothing.
+    /// A connection still being made is waited for under the pipeline's timeout, as are the scripts.
+    /// </remarks>
+    private bool CanReadOutsidePipeline => _breaker.CircuitState == CircuitState.Closed && _connection.IsConnected;
+
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<PlainRead> ReadPlainOutsidePipelineAsync(string key, RedisKey entryKey, long sentAt, CancellationToken cancellationToken)
+    {
+        PlainRead plain;
+        try
+        {
+            plain = await ReadPlainAsync(key, entryKey, sentAt, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
+        {
+            CountInBreaker(ex);
+            throw;
+        }
+
+        CountInBreaker(failure: null);
+        return plain;
+    }
+
+    /// <summary>Gives the breaker the outcome of a call made outside the pipeline, as if it had run inside.</summary>
+    private void CountInBreaker(Exception? failure)
+    {
+        var context = ResilienceContextPool.Shared.Get();
+        var counted = _pipeline.ExecuteOutcomeAsync(
+            static (_, failure) => ValueTask.FromResult(failure is null ? Outcome.FromResult(true) : Outcome.FromException<bool>(failure)),
+            context,
+            failure);
+
+        // The breaker and the timeout run synchronously around a callback that completed: the context is free again.
+        if (counted.IsCompleted)
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+        else
+        {
+            _ = counted.AsTask();
+        }
+    }
+
+    /// <summary>
     /// The page, when plain reads show the entry certainly fresh, or certainly stale with its claim held by another;
     /// otherwise nothing, and the script decides (it takes claims, and decides borderline entries on the server's clock).
     /// </summary>
@@ -213,17 +269,18 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
     }
 
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<PlainRead> ReadAsync(Task<Lease<byte>?> reading, Task<RedisValue>? claim, string key, long sentAt, long earliestNow, long latestNow, CancellationToken cancellationToken)
     {
         Lease<byte>? value;
         RedisValue holding = default;
         try
         {
-            // Waited for under the pipeline's timeout; the claim was sent with the entry, so is back by then, or soon.
-            value = await reading.WaitAsync(cancellationToken).ConfigureAwait(false);
+            // Each waited for no longer than the operation timeout; the claim was sent with the entry, so is back by then, or soon.
+            value = await _entryReplies.WaitAsync(reading, cancellationToken).ConfigureAwait(false);
             if (claim is not null)
             {
-                holding = await claim.WaitAsync(cancellationToken).ConfigureAwait(false);
+                holding = await _claimReplies.WaitAsync(claim, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (RedisServerException)

@@ -52,6 +52,9 @@ internal sealed class RedisConnection : IAsyncDisposable, IDisposable
         return options;
     }
 
+    /// <summary>Whether the multiplexer was made: it reconnects on its own from then on.</summary>
+    public bool IsConnected => Volatile.Read(ref _connecting) is { IsCompletedSuccessfully: true };
+
     /// <summary>The multiplexer, once connected. The first caller starts the connection; a failed one is retried.</summary>
     public ValueTask<IConnectionMultiplexer> GetAsync(CancellationToken cancellationToken)
     {
