@@ -36,22 +36,12 @@ internal sealed class InstrumentedBackend : IMintBackend
 
     public long EvictionMark => _inner.EvictionMark;
 
-    public static IMintBackend Wrap(IMintBackend backend, Metrics metrics)
+    public static InstrumentedBackend Wrap(IMintBackend backend, Metrics metrics)
         => backend as InstrumentedBackend ?? new InstrumentedBackend(backend, metrics);
 
     public ValueTask<BackendLookup> LookupAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
-        var call = Begin(Tags.OperationLookup);
-        ValueTask<BackendLookup> lookup;
-        try
-        {
-            lookup = _inner.LookupAsync(key, leaseDuration, cancellationToken);
-        }
-        catch (Exception ex) when (call.Fail(ex))
-        {
-            throw;
-        }
-
+        var lookup = StartLookup(key, leaseDuration, cancellationToken, out var call);
         if (lookup.IsCompletedSuccessfully)
         {
             call.End();
@@ -60,7 +50,6 @@ internal sealed class InstrumentedBackend : IMintBackend
 
         return AwaitAsync(lookup, call);
 
-        [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
         static async ValueTask<BackendLookup> AwaitAsync(ValueTask<BackendLookup> lookup, Call call)
         {
             try
@@ -73,6 +62,24 @@ internal sealed class InstrumentedBackend : IMintBackend
             {
                 throw;
             }
+        }
+    }
+
+    /// <summary>
+    /// Starts a lookup whose measurement the caller ends (<see cref="Call.End"/>, or <see cref="Call.Fail"/> as an
+    /// exception filter): the store awaits its hits anyway, and a second state machine here, per hit, would allocate
+    /// more than the rest of the hit's own work.
+    /// </summary>
+    public ValueTask<BackendLookup> StartLookup(string key, TimeSpan leaseDuration, CancellationToken cancellationToken, out Call call)
+    {
+        call = Begin(Tags.OperationLookup);
+        try
+        {
+            return _inner.LookupAsync(key, leaseDuration, cancellationToken);
+        }
+        catch (Exception ex) when (call.Fail(ex))
+        {
+            throw;
         }
     }
 
@@ -194,18 +201,23 @@ internal sealed class InstrumentedBackend : IMintBackend
     private Call Begin(string operation)
         => new(_metrics, _inner.Name, operation, _metrics.TimingBackend ? Stopwatch.GetTimestamp() : 0, Activities.StartBackendCall(_inner.Name, operation, _activityKind));
 
-    /// <summary>One backend call being measured.</summary>
-    private readonly record struct Call(Metrics Metrics, string Backend, string Operation, long StartedAt, Activity? Activity)
+    /// <summary>One backend call being measured; <see langword="default"/> measures nothing (one already ended).</summary>
+    internal readonly record struct Call(Metrics Metrics, string Backend, string Operation, long StartedAt, Activity? Activity)
     {
         public void End()
         {
-            Metrics.BackendCall(Backend, Operation, StartedAt);
+            Metrics?.BackendCall(Backend, Operation, StartedAt);
             Activity?.Dispose();
         }
 
         /// <summary>Records a failure; always <see langword="false"/>, so that, as a filter, it never catches.</summary>
         public bool Fail(Exception exception)
         {
+            if (Metrics is null)
+            {
+                return false;
+            }
+
             if (exception is not OperationCanceledException)
             {
                 Metrics.BackendError(Backend, Operation);

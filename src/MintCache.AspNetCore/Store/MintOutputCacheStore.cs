@@ -25,7 +25,7 @@ namespace MintCache.AspNetCore.Store;
 /// </remarks>
 internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IMintCache
 {
-    private readonly IMintBackend _backend;
+    private readonly InstrumentedBackend _backend;
     private readonly MintCacheOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly IHttpContextAccessor? _httpContextAccessor;
@@ -83,9 +83,10 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         }
 
         ValueTask<BackendLookup> lookup;
+        InstrumentedBackend.Call call;
         try
         {
-            lookup = _backend.LookupAsync(key, _options.LeaseDuration, cancellationToken);
+            lookup = _backend.StartLookup(key, _options.LeaseDuration, cancellationToken, out call);
         }
         catch (Exception ex) when (ex is not OperationCanceledException)
         {
@@ -96,22 +97,33 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         if (lookup.IsCompletedSuccessfully)
         {
             var result = lookup.Result; // read once: a pooled ValueTask may not be read twice
+            call.End();
             return result.ClaimedElsewhere
-                ? AwaitLookupAsync(key, new ValueTask<BackendLookup>(result), cancellationToken)
+                ? AwaitLookupAsync(key, new ValueTask<BackendLookup>(result), default, cancellationToken)
                 : ValueTask.FromResult(_observer.Answered(result, Answer(key, result, completedSynchronously: true)));
         }
 
-        return AwaitLookupAsync(key, lookup, cancellationToken);
+        return AwaitLookupAsync(key, lookup, call, cancellationToken);
     }
 
-    // Pooled state machines here and down the Redis hit path: each lookup that misses the near cache passes through
-    // four of them, and a box per call each would allocate half as much again as the page they return.
+    // Pooled: every lookup that misses the near cache awaits its backend here, and a new box per call would allocate
+    // as much as the rest of a Redis hit (the backend's own hit path pools its waits: RedisBackend.FreshRead.cs).
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<byte[]?> AwaitLookupAsync(string key, ValueTask<BackendLookup> lookup, CancellationToken cancellationToken)
+    private async ValueTask<byte[]?> AwaitLookupAsync(string key, ValueTask<BackendLookup> lookup, InstrumentedBackend.Call call, CancellationToken cancellationToken)
     {
         try
         {
-            var result = await lookup.ConfigureAwait(false);
+            BackendLookup result;
+            try
+            {
+                result = await lookup.ConfigureAwait(false);
+            }
+            catch (Exception ex) when (call.Fail(ex))
+            {
+                throw;
+            }
+
+            call.End();
             if (result.ClaimedElsewhere)
             {
                 // Missing here, being rendered elsewhere in the farm: wait for it (MintOutputCacheStore.ColdMiss.cs).

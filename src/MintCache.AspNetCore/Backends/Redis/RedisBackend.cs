@@ -18,9 +18,11 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// processes that share the Redis agree on fresh / stale / missing and exactly one of them wins each refresh claim.
 /// </summary>
 /// <remarks>
-/// Every call runs through one Polly pipeline (timeout, circuit breaker). A call that fails, times out or finds the
-/// breaker open is answered by a local <see cref="MemoryBackend"/> instead (see <c>RedisBackend.Fallback.cs</c>): the
-/// farm-wide single refresh degrades to one refresh per process, and no request ever sees the failure.
+/// Every call is bounded by one timeout and counted by one Polly circuit breaker: through the pipeline, or, for a
+/// hit's plain reads while the breaker is closed, beside it (see <see cref="CanReadOutsidePipeline"/>). A call that
+/// fails, times out or finds the breaker open is answered by a local <see cref="MemoryBackend"/> instead (see
+/// <c>RedisBackend.Fallback.cs</c>): the farm-wide single refresh degrades to one refresh per process, and no request
+/// ever sees the failure.
 /// </remarks>
 internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 {
@@ -100,7 +102,10 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             return ValueTask.FromResult(BackendLookup.Fresh(page));
         }
 
-        return LookupOnRedisAsync(key, _keys.Entry(key), leaseDuration, cancellationToken);
+        var entryKey = _keys.Entry(key);
+        return ExpectsFreshHit(key)
+            ? ReadFreshAsync(key, entryKey, leaseDuration, cancellationToken)
+            : LookupOnRedisAsync(key, entryKey, leaseDuration, cancellationToken);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]

@@ -18,7 +18,7 @@ internal sealed class RedisReplyWaits<T> : IDisposable
 {
     private readonly TimeProvider _timeProvider;
     private readonly TimeSpan _timeout;
-    private readonly Wait?[] _idle = new Wait?[Environment.ProcessorCount * 4];
+    private readonly IdlePool<Wait> _idle = new();
     private int _disposed;
 
     public RedisReplyWaits(TimeProvider timeProvider, TimeSpan timeout)
@@ -48,40 +48,21 @@ internal sealed class RedisReplyWaits<T> : IDisposable
             return;
         }
 
-        for (var i = 0; i < _idle.Length; i++)
+        while (_idle.TryTake() is { } wait)
         {
-            Interlocked.Exchange(ref _idle[i], null)?.Dispose();
+            wait.Dispose();
         }
     }
 
-    private Wait Rent()
-    {
-        for (var i = 0; i < _idle.Length; i++)
-        {
-            if (Volatile.Read(ref _idle[i]) is not null && Interlocked.Exchange(ref _idle[i], null) is { } wait)
-            {
-                return wait;
-            }
-        }
-
-        return new Wait(this);
-    }
+    private Wait Rent() => _idle.TryTake() ?? new Wait(this);
 
     private void Return(Wait wait)
     {
-        if (Volatile.Read(ref _disposed) == 0)
+        if (Volatile.Read(ref _disposed) == 1 || !_idle.TryReturn(wait))
         {
-            for (var i = 0; i < _idle.Length; i++)
-            {
-                if (Interlocked.CompareExchange(ref _idle[i], wait, null) is null)
-                {
-                    return;
-                }
-            }
+            // More waits outstanding at once than the pool keeps (a burst), or the backend is gone.
+            wait.Dispose();
         }
-
-        // More waits outstanding at once than the pool keeps (a burst), or the backend is gone.
-        wait.Dispose();
     }
 
     private sealed class Wait : IValueTaskSource<T>, IDisposable

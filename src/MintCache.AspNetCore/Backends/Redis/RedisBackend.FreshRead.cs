@@ -1,0 +1,179 @@
+using System.Diagnostics;
+using System.Threading.Tasks.Sources;
+using MintCache.AspNetCore.Diagnostics;
+using StackExchange.Redis;
+
+namespace MintCache.AspNetCore.Backends.Redis;
+
+/// <summary>
+/// The hit of an entry this process last saw fresh: one <c>GET</c>, outside the resilience pipeline, answered from its
+/// reply by a pooled <see cref="IValueTaskSource{TResult}"/> instead of a chain of async methods.
+/// </summary>
+/// <remarks>
+/// This is the lookup a farm makes most once the near cache is off or misses, and the one the built-in Redis store makes
+/// for every request: it allocates what that store's does (the page and StackExchange.Redis's own objects). Anything
+/// but a fresh entry in the reply (stale, missing, foreign) goes on to the full lookup, claim included; a failure or a
+/// timeout is answered from local memory, as everywhere else.
+/// </remarks>
+internal sealed partial class RedisBackend
+{
+    private readonly IdlePool<FreshRead> _freshReads = new();
+
+    /// <summary>Whether to read <paramref name="key"/> with <see cref="ReadFreshAsync"/>: see <see cref="RedisFreshnessHints"/>.</summary>
+    private bool ExpectsFreshHit(string key) => CanReadOutsidePipeline && _hints.ExpectFresh(key, Stopwatch.GetTimestamp());
+
+    private ValueTask<BackendLookup> ReadFreshAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    {
+        var connecting = DatabaseAsync(cancellationToken);
+        if (!connecting.IsCompletedSuccessfully || !_clock.TryNow(connecting.Result, out _, out var latestNow))
+        {
+            return LookupOnRedisAsync(key, entryKey, leaseDuration, cancellationToken);
+        }
+
+        var read = new Read(key, entryKey, leaseDuration, BeginCall(), _notifications.Mark(key), Stopwatch.GetTimestamp(), latestNow, cancellationToken);
+        Interlocked.Increment(ref _redisLookups);
+        var reply = _entryReplies.WaitAsync(connecting.Result.StringGetLeaseAsync(entryKey), cancellationToken);
+        if (reply.IsCompleted)
+        {
+            return Answer(reply, read);
+        }
+
+        return (_freshReads.TryTake() ?? new FreshRead(this)).Start(reply, read);
+    }
+
+    /// <summary>The lookup's answer from the entry's reply, which has arrived (or failed, or timed out).</summary>
+    private ValueTask<BackendLookup> Answer(ValueTask<Lease<byte>?> reply, in Read read)
+    {
+        Lease<byte>? value;
+        try
+        {
+            value = reply.GetAwaiter().GetResult();
+        }
+        catch (RedisServerException)
+        {
+            // Another type under the key (WRONGTYPE): the full lookup's script rejects it and logs why.
+            CountInBreaker(failure: null);
+            _hints.Forget(read.Key);
+            return LookupOnRedisAsync(read.Key, read.EntryKey, read.LeaseDuration, read.CancellationToken);
+        }
+        catch (Exception ex) when (IsRedisFailure(ex, read.CancellationToken))
+        {
+            CountInBreaker(ex);
+            OnFailure(read.Call, ex, Tags.OperationLookup, read.Key);
+            return ValueTask.FromResult(_local.Lookup(read.Key, read.LeaseDuration));
+        }
+
+        CountInBreaker(failure: null);
+        OnSuccess(read.Call);
+        using (value)
+        {
+            if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, read.LatestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
+            {
+                _hints.Fresh(read.Key, TicksAfter(read.SentAt, msToKeep));
+                KeepNear(read.Key, page, read.Mark, read.SentAt, msToKeep, msToExpiry, msToFailSafe, graceMs);
+                return ValueTask.FromResult(BackendLookup.Fresh(page));
+            }
+        }
+
+        // Not fresh after all (evicted, marked stale, replaced): the next lookups read the claim with it again.
+        _hints.Forget(read.Key);
+        return LookupOnRedisAsync(read.Key, read.EntryKey, read.LeaseDuration, read.CancellationToken);
+    }
+
+    /// <summary>What a fresh read needs once its reply is back.</summary>
+    private readonly record struct Read(string Key, RedisKey EntryKey, TimeSpan LeaseDuration, long Call, long Mark, long SentAt, long LatestNow, CancellationToken CancellationToken);
+
+    /// <summary>
+    /// One fresh read in flight: completed by the reply's continuation, then (when the entry was not fresh after all)
+    /// by the full lookup's. Back in the pool once the caller has read the answer.
+    /// </summary>
+    private sealed class FreshRead : IValueTaskSource<BackendLookup>
+    {
+        private readonly RedisBackend _backend;
+        private readonly Action _onReply;
+        private readonly Action _onLookup;
+        private ManualResetValueTaskSourceCore<BackendLookup> _core;
+        private ValueTask<Lease<byte>?> _reply;
+        private ValueTask<BackendLookup> _lookup;
+        private Read _read;
+
+        public FreshRead(RedisBackend backend)
+        {
+            _backend = backend;
+            _onReply = OnReply;
+            _onLookup = OnLookup;
+        }
+
+        public ValueTask<BackendLookup> Start(ValueTask<Lease<byte>?> reply, in Read read)
+        {
+            _reply = reply;
+            _read = read;
+            var version = _core.Version;
+            reply.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onReply);
+            return new ValueTask<BackendLookup>(this, version);
+        }
+
+        public BackendLookup GetResult(short token)
+        {
+            try
+            {
+                return _core.GetResult(token);
+            }
+            finally
+            {
+                _reply = default;
+                _lookup = default;
+                _read = default;
+                _core.Reset();
+                _ = _backend._freshReads.TryReturn(this);
+            }
+        }
+
+        public ValueTaskSourceStatus GetStatus(short token) => _core.GetStatus(token);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags)
+            => _core.OnCompleted(continuation, state, token, flags);
+
+        private void OnReply()
+        {
+            ValueTask<BackendLookup> lookup;
+            try
+            {
+                lookup = _backend.Answer(_reply, _read);
+            }
+            catch (Exception ex)
+            {
+                _core.SetException(ex);
+                return;
+            }
+
+            if (lookup.IsCompleted)
+            {
+                Complete(lookup);
+                return;
+            }
+
+            _lookup = lookup;
+            lookup.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onLookup);
+        }
+
+        private void OnLookup() => Complete(_lookup);
+
+        // The last thing either continuation does: the caller may take the answer, and this wait back to the pool, at once.
+        private void Complete(ValueTask<BackendLookup> lookup)
+        {
+            BackendLookup answer;
+            try
+            {
+                answer = lookup.GetAwaiter().GetResult();
+            }
+            catch (Exception ex)
+            {
+                _core.SetException(ex);
+                return;
+            }
+
+            _core.SetResult(answer);
+        }
+    }
+}
