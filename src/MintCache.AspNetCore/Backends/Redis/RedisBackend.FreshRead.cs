@@ -20,7 +20,11 @@ internal sealed partial class RedisBackend
     private readonly IdlePool<FreshRead> _freshReads = new();
 
     /// <summary>Whether to read <paramref name="key"/> with <see cref="ReadFreshAsync"/>: see <see cref="RedisFreshnessHints"/>.</summary>
-    private bool ExpectsFreshHit(string key) => CanReadOutsidePipeline && _hints.ExpectFresh(key, Stopwatch.GetTimestamp());
+    private bool ExpectsFreshHit(string key, out RedisKey entryKey)
+    {
+        entryKey = default;
+        return CanReadOutsidePipeline && _hints.ExpectFresh(key, Stopwatch.GetTimestamp(), out entryKey);
+    }
 
     private ValueTask<BackendLookup> ReadFreshAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
@@ -32,7 +36,7 @@ internal sealed partial class RedisBackend
 
         var read = new Read(key, entryKey, leaseDuration, BeginCall(), _notifications.Mark(key), Stopwatch.GetTimestamp(), latestNow, cancellationToken);
         Interlocked.Increment(ref _redisLookups);
-        var reply = _entryReplies.WaitAsync(connecting.Result.StringGetLeaseAsync(entryKey), cancellationToken);
+        var reply = _entryReplies.WaitAsync(connecting.Result.StringGetLeaseAsync(entryKey, PlainReadFlags), cancellationToken);
         if (reply.IsCompleted)
         {
             return Answer(reply, read);
@@ -49,9 +53,10 @@ internal sealed partial class RedisBackend
         {
             value = reply.GetAwaiter().GetResult();
         }
-        catch (RedisServerException)
+        catch (RedisServerException ex) when (IsWrongType(ex) || IsRedirectNotFollowed(ex))
         {
-            // Another type under the key (WRONGTYPE): the full lookup's script rejects it and logs why.
+            // Another type under the key, which the full lookup's script rejects and logs; or a redirect, which its
+            // plain reads follow once along the cluster map it updated (see PlainReadFlags).
             CountInBreaker(failure: null);
             _hints.Forget(read.Key);
             return LookupOnRedisAsync(read.Key, read.EntryKey, read.LeaseDuration, read.CancellationToken);
@@ -69,7 +74,7 @@ internal sealed partial class RedisBackend
         {
             if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, read.LatestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
             {
-                _hints.Fresh(read.Key, TicksAfter(read.SentAt, msToKeep));
+                _hints.Fresh(read.Key, read.EntryKey, TicksAfter(read.SentAt, msToKeep));
                 KeepNear(read.Key, page, read.Mark, read.SentAt, msToKeep, msToExpiry, msToFailSafe, graceMs);
                 return ValueTask.FromResult(BackendLookup.Fresh(page));
             }

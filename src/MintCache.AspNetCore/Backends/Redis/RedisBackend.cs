@@ -102,10 +102,9 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             return ValueTask.FromResult(BackendLookup.Fresh(page));
         }
 
-        var entryKey = _keys.Entry(key);
-        return ExpectsFreshHit(key)
+        return ExpectsFreshHit(key, out var entryKey)
             ? ReadFreshAsync(key, entryKey, leaseDuration, cancellationToken)
-            : LookupOnRedisAsync(key, entryKey, leaseDuration, cancellationToken);
+            : LookupOnRedisAsync(key, _keys.Entry(key), leaseDuration, cancellationToken);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
@@ -164,17 +163,17 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
 
         OnSuccess(call);
-        return await WithLastKnownOnceSettledAsync(key, ReadLookup(key, result, token, mark, sentAt)).ConfigureAwait(false);
+        return await WithLastKnownOnceSettledAsync(key, ReadLookup(key, entryKey, result, token, mark, sentAt)).ConfigureAwait(false);
     }
 
-    private BackendLookup ReadLookup(string key, RedisResult result, long token, long mark, long sentAt)
+    private BackendLookup ReadLookup(string key, RedisKey entryKey, RedisResult result, long token, long mark, long sentAt)
     {
         var reply = (RedisResult[])result!;
         switch ((int)reply[0])
         {
             case (int)EntryState.Fresh:
                 var fresh = (byte[])reply[1]!;
-                _hints.Fresh(key, TicksAfter(sentAt, (long)reply[2]));
+                _hints.Fresh(key, entryKey, TicksAfter(sentAt, (long)reply[2]));
                 KeepNear(key, fresh, mark, sentAt, msToStale: (long)reply[2], msToExpiry: (long)reply[3], msToFailSafe: (long)reply[4], graceMs: (long)reply[5]);
                 return reply.Length > 6
                     ? BackendLookup.FreshClaimed(fresh, new ClaimTicket(token, (long)reply[6], ClaimedAt: (long)reply[7]))
@@ -246,15 +245,21 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     /// otherwise nothing, and the script decides (it takes claims, and decides borderline entries on the server's clock).
     /// </summary>
     /// <remarks>
+    /// <para>
     /// An entry this process last saw fresh until later than now is read alone; any other with its claim, in the same
     /// round trip, since a stale entry's answer depends on it (see <see cref="RedisFreshnessHints"/>).
+    /// </para>
+    /// <para>
+    /// Both reads are sent with <see cref="PlainReadFlags"/>: a redirect is not followed but read again once, along the
+    /// cluster map it updated, and a second one is a failure, answered locally.
+    /// </para>
     /// </remarks>
-    private ValueTask<PlainRead> ReadPlainAsync(string key, RedisKey entryKey, long sentAt, CancellationToken cancellationToken)
+    private ValueTask<PlainRead> ReadPlainAsync(string key, RedisKey entryKey, long sentAt, CancellationToken cancellationToken, bool redirected = false)
     {
         var connecting = DatabaseAsync(cancellationToken);
         if (!connecting.IsCompletedSuccessfully)
         {
-            return ConnectThenReadAsync(connecting, key, entryKey, sentAt, cancellationToken);
+            return ConnectThenReadAsync(connecting, key, entryKey, sentAt, cancellationToken, redirected);
         }
 
         var db = connecting.Result;
@@ -263,19 +268,19 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             return default;
         }
 
-        var reading = db.StringGetLeaseAsync(entryKey);
-        var claim = _hints.ExpectFresh(key, sentAt) ? null : db.StringGetAsync(_keys.Claim(key));
-        return ReadAsync(reading, claim, key, sentAt, earliestNow, latestNow, cancellationToken);
+        var reading = db.StringGetLeaseAsync(entryKey, PlainReadFlags);
+        var claim = _hints.ExpectFresh(key, sentAt) ? null : db.StringGetAsync(_keys.Claim(key), PlainReadFlags);
+        return ReadAsync(reading, claim, key, entryKey, sentAt, earliestNow, latestNow, cancellationToken, redirected);
 
-        async ValueTask<PlainRead> ConnectThenReadAsync(ValueTask<IDatabase> connecting, string key, RedisKey entryKey, long sentAt, CancellationToken cancellationToken)
+        async ValueTask<PlainRead> ConnectThenReadAsync(ValueTask<IDatabase> connecting, string key, RedisKey entryKey, long sentAt, CancellationToken cancellationToken, bool redirected)
         {
             await connecting.ConfigureAwait(false);
-            return await ReadPlainAsync(key, entryKey, sentAt, cancellationToken).ConfigureAwait(false);
+            return await ReadPlainAsync(key, entryKey, sentAt, cancellationToken, redirected).ConfigureAwait(false);
         }
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<PlainRead> ReadAsync(Task<Lease<byte>?> reading, Task<RedisValue>? claim, string key, long sentAt, long earliestNow, long latestNow, CancellationToken cancellationToken)
+    private async ValueTask<PlainRead> ReadAsync(Task<Lease<byte>?> reading, Task<RedisValue>? claim, string key, RedisKey entryKey, long sentAt, long earliestNow, long latestNow, CancellationToken cancellationToken, bool redirected)
     {
         Lease<byte>? value;
         RedisValue holding = default;
@@ -288,9 +293,18 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                 holding = await _claimReplies.WaitAsync(claim, cancellationToken).ConfigureAwait(false);
             }
         }
-        catch (RedisServerException)
+        catch (RedisServerException ex) when (!redirected && IsRedirectNotFollowed(ex))
         {
-            // Another type under a key (WRONGTYPE): the script rejects it and logs why.
+            // The cluster map now names the node the redirect gave, so the reads are sent once more. Where that node is
+            // connected (a slot moved, a promoted replica) they are answered; where it is the dead master, any other
+            // node redirects again, and this time it is a failure, answered locally.
+            _ = claim?.Exception;
+            return await ReadPlainAsync(key, entryKey, sentAt, cancellationToken, redirected: true).ConfigureAwait(false);
+        }
+        catch (RedisServerException ex) when (IsWrongType(ex))
+        {
+            // Another type under a key: the script rejects it and logs why. Any other error of the server (a second
+            // redirect, CLUSTERDOWN) is a Redis failure, answered locally: the script would only meet it again.
             _ = claim?.Exception;
             return default;
         }
@@ -299,7 +313,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         {
             if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
             {
-                _hints.Fresh(key, TicksAfter(sentAt, msToKeep));
+                _hints.Fresh(key, entryKey, TicksAfter(sentAt, msToKeep));
                 return new PlainRead(page, msToKeep, msToExpiry, msToFailSafe, graceMs, Stale: false);
             }
 
@@ -322,6 +336,27 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             return new PlainRead(stale, 0, msToGone, msToFailSafeGone, staleGraceMs, Stale: true);
         }
     }
+
+    /// <summary>
+    /// The flags of the hit path's plain reads: <see cref="CommandFlags.NoRedirect"/>, so that a redirect fails the read
+    /// at once instead of holding it.
+    /// </summary>
+    /// <remarks>
+    /// When a Redis Cluster master dies, StackExchange.Redis sends a command for its slots to any other connected node,
+    /// which answers MOVED to the dead master. The resend is an internal call, which the multiplexer queues on the dead
+    /// master's connection whatever the <see cref="BacklogPolicy"/> (FailFast included) until its next heartbeat, once a
+    /// second, fails it: measured on a killed master, every lookup sent after the kill waited 0.8 to 1 s, so the timeout
+    /// held it for <see cref="MintCacheOptions.RedisOperationTimeout"/>. Not followed, the redirect fails in a round
+    /// trip (1 to 4 ms; up to 25 ms with both cores busy), and the redirected slot is still recorded in the cluster map.
+    /// Claims are taken by scripts only, never by these reads, and a redirected command never runs.
+    /// </remarks>
+    private const CommandFlags PlainReadFlags = CommandFlags.NoRedirect;
+
+    private static bool IsRedirectNotFollowed(RedisServerException exception)
+        => exception.Message.Contains(nameof(CommandFlags.NoRedirect), StringComparison.Ordinal);
+
+    private static bool IsWrongType(RedisServerException exception)
+        => exception.Message.StartsWith("WRONGTYPE", StringComparison.Ordinal);
 
     /// <summary>What plain reads decided: nothing (no page), a fresh page and its remaining life, or a stale page.</summary>
     private readonly record struct PlainRead(byte[]? Page, long MsToKeep, long MsToExpiry, long MsToFailSafe, long GraceMs, bool Stale);

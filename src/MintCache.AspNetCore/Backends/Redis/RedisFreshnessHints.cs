@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using StackExchange.Redis;
 
 namespace MintCache.AspNetCore.Backends.Redis;
 
@@ -17,36 +18,58 @@ internal sealed class RedisFreshnessHints
 {
     public const int Capacity = 16_384;
 
-    private readonly ConcurrentDictionary<string, long> _freshUntil = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Hint> _hints = new(StringComparer.Ordinal);
     private int _count;
 
-    public bool ExpectFresh(string key, long now) => _freshUntil.TryGetValue(key, out var until) && now < until;
+    public bool ExpectFresh(string key, long now) => _hints.TryGetValue(key, out var hint) && now < Volatile.Read(ref hint.Until);
+
+    /// <summary>
+    /// Whether <paramref name="key"/> is expected fresh, with its entry's Redis key: built once per hinted key rather
+    /// than once per lookup, so that a hit allocates no more than the page it returns.
+    /// </summary>
+    public bool ExpectFresh(string key, long now, out RedisKey entryKey)
+    {
+        if (_hints.TryGetValue(key, out var hint) && now < Volatile.Read(ref hint.Until))
+        {
+            entryKey = hint.EntryKey;
+            return true;
+        }
+
+        entryKey = default;
+        return false;
+    }
 
     public void Forget(string key)
     {
-        if (_freshUntil.TryRemove(key, out _))
+        if (_hints.TryRemove(key, out _))
         {
             Interlocked.Decrement(ref _count);
         }
     }
 
-    public void Fresh(string key, long until)
+    public void Fresh(string key, RedisKey entryKey, long until)
     {
-        if (_freshUntil.TryGetValue(key, out var known))
+        if (_hints.TryGetValue(key, out var known))
         {
-            if (until > known)
+            // Updated in place: no allocation once a key is known.
+            if (until > Volatile.Read(ref known.Until))
             {
-                // Updated in place (a long is written atomically): no allocation once a key is known.
-                _freshUntil[key] = until;
+                Volatile.Write(ref known.Until, until);
             }
 
             return;
         }
 
-        if (_freshUntil.TryAdd(key, until) && Interlocked.Increment(ref _count) > Capacity)
+        if (_hints.TryAdd(key, new Hint(entryKey, until)) && Interlocked.Increment(ref _count) > Capacity)
         {
             Interlocked.Exchange(ref _count, 0);
-            _freshUntil.Clear();
+            _hints.Clear();
         }
+    }
+
+    private sealed class Hint(RedisKey entryKey, long until)
+    {
+        public readonly RedisKey EntryKey = entryKey;
+        public long Until = until;
     }
 }
