@@ -10,6 +10,29 @@ Console.WriteLine($"[bench] {redis.Description}");
 
 var quiet = MachineInfo.WaitForQuiet(1.0, TimeSpan.FromMinutes(3));
 Console.WriteLine($"[bench] {quiet}");
+if (args.Contains(InterleavedFreshHit.Switch))
+{
+    if (redis.Endpoint is null)
+    {
+        Console.WriteLine("[bench] the interleaved fresh hit needs Redis");
+        return;
+    }
+
+    var result = new StringBuilder();
+    result.AppendLine("# Redis fresh hit, near cache off: MintCache and the built-in store interleaved");
+    result.AppendLine();
+    result.AppendLine($"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.Benchmarks -- {InterleavedFreshHit.Switch}`.");
+    result.AppendLine($"Before the run: {quiet}. Redis: {redis.Description}.");
+    result.AppendLine();
+    result.AppendLine(await InterleavedFreshHit.RunAsync(redis.Endpoint));
+    result.AppendLine(MachineInfo.Describe());
+    var interleavedPath = Path.Combine(MachineInfo.ResultsFolder(), "benchmarks-redis-fresh-hit-interleaved.md");
+    await File.WriteAllTextAsync(interleavedPath, result.ToString());
+    Console.WriteLine(result);
+    Console.WriteLine($"[bench] written to {interleavedPath}");
+    return;
+}
+
 var summaries = BenchmarkSwitcher.FromAssembly(typeof(StoreBenchmarks).Assembly).Run(args).ToList();
 if (summaries.Count == 0 || summaries.All(static s => s.Reports.Length == 0))
 {
