@@ -229,7 +229,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             context,
             failure);
 
-        // The breaker and the timeout run synchronously around a callback that completed: the context is free again.
+        // The breaker and the timeout run synchronously around a callback that completed, so the context is free again;
+        // unless this outcome opened the breaker, whose callback Polly runs on a thread of its own.
         if (counted.IsCompleted)
         {
             ResilienceContextPool.Shared.Return(context);
