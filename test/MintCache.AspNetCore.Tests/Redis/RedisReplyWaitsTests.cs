@@ -104,6 +104,26 @@ public sealed class RedisReplyWaitsTests
     }
 
     [Fact]
+    public async Task CallerGaveUpBeforeTheWait_Canceled_AndTheWaitServesTheNextCallerWhole()
+    {
+        var time = new FakeTimeProvider();
+        using var waits = new RedisReplyWaits<string>(time, Timeout);
+        using var gaveUp = new CancellationTokenSource();
+        await gaveUp.CancelAsync();
+        var first = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waits.WaitAsync(first.Task, gaveUp.Token).AsTask());
+        first.SetResult("nobody reads this");
+
+        // The next caller (the same pooled wait, once its reply is in) is answered by its own reply only.
+        var second = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var waiting = waits.WaitAsync(second.Task, default).AsTask();
+        time.Advance(Timeout / 2);
+        Assert.False(waiting.IsCompleted);
+        second.SetResult("answer");
+        Assert.Equal("answer", await waiting);
+    }
+
+    [Fact]
     public async Task ReplyAlreadyThere_AnsweredWithoutWaiting()
     {
         using var waits = new RedisReplyWaits<string>(new FakeTimeProvider(), Timeout);

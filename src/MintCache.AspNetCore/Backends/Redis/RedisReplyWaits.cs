@@ -119,12 +119,15 @@ internal sealed class RedisReplyWaits<T> : IDisposable
             Volatile.Write(ref _deadline, _owner._timeProvider.GetTimestamp() + (long)(_owner._timeout.TotalSeconds * _owner._timeProvider.TimestampFrequency));
             Volatile.Write(ref _state, Waiting);
             var version = _core.Version;
-            _timer.Change(_owner._timeout, Timeout.InfiniteTimeSpan);
+
+            // Registered before the timer is armed and the reply awaited: whichever answers first finds the registration
+            // to remove, so it never outlives this use (it would cancel the wait's next caller).
             if (cancellationToken.CanBeCanceled)
             {
                 _cancellation = cancellationToken.UnsafeRegister(static s => ((Wait)s!).OnCanceled(), this);
             }
 
+            _timer.Change(_owner._timeout, Timeout.InfiniteTimeSpan);
             reply.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onReply);
             return new ValueTask<T>(this, version);
         }
@@ -213,6 +216,7 @@ internal sealed class RedisReplyWaits<T> : IDisposable
             }
 
             _reply = null;
+            _cancellation.Unregister(); // already answered, so already removed, except if the caller was canceled at once
             _cancellation = default;
             _cancellationToken = default;
             _core.Reset();
