@@ -12,8 +12,9 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// <remarks>
 /// This is the lookup a farm makes most once the near cache is off or misses, and the one the built-in Redis store makes
 /// for every request: it allocates what that store's does (the page and StackExchange.Redis's own objects). Anything
-/// but a fresh entry in the reply (stale, missing, foreign) goes on to the full lookup, claim included; a failure or a
-/// timeout is answered from local memory, as everywhere else.
+/// but a fresh entry in the reply (stale, missing, foreign) goes on to the lookup script, which may take the claim, as
+/// a wrong hint should cost (see <see cref="RedisFreshnessHints"/>); a redirect goes on to the full lookup, whose plain
+/// reads follow it once; a failure or a timeout is answered from local memory, as everywhere else.
 /// </remarks>
 internal sealed partial class RedisBackend
 {
@@ -53,13 +54,19 @@ internal sealed partial class RedisBackend
         {
             value = reply.GetAwaiter().GetResult();
         }
-        catch (RedisServerException ex) when (IsWrongType(ex) || IsRedirectNotFollowed(ex))
+        catch (RedisServerException ex) when (IsRedirectNotFollowed(ex))
         {
-            // Another type under the key, which the full lookup's script rejects and logs; or a redirect, which its
-            // plain reads follow once along the cluster map it updated (see PlainReadFlags).
+            // The full lookup's plain reads follow a redirect once, along the cluster map it updated (see PlainReadFlags).
             CountInBreaker(failure: null);
             _hints.Forget(read.Key);
             return LookupOnRedisAsync(read.Key, read.EntryKey, read.LeaseDuration, read.CancellationToken);
+        }
+        catch (RedisServerException ex) when (IsWrongType(ex))
+        {
+            // Another type under the key: the script rejects it and logs why.
+            CountInBreaker(failure: null);
+            _hints.Forget(read.Key);
+            return LookupByScriptAsync(read.Key, read.EntryKey, read.LeaseDuration, read.Call, read.Mark, read.SentAt, read.CancellationToken);
         }
         catch (Exception ex) when (IsRedisFailure(ex, read.CancellationToken))
         {
@@ -72,17 +79,16 @@ internal sealed partial class RedisBackend
         OnSuccess(read.Call);
         using (value)
         {
-            if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, read.LatestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
+            if (TryReadFresh(value, read.Key, read.EntryKey, read.SentAt, read.LatestNow, out var fresh))
             {
-                _hints.Fresh(read.Key, read.EntryKey, TicksAfter(read.SentAt, msToKeep));
-                KeepNear(read.Key, page, read.Mark, read.SentAt, msToKeep, msToExpiry, msToFailSafe, graceMs);
-                return ValueTask.FromResult(BackendLookup.Fresh(page));
+                return ValueTask.FromResult(AnswerFresh(read.Key, fresh, read.Mark, read.SentAt));
             }
         }
 
-        // Not fresh after all (evicted, marked stale, replaced): the next lookups read the claim with it again.
+        // Not fresh after all (evicted, marked stale, replaced): the script decides, as for any entry plain reads
+        // cannot, and the next lookups read the claim with the entry again.
         _hints.Forget(read.Key);
-        return LookupOnRedisAsync(read.Key, read.EntryKey, read.LeaseDuration, read.CancellationToken);
+        return LookupByScriptAsync(read.Key, read.EntryKey, read.LeaseDuration, read.Call, read.Mark, read.SentAt, read.CancellationToken);
     }
 
     /// <summary>What a fresh read needs once its reply is back.</summary>

@@ -111,38 +111,56 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     private async ValueTask<BackendLookup> LookupOnRedisAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
         var call = BeginCall();
-        var token = ClaimTicket.NewToken();
 
         // Both taken before the request is sent: see ReadLookup.
         var mark = _notifications.Mark(key);
         var sentAt = Stopwatch.GetTimestamp();
         Interlocked.Increment(ref _redisLookups);
-        RedisResult result;
+        PlainRead plain;
         try
         {
             // A fresh entry needs no script: a plain GET, decided against the server's clock as measured here. Redis
             // runs a GET in a couple of microseconds, the lookup script in tens; only stale, missing or borderline
             // entries (and claims) go on to the script.
-            var plain = CanReadOutsidePipeline
+            plain = CanReadOutsidePipeline
                 ? await ReadPlainOutsidePipelineAsync(key, entryKey, sentAt, cancellationToken).ConfigureAwait(false)
                 : await _pipeline.ExecuteAsync(
                     static (state, ct) => state.Self.ReadPlainAsync(state.Key, state.EntryKey, state.SentAt, ct),
                     (Self: this, Key: key, EntryKey: entryKey, SentAt: sentAt),
                     cancellationToken).ConfigureAwait(false);
-            if (plain.Page is { } known && plain.Stale)
-            {
-                OnSuccess(call);
-                KeepNearAsStale(key, known, mark, sentAt, plain.MsToExpiry, plain.MsToFailSafe, plain.GraceMs);
-                return BackendLookup.Stale(known);
-            }
+        }
+        catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
+        {
+            OnFailure(call, ex, Tags.OperationLookup, key);
+            return _local.Lookup(key, leaseDuration);
+        }
 
-            if (plain.Page is { } fresh)
-            {
-                OnSuccess(call);
-                KeepNear(key, fresh, mark, sentAt, plain.MsToKeep, plain.MsToExpiry, plain.MsToFailSafe, plain.GraceMs);
-                return BackendLookup.Fresh(fresh);
-            }
+        if (plain.Page is { } known && plain.Stale)
+        {
+            OnSuccess(call);
+            KeepNearAsStale(key, known, mark, sentAt, plain.MsToExpiry, plain.MsToFailSafe, plain.GraceMs);
+            return BackendLookup.Stale(known);
+        }
 
+        if (plain.Page is not null)
+        {
+            OnSuccess(call);
+            return AnswerFresh(key, plain, mark, sentAt);
+        }
+
+        return await LookupByScriptAsync(key, entryKey, leaseDuration, call, mark, sentAt, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The lookup script: for an entry plain reads could not decide (stale with its claim free, missing, borderline, of
+    /// another type), it answers on the server's clock and takes the claim when it is free.
+    /// </summary>
+    private async ValueTask<BackendLookup> LookupByScriptAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, long call, long mark, long sentAt, CancellationToken cancellationToken)
+    {
+        var token = ClaimTicket.NewToken();
+        RedisResult result;
+        try
+        {
             result = await _pipeline.ExecuteAsync(
                 static async (state, ct) =>
                 {
@@ -164,6 +182,13 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
         OnSuccess(call);
         return await WithLastKnownOnceSettledAsync(key, ReadLookup(key, entryKey, result, token, mark, sentAt)).ConfigureAwait(false);
+    }
+
+    /// <summary>A fresh page plain reads found: kept near, and the answer.</summary>
+    private BackendLookup AnswerFresh(string key, in PlainRead fresh, long mark, long sentAt)
+    {
+        KeepNear(key, fresh.Page!, mark, sentAt, fresh.MsToKeep, fresh.MsToExpiry, fresh.MsToFailSafe, fresh.GraceMs);
+        return BackendLookup.Fresh(fresh.Page!);
     }
 
     private BackendLookup ReadLookup(string key, RedisKey entryKey, RedisResult result, long token, long mark, long sentAt)
@@ -312,10 +337,9 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
         using (value)
         {
-            if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
+            if (TryReadFresh(value, key, entryKey, sentAt, latestNow, out var fresh))
             {
-                _hints.Fresh(key, entryKey, TicksAfter(sentAt, msToKeep));
-                return new PlainRead(page, msToKeep, msToExpiry, msToFailSafe, graceMs, Stale: false);
+                return fresh;
             }
 
             if (claim is null)
@@ -336,6 +360,23 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
             return new PlainRead(stale, 0, msToGone, msToFailSafeGone, staleGraceMs, Stale: true);
         }
+    }
+
+    /// <summary>
+    /// The entry's page, when the value read is certainly fresh against <paramref name="latestNow"/> (the latest the
+    /// server's clock may read); the key is then expected fresh until then (see <see cref="RedisFreshnessHints"/>).
+    /// </summary>
+    private bool TryReadFresh(Lease<byte>? value, string key, RedisKey entryKey, long sentAt, long latestNow, out PlainRead fresh)
+    {
+        if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
+        {
+            _hints.Fresh(key, entryKey, TicksAfter(sentAt, msToKeep));
+            fresh = new PlainRead(page, msToKeep, msToExpiry, msToFailSafe, graceMs, Stale: false);
+            return true;
+        }
+
+        fresh = default;
+        return false;
     }
 
     /// <summary>
