@@ -86,21 +86,12 @@ if (options.Scenarios.Contains('c'))
         Console.WriteLine($"[load]     {result.Executions} executions, {result.OlderThanFresh} of {result.PageResponses} responses older than the freshness, held {result.HeldServer}");
     }
 
-    var eagerReport = LoadReport.BuildEager(options, $"{redis.Description}. Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", eager);
     Console.WriteLine();
-    Console.WriteLine(eagerReport);
-    if (options.Write)
-    {
-        var path = Path.Combine(MachineInfo.ResultsFolder(), "eager-refresh.md");
-        await File.WriteAllTextAsync(path, eagerReport + Environment.NewLine + MachineInfo.Describe());
-        Console.WriteLine($"[load] written to {path}");
-    }
-
-    if (!options.Scenarios.Contains('a') && !options.Scenarios.Contains('b') && !options.Scenarios.Contains('d') && !options.Scenarios.Contains('e'))
-    {
-        return 0;
-    }
+    await PublishAsync("eager-refresh.md", LoadReport.BuildEager(options, $"{redis.Description}. Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", eager));
 }
+
+// The (d) and (e) tables' legend.
+const string BurstsLegend = "*Bursts*: clusters of endpoint executions starting within 1 s of each other; *held*: requests that spent at least half the render time in the output-cache middleware (see loadtest.md).";
 
 if (options.Scenarios.Contains('d'))
 {
@@ -122,19 +113,8 @@ if (options.Scenarios.Contains('d'))
     }
 
     text.AppendLine();
-    text.AppendLine("*Bursts*: clusters of endpoint executions starting within 1 s of each other; *held*: requests that spent at least half the render time in the output-cache middleware (see loadtest.md).");
-    Console.WriteLine(text);
-    if (options.Write)
-    {
-        var path = Path.Combine(MachineInfo.ResultsFolder(), "outage.md");
-        await File.WriteAllTextAsync(path, text + Environment.NewLine + MachineInfo.Describe());
-        Console.WriteLine($"[load] written to {path}");
-    }
-
-    if (!options.Scenarios.Contains('a') && !options.Scenarios.Contains('b') && !options.Scenarios.Contains('e'))
-    {
-        return 0;
-    }
+    text.AppendLine(BurstsLegend);
+    await PublishAsync("outage.md", text.ToString());
 }
 
 if (options.Scenarios.Contains('e'))
@@ -157,29 +137,27 @@ if (options.Scenarios.Contains('e'))
     }
 
     text.AppendLine();
-    text.AppendLine("*Bursts*: clusters of endpoint executions starting within 1 s of each other; *held*: requests that spent at least half the render time in the output-cache middleware (see loadtest.md). *max*: the slowest request in flight during a burst.");
-    Console.WriteLine(text);
-    if (options.Write)
-    {
-        var path = Path.Combine(MachineInfo.ResultsFolder(), "failover.md");
-        await File.WriteAllTextAsync(path, text + Environment.NewLine + MachineInfo.Describe());
-        Console.WriteLine($"[load] written to {path}");
-    }
-
-    if (!options.Scenarios.Contains('a') && !options.Scenarios.Contains('b'))
-    {
-        return 0;
-    }
+    text.AppendLine($"{BurstsLegend} *max*: the slowest request in flight during a burst.");
+    await PublishAsync("failover.md", text.ToString());
 }
 
-var report = LoadReport.Build(options, $"{redis.Description}. Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", hits, storms);
-Console.WriteLine();
-Console.WriteLine(report);
-if (options.Write)
+// loadtest.md holds scenarios a and b: a run of only c, d or e leaves it as it is.
+if (options.Scenarios.Contains('a') || options.Scenarios.Contains('b'))
 {
-    var path = Path.Combine(MachineInfo.ResultsFolder(), "loadtest.md");
-    await File.WriteAllTextAsync(path, report + Environment.NewLine + MachineInfo.Describe());
-    Console.WriteLine($"[load] written to {path}");
+    Console.WriteLine();
+    await PublishAsync("loadtest.md", LoadReport.Build(options, $"{redis.Description}. Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", hits, storms));
 }
 
 return 0;
+
+// Prints a scenario's report and, unless --no-write, writes it with the machine's description to bench/results/.
+async Task PublishAsync(string fileName, string report)
+{
+    Console.WriteLine(report);
+    if (options.Write)
+    {
+        var path = Path.Combine(MachineInfo.ResultsFolder(), fileName);
+        await File.WriteAllTextAsync(path, report + Environment.NewLine + MachineInfo.Describe());
+        Console.WriteLine($"[load] written to {path}");
+    }
+}
