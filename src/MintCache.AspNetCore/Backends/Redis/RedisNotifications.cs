@@ -164,6 +164,12 @@ internal sealed class RedisNotifications : IDisposable
             return;
         }
 
+        GoLive();
+    }
+
+    /// <summary>The subscription is proven to deliver: live from now on.</summary>
+    private void GoLive()
+    {
         // Whatever changed while nobody listened is unknown: forget every near copy taken before.
         Invalidate();
         Volatile.Write(ref _live, 1);
@@ -209,11 +215,7 @@ internal sealed class RedisNotifications : IDisposable
                 return;
             }
 
-            // Whatever changed while nobody listened is unknown: forget every near copy taken before.
-            Invalidate();
-            Volatile.Write(ref _live, 1);
-            WakeAll();
-            Log.NotificationsLive(_logger);
+            GoLive();
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
         {
