@@ -80,9 +80,7 @@ internal static class RedisEntryFormat
 
         page = value[HeaderSize..].ToArray();
         msToKeep = keepUntil - latestNowMs;
-        msToExpiry = (long)BinaryPrimitives.ReadUInt64BigEndian(value[16..]) - latestNowMs;
-        msToFailSafe = (long)BinaryPrimitives.ReadUInt64BigEndian(value[32..]) - latestNowMs;
-        graceMs = BinaryPrimitives.ReadUInt32BigEndian(value[40..]);
+        ReadLife(value, latestNowMs, out msToExpiry, out msToFailSafe, out graceMs);
         return true;
     }
 
@@ -107,10 +105,16 @@ internal static class RedisEntryFormat
         }
 
         page = value[HeaderSize..].ToArray();
-        msToExpiry = expiresAt - latestNowMs;
+        ReadLife(value, latestNowMs, out msToExpiry, out msToFailSafe, out graceMs);
+        return true;
+    }
+
+    // The entry's life past its freshness, from the header, in milliseconds from latestNowMs.
+    private static void ReadLife(ReadOnlySpan<byte> value, long latestNowMs, out long msToExpiry, out long msToFailSafe, out long graceMs)
+    {
+        msToExpiry = (long)BinaryPrimitives.ReadUInt64BigEndian(value[16..]) - latestNowMs;
         msToFailSafe = (long)BinaryPrimitives.ReadUInt64BigEndian(value[32..]) - latestNowMs;
         graceMs = BinaryPrimitives.ReadUInt32BigEndian(value[40..]);
-        return true;
     }
 
     // The plain reads decide only version-2 values that pass every check the scripts make; anything else is the script's.
