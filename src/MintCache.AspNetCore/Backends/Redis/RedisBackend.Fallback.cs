@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using MintCache.AspNetCore.Diagnostics;
 using Polly.CircuitBreaker;
+using StackExchange.Redis;
 
 namespace MintCache.AspNetCore.Backends.Redis;
 
@@ -67,12 +68,12 @@ internal sealed partial class RedisBackend
         }
     }
 
-    private void OnFailure(long call, Exception exception, string operation, string? cacheKey = null)
+    private void OnFailure(long call, Exception exception, string operation, RedisKey? failedEntryKey = null)
     {
         // The return probe reads this entry, so it asks the very slot that failed, not just any node of a cluster.
-        if (cacheKey is not null)
+        if (failedEntryKey is { } entryKey)
         {
-            Volatile.Write(ref _failedKey, (string?)_keys.Entry(cacheKey));
+            Volatile.Write(ref _failedKey, (string?)entryKey);
         }
 
         // The store never sees these failures (the local backend answered), so they are counted here.

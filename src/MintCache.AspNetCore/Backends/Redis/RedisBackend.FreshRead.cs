@@ -71,7 +71,7 @@ internal sealed partial class RedisBackend
         catch (Exception ex) when (IsRedisFailure(ex, read.CancellationToken))
         {
             CountInBreaker(ex);
-            OnFailure(read.Call, ex, Tags.OperationLookup, read.Key);
+            OnFailure(read.Call, ex, Tags.OperationLookup, read.EntryKey);
             return ValueTask.FromResult(_local.Lookup(read.Key, read.LeaseDuration));
         }
 

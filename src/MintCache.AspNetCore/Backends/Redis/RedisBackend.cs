@@ -131,7 +131,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
-            OnFailure(call, ex, Tags.OperationLookup, key);
+            OnFailure(call, ex, Tags.OperationLookup, entryKey);
             return _local.Lookup(key, leaseDuration);
         }
 
@@ -176,7 +176,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
-            OnFailure(call, ex, Tags.OperationLookup, key);
+            OnFailure(call, ex, Tags.OperationLookup, entryKey);
             return _local.Lookup(key, leaseDuration);
         }
 
@@ -459,7 +459,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
-            OnFailure(call, ex, Tags.OperationStore, key);
+            OnFailure(call, ex, Tags.OperationStore, _keys.Entry(key));
             return _local.Set(key, page, tags, lifetime, fence);
         }
     }
