@@ -25,6 +25,21 @@ internal sealed partial class RedisBackend
     /// </summary>
     private async ValueTask<StoreOutcome> StoreOnRedisAsync(string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
     {
+        try
+        {
+            return await WriteOnRedisAsync(key, value, tags, lifetime, fence, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RedisServerException ex) when (IsOutOfMemory(ex))
+        {
+            // Redis is full and refuses writes (maxmemory under noeviction): the page is not stored, but Redis answers,
+            // so this is a refused store, not a failure for the breaker nor a reason to answer from local memory.
+            Log.RedisStoreOutOfMemory(_logger);
+            return StoreOutcome.Refused;
+        }
+    }
+
+    private async Task<StoreOutcome> WriteOnRedisAsync(string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
+    {
         var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
         var since = fence.Claim is { ClaimedAt: > 0 } claim ? claim.ClaimedAt : fence.MissedAt;
         var tagLifeMs = Milliseconds(lifetime.Total + lifetime.FailSafe + TagLifeMargin);

@@ -435,14 +435,6 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             _notifications.Changed(key);
             return outcome;
         }
-        catch (RedisServerException ex) when (IsOutOfMemory(ex))
-        {
-            // Redis is full and refuses writes (maxmemory under noeviction): the page is not stored, and Redis is not
-            // down, so this is neither a breaker failure nor a reason to answer from local memory.
-            OnSuccess(call);
-            Log.RedisStoreOutOfMemory(_logger);
-            return StoreOutcome.Refused;
-        }
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
             OnFailure(call, ex, Tags.OperationStore, _keys.Entry(key));

@@ -15,6 +15,10 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// its SHA after that. A script reads an entry's header with <c>GETRANGE</c> and copies the page only when it answers
 /// with it; a store writes the page once and never reads the old one. Another program's data under a claim or tag
 /// key (another type) is read with <c>pcall</c> and answered as a rejection or a refused store, never a script error.
+/// A write Redis refuses for want of memory (OOM, under <c>maxmemory</c> with <c>noeviction</c>) is not an error either
+/// where an answer remains: a claim not written is a miss backing off (the page renders unclaimed, fenced by its miss
+/// time), a backoff not written deletes the claim. A store is refused by Redis itself (the C# counts it as a refused
+/// store, not an outage); an eviction that cannot write its marks fails, and its caller is told.
 /// </remarks>
 internal static class RedisScripts
 {
@@ -45,7 +49,7 @@ internal static class RedisScripts
             if m == RELEASED then return MISS_BACKING_OFF end
             if m ~= REVOKED then return MISS_CLAIMED_ELSEWHERE end
           end
-          redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+          if err(redis.pcall('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])) then return MISS_BACKING_OFF end
           return MISS_CLAIMED
         end
         local function missing()
@@ -76,8 +80,7 @@ internal static class RedisScripts
             r.detail = 1
             local hold = math.min(u64(h, OFF_FAILSAFE), now + tonumber(ARGV[3]))
             if hold > expires then
-              redis.call('SETRANGE', KEYS[1], OFF_EXPIRES, pn(hold, 8))
-              r.msToExpiry = hold - now
+              if not err(redis.pcall('SETRANGE', KEYS[1], OFF_EXPIRES, pn(hold, 8))) then r.msToExpiry = hold - now end
             end
           end
         end
@@ -213,7 +216,7 @@ internal static class RedisScripts
         else
           local ttl = redis.call('PTTL', KEYS[2])
           if ttl < 1 or ttl > retry then ttl = retry end
-          redis.call('SET', KEYS[2], RELEASED .. ARGV[1], 'PX', ttl)
+          if err(redis.pcall('SET', KEYS[2], RELEASED .. ARGV[1], 'PX', ttl)) then redis.call('DEL', KEYS[2]) end
         end
         redis.call('PUBLISH', ARGV[4], ARGV[5])
         return 1
@@ -231,7 +234,11 @@ internal static class RedisScripts
     private static readonly string BeginTagEvictionScript = RedisWire.LuaPrelude + """
         local now = nowms()
         local horizon = tonumber(ARGV[2])
-        if type(redis.pcall('ZADD', KEYS[1], now + horizon, ARGV[1])) == 'table' then return 0 end
+        local added = redis.pcall('ZADD', KEYS[1], now + horizon, ARGV[1])
+        if err(added) then
+          if string.find(added.err, 'WRONGTYPE', 1, true) then return 0 end
+          return redis.error_reply(added.err)
+        end
         if redis.call('PTTL', KEYS[1]) < horizon + 1000 then redis.call('PEXPIRE', KEYS[1], horizon + 1000) end
         return redis.call('ZRANGE', KEYS[1], 0, -1)
         """;

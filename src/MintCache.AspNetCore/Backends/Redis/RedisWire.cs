@@ -99,7 +99,7 @@ internal static class RedisWire
     /// The Lua prelude of every script: the constants above, then the shared helpers. <c>u64</c>/<c>u32</c> read and
     /// <c>pn</c> writes big-endian integers at 0-based offsets (the offsets <c>SETRANGE</c> takes); <c>header</c> reads
     /// an entry's header with <c>GETRANGE</c> and checks it, never the page; <c>page</c> reads the page alone;
-    /// <c>nowms</c> is the server's time.
+    /// <c>nowms</c> is the server's time; <c>err</c> tells a <c>pcall</c>'s error (WRONGTYPE, OOM) from a reply.
     /// </summary>
     public static readonly string LuaPrelude = BuildPrelude();
 
@@ -224,6 +224,9 @@ internal static class RedisWire
           if redis.call('STRLEN', k) - HEADER ~= u32(h, OFF_LENGTH) then return nil, R_TRUNCATED end
           if u64(h, OFF_STALE) > u64(h, OFF_EXPIRES) then return nil, R_CORRUPT end
           return h, R_NONE
+        end
+        local function err(r)
+          return type(r) == 'table' and r.err ~= nil
         end
         local function page(k)
           return redis.call('GETRANGE', k, HEADER, -1)
