@@ -10,7 +10,11 @@ namespace MintCache.LoadTest;
 /// </summary>
 internal static class LoadClient
 {
-    public static async Task<Sample[]> RunAsync(IReadOnlyList<Uri> targets, int clients, TimeSpan duration, long maxRequests)
+    /// <param name="path">
+    /// When set, each request goes to the path it returns under its client's target (drawn from the client's own
+    /// random source), instead of the target itself.
+    /// </param>
+    public static async Task<Sample[]> RunAsync(IReadOnlyList<Uri> targets, int clients, TimeSpan duration, long maxRequests, Func<Random, string>? path = null)
     {
         foreach (var target in targets)
         {
@@ -42,6 +46,7 @@ internal static class LoadClient
             var samples = perClient[c] = new List<Sample>(4096);
             var target = targets[c % targets.Count];
             var instance = c % targets.Count;
+            var random = new Random(c);
             workers[c] = Task.Run(async () =>
             {
                 var buffer = new byte[16 * 1024];
@@ -51,7 +56,7 @@ internal static class LoadClient
                     var ok = true;
                     try
                     {
-                        using var response = await http.GetAsync(target, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
+                        using var response = await http.GetAsync(path is null ? target : new Uri(target, path(random)), HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
                         await using var body = await response.Content.ReadAsStreamAsync().ConfigureAwait(false);
                         while (await body.ReadAsync(buffer).ConfigureAwait(false) > 0)
                         {

@@ -141,6 +141,24 @@ if (options.Scenarios.Contains('e'))
     await PublishAsync("failover.md", text.ToString());
 }
 
+if (options.Scenarios.Contains('f'))
+{
+    // (f) The long tail, two instances on a dedicated redis-server each run, with and without memory pressure.
+    var results = new List<LongTailResult>();
+    foreach (var memoryPressure in new[] { false, true })
+    {
+        foreach (var store in new[] { StoreKind.BuiltInRedis, StoreKind.MintRedisBackground })
+        {
+            Console.WriteLine($"[load] (f) long tail, {store} x2{(memoryPressure ? ", maxmemory 40mb allkeys-lru" : "")} ...");
+            var result = await LongTail.RunAsync(store, options.Settings, memoryPressure);
+            results.Add(result);
+            Console.WriteLine($"[load]     {result.RequestsPerSecond:0} req/s, {result.RedisMicrosecondsPerRequest:0.00} µs Redis per request, renders/request {(double)result.Renders / Math.Max(1, result.Requests):0.000}, errors {result.Errors}");
+        }
+    }
+
+    await PublishAsync("longtail.md", LongTail.Report(options, $"Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", results));
+}
+
 // loadtest.md holds scenarios a and b: a run of only c, d or e leaves it as it is.
 if (options.Scenarios.Contains('a') || options.Scenarios.Contains('b'))
 {

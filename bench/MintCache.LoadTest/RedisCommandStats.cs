@@ -50,5 +50,44 @@ internal sealed class RedisCommandStats : IAsyncDisposable
         return stats;
     }
 
+    /// <summary>
+    /// The CPU the server process has used since it started (<c>used_cpu_user</c> + <c>used_cpu_sys</c>, seconds):
+    /// all of its work, networking included, and unlike <c>commandstats</c> never counting a script's own commands
+    /// twice (Redis 7 counts each command a script calls under its own name too, inside the script's time).
+    /// </summary>
+    public async Task<double> CpuSecondsAsync()
+    {
+        var seconds = 0.0;
+        foreach (var group in await Server.InfoAsync("cpu"))
+        {
+            foreach (var (name, value) in group)
+            {
+                if (name is "used_cpu_user" or "used_cpu_sys")
+                {
+                    seconds += double.Parse(value, CultureInfo.InvariantCulture);
+                }
+            }
+        }
+
+        return seconds;
+    }
+
+    /// <summary>The server's <c>used_memory</c>, in bytes.</summary>
+    public async Task<long> UsedMemoryAsync()
+    {
+        foreach (var group in await Server.InfoAsync("memory"))
+        {
+            foreach (var (name, value) in group)
+            {
+                if (name == "used_memory")
+                {
+                    return long.Parse(value, CultureInfo.InvariantCulture);
+                }
+            }
+        }
+
+        return 0;
+    }
+
     public async ValueTask DisposeAsync() => await _multiplexer.DisposeAsync();
 }

@@ -8,8 +8,9 @@ internal readonly struct BackendLookup
 {
     public static readonly BackendLookup Missing = default;
 
-    private BackendLookup(EntryState state, byte[]? page, ClaimTicket? claim, bool claimedElsewhere = false, long watchMark = 0)
+    private BackendLookup(EntryState state, byte[]? page, ClaimTicket? claim, bool claimedElsewhere = false, long watchMark = 0, long missedAt = 0)
     {
+        MissedAt = missedAt;
         ClaimedElsewhere = claimedElsewhere;
         WatchMark = watchMark;
         State = state;
@@ -34,6 +35,12 @@ internal readonly struct BackendLookup
     /// <summary>With <see cref="ClaimedElsewhere"/>: where the backend's change notifications stood before the lookup.</summary>
     public long WatchMark { get; }
 
+    /// <summary>
+    /// With a miss: when it happened on the backend's own clock (the Redis server's milliseconds), 0 when unknown. A
+    /// page rendered without a claim is fenced with it: an eviction at or after it refuses the store.
+    /// </summary>
+    public long MissedAt { get; }
+
     public static BackendLookup Fresh(byte[] page) => new(EntryState.Fresh, page, null);
 
     /// <summary>A fresh entry past its eager-at whose claim this lookup won: refreshed early, in the background.</summary>
@@ -47,5 +54,8 @@ internal readonly struct BackendLookup
     /// <summary>A cold miss whose claim this lookup won: its request renders the page for everyone.</summary>
     public static BackendLookup MissingClaimed(ClaimTicket wonClaim) => new(EntryState.Missing, null, wonClaim);
 
-    public static BackendLookup MissingClaimedElsewhere(long watchMark) => new(EntryState.Missing, null, null, claimedElsewhere: true, watchMark);
+    public static BackendLookup MissingClaimedElsewhere(long watchMark, long missedAt = 0) => new(EntryState.Missing, null, null, claimedElsewhere: true, watchMark, missedAt);
+
+    /// <summary>A miss whose claim this lookup did not take, at <paramref name="missedAt"/> on the backend's clock.</summary>
+    public static BackendLookup MissingAt(long missedAt) => new(EntryState.Missing, null, null, missedAt: missedAt);
 }

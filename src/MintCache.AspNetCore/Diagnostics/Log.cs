@@ -37,6 +37,10 @@ internal static partial class Log
     internal const int IdRedisCircuitOpened = 24;
     // 20-39: the Redis backend. 40 and up: operability (health, telemetry).
     internal const int IdBackendHealthChanged = 40;
+    // 120-139: the Redis wire (scripts and their replies).
+    internal const int IdRedisStoreOutOfMemory = 120;
+    internal const int IdRedisStoreRefusedForeignKey = 121;
+    internal const int IdRedisTagKeyForeign = 122;
 
     [LoggerMessage(IdLookupFailed, LogLevel.Warning,
         "The {Backend} cache backend failed a lookup; the request is answered as a miss and goes to the endpoint.",
@@ -64,7 +68,7 @@ internal static partial class Log
     public static partial void RegenerationNotStored(ILogger logger, string backend, TimeSpan retryAfter);
 
     [LoggerMessage(IdFencedWriteRefused, LogLevel.Information,
-        "A regenerated page was not stored on the {Backend} backend ({Reason}): Superseded, a newer page was stored meanwhile; TakenOver, its claim lapsed and another request regenerates the page; Revoked, the page's data was evicted while it was regenerated, so the next request regenerates it again.",
+        "A regenerated page was not stored on the {Backend} backend ({Reason}): Superseded, a newer page was stored meanwhile; TakenOver, its claim lapsed and another request regenerates the page; Revoked, the page's data was evicted while it was regenerated, so the next request regenerates it again; Refused, the backend could not take the write (out of memory, or another program's data under its keys).",
         EventName = "FencedWriteRefused")]
     public static partial void FencedWriteRefused(ILogger logger, string backend, Store.StoreOutcome reason);
 
@@ -218,4 +222,19 @@ internal static partial class Log
         "Unsubscribing from the farm's cache notifications failed while shutting down; the server drops the subscription with the connection.",
         EventName = "NotificationsUnsubscribeFailed")]
     public static partial void NotificationsUnsubscribeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(IdRedisStoreOutOfMemory, LogLevel.Warning,
+        "Redis refused to store a page because it is out of memory (maxmemory); the page was served but not cached, and Redis stays in use.",
+        EventName = "RedisStoreOutOfMemory")]
+    public static partial void RedisStoreOutOfMemory(ILogger logger);
+
+    [LoggerMessage(IdRedisStoreRefusedForeignKey, LogLevel.Warning,
+        "A page was not stored on Redis: another program's data (another type) is under its claim key or one of its tags' keys, so the page could not be fenced or tagged.",
+        EventName = "RedisStoreRefusedForeignKey")]
+    public static partial void RedisStoreRefusedForeignKey(ILogger logger);
+
+    [LoggerMessage(IdRedisTagKeyForeign, LogLevel.Warning,
+        "A tag eviction found another program's data (another type) under the tag's Redis key; no page can be stored with that tag while it is there, so there was nothing to evict.",
+        EventName = "RedisTagKeyForeign")]
+    public static partial void RedisTagKeyForeign(ILogger logger);
 }

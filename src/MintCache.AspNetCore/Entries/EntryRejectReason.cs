@@ -20,4 +20,7 @@ internal enum EntryRejectReason
 
     /// <summary>The header holds impossible values (stale after expiry).</summary>
     Corrupt = 5,
+
+    /// <summary>The entry's claim key holds another Redis type: no claim can be taken or checked there.</summary>
+    ForeignClaim = 6,
 }

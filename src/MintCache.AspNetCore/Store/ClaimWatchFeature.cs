@@ -12,11 +12,19 @@ internal sealed class ClaimWatchFeature
     /// <summary>The local eviction count when a lookup of this request first missed; 0 when none did.</summary>
     public long EvictionMark { get; private set; }
 
-    public void Missed(long evictionMark)
+    /// <summary>When a lookup of this request first missed, on the backend's clock (see <see cref="Backends.BackendLookup.MissedAt"/>); 0 when unknown.</summary>
+    public long MissedAt { get; private set; }
+
+    public void Missed(long evictionMark, long missedAt)
     {
         if (EvictionMark == 0)
         {
             EvictionMark = evictionMark;
+        }
+
+        if (MissedAt == 0)
+        {
+            MissedAt = missedAt;
         }
     }
 

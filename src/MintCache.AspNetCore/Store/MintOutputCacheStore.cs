@@ -169,7 +169,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             if (lookup.Page is null)
             {
                 // The request renders the page: evictions from now on refuse its store (evictions win).
-                RequestFeature(create: true)?.Missed(_backend.EvictionMark);
+                RequestFeature(create: true)?.Missed(_backend.EvictionMark, lookup.MissedAt);
             }
 
             return lookup.Page;
@@ -284,7 +284,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             stale.StaleWhileRevalidate ?? directives.Grace ?? _options.Grace,
             stale.StaleIfError ?? _options.FailSafe ?? TimeSpan.Zero,
             directives.EagerRefresh ?? _options.EagerRefreshThreshold);
-        var fence = new StoreFence(claim?.Ticket, claim?.EvictionMark ?? watch?.EvictionMark ?? 0);
+        var fence = new StoreFence(claim?.Ticket, claim?.EvictionMark ?? watch?.EvictionMark ?? 0, watch?.MissedAt ?? 0);
         if (claim is { Revoked: true })
         {
             // A heartbeat learned that an eviction revoked the claim, which the backend may since have forgotten.

@@ -14,4 +14,10 @@ internal enum StoreOutcome
 
     /// <summary>Refused: an eviction of the entry or of one of its tags came after the page's regeneration began.</summary>
     Revoked = 4,
+
+    /// <summary>
+    /// Refused: the backend could not take the write (Redis out of memory, or another program's data under the
+    /// entry's claim key or a tag's key, which leaves nothing to fence the page with).
+    /// </summary>
+    Refused = 5,
 }

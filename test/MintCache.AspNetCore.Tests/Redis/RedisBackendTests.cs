@@ -246,34 +246,6 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         Assert.Equal(0, host.CountLogs(Log.IdEntryRejected));
     }
 
-    [Fact]
-    public async Task Lookup_Version1Entry_IsServed_ThenOverwrittenAsVersion2WithoutTheRequest()
-    {
-        // Version 1 kept a serialized regeneration request between the header and the page; it is skipped, never used.
-        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());
-        var entryKey = host.Backend.Keys.Entry("k");
-        var request = "GET /k Cookie=old"u8.ToArray();
-        var v1 = new byte[RedisEntryFormat.Version1HeaderSize];
-        RedisEntryFormat.Magic.CopyTo(v1);
-        v1[4] = RedisEntryFormat.Version1;
-        BinaryPrimitives.WriteInt64BigEndian(v1.AsSpan(8), long.MaxValue / 4);
-        BinaryPrimitives.WriteInt64BigEndian(v1.AsSpan(16), long.MaxValue / 4);
-        BinaryPrimitives.WriteInt64BigEndian(v1.AsSpan(24), 1);
-        BinaryPrimitives.WriteInt64BigEndian(v1.AsSpan(32), long.MaxValue / 4);
-        BinaryPrimitives.WriteUInt32BigEndian(v1.AsSpan(44), (uint)request.Length);
-        BinaryPrimitives.WriteUInt32BigEndian(v1.AsSpan(48), 6);
-        await redis.Database.StringSetAsync(entryKey, v1.Concat(request).Concat("old v1"u8.ToArray()).ToArray());
-
-        Assert.Equal("old v1", Encoding.UTF8.GetString((await host.Store.GetAsync("k", default))!));
-        Assert.Equal(EntryRejectReason.None, RedisEntryFormat.TryReadHeader((byte[])(await redis.Database.StringGetAsync(entryKey))!, out _, out _, out _));
-
-        await host.Store.SetAsync("k", Encoding.UTF8.GetBytes("new"), [], TimeSpan.FromMinutes(1), default);
-        var raw = (byte[])(await redis.Database.StringGetAsync(entryKey))!;
-        Assert.Equal(RedisEntryFormat.Version, raw[4]);
-        Assert.Equal(RedisEntryFormat.HeaderSize + 3, raw.Length);
-        Assert.Equal("new", Encoding.UTF8.GetString((await host.Store.GetAsync("k", default))!));
-    }
-
     [Theory]
     [InlineData(false)]
     [InlineData(true)]

@@ -18,7 +18,7 @@ public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper 
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(1);
 
     [Fact]
-    public async Task EvictByTag_BatchFails_CallerTold_AndOtherHostDropsItsNearCopies()
+    public async Task EvictByTag_ForeignDataUnderAClaimKey_EvictsEveryEntry_AndOtherHostDropsItsNearCopies()
     {
         var prefix = RedisStoreHarness.UniquePrefix();
         await using var a = new RedisStoreHarness(redis.Endpoint, prefix);
@@ -30,14 +30,16 @@ public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper 
         Assert.Equal("v1", Text(await b.Store.GetAsync("k1", default)));
         Assert.Equal(1, b.Backend.NearCache!.Count);
 
-        // Another program wrote a hash where k2's claim lives: that entry's eviction fails, and with it the batch.
+        // Another program wrote a hash where k2's claim lives: not MintCache's, so neither revoked nor an error.
         await redis.Database.HashSetAsync(a.Backend.Keys.Claim("k2"), "foreign", "value");
 
-        await Assert.ThrowsAnyAsync<RedisException>(() => a.Store.EvictByTagAsync("news", default).AsTask());
+        await a.Store.EvictByTagAsync("news", default);
         var returned = Stopwatch.StartNew();
         await Eventually.HoldsAsync(() => b.Backend.NearCache.Count == 0, Deadline, "B drops its near copy of the evicted page");
-        output.WriteLine($"B's near copy gone {returned.Elapsed.TotalMilliseconds:F1} ms after the failed eviction returned (10 ms polling)");
+        output.WriteLine($"B's near copy gone {returned.Elapsed.TotalMilliseconds:F1} ms after the eviction returned (10 ms polling)");
         Assert.Null(await b.Store.GetAsync("k1", default));
+        Assert.False(await redis.Database.KeyExistsAsync(a.Backend.Keys.Entry("k2")));
+        Assert.False(a.Backend.IsDegraded);
     }
 
     [Fact]
@@ -148,6 +150,10 @@ public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper 
             "the host is back on Redis");
         await Eventually.HoldsAsync(() => host.Backend.Local.Count == 0, Deadline, "the local pages are dropped");
         Assert.False(host.Backend.ServesLastKnown);
+
+        // A store sent while Redis was paused runs when the pause ends (its caller had timed out): that copy is Redis's.
+        // Without it, nothing answers for the key: not the local copy.
+        await admin.GetDatabase().KeyDeleteAsync(host.Backend.Keys.Entry("k"));
         Assert.Null(await host.Store.GetAsync("k", default));
     }
 

@@ -93,13 +93,12 @@ internal sealed partial class RedisBackend : IDisposable
     private static RedisNearCache.EntryLife LifeAfter(long sentAt, long msToExpiry, long msToFailSafe, long graceMs)
         => new(TicksAfter(sentAt, msToExpiry - 1), TicksAfter(sentAt, Math.Max(msToFailSafe, msToExpiry) - 1), TimeSpan.FromMilliseconds(graceMs));
 
-    private BackendLookup ReadMissing(StackExchange.Redis.RedisResult[] reply, long token, long mark)
-        => reply.Length < 2 ? BackendLookup.Missing : (int)reply[1] switch
-        {
-            1 => BackendLookup.MissingClaimed(new ClaimTicket(token, Generation: 0, ClaimedAt: (long)reply[2])),
-            2 => BackendLookup.MissingClaimedElsewhere(mark),
-            _ => BackendLookup.Missing,
-        };
+    private static BackendLookup ReadMissing(in RedisLookupReply reply, long token, long mark) => reply.Miss switch
+    {
+        RedisWire.MissKind.Claimed => BackendLookup.MissingClaimed(new ClaimTicket(token, Generation: 0, ClaimedAt: reply.Now)),
+        RedisWire.MissKind.ClaimedElsewhere => BackendLookup.MissingClaimedElsewhere(mark, reply.Now),
+        _ => BackendLookup.MissingAt(reply.Now),
+    };
 
     public ValueTask<bool> WaitForEntryAsync(string key, BackendLookup lookup, TimeSpan timeout, CancellationToken cancellationToken)
     {

@@ -8,9 +8,9 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// Tags in Redis: one sorted set per tag whose members are the cache keys that carry it, scored by the entry's expiry.
 /// </summary>
 /// <remarks>
-/// A tag's set lives on its own slot, apart from the entries it names, so tags are written and evicted per key rather
-/// than in the entry's script: that keeps every script on one slot (Redis Cluster) at the price of a second round
-/// trip on a store. A tag eviction may name a key whose newer entry no longer carries the tag; evicting it anyway is
+/// On one node, a store writes its tags in the entry's script (RedisBackend.Store.cs). On a cluster a tag's set lives
+/// on its own slot, apart from the entries it names, so tags are written per key, before the entry, at the price of a
+/// second round trip on a store. Evictions go per key everywhere. A tag eviction may name a key whose newer entry no longer carries the tag; evicting it anyway is
 /// the safe side (one extra regeneration), and is rare because every store prunes the members past their expiry.
 /// </remarks>
 internal sealed partial class RedisBackend
@@ -19,42 +19,43 @@ internal sealed partial class RedisBackend
     private const int EvictBatchSize = 256;
 
     // The member of a tag's set that records when the tag was last evicted. A cache key never starts with U+001F.
-    private const string EvictedMarker = "\u001Fevicted";
+    private const string EvictedMarkerText = "\u001Fevicted";
+
+    private static readonly RedisValue EvictedMarker = EvictedMarkerText;
 
     // How long a tag's eviction is remembered to refuse the stores of regenerations that began before it; a store
     // under a claim taken longer ago than this is refused if its page carries a tag.
     internal static readonly TimeSpan EvictionMemory = TimeSpan.FromMinutes(10);
 
+    private static readonly long EvictionMemoryMs = Milliseconds(EvictionMemory);
+
     // Keeps a tag's set a little longer than its longest-lived member, so that pruning, not expiry, removes members.
     private static readonly TimeSpan TagLifeMargin = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// Writes the tags of a key about to be stored, before the entry. <paramref name="since"/> is when its claim was
-    /// taken (server ms; 0 for none).
+    /// On a cluster: writes the tags of a key about to be stored, before the entry, all sent before the first reply.
+    /// <paramref name="since"/> is when the page's regeneration began (server ms; 0 when unknown).
     /// </summary>
-    /// <returns><see langword="false"/> when a tag was evicted since: the page must not be stored.</returns>
-    private async Task<bool> AddTagsAsync(IDatabase db, string key, string[] tags, EntryLifetime lifetime, long since)
+    /// <returns>0 when every tag was written; else the <see cref="Store.StoreOutcome"/> the store must be refused with.</returns>
+    private async Task<int> AddTagsAsync(IDatabase db, string key, string[] tags, long lifeMs, long since)
     {
-        if (tags.Length == 0)
-        {
-            return true;
-        }
-
-        // Pipelined: StackExchange.Redis sends all of them before the first reply comes back.
-        var life = Milliseconds(lifetime.Total + lifetime.FailSafe + TagLifeMargin);
         var writes = new Task<RedisResult>[tags.Length];
         for (var i = 0; i < tags.Length; i++)
         {
-            writes[i] = RedisScripts.AddTagAsync(db, _keys.Tag(tags[i]), key, life, since, EvictedMarker, Milliseconds(EvictionMemory));
+            writes[i] = RedisScripts.AddTagAsync(db, _keys.Tag(tags[i]), key, lifeMs, since, EvictedMarker, EvictionMemoryMs);
         }
 
-        var written = true;
+        var decided = 0;
         foreach (var reply in await Task.WhenAll(writes).ConfigureAwait(false))
         {
-            written &= (int)reply == 1;
+            var outcome = (int)reply;
+            if (outcome != (int)Store.StoreOutcome.Stored)
+            {
+                decided = Math.Max(decided, outcome);
+            }
         }
 
-        return written;
+        return decided;
     }
 
     public async ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken)
@@ -76,12 +77,22 @@ internal sealed partial class RedisBackend
                 static async (state, ct) =>
                 {
                     var db = await state.Self.DatabaseAsync(ct).ConfigureAwait(false);
-                    return (db, await RedisScripts.BeginTagEvictionAsync(db, state.TagKey, EvictedMarker, Milliseconds(EvictionMemory)).WaitAsync(ct).ConfigureAwait(false));
+                    return (db, await RedisScripts.BeginTagEvictionAsync(db, state.TagKey, EvictedMarker, EvictionMemoryMs).WaitAsync(ct).ConfigureAwait(false));
                 },
                 (Self: this, TagKey: _keys.Tag(tag)),
                 cancellationToken).ConfigureAwait(false);
-            var members = (RedisValue[])begun!;
-            members = Array.FindAll(members, static m => m != EvictedMarker);
+            RedisValue[] members;
+            if (begun.Resp2Type == ResultType.Integer)
+            {
+                // Another program's data under the tag's key: every store carrying the tag is refused, so no entry
+                // stored since carries it.
+                Log.RedisTagKeyForeign(_logger);
+                members = [];
+            }
+            else
+            {
+                members = Array.FindAll((RedisValue[])begun!, static m => m != EvictedMarker);
+            }
 
             // Then one pipeline execution per batch, so the operation timeout bounds a batch, not a whole large tag.
             for (var start = 0; start < members.Length; start += EvictBatchSize)

@@ -193,24 +193,23 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
     private BackendLookup ReadLookup(string key, RedisKey entryKey, RedisResult result, long token, long mark, long sentAt)
     {
-        var reply = (RedisResult[])result!;
-        switch ((int)reply[0])
+        var reply = new RedisLookupReply(result);
+        switch (reply.Code)
         {
-            case (int)EntryState.Fresh:
-                var fresh = (byte[])reply[1]!;
-                _hints.Fresh(key, entryKey, TicksAfter(sentAt, (long)reply[2]));
-                KeepNear(key, fresh, mark, sentAt, msToStale: (long)reply[2], msToExpiry: (long)reply[3], msToFailSafe: (long)reply[4], graceMs: (long)reply[5]);
-                return reply.Length > 6
-                    ? BackendLookup.FreshClaimed(fresh, new ClaimTicket(token, (long)reply[6], ClaimedAt: (long)reply[7]))
+            case RedisWire.LookupCode.Fresh:
+                var fresh = reply.Page!;
+                _hints.Fresh(key, entryKey, TicksAfter(sentAt, reply.MsToKeep));
+                KeepNear(key, fresh, mark, sentAt, reply.MsToKeep, reply.MsToExpiry, reply.MsToFailSafe, reply.GraceMs);
+                return reply.Claimed
+                    ? BackendLookup.FreshClaimed(fresh, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
                     : BackendLookup.Fresh(fresh);
-            case (int)EntryState.Stale:
-                var page = (byte[])reply[1]!;
-                return reply.Length > 2
-                    ? BackendLookup.StaleClaimed(page, new ClaimTicket(token, (long)reply[2], ClaimedAt: (long)reply[4]))
-                    : BackendLookup.Stale(page);
-            case LookupRejected:
-                Log.EntryRejected(_logger, Name, (EntryRejectReason)(int)reply[1]);
-                return BackendLookup.Missing;
+            case RedisWire.LookupCode.Stale:
+                return reply.Claimed
+                    ? BackendLookup.StaleClaimed(reply.Page!, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
+                    : BackendLookup.Stale(reply.Page!);
+            case RedisWire.LookupCode.Rejected:
+                Log.EntryRejected(_logger, Name, reply.Reason);
+                return BackendLookup.MissingAt(reply.Now);
             default:
                 return WithLastKnown(key, ReadMissing(reply, token, mark));
         }
@@ -405,51 +404,30 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
     public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
     {
-        // Copied: the middleware reuses its buffers once this call returns, and a command cut short by the timeout may
-        // still be written to the socket later.
-        var bytes = page.ToArray();
-
         // Never serve this process's own older copy once it stores a newer page (read your writes).
         _notifications.Changed(key);
+
+        // Copied: the middleware reuses its buffers once this call returns, and a command cut short by the timeout may
+        // still be written to the socket later.
         if (AnswersLocally)
         {
-            return ValueTask.FromResult(_local.Set(key, bytes, tags, lifetime, fence));
+            return ValueTask.FromResult(_local.Set(key, page.ToArray(), tags, lifetime, fence));
         }
 
-        return SetOnRedisAsync(key, bytes, tags, lifetime, fence, cancellationToken);
+        // Room for the header first, which the store script writes in place: Redis copies the page once.
+        var value = new byte[RedisWire.HeaderSize + page.Length];
+        page.CopyTo(value.AsSpan(RedisWire.HeaderSize));
+        return SetOnRedisAsync(key, value, tags, lifetime, fence, cancellationToken);
     }
 
-    private async ValueTask<StoreOutcome> SetOnRedisAsync(string key, byte[] page, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
+    private async ValueTask<StoreOutcome> SetOnRedisAsync(string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
     {
         var call = BeginCall();
         try
         {
             var outcome = await _pipeline.ExecuteAsync(
-                static async (state, ct) =>
-                {
-                    var self = state.Self;
-                    var db = await self.DatabaseAsync(ct).ConfigureAwait(false);
-
-                    // The tags first, so that an entry never exists without them: an eviction that reads the tag's
-                    // members afterwards finds the key (and revokes the claim this store is checked against), and one
-                    // that read them before is seen by the tag's eviction time, which refuses a claim taken earlier.
-                    var revoked = !await self.AddTagsAsync(db, state.Key, state.Tags, state.Lifetime, state.Fence.Claim?.ClaimedAt ?? 0).WaitAsync(ct).ConfigureAwait(false);
-                    var reply = (RedisResult[])(await RedisScripts.SetAsync(db,
-                        self._keys.Entry(state.Key),
-                        self._keys.Claim(state.Key),
-                        state.Page,
-                        Milliseconds(state.Lifetime.Fresh, minimum: 1),
-                        Milliseconds(state.Lifetime.Grace),
-                        Milliseconds(state.Lifetime.FailSafe),
-                        state.Fence.Claim is { } ticket ? ticket.Token : RedisValue.EmptyString,
-                        state.Fence.Claim is { } fenced ? fenced.Generation : RedisValue.EmptyString,
-                        revoked ? 1 : 0,
-                        self._notifications.Channel.ToString(),
-                        state.Key,
-                        state.Lifetime.EagerAfter > TimeSpan.Zero ? Milliseconds(state.Lifetime.EagerAfter, minimum: 1) : 0).WaitAsync(ct).ConfigureAwait(false))!;
-                    return (StoreOutcome)(int)reply[0];
-                },
-                (Self: this, Key: key, Page: page, Tags: tags, Lifetime: lifetime, Fence: fence),
+                static (state, ct) => state.Self.StoreOnRedisAsync(state.Key, state.Value, state.Tags, state.Lifetime, state.Fence, ct),
+                (Self: this, Key: key, Value: value, Tags: tags, Lifetime: lifetime, Fence: fence),
                 cancellationToken).ConfigureAwait(false);
             OnSuccess(call);
 
@@ -460,7 +438,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
             OnFailure(call, ex, Tags.OperationStore, _keys.Entry(key));
-            return _local.Set(key, page, tags, lifetime, fence);
+            return _local.Set(key, value.AsSpan(RedisWire.HeaderSize).ToArray(), tags, lifetime, fence);
         }
     }
 
@@ -519,7 +497,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                         state.Claim.Token,
                         Milliseconds(state.RetryAfter),
                         state.Failed ? 1 : 0,
-                        state.Self._notifications.Channel.ToString(),
+                        state.Self.ChannelName,
                         state.Key).WaitAsync(ct).ConfigureAwait(false);
                 },
                 (Self: this, Key: key, Claim: claim, RetryAfter: retryAfter, Failed: failed),
@@ -552,7 +530,4 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
     private static long Milliseconds(TimeSpan duration, long minimum = 0)
         => Math.Max(minimum, (long)Math.Ceiling(duration.TotalMilliseconds));
-
-    // The reply code of a rejected value; 0-2 are EntryState values.
-    private const int LookupRejected = 3;
 }

@@ -8,8 +8,9 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// </summary>
 /// <remarks>
 /// <para>
-/// The scripts in <see cref="RedisScripts"/> read and write the header themselves (the server's clock decides), so this
-/// layout is shared by C# and Lua and is <b>append only</b>: a change is a new <see cref="Version"/>, never an edit.
+/// The scripts in <see cref="RedisScripts"/> read and write the header themselves (the server's clock decides); the
+/// offsets are <see cref="RedisWire"/>'s, from which the scripts' constants are generated. The layout is <b>append
+/// only</b>: a change is a new <see cref="Version"/>, never an edit.
 /// Integers are unsigned big-endian; times are milliseconds since the Unix epoch on the Redis server's clock.
 /// </para>
 /// <code>
@@ -27,12 +28,6 @@ namespace MintCache.AspNetCore.Backends.Redis;
 ///     56     n  the page
 /// </code>
 /// <para>
-/// Version 1, still read (and overwritten by the next store), had a 52-byte header: at offset 44 the length r of a
-/// serialized background-regeneration request, at 48 the page length, then the request's r bytes (skipped), then
-/// the page; it had no eager-at. Nothing about a request is written any more: a background regeneration copies the live request that
-/// won the claim, in memory.
-/// </para>
-/// <para>
 /// A value that fails any check is a <see cref="EntryRejectReason"/>: logged, answered as a miss, overwritten by the
 /// next store. Generations are microseconds of the server clock or one more than the previous generation, whichever
 /// is larger, so they stay below 2^53 and exact in Lua's doubles.
@@ -40,14 +35,9 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// </remarks>
 internal static class RedisEntryFormat
 {
-    public const int HeaderSize = 56;
+    public const int HeaderSize = RedisWire.HeaderSize;
 
-    public const byte Version = 2;
-
-    /// <summary>The version that stored a serialized regeneration request beside the page; read, never written.</summary>
-    public const byte Version1 = 1;
-
-    public const int Version1HeaderSize = 52;
+    public const byte Version = RedisWire.Version;
 
     public static ReadOnlySpan<byte> Magic => "MINT"u8;
 
@@ -66,8 +56,8 @@ internal static class RedisEntryFormat
             return false;
         }
 
-        var keepUntil = (long)BinaryPrimitives.ReadUInt64BigEndian(value[8..]);
-        var eagerAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[44..]);
+        var keepUntil = (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.StaleAtOffset..]);
+        var eagerAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.EagerAtOffset..]);
         if (eagerAt > 0 && eagerAt < keepUntil)
         {
             keepUntil = eagerAt;
@@ -98,8 +88,8 @@ internal static class RedisEntryFormat
             return false;
         }
 
-        var expiresAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[16..]);
-        if (earliestNowMs < (long)BinaryPrimitives.ReadUInt64BigEndian(value[8..]) || latestNowMs >= expiresAt)
+        var expiresAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.ExpiresAtOffset..]);
+        if (earliestNowMs < (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.StaleAtOffset..]) || latestNowMs >= expiresAt)
         {
             return false;
         }
@@ -112,22 +102,22 @@ internal static class RedisEntryFormat
     // The entry's life past its freshness, from the header, in milliseconds from latestNowMs.
     private static void ReadLife(ReadOnlySpan<byte> value, long latestNowMs, out long msToExpiry, out long msToFailSafe, out long graceMs)
     {
-        msToExpiry = (long)BinaryPrimitives.ReadUInt64BigEndian(value[16..]) - latestNowMs;
-        msToFailSafe = (long)BinaryPrimitives.ReadUInt64BigEndian(value[32..]) - latestNowMs;
-        graceMs = BinaryPrimitives.ReadUInt32BigEndian(value[40..]);
+        msToExpiry = (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.ExpiresAtOffset..]) - latestNowMs;
+        msToFailSafe = (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.FailSafeUntilOffset..]) - latestNowMs;
+        graceMs = BinaryPrimitives.ReadUInt32BigEndian(value[RedisWire.GraceOffset..]);
     }
 
     // The plain reads decide only version-2 values that pass every check the scripts make; anything else is the script's.
     private static bool IsIntactVersion2(ReadOnlySpan<byte> value)
-        => value.Length >= HeaderSize && value[4] == Version && value[..4].SequenceEqual(Magic)
-            && value.Length - HeaderSize == BinaryPrimitives.ReadUInt32BigEndian(value[52..])
-            && BinaryPrimitives.ReadUInt64BigEndian(value[8..]) <= BinaryPrimitives.ReadUInt64BigEndian(value[16..]);
+        => value.Length >= HeaderSize && value[RedisWire.VersionOffset] == Version && value[..4].SequenceEqual(Magic)
+            && value.Length - HeaderSize == BinaryPrimitives.ReadUInt32BigEndian(value[RedisWire.PageLengthOffset..])
+            && BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.StaleAtOffset..]) <= BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.ExpiresAtOffset..]);
 
     /// <summary>Reads the header of a raw value, as the scripts do; for tests and diagnostics.</summary>
     public static EntryRejectReason TryReadHeader(ReadOnlySpan<byte> value, out long staleAt, out long expiresAt, out long generation)
     {
         staleAt = expiresAt = generation = 0;
-        if (value.Length < Version1HeaderSize)
+        if (value.Length < HeaderSize)
         {
             return EntryRejectReason.Truncated;
         }
@@ -137,28 +127,15 @@ internal static class RedisEntryFormat
             return EntryRejectReason.Foreign;
         }
 
-        long length;
-        int header;
-        switch (value[4])
+        if (value[RedisWire.VersionOffset] != Version)
         {
-            case Version when value.Length >= HeaderSize:
-                header = HeaderSize;
-                length = BinaryPrimitives.ReadUInt32BigEndian(value[52..]);
-                break;
-            case Version:
-                return EntryRejectReason.Truncated;
-            case Version1:
-                header = Version1HeaderSize;
-                length = (long)BinaryPrimitives.ReadUInt32BigEndian(value[44..]) + BinaryPrimitives.ReadUInt32BigEndian(value[48..]);
-                break;
-            default:
-                return EntryRejectReason.UnknownVersion;
+            return EntryRejectReason.UnknownVersion;
         }
 
-        staleAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[8..]);
-        expiresAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[16..]);
-        generation = (long)BinaryPrimitives.ReadUInt64BigEndian(value[24..]);
-        if (value.Length - header != length)
+        staleAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.StaleAtOffset..]);
+        expiresAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.ExpiresAtOffset..]);
+        generation = (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.GenerationOffset..]);
+        if (value.Length - HeaderSize != BinaryPrimitives.ReadUInt32BigEndian(value[RedisWire.PageLengthOffset..]))
         {
             return EntryRejectReason.Truncated;
         }

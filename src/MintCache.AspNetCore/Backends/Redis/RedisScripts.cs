@@ -4,203 +4,165 @@ namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
 /// Every Lua script the Redis backend runs. Each touches the keys of one cache key only (they share a hash tag, see
-/// <see cref="RedisKeys"/>), so it runs atomically on one node, Redis Cluster included, and reads the time from the
-/// server (<c>TIME</c>) so that every process decides on the same clock.
+/// <see cref="RedisKeys"/>), and, on a single node, the tag sets of the page it stores; it runs atomically and reads
+/// the time from the server (<c>TIME</c>) so that every process decides on the same clock.
 /// </summary>
 /// <remarks>
 /// Each script reads its keys from <c>KEYS</c> (so StackExchange.Redis routes it to their slot) and the rest from
 /// <c>ARGV</c>, in the order of its method's parameters; no parameter object is mapped by reflection, so trimmed and
-/// native AOT apps run them too. StackExchange.Redis sends a script's text the first time and its SHA after that. The
-/// entry layout the scripts read and write is <see cref="RedisEntryFormat"/>. The scripts are written for Lua 5.1
-/// doubles (Redis) and Lua 5.4 integers (Garnet) alike: every number they handle stays below 2^53.
+/// native AOT apps run them too. Each script's text is built once, from <see cref="RedisWire.LuaPrelude"/> (offsets,
+/// codes and helpers generated from the wire contract) and its body; StackExchange.Redis sends it the first time and
+/// its SHA after that. A script reads an entry's header with <c>GETRANGE</c> and copies the page only when it answers
+/// with it; a store writes the page once and never reads the old one. Another program's data under a claim or tag
+/// key (another type) is read with <c>pcall</c> and answered as a rejection or a refused store, never a script error.
+/// A write Redis refuses for want of memory (OOM, under <c>maxmemory</c> with <c>noeviction</c>) is not an error either
+/// where an answer remains: a claim not written is a miss backing off (the page renders unclaimed, fenced by its miss
+/// time), a backoff not written deletes the claim. A store is refused by Redis itself (the C# counts it as a refused
+/// store, not an outage); an eviction that cannot write its marks fails, and its caller is told.
 /// </remarks>
 internal static class RedisScripts
 {
-    // Shared helpers, prepended to each script. u64/p64 read and write big-endian integers in the header; check
-    // returns 0 for a valid value of version 2 (or 1, still read) and an EntryRejectReason otherwise (a pcall error
-    // table is a wrong type); page returns the page of a checked value.
-    private const string Helpers = """
-        local function u64(s, i)
-          local n = 0
-          for j = i, i + 7 do n = n * 256 + string.byte(s, j) end
-          return n
-        end
-        local function u32(s, i)
-          local n = 0
-          for j = i, i + 3 do n = n * 256 + string.byte(s, j) end
-          return n
-        end
-        local function pn(n, width)
-          local b = {}
-          for j = width, 1, -1 do
-            local r = n % 256
-            b[j] = string.char(r)
-            n = (n - r) / 256
-          end
-          return table.concat(b)
-        end
-        local function check(v)
-          if type(v) ~= 'string' then return 1 end
-          if #v < 52 then return 2 end
-          if string.sub(v, 1, 4) ~= 'MINT' then return 3 end
-          local version = string.byte(v, 5)
-          if version == 2 then
-            if #v < 56 or #v - 56 ~= u32(v, 53) then return 2 end
-          elseif version == 1 then
-            if #v - 52 ~= u32(v, 45) + u32(v, 49) then return 2 end
-          else
-            return 4
-          end
-          if u64(v, 9) > u64(v, 17) then return 5 end
-          return 0
-        end
-        local function page(v)
-          if string.byte(v, 5) == 1 then return string.sub(v, 53 + u32(v, 45)) end
-          return string.sub(v, 57)
-        end
-        local function eagerat(v)
-          if string.byte(v, 5) == 1 then return 0 end
-          return u64(v, 45)
-        end
-        local function nowms()
-          local t = redis.call('TIME')
-          return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), tonumber(t[1]) * 1000000 + tonumber(t[2])
-        end
-
-        """;
-
-    // Claim values: a token is a live claim; "-token" a claim its holder released (it backs off until it lapses);
-    // "!token" a claim an eviction revoked (free to take; a store under the token is refused while it lives).
-    private const string ClaimHelpers = """
-        local function taken(h)
-          if not h then return false end
-          local c = string.sub(h, 1, 1)
-          return c ~= '-' and c ~= '!'
-        end
-
-        """;
-
     /// <summary>
     /// Reads an entry and decides its state on the server clock; on stale, takes the refresh claim if nobody holds it,
-    /// and on missing too (farm-wide cold-miss collapse). A claim revoked by an eviction is free to take. Reply: <c>{0,
-    /// 1, now}</c> missing and claimed by this call with <paramref name="token"/>; <c>{0, 2}</c> missing and claimed by
-    /// another (its page is being rendered); <c>{0, 0}</c> missing while a failed claim backs off (nobody renders it);
-    /// <c>{1, page, msToKeep, msToExpiry, msToFailSafeUntil, graceMs}</c> fresh
-    /// (kept near until stale-at, or until its eager-at when that comes first; the rest is the entry's life, which a
-    /// near copy keeps for a switch to local memory); the same with <c>generation, now</c> appended when fresh, past
-    /// its eager-at, and claimed by this call (an eager refresh); <c>{2, page}</c> stale, claimed by another; <c>{2, page, generation,
-    /// msToExpiry, now}</c> stale and claimed by this call; <c>{3, reason}</c> rejected. <c>now</c> is
-    /// the server's time of the claim (see <see cref="Store.ClaimTicket.ClaimedAt"/>).
+    /// and on missing too (farm-wide cold-miss collapse). A claim revoked by an eviction is free to take. Reply: a
+    /// <see cref="RedisLookupReply"/>, whose <c>Now</c> every reply carries: the server time of the claim, or of the
+    /// miss (which fences a store rendered without a claim, see <see cref="SetAsync"/>).
     /// </summary>
     /// <remarks>
     /// A claim taken on a missing entry records generation 0, so its store is refused if another process stored the
     /// page meanwhile. A claim taken on an entry under a fail-safe moves its expiry to at least now +
     /// <paramref name="holdMs"/> (the failure backoff and the regeneration timeout), within its fail-safe-until, so
-    /// that the stale page stays in service for as long as the regeneration may run.
+    /// that the stale page stays in service for as long as the regeneration may run. A fresh page is kept near until
+    /// its stale-at, or its eager-at when that comes first; past its eager-at, the lookup that takes the claim
+    /// refreshes it early.
     /// </remarks>
     public static Task<RedisResult> LookupAsync(IDatabase db, RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs)
         => db.ScriptEvaluateAsync(LookupScript, [entry, claim], [token, leaseMs, holdMs]);
 
-    private const string LookupScript = Helpers + ClaimHelpers + """
-        local function claim()
-          local h = redis.call('GET', KEYS[2])
-          if taken(h) or (h and string.sub(h, 1, 1) == '-') then return false, h end
-          redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
-          return true, nil
-        end
-        local function missing(now)
-          local won, h = claim()
-          if won then return {0, 1, now} end
-          if string.sub(h, 1, 1) == '-' then return {0, 0} end
-          return {0, 2}
-        end
-        local v = redis.pcall('GET', KEYS[1])
-        if not v then return missing(nowms()) end
-        local bad = check(v)
-        if bad ~= 0 then return {3, bad} end
+    private static readonly string LookupScript = RedisWire.LuaPrelude + """
         local now = nowms()
-        local expires = u64(v, 17)
-        if now >= expires then return missing(now) end
-        local stale = u64(v, 9)
+        local function claim()
+          local c = redis.pcall('GET', KEYS[2])
+          if type(c) == 'table' then return nil end
+          if c then
+            local m = string.sub(c, 1, 1)
+            if m == RELEASED then return MISS_BACKING_OFF end
+            if m ~= REVOKED then return MISS_CLAIMED_ELSEWHERE end
+          end
+          if err(redis.pcall('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])) then return MISS_BACKING_OFF end
+          return MISS_CLAIMED
+        end
+        local function missing()
+          local c = claim()
+          if not c then return lookupreply{code = REJECTED, now = now, detail = R_FOREIGN_CLAIM} end
+          return lookupreply{code = MISSING, now = now, detail = c}
+        end
+        local h, bad = header(KEYS[1])
+        if bad ~= R_NONE then return lookupreply{code = REJECTED, now = now, detail = bad} end
+        if not h then return missing() end
+        local expires = u64(h, OFF_EXPIRES)
+        if now >= expires then return missing() end
+        local stale = u64(h, OFF_STALE)
+        local r = {now = now, generation = u64(h, OFF_GEN), msToExpiry = expires - now,
+          msToFailSafe = u64(h, OFF_FAILSAFE) - now, graceMs = u32(h, OFF_GRACE)}
         if now < stale then
-          local life = {expires - now, u64(v, 33) - now, u32(v, 41)}
-          local eager = eagerat(v)
-          if eager > 0 and now >= eager and claim() then
-            return {1, page(v), stale - now, life[1], life[2], life[3], u64(v, 25), now}
+          r.code = FRESH
+          r.msToKeep = stale - now
+          local eager = u64(h, OFF_EAGER)
+          if eager > 0 and now >= eager then
+            if claim() == MISS_CLAIMED then r.detail = 1 end
+          elseif eager > 0 and eager < stale then
+            r.msToKeep = eager - now
           end
-          if eager > now then return {1, page(v), eager - now, life[1], life[2], life[3]} end
-          return {1, page(v), stale - now, life[1], life[2], life[3]}
-        end
-        if claim() then
-          local hold = math.min(u64(v, 33), now + tonumber(ARGV[3]))
-          if hold > expires then
-            redis.call('SETRANGE', KEYS[1], 16, pn(hold, 8))
-            expires = hold
+        else
+          r.code = STALE
+          if claim() == MISS_CLAIMED then
+            r.detail = 1
+            local hold = math.min(u64(h, OFF_FAILSAFE), now + tonumber(ARGV[3]))
+            if hold > expires then
+              if not err(redis.pcall('SETRANGE', KEYS[1], OFF_EXPIRES, pn(hold, 8))) then r.msToExpiry = hold - now end
+            end
           end
-          return {2, page(v), u64(v, 25), expires - now, now}
         end
-        return {2, page(v)}
+        r.page = page(KEYS[1])
+        return lookupreply(r)
         """;
 
     /// <summary>
-    /// Stores a page: fresh for <paramref name="freshMs"/>, then stale for <paramref name="graceMs"/>, physically
-    /// deleted by Redis after both and the fail-safe (<paramref name="failSafeMs"/>) that failed regenerations may use;
-    /// refreshed early from <paramref name="eagerMs"/> after now when that is not 0 (eager refresh).
-    /// The fence (<see cref="Store.StoreFence"/>): with a claim
-    /// (<paramref name="token"/> not empty), refused when the claim was revoked by an eviction
-    /// (<paramref name="revoked"/> 1: a tag of the page was evicted after the claim; or the claim key holds a
-    /// revocation), taken over by another live token, or when a live entry of another generation than
-    /// <paramref name="claimGen"/> is stored; without one, refused only while a revocation stands. Either way the claim
-    /// is deleted if <paramref name="token"/> still owns it (compare-and-delete), never otherwise, and
-    /// <paramref name="member"/> (the cache key) is published on <paramref name="channel"/> once the write is done,
-    /// which invalidates near copies and wakes cold-miss waiters on every process. Reply: <c>{outcome}</c> refused (a
-    /// <see cref="Store.StoreOutcome"/>); <c>{1, latestExpiry, now}</c> stored.
+    /// Stores a page: <paramref name="value"/> is <see cref="RedisWire.HeaderSize"/> bytes of room for the header,
+    /// then the page, written as sent and its header set in place. Fresh for <paramref name="freshMs"/>, then stale for
+    /// <paramref name="graceMs"/>, physically deleted by Redis after both and the fail-safe
+    /// (<paramref name="failSafeMs"/>) that failed regenerations may use; refreshed early from <paramref name="eagerMs"/>
+    /// after now when that is not 0 (eager refresh). <paramref name="keys"/> are the entry's, its claim's, and on one
+    /// node the page's tags' (the store and its tags in one step), each membership written for <paramref name="tagLifeMs"/>.
     /// </summary>
+    /// <remarks>
+    /// The fence (<see cref="Store.StoreFence"/>), where <paramref name="since"/> is when the page's regeneration
+    /// began on the server clock (its claim, or its lookup's miss; 0 when unknown): refused as
+    /// <paramref name="decided"/> when that is not 0 (the tags, written first on a cluster, refused it); refused as
+    /// revoked when a tag of the page was evicted at or after <paramref name="since"/>, or the page began before the
+    /// evictions remembered (<paramref name="horizonMs"/>), or an eviction revoked the claim key at or after it (a claim
+    /// of unknown start included; a store of unknown start without a claim is a direct caller's, and not fenced); with a
+    /// claim (<paramref name="token"/> not empty), refused when another live token holds the claim, or a live entry of
+    /// another generation than <paramref name="claimGen"/> is stored. Either way the claim is deleted if
+    /// <paramref name="token"/> still owns it (compare-and-delete), never otherwise, and <paramref name="member"/> (the
+    /// cache key) is published on <paramref name="channel"/>, which invalidates near copies and wakes cold-miss waiters
+    /// on every process. Reply: a <see cref="RedisStoreReply"/>.
+    /// </remarks>
     public static Task<RedisResult> SetAsync(
-        IDatabase db, RedisKey entry, RedisKey claim, byte[] page, long freshMs, long graceMs, long failSafeMs,
-        RedisValue token, RedisValue claimGen, int revoked, string channel, string member, long eagerMs)
+        IDatabase db, RedisKey[] keys, byte[] value, long freshMs, long graceMs, long failSafeMs, RedisValue token, RedisValue claimGen,
+        long since, int decided, RedisValue channel, RedisValue member, long eagerMs, long tagLifeMs, RedisValue marker, long horizonMs)
         => db.ScriptEvaluateAsync(
-            SetScript, [entry, claim], [page, freshMs, graceMs, failSafeMs, token, claimGen, revoked, channel, member, eagerMs]);
+            SetScript, keys, [value, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs]);
 
-    private const string SetScript = Helpers + ClaimHelpers + """
+    private static readonly string SetScript = RedisWire.LuaPrelude + """
         local now, nowus = nowms()
-        local old = redis.pcall('GET', KEYS[1])
-        local oldgen = 0
-        local live = false
-        if old and check(old) == 0 then
-          oldgen = u64(old, 25)
-          live = u64(old, 17) > now
-        end
-        local holder = redis.call('GET', KEYS[2])
+        local holder = redis.pcall('GET', KEYS[2])
         local claimed = ARGV[5] ~= ''
         local mine = claimed and holder == ARGV[5]
         local function refuse(outcome)
           if mine then redis.call('DEL', KEYS[2]) end
-          redis.call('PUBLISH', ARGV[8], ARGV[9])
-          return {outcome}
+          redis.call('PUBLISH', ARGV[9], ARGV[10])
+          return storereply{outcome = outcome, now = now}
         end
-        local revoked = holder and string.sub(holder, 1, 1) == '!'
-        if claimed then
-          if tonumber(ARGV[7]) == 1 or revoked then return refuse(4) end
-          if taken(holder) and not mine then return refuse(3) end
-          if live and oldgen ~= tonumber(ARGV[6]) then return refuse(2) end
-        elseif revoked then
-          return refuse(4)
+        if type(holder) == 'table' then return refuse(S_REFUSED) end
+        if tonumber(ARGV[8]) ~= 0 then return refuse(tonumber(ARGV[8])) end
+        local since = tonumber(ARGV[7])
+        local mark = holder and string.sub(holder, 1, 1)
+        if mark == REVOKED and ((claimed and since == 0) or (since > 0 and since <= revokedat(holder))) then return refuse(S_REVOKED) end
+        local horizon = tonumber(ARGV[14])
+        for i = 3, #KEYS do
+          local evicted = redis.pcall('ZSCORE', KEYS[i], ARGV[13])
+          if type(evicted) == 'table' then return refuse(S_REFUSED) end
+          if since > 0 and evicted and tonumber(evicted) - horizon >= since then return refuse(S_REVOKED) end
+        end
+        if #KEYS > 2 and since > 0 and since < now - horizon then return refuse(S_REVOKED) end
+        if claimed and holder and mark ~= RELEASED and mark ~= REVOKED and not mine then return refuse(S_TAKEN_OVER) end
+        local old = header(KEYS[1])
+        local oldgen = 0
+        if old then
+          oldgen = u64(old, OFF_GEN)
+          if claimed and u64(old, OFF_EXPIRES) > now and oldgen ~= tonumber(ARGV[6]) then return refuse(S_SUPERSEDED) end
         end
         local fresh = tonumber(ARGV[2])
         local grace = tonumber(ARGV[3])
-        local eager = tonumber(ARGV[10])
+        local eager = tonumber(ARGV[11])
         if eager > 0 then eager = now + eager end
-        local total = fresh + grace
-        local latest = now + total + tonumber(ARGV[4])
-        local gen = math.max(oldgen + 1, nowus)
-        local body = ARGV[1]
-        local header = 'MINT' .. string.char(2, 0, 0, 0) .. pn(now + fresh, 8) .. pn(now + total, 8) .. pn(gen, 8)
-          .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8) .. pn(#body, 4)
-        redis.call('SET', KEYS[1], header .. body, 'PX', latest - now)
+        local latest = now + fresh + grace + tonumber(ARGV[4])
+        local value = ARGV[1]
+        local head = MAGIC .. string.char(VERSION, 0, 0, 0) .. pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
+          .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8) .. pn(#value - HEADER, 4)
+        redis.call('SET', KEYS[1], value, 'PX', latest - now)
+        redis.call('SETRANGE', KEYS[1], 0, head)
+        local life = tonumber(ARGV[12])
+        for i = 3, #KEYS do
+          redis.call('ZADD', KEYS[i], now + life, ARGV[10])
+          redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. now)
+          if redis.call('PTTL', KEYS[i]) < life + 1000 then redis.call('PEXPIRE', KEYS[i], life + 1000) end
+        end
         if mine then redis.call('DEL', KEYS[2]) end
-        redis.call('PUBLISH', ARGV[8], ARGV[9])
-        return {1, latest, now}
+        redis.call('PUBLISH', ARGV[9], ARGV[10])
+        return storereply{outcome = S_STORED, latestExpiry = latest, now = now}
         """;
 
     /// <summary>
@@ -211,17 +173,19 @@ internal static class RedisScripts
     public static Task<RedisResult> RenewClaimAsync(IDatabase db, RedisKey claim, long token, long leaseMs)
         => db.ScriptEvaluateAsync(RenewClaimScript, [claim], [token, leaseMs]);
 
-    private const string RenewClaimScript = """
-        local h = redis.call('GET', KEYS[1])
+    private static readonly string RenewClaimScript = RedisWire.LuaPrelude + """
+        local h = redis.pcall('GET', KEYS[1])
+        if type(h) ~= 'string' then return C_LOST end
         if h == ARGV[1] then
           redis.call('PEXPIRE', KEYS[1], ARGV[2])
-          return 1
+          return C_RENEWED
         end
-        if h == '!' .. ARGV[1] then
+        local revoked = REVOKED .. ARGV[1] .. '@'
+        if string.sub(h, 1, #revoked) == revoked then
           redis.call('PEXPIRE', KEYS[1], ARGV[2])
-          return 2
+          return C_REVOKED
         end
-        return 0
+        return C_LOST
         """;
 
     /// <summary>
@@ -232,18 +196,18 @@ internal static class RedisScripts
     /// that will not come. When <paramref name="failed"/> is 1 (stale-if-error), the entry's expiry moves to now + its
     /// grace, never past its fail-safe-until. Reply: 1 when the token owned the claim, else 0.
     /// </summary>
-    public static Task<RedisResult> ReleaseClaimAsync(IDatabase db, RedisKey entry, RedisKey claim, long token, long retryMs, int failed, string channel, string member)
+    public static Task<RedisResult> ReleaseClaimAsync(IDatabase db, RedisKey entry, RedisKey claim, long token, long retryMs, int failed, RedisValue channel, RedisValue member)
         => db.ScriptEvaluateAsync(ReleaseClaimScript, [entry, claim], [token, retryMs, failed, channel, member]);
 
-    private const string ReleaseClaimScript = Helpers + """
-        local holder = redis.call('GET', KEYS[2])
-        if holder ~= ARGV[1] and holder ~= '-' .. ARGV[1] then return 0 end
+    private static readonly string ReleaseClaimScript = RedisWire.LuaPrelude + """
+        local holder = redis.pcall('GET', KEYS[2])
+        if holder ~= ARGV[1] and holder ~= RELEASED .. ARGV[1] then return 0 end
         if tonumber(ARGV[3]) == 1 then
-          local v = redis.pcall('GET', KEYS[1])
-          if v and check(v) == 0 then
+          local h = header(KEYS[1])
+          if h then
             local now = nowms()
-            local extended = math.min(u64(v, 33), now + u32(v, 41))
-            if extended > u64(v, 17) then redis.call('SETRANGE', KEYS[1], 16, pn(extended, 8)) end
+            local extended = math.min(u64(h, OFF_FAILSAFE), now + u32(h, OFF_GRACE))
+            if extended > u64(h, OFF_EXPIRES) then redis.call('SETRANGE', KEYS[1], OFF_EXPIRES, pn(extended, 8)) end
           end
         end
         local retry = tonumber(ARGV[2])
@@ -252,7 +216,7 @@ internal static class RedisScripts
         else
           local ttl = redis.call('PTTL', KEYS[2])
           if ttl < 1 or ttl > retry then ttl = retry end
-          redis.call('SET', KEYS[2], '-' .. ARGV[1], 'PX', ttl)
+          if err(redis.pcall('SET', KEYS[2], RELEASED .. ARGV[1], 'PX', ttl)) then redis.call('DEL', KEYS[2]) end
         end
         redis.call('PUBLISH', ARGV[4], ARGV[5])
         return 1
@@ -261,43 +225,54 @@ internal static class RedisScripts
     /// <summary>
     /// Starts a tag eviction: records when it happened (the member <paramref name="marker"/>, scored <c>now +
     /// horizonMs</c> so that pruning forgets it after that horizon), then reads every member, in one step: a store
-    /// whose membership is written later sees the eviction (<see cref="AddTagAsync"/>). Reply: the members, the marker
-    /// among them.
+    /// whose membership is written later sees the eviction. Reply: the members, the marker among them; 0 when the
+    /// tag's key holds another type (no store can carry the tag then: each is refused).
     /// </summary>
-    public static Task<RedisResult> BeginTagEvictionAsync(IDatabase db, RedisKey tag, string marker, long horizonMs)
+    public static Task<RedisResult> BeginTagEvictionAsync(IDatabase db, RedisKey tag, RedisValue marker, long horizonMs)
         => db.ScriptEvaluateAsync(BeginTagEvictionScript, [tag], [marker, horizonMs]);
 
-    private const string BeginTagEvictionScript = Helpers + """
+    private static readonly string BeginTagEvictionScript = RedisWire.LuaPrelude + """
         local now = nowms()
         local horizon = tonumber(ARGV[2])
-        redis.call('ZADD', KEYS[1], now + horizon, ARGV[1])
+        local added = redis.pcall('ZADD', KEYS[1], now + horizon, ARGV[1])
+        if err(added) then
+          if string.find(added.err, 'WRONGTYPE', 1, true) then return 0 end
+          return redis.error_reply(added.err)
+        end
         if redis.call('PTTL', KEYS[1]) < horizon + 1000 then redis.call('PEXPIRE', KEYS[1], horizon + 1000) end
         return redis.call('ZRANGE', KEYS[1], 0, -1)
         """;
 
     /// <summary>
     /// Evicts one entry of a tag: removes it (<paramref name="soft"/> 0) or brings its stale-at forward to the server's
-    /// now (<paramref name="soft"/> 1; <c>SETRANGE</c> keeps the TTL), and revokes the live claim on it, if any (value
-    /// <c>!token</c>, for at least <paramref name="leaseMs"/>), so that the regeneration running under it cannot store
-    /// its page. Reply: 1.
+    /// now (<paramref name="soft"/> 1; <c>SETRANGE</c> keeps the TTL), and leaves a revocation on its claim key for at
+    /// least <paramref name="leaseMs"/> (value <c>!token@now</c>; the token of the live claim, if any, else empty), so
+    /// that no regeneration that began before it stores its page, claimed or not. Reply: 1.
     /// </summary>
     public static Task<RedisResult> EvictEntryAsync(IDatabase db, RedisKey entry, RedisKey claim, int soft, long leaseMs)
         => db.ScriptEvaluateAsync(EvictEntryScript, [entry, claim], [soft, leaseMs]);
 
-    private const string EvictEntryScript = Helpers + ClaimHelpers + """
-        local h = redis.call('GET', KEYS[2])
-        if taken(h) then
-          local ttl = redis.call('PTTL', KEYS[2])
-          local lease = tonumber(ARGV[2])
-          if ttl < lease then ttl = lease end
-          redis.call('SET', KEYS[2], '!' .. h, 'PX', ttl)
+    private static readonly string EvictEntryScript = RedisWire.LuaPrelude + """
+        local now = nowms()
+        local h = redis.pcall('GET', KEYS[2])
+        if type(h) ~= 'table' then
+          local token = ''
+          local ttl = tonumber(ARGV[2])
+          if h then
+            local m = string.sub(h, 1, 1)
+            if m == REVOKED then
+              token = string.sub(h, 2, (string.find(h, '@', 2, true) or (#h + 1)) - 1)
+            elseif m ~= RELEASED then
+              token = h
+            end
+            local left = redis.call('PTTL', KEYS[2])
+            if left > ttl then ttl = left end
+          end
+          redis.call('SET', KEYS[2], REVOKED .. token .. '@' .. now, 'PX', ttl)
         end
         if tonumber(ARGV[1]) == 1 then
-          local v = redis.pcall('GET', KEYS[1])
-          if v and check(v) == 0 then
-            local now = nowms()
-            if u64(v, 9) > now then redis.call('SETRANGE', KEYS[1], 8, pn(now, 8)) end
-          end
+          local v = header(KEYS[1])
+          if v and u64(v, OFF_STALE) > now then redis.call('SETRANGE', KEYS[1], OFF_STALE, pn(now, 8)) end
         else
           redis.call('DEL', KEYS[1])
         end
@@ -305,29 +280,30 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// Records that the cache key <paramref name="member"/> carries a tag for <paramref name="lifeMs"/> from now (the
-    /// entry's longest life and a margin), prunes the members already past their expiry, and keeps the tag's own key
-    /// alive at least as long, so the bookkeeping of a tag never outgrows the entries that carry it. Written before the
-    /// entry, so an entry never exists without its tags. With <paramref name="since"/> (the server time its claim was
-    /// taken; 0 for none), nothing is written when the tag was evicted at or after it, or when it is older than the
-    /// evictions remembered (<paramref name="horizonMs"/>). Reply: 1 written, 0 revoked.
+    /// On a cluster, before the store (the tag's set lives on another slot): records that the cache key
+    /// <paramref name="member"/> carries a tag for <paramref name="lifeMs"/> from now, prunes the members already past
+    /// their expiry, and keeps the tag's own key alive at least as long. With <paramref name="since"/> (when the page's
+    /// regeneration began; 0 when unknown), nothing is written when the tag was evicted at or after it, or when it is
+    /// older than the evictions remembered (<paramref name="horizonMs"/>). Reply: a <see cref="Store.StoreOutcome"/>:
+    /// stored (written), revoked, or refused (the tag's key holds another type).
     /// </summary>
-    public static Task<RedisResult> AddTagAsync(IDatabase db, RedisKey tag, RedisValue member, long lifeMs, long since, string marker, long horizonMs)
+    public static Task<RedisResult> AddTagAsync(IDatabase db, RedisKey tag, RedisValue member, long lifeMs, long since, RedisValue marker, long horizonMs)
         => db.ScriptEvaluateAsync(AddTagScript, [tag], [member, lifeMs, since, marker, horizonMs]);
 
-    private const string AddTagScript = Helpers + """
+    private static readonly string AddTagScript = RedisWire.LuaPrelude + """
         local now = nowms()
         local since = tonumber(ARGV[3])
         local horizon = tonumber(ARGV[5])
+        local evicted = redis.pcall('ZSCORE', KEYS[1], ARGV[4])
+        if type(evicted) == 'table' then return S_REFUSED end
         if since > 0 then
-          local evicted = redis.call('ZSCORE', KEYS[1], ARGV[4])
-          if evicted and tonumber(evicted) - horizon >= since then return 0 end
-          if since < now - horizon then return 0 end
+          if evicted and tonumber(evicted) - horizon >= since then return S_REVOKED end
+          if since < now - horizon then return S_REVOKED end
         end
         local life = tonumber(ARGV[2])
         redis.call('ZADD', KEYS[1], now + life, ARGV[1])
         redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
         if redis.call('PTTL', KEYS[1]) < life + 1000 then redis.call('PEXPIRE', KEYS[1], life + 1000) end
-        return 1
+        return S_STORED
         """;
 }

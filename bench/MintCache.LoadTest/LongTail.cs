@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using MintCache.Bench.Shared;
+using MintCache.Testing;
+
+namespace MintCache.LoadTest;
+
+/// <summary>
+/// (f) The long tail: 100,000 pages <c>/item/{id}</c> requested with Zipf(0.99) popularity, 8 KiB each, rendered in
+/// 20 ms, cached 10 s, tagged <c>items</c> and <c>item-{id}</c>; two app instances sharing one dedicated
+/// redis-server, with and without memory pressure (<c>maxmemory 40mb</c>, <c>allkeys-lru</c>). Misses and stores
+/// dominate, so this is where Redis's own time per request shows (INFO commandstats, reset after the warm-up).
+/// </summary>
+internal static class LongTail
+{
+    public const int Pages = 100_000;
+
+    private static readonly Zipf Popularity = new(Pages, 0.99);
+
+    public static async Task<LongTailResult> RunAsync(StoreKind store, RunSettings settings, bool memoryPressure)
+    {
+        var executable = LocalRedisServer.FindExecutable() ?? throw new InvalidOperationException("The long-tail scenario needs redis-server.");
+        string[] arguments = memoryPressure ? ["--maxmemory", "40mb", "--maxmemory-policy", "allkeys-lru"] : [];
+        using var server = await LocalRedisServer.StartAsync(executable, LocalRedisServer.FreeLoopbackPort(), arguments: arguments);
+        var previous = Environment.GetEnvironmentVariable(LocalRedis.EnvironmentVariable);
+        Environment.SetEnvironmentVariable(LocalRedis.EnvironmentVariable, server.Endpoint);
+        var apps = new List<AppInstance>();
+        try
+        {
+            for (var i = 0; i < 2; i++)
+            {
+                apps.Add(await AppInstance.StartAsync(store, settings.RenderMs, $"i{i}"));
+            }
+
+            var targets = apps.Select(static a => a.BaseAddress).ToList();
+            await LoadClient.RunAsync(targets, settings.Clients, settings.Warmup, settings.MaxRequests, Item);
+            var before = await RendersAsync(apps);
+
+            await using var stats = await RedisCommandStats.ConnectAsync(server.Endpoint);
+            await stats.ResetAsync();
+            var cpuBefore = await stats.CpuSecondsAsync();
+            var samples = await LoadClient.RunAsync(targets, settings.Clients, settings.StormDuration, settings.MaxRequests, Item);
+            var commands = await stats.ReadAsync();
+            var cpu = await stats.CpuSecondsAsync() - cpuBefore;
+            var memory = await stats.UsedMemoryAsync();
+            var renders = await RendersAsync(apps) - before;
+
+            var seconds = samples.Length == 0 ? 1 : (samples.Max(static s => s.End) - samples.Min(static s => s.Start)) / (double)Stopwatch.Frequency;
+            var latencies = Scenarios.Sorted(samples);
+            return new LongTailResult(store, memoryPressure, samples.Length, samples.Count(static s => !s.Ok), samples.Length / seconds,
+                Scenarios.Percentile(latencies, 0.50), Scenarios.Percentile(latencies, 0.99), renders, commands, memory, cpu);
+        }
+        finally
+        {
+            foreach (var app in apps)
+            {
+                await app.DisposeAsync();
+            }
+
+            Environment.SetEnvironmentVariable(LocalRedis.EnvironmentVariable, previous);
+        }
+    }
+
+    private static string Item(Random random) => "item/" + Popularity.Next(random).ToString(CultureInfo.InvariantCulture);
+
+    private static async Task<long> RendersAsync(List<AppInstance> apps)
+    {
+        long renders = 0;
+        foreach (var app in apps)
+        {
+            renders += (await app.StatsAsync()).ItemRenders;
+        }
+
+        return renders;
+    }
+
+    /// <summary>The results as a Markdown report: each store against the built-in Redis store of the same memory setting.</summary>
+    public static string Report(CommandLine options, string machine, IReadOnlyList<LongTailResult> results)
+    {
+        var text = new StringBuilder();
+        text.AppendLine("# Long tail on Redis");
+        text.AppendLine();
+        text.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.LoadTest -- {options.Arguments}`: {Pages:N0} pages `/item/{{id}}`, Zipf(0.99) popularity, 8 KiB each, rendered in 20 ms, cached 10 s (MintCache: grace 10 s), tagged `items` and `item-{{id}}`; two app instances sharing one dedicated redis-server, {options.Settings.Clients} clients, warm-up {options.Settings.Warmup.TotalSeconds} s, measured {options.Settings.StormDuration.TotalSeconds} s per store. The stores run one after the other in the same sitting, each on a fresh server. Redis time: `INFO commandstats` (usec), reset after the warm-up. {machine}.");
+        text.AppendLine();
+        text.AppendLine("| Store | Memory | Requests | Errors | req/s | Throughput vs built-in | p50 ms | p99 ms | Renders per request | Redis µs per request (commandstats) | vs built-in | Redis CPU µs per request | vs built-in | Redis used memory MB | Top commands (µs, calls per request) |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        foreach (var result in results)
+        {
+            var baseline = results.FirstOrDefault(r => r.Store == StoreKind.BuiltInRedis && r.MemoryPressure == result.MemoryPressure);
+            var top = string.Join(", ", result.Commands
+                .Where(static c => c.Key is not ("info" or "config" or "ping" or "client" or "cluster" or "subscribe" or "echo"))
+                .OrderByDescending(static c => c.Value.Usec)
+                .Take(4)
+                .Select(c => FormattableString.Invariant($"{c.Key} {(double)c.Value.Usec / Math.Max(1, result.Requests):0.00} µs, {(double)c.Value.Calls / Math.Max(1, result.Requests):0.00}")));
+            text.AppendLine(FormattableString.Invariant(
+                $"| {result.Store} | {(result.MemoryPressure ? "maxmemory 40mb, allkeys-lru" : "unbounded")} | {result.Requests} | {result.Errors} | {result.RequestsPerSecond:0} | {Ratio(result.RequestsPerSecond, baseline?.RequestsPerSecond)} | {result.P50:0.0} | {result.P99:0.0} | {(double)result.Renders / Math.Max(1, result.Requests):0.000} | {result.RedisMicrosecondsPerRequest:0.00} | {Ratio(result.RedisMicrosecondsPerRequest, baseline?.RedisMicrosecondsPerRequest)} | {result.CpuMicrosecondsPerRequest:0.0} | {Ratio(result.CpuMicrosecondsPerRequest, baseline?.CpuMicrosecondsPerRequest)} | {result.UsedMemory / 1048576.0:0.0} | {top} |"));
+        }
+
+        return text.ToString();
+
+        static string Ratio(double value, double? baseline)
+            => baseline is > 0 ? FormattableString.Invariant($"{value / baseline.Value:0.00}x") : "n/a";
+    }
+}
+
+internal sealed record LongTailResult(
+    StoreKind Store, bool MemoryPressure, long Requests, long Errors, double RequestsPerSecond, double P50, double P99, long Renders,
+    Dictionary<string, (long Calls, long Usec)> Commands, long UsedMemory, double CpuSeconds)
+{
+    public double CpuMicrosecondsPerRequest => CpuSeconds * 1e6 / Math.Max(1, Requests);
+
+    public double RedisMicrosecondsPerRequest
+        => (double)Commands.Where(static c => c.Key is not ("info" or "config")).Sum(static c => c.Value.Usec) / Math.Max(1, Requests);
+}

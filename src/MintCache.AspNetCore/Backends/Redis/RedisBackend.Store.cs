@@ -1,0 +1,119 @@
+using MintCache.AspNetCore.Diagnostics;
+using MintCache.AspNetCore.Entries;
+using MintCache.AspNetCore.Store;
+using StackExchange.Redis;
+
+namespace MintCache.AspNetCore.Backends.Redis;
+
+/// <summary>
+/// A store on Redis: one script writes the entry under its fence and, where the tags' sets live on the same node
+/// (anything but a cluster), the tags with it, in one round trip.
+/// </summary>
+internal sealed partial class RedisBackend
+{
+    private RedisValue _channelName;
+
+    // 0 not known yet; 1 one node (tags go into the store script); 2 a cluster or a proxy (tags in scripts of their own).
+    private int _topology;
+
+    /// <summary>The notification channel's name as a script argument, built once.</summary>
+    private RedisValue ChannelName => _channelName.IsNull ? _channelName = (string)_notifications.Channel! : _channelName;
+
+    /// <summary>
+    /// Runs the store script for <paramref name="value"/> (room for the header, then the page). Its fence starts at the
+    /// claim's time or, without one, at the request's miss (invariant 8 holds for every store path).
+    /// </summary>
+    private async ValueTask<StoreOutcome> StoreOnRedisAsync(string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await WriteOnRedisAsync(key, value, tags, lifetime, fence, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RedisServerException ex) when (IsOutOfMemory(ex))
+        {
+            // Redis is full and refuses writes (maxmemory under noeviction): the page is not stored, but Redis answers,
+            // so this is a refused store, not a failure for the breaker nor a reason to answer from local memory.
+            Log.RedisStoreOutOfMemory(_logger);
+            return StoreOutcome.Refused;
+        }
+    }
+
+    private async Task<StoreOutcome> WriteOnRedisAsync(string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
+    {
+        var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
+        var since = fence.Claim is { ClaimedAt: > 0 } claim ? claim.ClaimedAt : fence.MissedAt;
+        var tagLifeMs = Milliseconds(lifetime.Total + lifetime.FailSafe + TagLifeMargin);
+        var decided = 0;
+        RedisKey[] keys;
+        if (tags.Length == 0 || TagsShareNode(db))
+        {
+            keys = new RedisKey[2 + tags.Length];
+            for (var i = 0; i < tags.Length; i++)
+            {
+                keys[2 + i] = _keys.Tag(tags[i]);
+            }
+        }
+        else
+        {
+            // The tags first, so that an entry never exists without them: an eviction that reads the tag's members
+            // afterwards finds the key (and revokes its claim key), and one that read them before is seen by the tag's
+            // eviction time, which refuses a page that began earlier.
+            decided = await AddTagsAsync(db, key, tags, tagLifeMs, since).WaitAsync(cancellationToken).ConfigureAwait(false);
+            keys = new RedisKey[2];
+        }
+
+        keys[0] = _keys.Entry(key);
+        keys[1] = _keys.Claim(key);
+        var reply = await RedisScripts.SetAsync(
+            db,
+            keys,
+            value,
+            Milliseconds(lifetime.Fresh, minimum: 1),
+            Milliseconds(lifetime.Grace),
+            Milliseconds(lifetime.FailSafe),
+            fence.Claim is { } ticket ? ticket.Token : RedisValue.EmptyString,
+            fence.Claim is { } fenced ? fenced.Generation : RedisValue.EmptyString,
+            since,
+            decided,
+            ChannelName,
+            key,
+            lifetime.EagerAfter > TimeSpan.Zero ? Milliseconds(lifetime.EagerAfter, minimum: 1) : 0,
+            tagLifeMs,
+            EvictedMarker,
+            EvictionMemoryMs).WaitAsync(cancellationToken).ConfigureAwait(false);
+        var outcome = new RedisStoreReply(reply).Outcome;
+        if (outcome == StoreOutcome.Refused)
+        {
+            Log.RedisStoreRefusedForeignKey(_logger);
+        }
+
+        return outcome;
+    }
+
+    /// <summary>
+    /// Whether every key of the store script may be on one node: a standalone server (with its replicas), not a cluster
+    /// or a proxy, where a tag's set lives on another slot than its entry.
+    /// </summary>
+    private bool TagsShareNode(IDatabase db)
+    {
+        var topology = Volatile.Read(ref _topology);
+        if (topology == 0)
+        {
+            var servers = db.Multiplexer.GetServers();
+            topology = servers.Length > 0 && Array.TrueForAll(servers, static s => s.IsConnected && s.ServerType == ServerType.Standalone) ? 1 : 2;
+
+            // Known for good once every server has answered; until then, the cluster's way, which is right everywhere.
+            if (Array.TrueForAll(servers, static s => s.IsConnected))
+            {
+                Volatile.Write(ref _topology, topology);
+            }
+        }
+
+        return topology == 1;
+    }
+
+    private static bool IsOutOfMemory(RedisServerException exception)
+        => exception.Message.StartsWith("OOM", StringComparison.Ordinal)
+            || exception.Message.Contains("-OOM", StringComparison.Ordinal)
+            || exception.Message.Contains("OOM command not allowed", StringComparison.Ordinal);
+}

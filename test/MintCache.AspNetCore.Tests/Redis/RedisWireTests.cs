@@ -1,0 +1,182 @@
+using System.Text;
+using MintCache.AspNetCore.Backends.Redis;
+using MintCache.AspNetCore.Entries;
+using MintCache.AspNetCore.Store;
+using MintCache.AspNetCore.Tests.Fixtures;
+using StackExchange.Redis;
+using static MintCache.AspNetCore.Backends.Redis.RedisWire;
+
+namespace MintCache.AspNetCore.Tests.Redis;
+
+/// <summary>
+/// The wire contract: every code the scripts answer with, run on a real server, reads back as its C# value, and every
+/// outcome of every script is reached and read by the typed replies.
+/// </summary>
+[Collection(RedisCollection.Name)]
+public sealed class RedisWireTests(RedisServerFixture redis)
+{
+    private const long Lease = 60_000;
+    private const long Hold = 60_000;
+    private static readonly RedisValue Channel = "wire-test";
+    private static readonly RedisValue Marker = "\u001Fevicted";
+
+    [Fact]
+    public async Task LuaConstants_EqualTheirCSharpValues()
+    {
+        var codes = RedisWire.LuaCodes().ToArray();
+        var offsets = new (string Name, int Value)[]
+        {
+            ("OFF_VERSION", VersionOffset), ("OFF_STALE", StaleAtOffset), ("OFF_EXPIRES", ExpiresAtOffset), ("OFF_GEN", GenerationOffset),
+            ("OFF_FAILSAFE", FailSafeUntilOffset), ("OFF_GRACE", GraceOffset), ("OFF_EAGER", EagerAtOffset), ("OFF_LENGTH", PageLengthOffset),
+            ("HEADER", HeaderSize), ("VERSION", RedisWire.Version),
+        };
+        var all = codes.Concat(offsets).ToArray();
+        var script = LuaPrelude + "return {" + string.Join(", ", all.Select(c => c.Name)) + "}";
+
+        var values = (RedisResult[])(await redis.Database.ScriptEvaluateAsync(script))!;
+
+        Assert.Equal(all.Length, values.Length);
+        for (var i = 0; i < all.Length; i++)
+        {
+            Assert.True(all[i].Value == (int)values[i], $"{all[i].Name}: C# {all[i].Value}, Lua {(int)values[i]}");
+        }
+
+        // Every member of every enum the scripts answer with has its Lua constant.
+        var expected = Enum.GetValues<LookupCode>().Length + Enum.GetValues<MissKind>().Length + Enum.GetValues<EntryRejectReason>().Length
+            + Enum.GetValues<StoreOutcome>().Length + Enum.GetValues<ClaimRenewal>().Length;
+        Assert.Equal(expected, codes.Length);
+        Assert.Equal(codes.Length, codes.Select(c => c.Name).Distinct().Count());
+        Assert.Equal((int)EntryState.Missing, (int)LookupCode.Missing);
+        Assert.Equal((int)EntryState.Fresh, (int)LookupCode.Fresh);
+        Assert.Equal((int)EntryState.Stale, (int)LookupCode.Stale);
+    }
+
+    [Fact]
+    public async Task LookupScript_EveryOutcome_ReadsAsItsCode()
+    {
+        var keys = new RedisKeys(RedisStoreHarness.UniquePrefix());
+        var db = redis.Database;
+        var now = await redis.ServerNowAsync();
+
+        // Missing, claimed by this lookup; then by another; then backing off after a release.
+        var claimed = await LookupAsync(keys, "cold", token: 1);
+        Assert.Equal((LookupCode.Missing, MissKind.Claimed), (claimed.Code, claimed.Miss));
+        Assert.InRange(claimed.Now, now - 5_000, now + 60_000);
+        Assert.Null(claimed.Page);
+        var elsewhere = await LookupAsync(keys, "cold", token: 2);
+        Assert.Equal((LookupCode.Missing, MissKind.ClaimedElsewhere), (elsewhere.Code, elsewhere.Miss));
+        Assert.True(elsewhere.Now >= claimed.Now);
+        await RedisScripts.ReleaseClaimAsync(db, keys.Entry("cold"), keys.Claim("cold"), 1, Lease, 0, Channel, "cold");
+        var backingOff = await LookupAsync(keys, "cold", token: 3);
+        Assert.Equal((LookupCode.Missing, MissKind.BackingOff), (backingOff.Code, backingOff.Miss));
+        Assert.True(backingOff.Now >= elsewhere.Now);
+
+        // Fresh, with the entry's life; then stale, claimed by this lookup, then by another.
+        Assert.Equal(StoreOutcome.Stored, await StoreAsync(keys, "k", "page", freshMs: 60_000));
+        var fresh = await LookupAsync(keys, "k", token: 4);
+        Assert.Equal(LookupCode.Fresh, fresh.Code);
+        Assert.False(fresh.Claimed);
+        Assert.Equal("page", Encoding.UTF8.GetString(fresh.Page!));
+        Assert.InRange(fresh.MsToKeep, 1, 60_000);
+        Assert.InRange(fresh.MsToExpiry, 60_001, 120_000);
+        Assert.Equal(60_000, fresh.GraceMs);
+        Assert.True(fresh.Generation > 0);
+
+        var staleClaimed = await StaleClaimAsync(keys, "s", token: 5);
+        Assert.Equal("old", Encoding.UTF8.GetString(staleClaimed.Page!));
+        var stale = await LookupAsync(keys, "s", token: 6);
+        Assert.Equal((LookupCode.Stale, false), (stale.Code, stale.Claimed));
+        Assert.Equal(staleClaimed.Generation, stale.Generation);
+
+        // Fresh past its eager-at: the lookup that takes the claim refreshes it early.
+        Assert.Equal(StoreOutcome.Stored, await StoreAsync(keys, "e", "eager", freshMs: 60_000, eagerMs: 1));
+        await Eventually.HoldsAsync(async () => (await LookupAsync(keys, "e", token: 7)).Claimed, TimeSpan.FromSeconds(10), "the eager claim is taken");
+
+        // Rejected: a value of another program, and another type under the claim key.
+        await db.StringSetAsync(keys.Entry("bad"), "<html>another program's</html>");
+        var rejected = await LookupAsync(keys, "bad", token: 8);
+        Assert.Equal((LookupCode.Rejected, EntryRejectReason.Truncated), (rejected.Code, rejected.Reason));
+        await db.HashSetAsync(keys.Claim("foreign"), "f", "v");
+        var foreign = await LookupAsync(keys, "foreign", token: 9);
+        Assert.Equal((LookupCode.Rejected, EntryRejectReason.ForeignClaim), (foreign.Code, foreign.Reason));
+        Assert.True(foreign.Now >= now);
+    }
+
+    [Fact]
+    public async Task StoreAndClaimScripts_EveryOutcome_ReadsAsItsCode()
+    {
+        var keys = new RedisKeys(RedisStoreHarness.UniquePrefix());
+        var db = redis.Database;
+
+        // Superseded: another page was stored after the claim was taken on the missing entry.
+        var claim = await LookupAsync(keys, "k", token: 1);
+        Assert.Equal(StoreOutcome.Stored, await StoreAsync(keys, "k", "direct"));
+        Assert.Equal(StoreOutcome.Superseded, await StoreAsync(keys, "k", "late", token: 1, since: claim.Now));
+
+        // Renewed, then taken over, then revoked (renewal and store).
+        var stale = await StaleClaimAsync(keys, "t", token: 2);
+        Assert.Equal(ClaimRenewal.Renewed, (ClaimRenewal)(int)await RedisScripts.RenewClaimAsync(db, keys.Claim("t"), 2, Lease));
+        await db.StringSetAsync(keys.Claim("t"), "3");
+        Assert.Equal(ClaimRenewal.Lost, (ClaimRenewal)(int)await RedisScripts.RenewClaimAsync(db, keys.Claim("t"), 2, Lease));
+        Assert.Equal(StoreOutcome.TakenOver, await StoreAsync(keys, "t", "late", token: 2, generation: stale.Generation, since: stale.Now));
+        await RedisScripts.EvictEntryAsync(db, keys.Entry("t"), keys.Claim("t"), 1, Lease);
+        Assert.Equal(ClaimRenewal.Revoked, (ClaimRenewal)(int)await RedisScripts.RenewClaimAsync(db, keys.Claim("t"), 3, Lease));
+        Assert.Equal(StoreOutcome.Revoked, await StoreAsync(keys, "t", "revoked", token: 3, generation: stale.Generation, since: stale.Now));
+
+        // Without a claim: revoked when the entry was evicted after the miss, stored when the miss came after it.
+        var miss = await LookupAsync(keys, "u", token: 4);
+        await RedisScripts.ReleaseClaimAsync(db, keys.Entry("u"), keys.Claim("u"), 4, 0, 0, Channel, "u");
+        await RedisScripts.EvictEntryAsync(db, keys.Entry("u"), keys.Claim("u"), 0, Lease);
+        Assert.Equal(StoreOutcome.Revoked, await StoreAsync(keys, "u", "before", since: miss.Now));
+        var revokedAt = long.Parse(((string)(await db.StringGetAsync(keys.Claim("u")))!).Split('@')[1], System.Globalization.CultureInfo.InvariantCulture);
+        long after = 0;
+        await Eventually.HoldsAsync(async () => (after = (await LookupAsync(keys, "u2", token: 5)).Now) > revokedAt, TimeSpan.FromSeconds(5), "the server clock passes the eviction");
+        Assert.Equal(StoreOutcome.Stored, await StoreAsync(keys, "u", "after", since: after));
+
+        // Refused: another type under the claim key.
+        await db.HashSetAsync(keys.Claim("f"), "f", "v");
+        Assert.Equal(StoreOutcome.Refused, await StoreAsync(keys, "f", "page"));
+    }
+
+    [Fact]
+    public async Task StoreScript_HeaderAtTheContractsOffsets_PageWrittenAsSent()
+    {
+        var keys = new RedisKeys(RedisStoreHarness.UniquePrefix());
+        var before = await redis.ServerNowAsync();
+        Assert.Equal(StoreOutcome.Stored, await StoreAsync(keys, "k", "the page", freshMs: 10_000, graceMs: 5_000));
+
+        var raw = (byte[])(await redis.Database.StringGetAsync(keys.Entry("k")))!;
+        Assert.Equal(EntryRejectReason.None, RedisEntryFormat.TryReadHeader(raw, out var staleAt, out var expiresAt, out var generation));
+        Assert.Equal("the page", Encoding.UTF8.GetString(raw.AsSpan(HeaderSize)));
+        Assert.Equal(5_000, expiresAt - staleAt);
+        Assert.InRange(staleAt, before + 10_000, before + 70_000);
+        Assert.True(generation > 0);
+        Assert.True(RedisEntryFormat.TryReadFresh(raw, staleAt - 1, out var page, out _, out var msToExpiry, out _, out var graceMs));
+        Assert.Equal("the page", Encoding.UTF8.GetString(page));
+        Assert.Equal(5_001, msToExpiry);
+        Assert.Equal(5_000, graceMs);
+    }
+
+    private async Task<RedisLookupReply> LookupAsync(RedisKeys keys, string key, long token)
+        => new(await RedisScripts.LookupAsync(redis.Database, keys.Entry(key), keys.Claim(key), token, Lease, Hold));
+
+    private async Task<RedisLookupReply> StaleClaimAsync(RedisKeys keys, string key, long token)
+    {
+        Assert.Equal(StoreOutcome.Stored, await StoreAsync(keys, key, "old", freshMs: 1));
+        RedisLookupReply reply = default;
+        await Eventually.HoldsAsync(async () => (reply = await LookupAsync(keys, key, token)).Code == LookupCode.Stale, TimeSpan.FromSeconds(10), "the entry goes stale");
+        Assert.True(reply.Claimed);
+        return reply;
+    }
+
+    private async Task<StoreOutcome> StoreAsync(
+        RedisKeys keys, string key, string page, long freshMs = 60_000, long graceMs = 60_000, long eagerMs = 0, long token = 0, long generation = 0, long since = 0)
+    {
+        var value = new byte[HeaderSize].Concat(Encoding.UTF8.GetBytes(page)).ToArray();
+        var reply = await RedisScripts.SetAsync(
+            redis.Database, [keys.Entry(key), keys.Claim(key)], value, freshMs, graceMs, 0,
+            token == 0 ? RedisValue.EmptyString : token, token == 0 ? RedisValue.EmptyString : generation,
+            since, 0, Channel, key, eagerMs, freshMs + graceMs + 1_000, Marker, 600_000);
+        return new RedisStoreReply(reply).Outcome;
+    }
+}
