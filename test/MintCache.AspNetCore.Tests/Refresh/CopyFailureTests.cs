@@ -49,6 +49,9 @@ public sealed class CopyFailureTests
             }).CacheOutput(p => p.Expire(Fresh)));
         var regenerator = app.Services.GetRequiredService<BackgroundRegenerator>();
         Assert.Equal("v1", await app.Client.GetStringAsync("/limits"));
+
+        // A real server sends the body before the output cache stores it: the clock moves once the page is stored.
+        await app.Logs.WaitUntilAsync(l => l["EntryStored"] == 1, Deadline);
         app.Time.Advance(Fresh);
 
         // The copy fails where the real request would not.
@@ -65,6 +68,7 @@ public sealed class CopyFailureTests
         Assert.Equal(Log.IdCopyFailed, app.Logs.Collector.GetSnapshot().Single(r => r.Id.Name == "CopyFailed").Id.Id);
 
         // Logged once per endpoint: the same failure at the next refresh runs in the foreground again, quietly.
+        await app.Logs.WaitUntilAsync(l => l["EntryStored"] == 2, Deadline);
         app.Time.Advance(Fresh);
         Assert.Equal("v3", await app.Client.GetStringAsync("/limits"));
         await Eventually.HoldsAsync(() => Volatile.Read(ref executions) == 4 && regenerator.Running == 0, Deadline, "the next copy ran and ended");

@@ -55,6 +55,9 @@ public sealed class RequestLeftAsItWasTests
                 seen.Enqueue(accessor.HttpContext is null ? "null" : ReferenceEquals(accessor.HttpContext, context) ? "own" : "another");
             });
         Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+
+        // A real server sends the body before the output cache stores it: the clock moves once the page is stored.
+        await app.Logs.WaitUntilAsync(l => l["EntryStored"] == 1, Deadline);
         app.Time.Advance(mode == "eager" ? Fresh / 2 : Fresh);
 
         using var winner = new HttpRequestMessage(HttpMethod.Get, "/page");
@@ -66,6 +69,8 @@ public sealed class RequestLeftAsItWasTests
             await app.Client.GetStringAsync("/page");
         }
 
+        // Read after each response was sent: waited for, not assumed.
+        await Eventually.HoldsAsync(() => seen.Count == 5, Deadline, "every request's middleware read the accessor");
         Assert.Equal(2, page.Executions);
         Assert.Equal(["own", "own", "own", "own", "own"], seen.ToArray());
     }
@@ -90,6 +95,7 @@ public sealed class RequestLeftAsItWasTests
         ActivitySource.AddActivityListener(listener);
         Activity? winnerBefore = null;
         Activity? winnerAfter = null;
+        var winnerRead = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         await using var app = await KestrelApp.StartAsync(
             o => o.RefreshMode = RefreshMode.Background,
             web => web.MapGet("/traced", page.Render).CacheOutput(p => p.Expire(Fresh)),
@@ -101,15 +107,19 @@ public sealed class RequestLeftAsItWasTests
                 {
                     await page.SecondExecution.WaitAsync(Deadline);
                     (winnerBefore, winnerAfter) = (before, Activity.Current);
+                    winnerRead.TrySetResult();
                 }
             });
         Assert.Equal("v1", await app.Client.GetStringAsync("/traced"));
+        await app.Logs.WaitUntilAsync(l => l["EntryStored"] == 1, Deadline);
         app.Time.Advance(Fresh);
         using var winner = new HttpRequestMessage(HttpMethod.Get, "/traced");
         winner.Headers.Add("X-Winner", "1");
         using var won = await app.Client.SendAsync(winner);
         Assert.Equal("v1", await won.Content.ReadAsStringAsync());
 
+        // Read after the response was sent: waited for, not assumed.
+        await winnerRead.Task.WaitAsync(Deadline);
         Assert.NotNull(winnerBefore);
         Assert.Same(winnerBefore, winnerAfter);
         var regeneration = Assert.Single(regenerations, a => (a.GetTagItem("url.path") as string) == "/traced");
