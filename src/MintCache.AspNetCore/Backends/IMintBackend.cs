@@ -60,4 +60,11 @@ internal interface IMintBackend
     /// eviction cannot store its page as fresh). Throws when the eviction could not reach every entry.
     /// </summary>
     ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Removes the entry of one key on every host sharing the backend (their near copies go too), and revokes the
+    /// outstanding claim on it, so that a regeneration that began before cannot store an older page (evictions win).
+    /// Throws when the eviction could not reach the backend.
+    /// </summary>
+    ValueTask EvictKeyAsync(string key, CancellationToken cancellationToken);
 }

@@ -1,6 +1,7 @@
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.OutputCaching;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Options;
 using MintCache.AspNetCore;
 using MintCache.AspNetCore.Backends;
@@ -70,6 +71,9 @@ public static class MintCacheServiceCollectionExtensions
             ? sp.GetRequiredService<RedisBackend>()
             : sp.GetRequiredService<MemoryBackend>());
         services.TryAddSingleton<BackgroundRegenerator>();
+
+        // Stopped with the host: running regenerations are awaited, their claims released, up to its shutdown timeout.
+        services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, BackgroundRegenerator>(static sp => sp.GetRequiredService<BackgroundRegenerator>()));
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IPostConfigureOptions<OutputCacheOptions>, OutputCacheOptionsSetup>());
         services.TryAddSingleton<MintOutputCacheStore>();
         services.TryAddSingleton<IMintCache>(static sp => sp.GetRequiredService<MintOutputCacheStore>());

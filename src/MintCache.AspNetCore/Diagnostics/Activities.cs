@@ -22,20 +22,33 @@ internal static class Activities
         return activity;
     }
 
-    /// <summary>A background regeneration: the root of its own trace, as no user's request carries it.</summary>
-    public static Activity? StartRegeneration(string method, string path)
+    /// <summary>
+    /// A background regeneration: the root of its own trace, linked to the request that caused it (<paramref name="cause"/>),
+    /// which it is not part of (the OpenTelemetry convention for work a request starts but does not wait for).
+    /// </summary>
+    public static Activity? StartRegeneration(string method, string path, ActivityContext cause)
     {
         if (!MintCacheDiagnostics.ActivitySource.HasListeners())
         {
             return null;
         }
 
-        var activity = MintCacheDiagnostics.ActivitySource.StartActivity(RegenerateActivity, ActivityKind.Internal, parentContext: default);
+        // A regeneration reproduces a cached page's request, whose path is a route, not a user's secret. Given at the
+        // start, so that samplers see them.
+        var tags = new ActivityTagsCollection { ["http.request.method"] = method, ["url.path"] = path };
+        ActivityLink[]? links = cause == default ? null : [new ActivityLink(cause)];
 
-        // A regeneration reproduces a cached page's request, whose path is a route, not a user's secret.
-        activity?.SetTag("http.request.method", method);
-        activity?.SetTag("url.path", path);
-        return activity;
+        // With no parent given, StartActivity takes Activity.Current as the parent: none here, on purpose.
+        var current = Activity.Current;
+        Activity.Current = null;
+        try
+        {
+            return MintCacheDiagnostics.ActivitySource.StartActivity(RegenerateActivity, ActivityKind.Internal, parentContext: default, tags, links);
+        }
+        finally
+        {
+            Activity.Current ??= current;
+        }
     }
 
     public static void Failed(Activity? activity, Exception exception)

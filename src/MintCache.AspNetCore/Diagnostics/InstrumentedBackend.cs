@@ -174,6 +174,22 @@ internal sealed class InstrumentedBackend : IMintBackend
         return Complete(evict, call);
     }
 
+    public ValueTask EvictKeyAsync(string key, CancellationToken cancellationToken)
+    {
+        var call = Begin(Tags.OperationEvict);
+        ValueTask evict;
+        try
+        {
+            evict = _inner.EvictKeyAsync(key, cancellationToken);
+        }
+        catch (Exception ex) when (call.Fail(ex))
+        {
+            throw;
+        }
+
+        return Complete(evict, call);
+    }
+
     private static ValueTask Complete(ValueTask operation, Call call)
     {
         if (operation.IsCompletedSuccessfully)

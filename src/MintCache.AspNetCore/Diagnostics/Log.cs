@@ -42,6 +42,44 @@ internal static partial class Log
     internal const int IdRedisStoreRefusedForeignKey = 121;
     internal const int IdRedisTagKeyForeign = 122;
 
+    // 100-119: background regenerations (the copy's failures, its context) and the origin's answer.
+    internal const int IdCopyFailed = 100;
+    internal const int IdCompletionCallbackFailed = 101;
+    internal const int IdOriginSaidGone = 102;
+    internal const int IdEvictKeyFailed = 103;
+    internal const int IdRegenerationTelemetryFailed = 104;
+    internal const int IdRegenerationsAbandonedAtShutdown = 105;
+
+    [LoggerMessage(IdCopyFailed, LogLevel.Warning,
+        "A background regeneration of {Endpoint} failed after asking for a server feature its copy lacks ({Feature}); that page's next refresh runs in the foreground, as will later ones that fail alike. Logged once per endpoint.",
+        EventName = "CopyFailed")]
+    public static partial void CopyFailed(ILogger logger, string endpoint, string feature);
+
+    [LoggerMessage(IdCompletionCallbackFailed, LogLevel.Warning,
+        "A completion callback of a background regeneration threw; the other callbacks still ran, and its request services were disposed.",
+        EventName = "CompletionCallbackFailed")]
+    public static partial void CompletionCallbackFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(IdOriginSaidGone, LogLevel.Information,
+        "A regeneration was answered {Answer}: the stale page is evicted on the {Backend} backend, and the next request renders it.",
+        EventName = "OriginSaidGone")]
+    public static partial void OriginSaidGone(ILogger logger, string answer, string backend);
+
+    [LoggerMessage(IdEvictKeyFailed, LogLevel.Warning,
+        "The {Backend} cache backend failed to evict a page whose origin said it is gone; the stale page may be served until its claim backs off and is tried again.",
+        EventName = "EvictKeyFailed")]
+    public static partial void EvictKeyFailed(ILogger logger, string backend, Exception exception);
+
+    [LoggerMessage(IdRegenerationTelemetryFailed, LogLevel.Warning,
+        "Starting or ending the activity or log scope of a background regeneration threw (an ActivityListener or a logging provider failed); the regeneration went on without it.",
+        EventName = "RegenerationTelemetryFailed")]
+    public static partial void RegenerationTelemetryFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(IdRegenerationsAbandonedAtShutdown, LogLevel.Warning,
+        "{Running} background regenerations were still running when the shutdown timeout ran out; their claims lapse after one lease.",
+        EventName = "RegenerationsAbandonedAtShutdown")]
+    public static partial void RegenerationsAbandonedAtShutdown(ILogger logger, int running);
+
     [LoggerMessage(IdLookupFailed, LogLevel.Warning,
         "The {Backend} cache backend failed a lookup; the request is answered as a miss and goes to the endpoint.",
         EventName = "LookupFailed")]

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
 using Microsoft.Extensions.Hosting;
@@ -18,18 +19,25 @@ namespace MintCache.AspNetCore.Refresh;
 /// <remarks>
 /// Bounded: at most <see cref="MintCacheOptions.MaxConcurrentRegenerations"/> at once, each cancelled after
 /// <see cref="MintCacheOptions.RegenerationTimeout"/>; none starts once the host is stopping, and those running are
-/// cancelled then.
+/// cancelled then, and awaited, their claims released, up to the host's shutdown timeout (it is a hosted service for
+/// that alone).
 /// </remarks>
-internal sealed class BackgroundRegenerator : IDisposable
+internal sealed class BackgroundRegenerator : IHostedService, IDisposable
 {
+    // The copy's own log scope, in place of the request's it no longer inherits.
+    private const string RegenerationScope = "MintCache background regeneration of {Method} {Path}";
+
     private readonly MintCacheOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();
     private readonly CancellationTokenRegistration _stoppingRegistration;
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
     private RequestDelegate? _pipeline;
     private IHttpContextFactory? _httpContextFactory;
     private int _running;
+    private int _disposed;
 
     public BackgroundRegenerator(
         IOptions<MintCacheOptions> options,
@@ -70,33 +78,94 @@ internal sealed class BackgroundRegenerator : IDisposable
 
         if (Interlocked.Increment(ref _running) > _options.MaxConcurrentRegenerations)
         {
-            Interlocked.Decrement(ref _running);
+            EndRun();
             Log.RegenerationSlotsFull(_logger, _options.MaxConcurrentRegenerations);
             return RegenerationStart.SlotsFull;
         }
 
-        // Never inline: the lookup that won the claim belongs to a user's request, which is served the stale page.
-        _ = Task.Run(() => RunAsync(pipeline, _httpContextFactory, store, regeneration, copy));
+        // Never inline: the lookup that won the claim belongs to a user's request, which is served the stale page. And
+        // nothing of that request's flow goes with the copy (design invariant 9): with the execution context, the copy
+        // would inherit the request's IHttpContextAccessor holder (which its own context's creation then clears), its
+        // Activity and its log scopes. The request's activity is only linked.
+        var run = new Run(this, pipeline, _httpContextFactory, store, regeneration, copy, Activity.Current?.Context ?? default);
+        if (ExecutionContext.IsFlowSuppressed())
+        {
+            _ = Task.Run(run.ExecuteAsync);
+        }
+        else
+        {
+            using (ExecutionContext.SuppressFlow())
+            {
+                _ = Task.Run(run.ExecuteAsync);
+            }
+        }
+
         return RegenerationStart.Started;
     }
 
-    private async Task RunAsync(RequestDelegate pipeline, IHttpContextFactory factory, MintOutputCacheStore store, RegenerationFeature regeneration, RequestCopy copy)
+    /// <summary>
+    /// Cancels the running regenerations (as the host's stopping token already did) and waits for them, their claims
+    /// released, until <paramref name="cancellationToken"/> (the host's shutdown timeout) is cancelled.
+    /// </summary>
+    public async Task StopAsync(CancellationToken cancellationToken)
     {
-        var claim = regeneration.Claim;
-        var answeredFromCache = false;
-        var originFailed = true;
-        using var activity = Activities.StartRegeneration(copy.Method, copy.Path);
+        Stop();
+        if (Running == 0)
+        {
+            return;
+        }
+
         try
         {
+            await _drained.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Their claims lapse after one lease, as a dead host's do.
+            Log.RegenerationsAbandonedAtShutdown(_logger, Running);
+        }
+    }
+
+    public Task StartAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    private void EndRun()
+    {
+        if (Interlocked.Decrement(ref _running) == 0 && _stopping.IsCancellationRequested)
+        {
+            _drained.TrySetResult();
+        }
+    }
+
+    private async Task RunAsync(RequestDelegate pipeline, IHttpContextFactory factory, MintOutputCacheStore store, RegenerationFeature regeneration, RequestCopy copy, ActivityContext cause)
+    {
+        // Everything, the telemetry included, inside the try: whatever throws, the slot and the claim are given back.
+        var claim = regeneration.Claim;
+        var end = RegenerationEnd.OriginFailed;
+        var status = 0;
+        Activity? activity = null;
+        IDisposable? scope = null;
+        try
+        {
+            try
+            {
+                activity = Activities.StartRegeneration(copy.Method, copy.Path, cause);
+                scope = _logger.BeginScope(RegenerationScope, copy.Method, copy.Path);
+            }
+            catch (Exception ex)
+            {
+                Log.RegenerationTelemetryFailed(_logger, ex);
+            }
+
             using var timeout = new CancellationTokenSource(_options.RegenerationTimeout, _timeProvider);
             using var aborted = CancellationTokenSource.CreateLinkedTokenSource(timeout.Token, _stopping.Token);
 
-            var features = new FeatureCollection();
+            var features = new CopyFeatures();
             copy.ApplyTo(features);
             var response = new RegenerationResponseFeature();
             features.Set<IHttpResponseFeature>(response);
             features.Set<IHttpResponseBodyFeature>(response);
             features.Set<IHttpRequestLifetimeFeature>(new HttpRequestLifetimeFeature { RequestAborted = aborted.Token });
+            features.Set<IHttpUpgradeFeature>(CopyFeatures.NotUpgradable.Instance);
             features.Set(regeneration);
 
             var context = factory.Create(features);
@@ -105,24 +174,41 @@ internal sealed class BackgroundRegenerator : IDisposable
                 await pipeline(context).ConfigureAwait(false);
                 await response.CompleteAsync().ConfigureAwait(false);
             }
+            catch (Exception ex) when (!_stopping.IsCancellationRequested && features.LackedAskedFor is { } lacked)
+            {
+                Log.BackgroundRegenerationFailed(_logger, ex);
+                Activities.Failed(activity, ex);
+                end = CopyFailed(regeneration, lacked);
+            }
             finally
             {
-                await response.FireOnCompletedAsync().ConfigureAwait(false);
-                factory.Dispose(context);
+                try
+                {
+                    await response.FireOnCompletedAsync(_logger).ConfigureAwait(false);
+                }
+                finally
+                {
+                    factory.Dispose(context);
+                }
             }
 
             // A store under the claim, accepted or refused by the fence, ended it. The output cache puts an Age header
             // on every response it serves from the cache, never on one the endpoint rendered.
-            if (!claim.Ended)
+            if (!claim.Ended && end != RegenerationEnd.CopyFailed)
             {
-                answeredFromCache = response.Headers.ContainsKey(HeaderNames.Age);
-                originFailed = response.StatusCode >= StatusCodes.Status500InternalServerError;
-                Log.BackgroundRegenerationNotStored(_logger, response.StatusCode);
+                status = response.StatusCode;
+                end = response.Headers.ContainsKey(HeaderNames.Age) ? RegenerationEnd.AnsweredFromCache
+                    : status is StatusCodes.Status404NotFound or StatusCodes.Status410Gone ? RegenerationEnd.Gone
+                    : status < StatusCodes.Status500InternalServerError ? RegenerationEnd.NotStored
+                    : features.LackedAskedFor is { } lacked ? CopyFailed(regeneration, lacked)
+                    : RegenerationEnd.OriginFailed;
+                Log.BackgroundRegenerationNotStored(_logger, status);
             }
         }
         catch (OperationCanceledException) when (_stopping.IsCancellationRequested)
         {
             Log.BackgroundRegenerationCancelled(_logger);
+            end = RegenerationEnd.Stopped;
         }
         catch (Exception ex)
         {
@@ -131,12 +217,42 @@ internal sealed class BackgroundRegenerator : IDisposable
         }
         finally
         {
-            Interlocked.Decrement(ref _running);
             if (!claim.Ended)
             {
-                store.BackgroundRegenerationNotStored(regeneration, answeredFromCache, originFailed);
+                if (_stopping.IsCancellationRequested)
+                {
+                    end = RegenerationEnd.Stopped;
+                }
+
+                try
+                {
+                    await store.BackgroundRegenerationEndedAsync(regeneration, end, status).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    Log.BackgroundRegenerationFailed(_logger, ex);
+                }
             }
+
+            try
+            {
+                scope?.Dispose();
+                activity?.Dispose();
+            }
+            catch (Exception ex)
+            {
+                Log.RegenerationTelemetryFailed(_logger, ex);
+            }
+
+            EndRun();
         }
+    }
+
+    /// <summary>A failure only a copy has: logged once per endpoint, by the store.</summary>
+    private static RegenerationEnd CopyFailed(RegenerationFeature regeneration, Type lacked)
+    {
+        regeneration.LackedFeature = lacked;
+        return RegenerationEnd.CopyFailed;
     }
 
     private void Stop()
@@ -151,8 +267,20 @@ internal sealed class BackgroundRegenerator : IDisposable
         }
     }
 
+    /// <summary>One regeneration's arguments, so the thread pool starts it without a closure over the caller's locals.</summary>
+    private sealed record Run(BackgroundRegenerator Self, RequestDelegate Pipeline, IHttpContextFactory Factory, MintOutputCacheStore Store, RegenerationFeature Regeneration, RequestCopy Copy, ActivityContext Cause)
+    {
+        public Task ExecuteAsync() => Self.RunAsync(Pipeline, Factory, Store, Regeneration, Copy, Cause);
+    }
+
     public void Dispose()
     {
+        // Twice: the container tracks it both as itself and as the hosted service its factory returns.
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         _stoppingRegistration.Dispose();
         Stop();
         _stopping.Dispose();

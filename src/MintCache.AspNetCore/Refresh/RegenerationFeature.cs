@@ -50,6 +50,9 @@ internal sealed class RegenerationFeature
     /// </summary>
     public string MarkerValue { get; }
 
+    /// <summary>The server feature the copy lacked that the app asked for before failing; null unless it failed so.</summary>
+    public Type? LackedFeature { get; set; }
+
     /// <summary>Whether a key the middleware built for this regeneration differed from <see cref="Key"/>.</summary>
     public bool KeyMismatched { get; private set; }
 

@@ -1,6 +1,8 @@
 using System.IO.Pipelines;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.Logging;
+using MintCache.AspNetCore.Diagnostics;
 
 namespace MintCache.AspNetCore.Refresh;
 
@@ -80,11 +82,22 @@ internal sealed class RegenerationResponseFeature : IHttpResponseFeature, IHttpR
         }
     }
 
-    public async Task FireOnCompletedAsync()
+    /// <summary>
+    /// Runs every completion callback, last registered first, each in its own try/catch as a server does: one that
+    /// throws must not skip the others (among them the disposal of the request's services).
+    /// </summary>
+    public async Task FireOnCompletedAsync(ILogger logger)
     {
         for (var i = _onCompleted.Count - 1; i >= 0; i--)
         {
-            await _onCompleted[i].Callback(_onCompleted[i].State).ConfigureAwait(false);
+            try
+            {
+                await _onCompleted[i].Callback(_onCompleted[i].State).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                Log.CompletionCallbackFailed(logger, ex);
+            }
         }
     }
 

@@ -36,17 +36,13 @@ internal sealed class ClaimWatchMiddleware
         }
         catch
         {
-            _store.ReleaseUnstoredClaims(context);
+            _ = _store.ReleaseUnstoredClaimsAsync(context, threw: true);
             throw;
         }
 
-        if (pipeline.IsCompletedSuccessfully)
-        {
-            _store.ReleaseUnstoredClaims(context);
-            return Task.CompletedTask;
-        }
-
-        return AwaitPipelineAsync(pipeline, context);
+        return pipeline.IsCompletedSuccessfully
+            ? _store.ReleaseUnstoredClaimsAsync(context, threw: false)
+            : AwaitPipelineAsync(pipeline, context);
     }
 
     private async Task AwaitPipelineAsync(Task pipeline, HttpContext context)
@@ -55,9 +51,13 @@ internal sealed class ClaimWatchMiddleware
         {
             await pipeline.ConfigureAwait(false);
         }
-        finally
+        catch
         {
-            _store.ReleaseUnstoredClaims(context);
+            _ = _store.ReleaseUnstoredClaimsAsync(context, threw: true);
+            throw;
         }
+
+        // Awaited: a page its origin said is gone is evicted before this response ends.
+        await _store.ReleaseUnstoredClaimsAsync(context, threw: false).ConfigureAwait(false);
     }
 }

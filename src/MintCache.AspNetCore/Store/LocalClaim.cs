@@ -43,6 +43,9 @@ internal sealed class LocalClaim
     /// <summary>Whether a background regeneration runs under the claim (no user request waits on its lock).</summary>
     public bool Background { get; set; }
 
+    /// <summary>Whether the claim refreshes a page that exists (stale, or fresh past its eager-at), not a missing one.</summary>
+    public bool Refresh { get; set; }
+
     /// <summary>Whether the claim ended: stored under, given up, or released.</summary>
     public bool Ended => Volatile.Read(ref _ended) == 1;
 

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.OutputCaching;
@@ -15,10 +16,14 @@ internal sealed partial class MintOutputCacheStore
     internal const int MaxForegroundNextKeys = 16_384;
 
     // Keys whose last background regeneration rendered a response that was not stored (an uncached status, such as a
-    // redirect or a 401 where the copy lacked something its original had): their next claim in this process runs in the
-    // foreground, so the page is still refreshed. Removed when used. A failing origin (an exception or a 5xx) is not
-    // recorded: a foreground attempt would fail alike and show the error to a user, against stale-if-error.
+    // redirect or a 401 where the copy lacked something its original had), or failed where the copy lacked a server
+    // feature: their next claim in this process runs in the foreground, so the page is still refreshed. Removed when
+    // used. A failing origin (an exception or a 5xx otherwise) is not recorded: a foreground attempt would fail alike
+    // and show the error to a user, against stale-if-error.
     private readonly ConcurrentDictionary<string, byte> _foregroundNext = new(StringComparer.Ordinal);
+
+    // Endpoints whose copies failed where the copy lacked a server feature: logged once each.
+    private readonly ConditionalWeakTable<Endpoint, string> _copyFailedEndpoints = [];
 
     // Endpoints whose policies build another key for a copy than for the request it copies (or drop the marker): they
     // are refreshed in the foreground for the life of the process, and logged once each.
@@ -66,6 +71,7 @@ internal sealed partial class MintOutputCacheStore
         // Recorded before the start: a fast regeneration stores, and consumes the claim, at once.
         var claim = HoldClaim(key, ticket, missPending: false);
         claim.Background = true;
+        claim.Refresh = true;
         switch (regenerator.TryStart(this, new RegenerationFeature(key, claim, endpoint), copy))
         {
             case RegenerationStart.SlotsFull:
@@ -103,12 +109,15 @@ internal sealed partial class MintOutputCacheStore
         EndClaim(key, claim, failed: false);
     }
 
-    /// <summary>Called by <see cref="BackgroundRegenerator"/> when a regeneration ended without storing under its claim.</summary>
-    internal void BackgroundRegenerationNotStored(RegenerationFeature regeneration, bool answeredFromCache, bool originFailed)
+    /// <summary>
+    /// Called by <see cref="BackgroundRegenerator"/> when a regeneration ended without storing under its claim; the task
+    /// ends once the claim is released (or the page evicted), so that a stopping host waits for it.
+    /// </summary>
+    internal Task BackgroundRegenerationEndedAsync(RegenerationFeature regeneration, RegenerationEnd end, int statusCode)
     {
         var reason = regeneration.KeyMismatched
             ? "its policies built another cache key for the copy of a request than for the request itself (a vary-by value that a copy does not reproduce)"
-            : answeredFromCache
+            : end == RegenerationEnd.AnsweredFromCache
                 ? "a policy removed MintCache's vary-by value from the cache key of the copy, which was then answered from the cache"
                 : null;
         if (reason is not null && regeneration.Endpoint is { } endpoint && _foregroundEndpoints.TryAdd(endpoint, reason))
@@ -116,11 +125,41 @@ internal sealed partial class MintOutputCacheStore
             Log.BackgroundRegenerationImpossible(_logger, endpoint.DisplayName ?? "(unnamed)", reason);
         }
 
-        if (!originFailed && (_foregroundNext.Count < MaxForegroundNextKeys || _foregroundNext.ContainsKey(regeneration.Key)))
+        var (key, claim) = (regeneration.Key, regeneration.Claim);
+        switch (end)
         {
-            _foregroundNext[regeneration.Key] = 0;
-        }
+            case RegenerationEnd.Gone:
+                return EvictGoneAsync(key, claim, statusCode.ToString(CultureInfo.InvariantCulture));
+            case RegenerationEnd.OriginFailed:
+                // Stale-if-error: retried in the background after the backoff; a foreground attempt would fail alike.
+                FailClaim(key, claim);
+                return Task.CompletedTask;
+            case RegenerationEnd.Stopped:
+                // Given back at once, so that another host takes the page over without waiting for the lease.
+                return TryEndClaim(key, claim) ? ReleaseAsync(key, claim, failed: false) : Task.CompletedTask;
+            case RegenerationEnd.CopyFailed:
+                // Not the origin's failure: the next claim renders in the foreground at once, and no fail-safe is
+                // extended for it.
+                if (regeneration.Endpoint is not { } failing || _copyFailedEndpoints.TryAdd(failing, regeneration.LackedFeature?.Name ?? string.Empty))
+                {
+                    Log.CopyFailed(_logger, regeneration.Endpoint?.DisplayName ?? "(unnamed)", regeneration.LackedFeature?.Name ?? "(unknown)");
+                }
 
-        FailClaim(regeneration.Key, regeneration.Claim);
+                ForegroundNext(key);
+                return TryEndClaim(key, claim) ? ReleaseAsync(key, claim, failed: false) : Task.CompletedTask;
+            default:
+                ForegroundNext(key);
+                FailClaim(key, claim);
+                return Task.CompletedTask;
+        }
+    }
+
+    /// <summary>Has the next claim of <paramref name="key"/> in this process run in the foreground.</summary>
+    private void ForegroundNext(string key)
+    {
+        if (_foregroundNext.Count < MaxForegroundNextKeys || _foregroundNext.ContainsKey(key))
+        {
+            _foregroundNext[key] = 0;
+        }
     }
 }

@@ -82,19 +82,31 @@ internal sealed partial class MintOutputCacheStore
         return watch;
     }
 
-    /// <summary>Called by <see cref="ClaimWatchMiddleware"/> when a request ends.</summary>
-    internal void ReleaseUnstoredClaims(HttpContext httpContext)
+    /// <summary>
+    /// Called by <see cref="ClaimWatchMiddleware"/> when a request ends (<paramref name="threw"/>: in an exception). The
+    /// task ends once a page its origin said is gone is evicted, before the response ends.
+    /// </summary>
+    internal Task ReleaseUnstoredClaimsAsync(HttpContext httpContext, bool threw)
     {
         if (httpContext.Features.Get<ClaimWatchFeature>() is not { } watch)
         {
-            return;
+            return Task.CompletedTask;
         }
 
+        List<Task>? evictions = null;
         foreach (var (key, claim) in watch.TakeAll())
         {
+            if (!threw && claim is { Refresh: true, Ended: false } && GoneStatus(httpContext.Response.StatusCode) is { } answer)
+            {
+                (evictions ??= []).Add(EvictGoneAsync(key, claim, answer));
+                continue;
+            }
+
             // Ended already when a SetAsync stored under it: then there is nothing to release.
             FailClaim(key, claim);
         }
+
+        return evictions is null ? Task.CompletedTask : Task.WhenAll(evictions);
     }
 
     /// <summary>A regeneration ended without storing: the claim passes on after the failure backoff.</summary>
@@ -121,7 +133,7 @@ internal sealed partial class MintOutputCacheStore
         return true;
     }
 
-    private async Task ReleaseAsync(string key, LocalClaim claim, bool failed = true)
+    private async Task ReleaseAsync(string key, LocalClaim claim, bool failed)
     {
         var retryAfter = failed ? _options.FailureBackoff : TimeSpan.Zero;
         try

@@ -198,6 +198,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
 
         var handOff = !completedSynchronously && !IsQuietKey(key);
         var claim = HoldClaim(key, ticket, missPending: handOff);
+        claim.Refresh = true;
         if (handOff)
         {
             ArmHandOffTimeout(key, claim);
@@ -275,6 +276,12 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             }
 
             return ValueTask.CompletedTask;
+        }
+
+        if (claim is { Refresh: true } && NotCacheable(httpContext) is { } answer)
+        {
+            // A regeneration the origin answered "not cacheable": the stale page ends farm-wide (design invariant 10).
+            return new ValueTask(EvictGoneAsync(key, claim, answer));
         }
 
         var userTags = ReservedTags.Split(tags.Span, _logger, out var directives);

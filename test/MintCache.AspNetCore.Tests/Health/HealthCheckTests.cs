@@ -144,5 +144,7 @@ public sealed class HealthCheckTests
             => ValueTask.FromResult(false);
 
         public ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public ValueTask EvictKeyAsync(string key, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 }

@@ -103,4 +103,34 @@ public sealed class RedisBackgroundCopyTests(RedisServerFixture redis)
             return await (await host.Client.SendAsync(request)).Content.ReadAsStringAsync();
         }
     }
+
+    [Fact]
+    public async Task HostStops_RunningCopyCancelledAndAwaited_ItsClaimReleasedForTheOtherHostAtOnce()
+    {
+        var prefix = RedisHost.UniquePrefix();
+        var endpoint = new GatedEndpoint();
+
+        // A lease and a backoff far longer than the test: only an immediate release lets host B take the page over.
+        Action<MintCacheOptions> options = o =>
+        {
+            o.RefreshMode = RefreshMode.Background;
+            o.LeaseDuration = TimeSpan.FromMinutes(1);
+            o.FailureBackoff = TimeSpan.FromMinutes(1);
+        };
+        await using var a = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, ValidFor, TimeSpan.FromMinutes(1), options);
+        await using var b = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, ValidFor, TimeSpan.FromMinutes(1), options);
+        Assert.Equal("page 1", await a.Client.GetStringAsync("/page"));
+        await redis.WaitUntilEntriesStaleAsync(prefix, Deadline);
+
+        endpoint.Close();
+        Assert.Equal("page 1", await a.Client.GetStringAsync("/page"));
+        await Eventually.HoldsAsync(() => endpoint.Waiting == 1, Deadline, "A's copy runs the endpoint");
+
+        // The stop returns once the copy ended and its claim was released.
+        await a.StopAsync().WaitAsync(Deadline);
+        Assert.Equal(0, a.Services.GetRequiredService<AspNetCore.Refresh.BackgroundRegenerator>().Running);
+
+        endpoint.Open();
+        await Eventually.HoldsAsync(async () => await b.Client.GetStringAsync("/page") == "page 3", Deadline, "B regenerates the page at once");
+    }
 }

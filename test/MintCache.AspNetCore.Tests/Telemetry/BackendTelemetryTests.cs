@@ -85,6 +85,9 @@ public sealed class BackendTelemetryTests
         public ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken)
             => new(Fail<bool>().AsTask());
 
+        public ValueTask EvictKeyAsync(string key, CancellationToken cancellationToken)
+            => new(Fail<bool>().AsTask());
+
         private ValueTask<T> Fail<T>()
         {
             if (!async)

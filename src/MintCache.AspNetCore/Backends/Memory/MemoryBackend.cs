@@ -36,6 +36,7 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
     // eviction reads which keys carry a tag, or sees that eviction. Stores are rare next to lookups, which never take it.
     private readonly Lock _storeLock = new();
     private readonly Dictionary<string, TagEviction> _tagEvictions = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, TagEviction> _keyEvictions = new(StringComparer.Ordinal);
     private long _evictions = 1;
     private long _evictionsForgottenUpTo;
     private long _size;
@@ -73,7 +74,7 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
     internal static readonly TimeSpan EvictionMemory = TimeSpan.FromMinutes(10);
 
     /// <summary>
-    /// Grows with every tag eviction. Taken when a claim is won or a lookup misses, and handed back with the store
+    /// Grows with every eviction (of a tag or a key). Taken when a claim is won or a lookup misses, and handed back with the store
     /// (<see cref="StoreFence.EvictionMark"/>): a page carrying a tag evicted after it is refused.
     /// </summary>
     public long EvictionMark => Volatile.Read(ref _evictions);
@@ -157,7 +158,7 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
         {
             var now = Now();
             _entries.TryGetValue(key, out var current);
-            var outcome = Admit(current, tags, fence, now);
+            var outcome = Admit(key, current, tags, fence, now);
             if (outcome != StoreOutcome.Stored)
             {
                 if (current is not null && fence.Claim is { } refused)
@@ -211,7 +212,7 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
     }
 
     /// <summary>The fence (see <see cref="StoreFence"/>); called under the store lock.</summary>
-    private StoreOutcome Admit(MemoryEntry? current, string[] tags, StoreFence fence, long now)
+    private StoreOutcome Admit(string key, MemoryEntry? current, string[] tags, StoreFence fence, long now)
     {
         var live = current is not null && now < current.ExpiresAt;
         if (fence.Claim is { } ticket)
@@ -225,6 +226,11 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
             {
                 return StoreOutcome.Superseded;
             }
+        }
+
+        if (fence.EvictionMark != 0 && _keyEvictions.Count != 0 && _keyEvictions.TryGetValue(key, out var keyEviction) && keyEviction.Mark > fence.EvictionMark)
+        {
+            return StoreOutcome.Revoked;
         }
 
         if (fence.EvictionMark != 0 && tags.Length != 0)
@@ -319,6 +325,21 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
         return ValueTask.CompletedTask;
     }
 
+    public ValueTask EvictKeyAsync(string key, CancellationToken cancellationToken)
+    {
+        lock (_storeLock)
+        {
+            // Recorded with the removal, as a tag eviction is: a store whose regeneration began before it is refused.
+            _keyEvictions[key] = new TagEviction(Interlocked.Increment(ref _evictions), Now());
+            if (_entries.TryGetValue(key, out var entry))
+            {
+                Remove(entry);
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
     /// <summary>The page stored under <paramref name="key"/>, fresh or stale, if it has not expired; no claim is taken.</summary>
     internal bool TryPeek(string key, out byte[] page)
     {
@@ -406,6 +427,18 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
     {
         lock (_storeLock)
         {
+            if (_keyEvictions.Count != 0)
+            {
+                // A store that began before a forgotten key eviction is older than any regeneration still running.
+                foreach (var (key, eviction) in _keyEvictions)
+                {
+                    if (now - eviction.At >= EvictionMemory.Ticks)
+                    {
+                        _keyEvictions.Remove(key);
+                    }
+                }
+            }
+
             if (_tagEvictions.Count == 0)
             {
                 return;
