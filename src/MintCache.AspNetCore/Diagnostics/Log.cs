@@ -38,6 +38,9 @@ internal static partial class Log
     // 20-39: the Redis backend. 40 and up: operability (health, telemetry).
     internal const int IdBackendHealthChanged = 40;
 
+    // 180-199: purging (response tags, paths).
+    internal const int IdResponseTagsIgnored = 180;
+
     [LoggerMessage(IdLookupFailed, LogLevel.Warning,
         "The {Backend} cache backend failed a lookup; the request is answered as a miss and goes to the endpoint.",
         EventName = "LookupFailed")]
@@ -218,4 +221,9 @@ internal static partial class Log
         "Unsubscribing from the farm's cache notifications failed while shutting down; the server drops the subscription with the connection.",
         EventName = "NotificationsUnsubscribeFailed")]
     public static partial void NotificationsUnsubscribeFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(IdResponseTagsIgnored, LogLevel.Warning,
+        "{Count} tags of the response's {Header} header were ignored ({Reason}); the page is stored with its other tags.",
+        EventName = "ResponseTagsIgnored")]
+    public static partial void ResponseTagsIgnored(ILogger logger, int count, string header, string reason);
 }
