@@ -81,6 +81,26 @@ public sealed class PathEvictionTests
     }
 
     [Fact]
+    public async Task PathTag_WrittenByAPolicy_IsNoPath_AndLogged()
+    {
+        var products = new ProductPages();
+        await using var app = await TestApp.StartAsync(
+            o => o.TrackPaths = true,
+            mapMore: a => products.Map(a, p => p.Tag("\u001Fmint:path=/OTHER")));
+        var cache = app.Services.GetRequiredService<IMintCache>();
+        Assert.Equal("1 1", await app.Client.GetStringAsync("/products/1"));
+
+        await cache.EvictByPathAsync("/other");
+
+        Assert.Equal("1 1", await app.Client.GetStringAsync("/products/1"));
+        Assert.Equal(1, app.Logs["ReservedTagIgnored"]);
+
+        await cache.EvictByPathAsync("/products/1");
+
+        Assert.Equal("1 2", await app.Client.GetStringAsync("/products/1"));
+    }
+
+    [Fact]
     public async Task ByPath_WithoutTrackPaths_ThrowsNamingTheOption()
     {
         await using var app = await TestApp.StartAsync();
