@@ -18,7 +18,7 @@ namespace MintCache.AspNetCore.Policies;
 /// <para>
 /// With <see cref="MintCacheOptions.StripResponseTagHeader"/>, the header is read and removed in <c>Response.OnStarting</c>
 /// too, which runs after the middleware captured the headers and before they go out: clients never see it, from a
-/// fresh or a cached response, and a cached copy keeps it for the tags of nobody (tags come from the rendering only).
+/// fresh or a cached response. The stored entry may still hold it (captured first); it is removed from each hit again.
 /// </para>
 /// </remarks>
 internal sealed class ResponseTagsPolicy(string headerName, bool strip, ILogger logger) : IOutputCachePolicy

@@ -1,4 +1,5 @@
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.OutputCaching;
 using Microsoft.Extensions.DependencyInjection;
 using MintCache.AspNetCore.Tests.Fixtures;
 
@@ -55,6 +56,23 @@ public sealed class PathEvictionTests
 
         Assert.NotEqual(underBase, await app.SendAsync("/products/42", c => c.Request.PathBase = "/shop"));
         Assert.Equal(longer, await app.SendAsync("/products/420", _ => { }));
+    }
+
+    [Fact]
+    public async Task EvictByPath_CaseSensitivePaths_ComparesAsTheKeyThenDoes()
+    {
+        var products = new ProductPages();
+        await using var app = await TestApp.StartAsync(
+            o => o.TrackPaths = true,
+            configureServices: s => s.Configure<OutputCacheOptions>(o => o.UseCaseSensitivePaths = true),
+            mapMore: a => products.Map(a));
+        Assert.Equal("42 1", await app.Client.GetStringAsync("/products/42"));
+        Assert.Equal("42 2", await app.Client.GetStringAsync("/PRODUCTS/42"));
+
+        await app.Services.GetRequiredService<IMintCache>().EvictByPathAsync("/products/42");
+
+        Assert.Equal("42 3", await app.Client.GetStringAsync("/products/42"));
+        Assert.Equal("42 2", await app.Client.GetStringAsync("/PRODUCTS/42"));
     }
 
     [Fact]
