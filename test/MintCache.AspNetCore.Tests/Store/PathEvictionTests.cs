@@ -76,6 +76,25 @@ public sealed class PathEvictionTests
     }
 
     [Fact]
+    public async Task EvictByPath_WhileARegenerationRuns_ItsOlderPageIsRefused()
+    {
+        await using var app = await TestApp.StartAsync(o => o.TrackPaths = true);
+        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        app.Time.Advance(TestApp.Fresh);
+        var regeneration = app.Client.GetStringAsync("/page");
+        await app.Page.RegenerationStarted.WaitAsync(Deadline);
+
+        // Evictions win: the page rendered from data read before the purge must not be stored as fresh.
+        await app.Services.GetRequiredService<IMintCache>().EvictByPathAsync("/page");
+        app.Page.OpenGate();
+
+        Assert.Equal("v2", await regeneration.WaitAsync(Deadline));
+        await app.Logs.WaitUntilAsync(l => l["FencedWriteRefused"] == 1, Deadline);
+        Assert.Equal("v3", await app.Client.GetStringAsync("/page"));
+        Assert.Equal("v3", await app.Client.GetStringAsync("/page"));
+    }
+
+    [Fact]
     public async Task MarkStaleByPath_ServesStaleOnce_ThenTheNewPage()
     {
         var products = new ProductPages();
