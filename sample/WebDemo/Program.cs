@@ -41,6 +41,16 @@ app.MapGet("/time", (DemoStats stats) =>
     return Results.Text($"time {DateTimeOffset.UtcNow:O}, generation {generation}\n");
 }).CacheOutput(p => p.Expire(TimeSpan.FromSeconds(5)).Tag("time"));
 
+// Tags from the response: the page names the data it rendered in its Surrogate-Key header, and MintCache stores those
+// as its tags ("product-7 products"), so POST /evict/product-7 purges every page that showed product 7. The header
+// still reaches the client, as a CDN in front would want it (MintCache:StripResponseTagHeader removes it).
+app.MapGet("/products/{id:int}", (int id, DemoStats stats, HttpResponse response) =>
+{
+    var generation = stats.BeginExecution($"/products/{id}");
+    response.Headers["Surrogate-Key"] = $"product-{id} products";
+    return Results.Text($"product {id}, generation {generation}, rendered at {DateTimeOffset.UtcNow:O}\n");
+}).CacheOutput(p => p.Expire(TimeSpan.FromSeconds(30)));
+
 // Tag eviction: hard removes the pages, soft marks them stale so one request per page refreshes them.
 // DEMO ONLY: anyone who can reach this endpoint can empty the cache, so it exists only in Development (dotnet run,
 // the tests). A real application puts its purge behind authorization (.RequireAuthorization(...)) or in its own code.
@@ -66,6 +76,33 @@ if (app.Environment.IsDevelopment())
         }
 
         return Results.Text($"{(soft == true ? "marked stale" : "evicted")}: {tag}\n");
+    });
+
+    // Every variant of one path (its query strings, hosts, vary-by values), e.g. POST /evict-path?path=/products/7.
+    // Needs MintCache:TrackPaths (on in appsettings.json); without it the call throws InvalidOperationException.
+    app.MapPost("/evict-path", async (string path, bool? soft, IMintCache cache, CancellationToken ct) =>
+    {
+        try
+        {
+            if (soft == true)
+            {
+                await cache.MarkStaleByPathAsync(path, ct);
+            }
+            else
+            {
+                await cache.EvictByPathAsync(path, ct);
+            }
+        }
+        catch (ArgumentException ex)
+        {
+            return Results.Problem(ex.Message, statusCode: StatusCodes.Status400BadRequest);
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException and not InvalidOperationException)
+        {
+            return Results.Problem($"The purge of {path} did not reach the shared cache; retry.", statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+
+        return Results.Text($"{(soft == true ? "marked stale" : "evicted")}: every variant of {path}\n");
     });
 }
 
@@ -94,7 +131,9 @@ app.MapGet("/help", () => Results.Text(
       GET  /slow             a 300 ms page cached 2 s, grace 30 s (tag "slow")
       GET  /time             a minimal API cached 5 s, default grace (tag "time")
       GET  /news             an MVC controller, named policy "news" (5 s, grace 1 min, tag "news")
+      GET  /products/{id}    cached 30 s, tagged by its own Surrogate-Key header ("product-{id} products")
       POST /evict/{tag}      remove tagged pages; add ?soft=true to mark them stale instead (Development only)
+      POST /evict-path?path=P  remove every variant of path P (e.g. /products/7); ?soft=true marks them stale (Development only)
       GET  /stats            endpoint executions per path
       GET  /stats/cache      executions and MintCache's metrics (lookups, claims, regenerations)
       GET  /healthz          MintCache's health check

@@ -11,6 +11,14 @@ internal static class MintCacheConstants
 
     public const string DefaultKeyPrefix = "mint:";
 
+    public const string DefaultResponseTagHeader = "Surrogate-Key";
+
+    /// <summary>How many tags one response may add through the response tag header; the rest are ignored.</summary>
+    public const int MaxResponseTags = 32;
+
+    /// <summary>The longest tag, in characters, a response may add through the response tag header.</summary>
+    public const int MaxResponseTagLength = 128;
+
     public const int DefaultMaxConcurrentRegenerations = 4;
 
     public static readonly TimeSpan DefaultRegenerationTimeout = TimeSpan.FromSeconds(30);

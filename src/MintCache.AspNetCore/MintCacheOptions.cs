@@ -151,6 +151,48 @@ public sealed class MintCacheOptions
     public bool CacheStatusHeader { get; set; }
 
     /// <summary>
+    /// Gets or sets the response header whose space-separated values become tags of the stored page, in addition to
+    /// the policy's, as Fastly's <c>Surrogate-Key</c> and Varnish's <c>xkey</c> do. <see langword="null"/> or empty
+    /// turns it off.
+    /// </summary>
+    /// <value>The default value is <c>"Surrogate-Key"</c>.</value>
+    /// <remarks>
+    /// <para>
+    /// The endpoint tags the page from the data it rendered (<c>Response.Headers["Surrogate-Key"] = "product-7 list"</c>),
+    /// and <c>EvictByTagAsync("product-7")</c> evicts it, on every backend and in every refresh mode. A response adds at
+    /// most 32 tags of at most 128 characters each; a longer tag, a tag past the 32nd, and a tag that starts with or
+    /// holds a control character (MintCache's reserved tags do) are ignored and logged (Warning,
+    /// <c>ResponseTagsIgnored</c>), never thrown.
+    /// </para>
+    /// <para>
+    /// The header reaches clients as the endpoint wrote it, from fresh and cached responses alike, so a CDN in front
+    /// can purge by the same tags (Fastly strips <c>Surrogate-Key</c> itself). Set <see cref="StripResponseTagHeader"/>
+    /// when nothing in front needs it.
+    /// </para>
+    /// </remarks>
+    public string? ResponseTagHeader { get; set; } = MintCacheConstants.DefaultResponseTagHeader;
+
+    /// <summary>
+    /// Gets or sets whether the <see cref="ResponseTagHeader"/> is removed from every response the application sends,
+    /// fresh or from the cache, after its tags were read.
+    /// </summary>
+    /// <value>The default value is <see langword="false"/>: the header reaches clients, and a CDN in front, as written.</value>
+    /// <remarks>Tags may name the application's data (<c>product-7</c>): strip them when no CDN purges by them.</remarks>
+    public bool StripResponseTagHeader { get; set; }
+
+    /// <summary>
+    /// Gets or sets whether every stored page is indexed by its request path, so that
+    /// <see cref="IMintCache.EvictByPathAsync"/> and <see cref="IMintCache.MarkStaleByPathAsync"/> can purge every
+    /// variant of a path.
+    /// </summary>
+    /// <value>The default value is <see langword="false"/>.</value>
+    /// <remarks>
+    /// The path is indexed as a tag that only MintCache writes, so it costs what one more tag costs on every store
+    /// (with Redis, one more script call on a tag's set, pipelined with the page's other tags).
+    /// </remarks>
+    public bool TrackPaths { get; set; }
+
+    /// <summary>
     /// Gets or sets the prefix of every key the store writes to a shared backend.
     /// </summary>
     /// <value>The default value is <c>"mint:"</c>. It must not be empty.</value>

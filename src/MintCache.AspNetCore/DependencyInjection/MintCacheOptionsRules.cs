@@ -1,3 +1,4 @@
+using System.Buffers;
 using Microsoft.Extensions.Options;
 
 namespace MintCache.AspNetCore.DependencyInjection;
@@ -5,6 +6,10 @@ namespace MintCache.AspNetCore.DependencyInjection;
 /// <summary>Checks the rules that tie options together, which annotations on single properties cannot express.</summary>
 internal sealed class MintCacheOptionsRules : IValidateOptions<MintCacheOptions>
 {
+    // RFC 9110 token: the characters a header name may hold.
+    private static readonly SearchValues<char> TokenChars =
+        SearchValues.Create("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz");
+
     public ValidateOptionsResult Validate(string? name, MintCacheOptions options)
     {
         var failures = new ValidateOptionsResultBuilder();
@@ -36,6 +41,13 @@ internal sealed class MintCacheOptionsRules : IValidateOptions<MintCacheOptions>
                 nameof(MintCacheOptions.KeyPrefix));
         }
 
+        if (options.ResponseTagHeader is { Length: > 0 } header && !IsToken(header))
+        {
+            failures.AddError(
+                $"ResponseTagHeader ('{header}') must be an HTTP header name (letters, digits and !#$%&'*+-.^_`|~); null or empty turns response tags off.",
+                nameof(MintCacheOptions.ResponseTagHeader));
+        }
+
         if (!string.IsNullOrWhiteSpace(options.Redis) && !IsValidRedisConfiguration(options.Redis))
         {
             // Never echo the string or the parser's message: either may hold the password.
@@ -46,6 +58,8 @@ internal sealed class MintCacheOptionsRules : IValidateOptions<MintCacheOptions>
 
         return failures.Build();
     }
+
+    private static bool IsToken(string name) => name.AsSpan().IndexOfAnyExcept(TokenChars) < 0;
 
     private static bool IsValidRedisConfiguration(string configuration)
     {

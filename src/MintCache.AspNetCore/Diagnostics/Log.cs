@@ -80,6 +80,9 @@ internal static partial class Log
         EventName = "RegenerationsAbandonedAtShutdown")]
     public static partial void RegenerationsAbandonedAtShutdown(ILogger logger, int running);
 
+    // 180-199: purging (response tags, paths).
+    internal const int IdResponseTagsIgnored = 180;
+
     [LoggerMessage(IdLookupFailed, LogLevel.Warning,
         "The {Backend} cache backend failed a lookup; the request is answered as a miss and goes to the endpoint.",
         EventName = "LookupFailed")]
@@ -275,4 +278,9 @@ internal static partial class Log
         "A tag eviction found another program's data (another type) under the tag's Redis key; no page can be stored with that tag while it is there, so there was nothing to evict.",
         EventName = "RedisTagKeyForeign")]
     public static partial void RedisTagKeyForeign(ILogger logger);
+
+    [LoggerMessage(IdResponseTagsIgnored, LogLevel.Warning,
+        "{Count} tags of the response's {Header} header were ignored ({Reason}); the page is stored with its other tags.",
+        EventName = "ResponseTagsIgnored")]
+    public static partial void ResponseTagsIgnored(ILogger logger, int count, string header, string reason);
 }

@@ -30,6 +30,8 @@ internal static class ReservedTags
 
     private const string EagerPrefix = Prefix + "eager=";
 
+    private const string PathPrefix = Prefix + "path=";
+
     public static bool IsReserved(string tag) => tag.StartsWith(Prefix, StringComparison.Ordinal);
 
     /// <summary>
@@ -59,6 +61,11 @@ internal static class ReservedTags
         if (tag.StartsWith(EagerPrefix, StringComparison.Ordinal))
         {
             return TryParseEager(tag, out _) ? null : "an eager refresh threshold must be a number greater than 0 and less than 1; use .EagerRefresh(double) rather than writing the tag";
+        }
+
+        if (tag.StartsWith(PathPrefix, StringComparison.Ordinal))
+        {
+            return "a path tag is written by the store itself (MintCacheOptions.TrackPaths), never by a policy";
         }
 
         return "it is not a MintCache setting: tags starting with U+001F \"mint:\" are reserved for MintCache";
@@ -104,6 +111,13 @@ internal static class ReservedTags
 
     /// <summary>The reserved tag that carries a per-policy eager refresh threshold.</summary>
     public static string ForEager(double threshold) => EagerPrefix + threshold.ToString("R", CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// The tag under which the store indexes a page by its request path (<c>MintCacheOptions.TrackPaths</c>). It is
+    /// reserved, so a policy or a response cannot forge it: the store strips reserved tags before it adds this one.
+    /// </summary>
+    /// <param name="normalizedPath">Path base and path as the output cache's key holds them (see <c>PathTags</c>).</param>
+    public static string ForPath(string normalizedPath) => PathPrefix + normalizedPath;
 
     /// <summary>The reserved tag that carries a per-policy refresh mode.</summary>
     public static string ForRefresh(RefreshMode mode) => RefreshPrefix + (mode == RefreshMode.Background ? "background" : "foreground");

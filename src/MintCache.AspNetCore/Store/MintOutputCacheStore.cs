@@ -35,6 +35,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
     private readonly MemoryBackend? _memoryBackend;
     private readonly LocalClaimTable _claims = new();
     private readonly CancellationToken _stopping;
+    private readonly bool _caseSensitivePaths;
 
     public MintOutputCacheStore(
         IMintBackend backend,
@@ -44,7 +45,8 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         Metrics metrics,
         IHttpContextAccessor? httpContextAccessor = null,
         BackgroundRegenerator? regenerator = null,
-        IHostApplicationLifetime? lifetime = null)
+        IHostApplicationLifetime? lifetime = null,
+        IOptions<OutputCacheOptions>? outputCacheOptions = null)
     {
         // Once the host stops, claims are no longer renewed: they lapse after one lease and another host takes over.
         _stopping = lifetime?.ApplicationStopping ?? CancellationToken.None;
@@ -57,6 +59,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         _logger = logger;
         _httpContextAccessor = httpContextAccessor;
         _regenerator = regenerator;
+        _caseSensitivePaths = outputCacheOptions?.Value.UseCaseSensitivePaths ?? false;
     }
 
     public ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken)
@@ -284,7 +287,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             return new ValueTask(EvictGoneAsync(key, claim, answer));
         }
 
-        var userTags = ReservedTags.Split(tags.Span, _logger, out var directives);
+        var userTags = WithPathTag(key, ReservedTags.Split(tags.Span, _logger, out var directives), httpContext);
         var stale = ResponseStaleDirectives(httpContext);
         var lifetime = new EntryLifetime(
             validFor,
@@ -409,6 +412,11 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
             return;
         }
 
+        await EvictTagAsync(tag, soft, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask EvictTagAsync(string tag, bool soft, CancellationToken cancellationToken)
+    {
         try
         {
             await _backend.EvictByTagAsync(tag, soft, cancellationToken).ConfigureAwait(false);

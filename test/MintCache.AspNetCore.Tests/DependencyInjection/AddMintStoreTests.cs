@@ -45,6 +45,9 @@ public sealed class AddMintStoreTests
             ["MintCache:ColdMissWait"] = "00:00:03",
             ["MintCache:NearCache"] = "false",
             ["MintCache:NearCacheSizeLimit"] = "1048576",
+            ["MintCache:ResponseTagHeader"] = "Cache-Tag",
+            ["MintCache:StripResponseTagHeader"] = "true",
+            ["MintCache:TrackPaths"] = "true",
         }).Build();
         var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration);
         services.AddOutputCache().AddMintStore(o => o.KeyPrefix = "code:");
@@ -58,6 +61,9 @@ public sealed class AddMintStoreTests
         Assert.Equal(TimeSpan.FromSeconds(3), options.ColdMissWait);
         Assert.False(options.NearCache);
         Assert.Equal(1_048_576, options.NearCacheSizeLimit);
+        Assert.Equal("Cache-Tag", options.ResponseTagHeader);
+        Assert.True(options.StripResponseTagHeader);
+        Assert.True(options.TrackPaths);
     }
 
     [Theory]
@@ -75,6 +81,7 @@ public sealed class AddMintStoreTests
     [InlineData("EagerRefreshThreshold", "1")]
     [InlineData("EagerRefreshThreshold", "1.5")]
     [InlineData("EagerRefreshThreshold", "-0.2")]
+    [InlineData("ResponseTagHeader", "Surrogate Key")]
     public async Task InvalidOption_FailsAtStartup_NamingTheOption(string option, string value)
     {
         var builder = Host.CreateApplicationBuilder();
@@ -93,6 +100,9 @@ public sealed class AddMintStoreTests
         var options = new MintCacheOptions();
         Assert.Equal(RefreshMode.Background, options.RefreshMode);
         Assert.Null(options.EagerRefreshThreshold);
+        Assert.Equal("Surrogate-Key", options.ResponseTagHeader);
+        Assert.False(options.StripResponseTagHeader);
+        Assert.False(options.TrackPaths);
     }
 
     [Fact]

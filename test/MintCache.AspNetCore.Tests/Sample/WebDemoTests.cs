@@ -80,6 +80,26 @@ public sealed class WebDemoTests : IClassFixture<WebApplicationFactory<Program>>
         Assert.Equal(HttpStatusCode.NotFound, response.StatusCode);
     }
 
+    [Fact]
+    public async Task Products_PurgedByTheirResponseTag_AndByPath()
+    {
+        using var client = _factory.CreateClient();
+        using var first = await client.GetAsync("/products/7");
+        var original = await first.Content.ReadAsStringAsync();
+        Assert.Equal("product-7 products", string.Join(',', first.Headers.GetValues("Surrogate-Key")));
+        Assert.Equal(original, await client.GetStringAsync("/products/7"));
+
+        (await client.PostAsync("/evict/product-7", null)).EnsureSuccessStatusCode();
+        var afterTag = await client.GetStringAsync("/products/7");
+        Assert.NotEqual(original, afterTag);
+        Assert.Equal(afterTag, await client.GetStringAsync("/products/7"));
+
+        (await client.PostAsync("/evict-path?path=/products/7", null)).EnsureSuccessStatusCode();
+        var afterPath = await client.GetStringAsync("/products/7");
+        Assert.NotEqual(afterTag, afterPath);
+        Assert.Contains("product 7, generation", afterPath, StringComparison.Ordinal);
+    }
+
     private static string CacheStatus(HttpResponseMessage response)
         => string.Join(", ", response.Headers.TryGetValues("Cache-Status", out var values) ? values : []);
 }
