@@ -37,7 +37,7 @@ internal sealed partial class RedisBackend
 
         var read = new Read(key, entryKey, leaseDuration, BeginCall(), _notifications.Mark(key), Stopwatch.GetTimestamp(), latestNow, cancellationToken);
         Interlocked.Increment(ref _redisLookups);
-        var reply = _entryReplies.WaitAsync(connecting.Result.StringGetLeaseAsync(entryKey, PlainReadFlags), cancellationToken);
+        var reply = _entryReplies.WaitAsync(connecting.Result.StringGetLeaseAsync(entryKey, PlainReadFlags));
         if (reply.IsCompleted)
         {
             return Answer(reply, read);

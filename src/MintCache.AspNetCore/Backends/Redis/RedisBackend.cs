@@ -312,11 +312,12 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         RedisValue holding = default;
         try
         {
-            // Each waited for no longer than the operation timeout; the claim was sent with the entry, so is back by then, or soon.
-            value = await _entryReplies.WaitAsync(reading, cancellationToken).ConfigureAwait(false);
+            // Each waited for no longer than the operation timeout, whoever gave up meanwhile; the claim was sent with the
+            // entry, so is back by then, or soon.
+            value = await _entryReplies.WaitAsync(reading).ConfigureAwait(false);
             if (claim is not null)
             {
-                holding = await _claimReplies.WaitAsync(claim, cancellationToken).ConfigureAwait(false);
+                holding = await _claimReplies.WaitAsync(claim).ConfigureAwait(false);
             }
         }
         catch (RedisServerException ex) when (!redirected && IsRedirectNotFollowed(ex))
