@@ -96,7 +96,7 @@ internal sealed partial class RedisBackend
 
     /// <summary>
     /// One fresh read in flight: completed by the reply's continuation, then (when the entry was not fresh after all)
-    /// by the full lookup's. Back in the pool once the caller has read the answer.
+    /// by the full lookup's. Back in the pool once the caller has read the answer, and only then.
     /// </summary>
     private sealed class FreshRead : IValueTaskSource<BackendLookup>
     {
@@ -126,6 +126,13 @@ internal sealed partial class RedisBackend
 
         public BackendLookup GetResult(short token)
         {
+            // A stale token (the answer read twice) or an answer not there yet is the caller's misuse: it must not put
+            // this read back in the pool, where it may already serve, or soon serve, another lookup.
+            if (_core.GetStatus(token) == ValueTaskSourceStatus.Pending)
+            {
+                throw new InvalidOperationException("The lookup has not completed.");
+            }
+
             try
             {
                 return _core.GetResult(token);
