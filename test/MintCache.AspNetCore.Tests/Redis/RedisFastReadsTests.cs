@@ -41,6 +41,65 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis)
         Assert.Equal("page b", Text(answers[1].Page));
     }
 
+    [Fact]
+    public async Task ClockStepped_PlainReadsDecideNothing_UntilAMeasurementAgrees()
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        var backend = host.Backend;
+        var multiplexer = await backend.Connection.GetAsync(default);
+        var entryKey = backend.Keys.Entry("k");
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], Long, null, default));
+        await Eventually.HoldsAsync(async () => await CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "k is read with one GET");
+
+        // The node's clock as measured a moment ago was a second away from where it is now: a step.
+        var clock = backend.FastReads.Clocks.For(multiplexer, entryKey)!;
+        clock.Record(offsetMs: OffsetNowMs(await redis.ServerNowAsync()) - 1000, uncertaintyMs: 1, TimeSpan.Zero);
+        await clock.MeasureAsync(multiplexer);
+        Assert.False(clock.IsKnown);
+
+        var commands = await CommandsAsync(multiplexer, async () => Assert.Equal("v1", Text((await backend.LookupAsync("k", Lease, default)).Page)));
+        Assert.True(commands is [var script] && script.StartsWith("EVAL", StringComparison.Ordinal), string.Join(",", commands));
+
+        // A measurement that agrees with the one after the step: plain reads decide again.
+        await clock.MeasureAsync(multiplexer);
+        Assert.True(clock.IsKnown);
+        Assert.Equal(["GET"], await CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()));
+    }
+
+    [Fact]
+    public async Task ClockEstimateOld_PlainReadsDecideNothing()
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        var backend = host.Backend;
+        var multiplexer = await backend.Connection.GetAsync(default);
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], Long, null, default));
+        await Eventually.HoldsAsync(async () => await CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "k is read with one GET");
+
+        // The right offset, but measured longer ago than an estimate may be trusted.
+        var clock = backend.FastReads.Clocks.For(multiplexer, backend.Keys.Entry("k"))!;
+        clock.Record(OffsetNowMs(await redis.ServerNowAsync()), uncertaintyMs: 1, RedisServerClock.MaxAge + TimeSpan.FromSeconds(1));
+
+        var commands = await CommandsAsync(multiplexer, async () => Assert.Equal("v1", Text((await backend.LookupAsync("k", Lease, default)).Page)));
+        Assert.True(commands is [var script] && script.StartsWith("EVAL", StringComparison.Ordinal), string.Join(",", commands));
+    }
+
+    [Fact]
+    public async Task FastReadsOff_EveryLookupRunsTheScript()
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        var backend = host.Backend;
+        var multiplexer = await backend.Connection.GetAsync(default);
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], Long, null, default));
+        await Eventually.HoldsAsync(async () => await CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "k is read with one GET");
+
+        backend.FastReads.Enabled = false;
+        var commands = await CommandsAsync(multiplexer, async () => Assert.Equal("v1", Text((await backend.LookupAsync("k", Lease, default)).Page)));
+        Assert.True(commands is [var script] && script.StartsWith("EVAL", StringComparison.Ordinal), string.Join(",", commands));
+    }
+
+    // The node's milliseconds minus this process's, as RedisServerClock keeps them, from a reading of the node's clock.
+    private static long OffsetNowMs(long serverNowMs) => serverNowMs - (long)(System.Diagnostics.Stopwatch.GetTimestamp() * 1000.0 / System.Diagnostics.Stopwatch.Frequency);
+
     private static async Task<string[]> CommandsAsync(IConnectionMultiplexer multiplexer, Func<Task> lookup)
     {
         var session = new ProfilingSession();
