@@ -62,9 +62,15 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
         _caseSensitivePaths = outputCacheOptions?.Value.UseCaseSensitivePaths ?? false;
     }
 
+    /// <remarks>
+    /// The middleware shares this lookup among every request of the key that arrives while it runs, under the first
+    /// request's <c>RequestAborted</c>: that client going away must not answer the others "miss". So the caller's token
+    /// ends nothing here; the backend's operation timeout and <see cref="MintCacheOptions.ColdMissWait"/> bound the lookup.
+    /// </remarks>
     public ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(key);
+        cancellationToken = CancellationToken.None;
         if (key.Length == 0 || IsRegenerationLookup(key))
         {
             // Nothing to serve a regeneration's own lookup: it is there to run the endpoint.

@@ -43,8 +43,8 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         // against the clock.
         await backend.LookupAsync("warm", Lease, default);
         var multiplexer = await backend.Connection.GetAsync(default);
-        await backend.ServerClock.MeasureAsync(multiplexer.GetDatabase());
-        Assert.True(backend.ServerClock.IsKnown);
+        await backend.FastReads.Clocks.MeasureAsync(multiplexer, backend.Keys.Entry("k"));
+        Assert.True(backend.FastReads.Clocks.IsKnown);
         var session = new ProfilingSession();
         multiplexer.RegisterProfiler(() => session);
         var fresh = await backend.LookupAsync("k", Lease, default);
@@ -95,7 +95,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         var backend = host.Backend;
         Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), ["news"], Long, null, default));
         var multiplexer = await backend.Connection.GetAsync(default);
-        await backend.ServerClock.MeasureAsync(multiplexer.GetDatabase());
+        await backend.FastReads.Clocks.MeasureAsync(multiplexer, backend.Keys.Entry("k"));
         Assert.Equal(EntryState.Fresh, (await backend.LookupAsync("k", Lease, default)).State);
         Assert.Equal(["GET"], await CommandsAsync(async () => await backend.LookupAsync("k", Lease, default)));
 

@@ -5,8 +5,8 @@ using Polly.Timeout;
 namespace MintCache.AspNetCore.Tests.Redis;
 
 /// <summary>
-/// The hit path's own wait for a Redis reply: the reply, or a timeout on the backend's clock, or the caller's
-/// cancellation, whichever comes first; and a pooled wait never lets a late reply or an old timer reach its next caller.
+/// The hit path's own wait for a Redis reply: the reply, or a timeout on the backend's clock, whichever comes first;
+/// and a pooled wait never lets a late reply or an old timer reach its next caller.
 /// </summary>
 public sealed class RedisReplyWaitsTests
 {
@@ -20,7 +20,7 @@ public sealed class RedisReplyWaitsTests
         for (var i = 0; i < 3; i++)
         {
             var reply = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-            var waiting = waits.WaitAsync(reply.Task, default).AsTask();
+            var waiting = waits.WaitAsync(reply.Task).AsTask();
             time.Advance(Timeout - TimeSpan.FromMilliseconds(1));
             Assert.False(waiting.IsCompleted);
 
@@ -34,7 +34,7 @@ public sealed class RedisReplyWaitsTests
     {
         using var waits = new RedisReplyWaits<string>(new FakeTimeProvider(), Timeout);
         var reply = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var waiting = waits.WaitAsync(reply.Task, default).AsTask();
+        var waiting = waits.WaitAsync(reply.Task).AsTask();
 
         reply.SetException(new InvalidOperationException("connection lost"));
         var failure = await Assert.ThrowsAsync<InvalidOperationException>(() => waiting);
@@ -47,7 +47,7 @@ public sealed class RedisReplyWaitsTests
         var time = new FakeTimeProvider();
         using var waits = new RedisReplyWaits<Lease?>(time, Timeout);
         var reply = new TaskCompletionSource<Lease?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var waiting = waits.WaitAsync(reply.Task, default).AsTask();
+        var waiting = waits.WaitAsync(reply.Task).AsTask();
 
         time.Advance(Timeout);
         var timedOut = await Assert.ThrowsAsync<TimeoutRejectedException>(() => waiting);
@@ -65,7 +65,7 @@ public sealed class RedisReplyWaitsTests
         var time = new FakeTimeProvider();
         using var waits = new RedisReplyWaits<Lease?>(time, Timeout);
         var first = new TaskCompletionSource<Lease?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var waiting = waits.WaitAsync(first.Task, default).AsTask();
+        var waiting = waits.WaitAsync(first.Task).AsTask();
         time.Advance(Timeout);
         await Assert.ThrowsAsync<TimeoutRejectedException>(() => waiting);
         var late = new Lease();
@@ -74,7 +74,7 @@ public sealed class RedisReplyWaitsTests
 
         // The next wait (the same pooled one) starts its own timeout: half of it passing is no timeout.
         var second = new TaskCompletionSource<Lease?>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var waitingAgain = waits.WaitAsync(second.Task, default).AsTask();
+        var waitingAgain = waits.WaitAsync(second.Task).AsTask();
         time.Advance(Timeout / 2);
         Assert.False(waitingAgain.IsCompleted);
 
@@ -85,51 +85,98 @@ public sealed class RedisReplyWaitsTests
     }
 
     [Fact]
-    public async Task CallerGivesUp_Canceled_NotTimedOut()
+    public async Task TimerOfAnEarlierUseFiresLate_TheNextUseIsNotAnswered()
     {
-        var time = new FakeTimeProvider();
+        // The timer of the first use fires (as a timer callback already on its way may, whatever Change says), and the
+        // first use is answered by its reply and the wait serves a second use before that callback decides.
+        var time = new HeldTimeProvider();
         using var waits = new RedisReplyWaits<string>(time, Timeout);
-        using var giveUp = new CancellationTokenSource();
-        var reply = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var waiting = waits.WaitAsync(reply.Task, giveUp.Token).AsTask();
-
-        await giveUp.CancelAsync();
-        var canceled = await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waiting);
-        Assert.Equal(giveUp.Token, canceled.CancellationToken);
-
-        // Neither the reply nor the timer answers it a second time.
-        reply.SetResult("too late");
+        var first = new TaskCompletionSource<string>();
+        var firstAnswer = waits.WaitAsync(first.Task).AsTask();
+        var second = new TaskCompletionSource<string>();
+        Task<string>? secondAnswer = null;
         time.Advance(Timeout);
-        Assert.True(waiting.IsCanceled);
-    }
+        time.WhileTimerReadsTheClock = () =>
+        {
+            first.SetResult("first");
+            secondAnswer = waits.WaitAsync(second.Task).AsTask();
+        };
 
-    [Fact]
-    public async Task CallerGaveUpBeforeTheWait_Canceled_AndTheWaitServesTheNextCallerWhole()
-    {
-        var time = new FakeTimeProvider();
-        using var waits = new RedisReplyWaits<string>(time, Timeout);
-        using var gaveUp = new CancellationTokenSource();
-        await gaveUp.CancelAsync();
-        var first = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => waits.WaitAsync(first.Task, gaveUp.Token).AsTask());
-        first.SetResult("nobody reads this");
+        // Off the test's synchronization context, so that the reply's continuation runs inline, inside the timer's callback.
+        await Task.Run(time.FireTimer);
 
-        // The next caller (the same pooled wait, once its reply is in) is answered by its own reply only.
-        var second = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        var waiting = waits.WaitAsync(second.Task, default).AsTask();
-        time.Advance(Timeout / 2);
-        Assert.False(waiting.IsCompleted);
-        second.SetResult("answer");
-        Assert.Equal("answer", await waiting);
+        Assert.Equal("first", await firstAnswer);
+        Assert.NotNull(secondAnswer);
+        Assert.False(secondAnswer.IsCompleted, "the first use's timer answered the second use");
+        second.SetResult("second");
+        Assert.Equal("second", await secondAnswer);
     }
 
     [Fact]
     public async Task ReplyAlreadyThere_AnsweredWithoutWaiting()
     {
         using var waits = new RedisReplyWaits<string>(new FakeTimeProvider(), Timeout);
-        var answered = waits.WaitAsync(Task.FromResult("there"), default);
+        var answered = waits.WaitAsync(Task.FromResult("there"));
         Assert.True(answered.IsCompletedSuccessfully);
         Assert.Equal("there", await answered);
+    }
+
+    /// <summary>A clock that moves only when told, and one timer whose callback the test runs when it chooses.</summary>
+    private sealed class HeldTimeProvider : TimeProvider
+    {
+        private long _now;
+        private TimerCallback? _callback;
+        private object? _state;
+        private bool _inTimer;
+
+        /// <summary>Runs once, the first time the timer's callback reads the clock.</summary>
+        public Action? WhileTimerReadsTheClock { get; set; }
+
+        public override long TimestampFrequency => TimeSpan.TicksPerSecond;
+
+        public void Advance(TimeSpan by) => _now += by.Ticks;
+
+        public override long GetTimestamp()
+        {
+            if (_inTimer && WhileTimerReadsTheClock is { } action)
+            {
+                WhileTimerReadsTheClock = null;
+                action();
+            }
+
+            return _now;
+        }
+
+        public void FireTimer()
+        {
+            _inTimer = true;
+            try
+            {
+                _callback!(_state);
+            }
+            finally
+            {
+                _inTimer = false;
+            }
+        }
+
+        public override ITimer CreateTimer(TimerCallback callback, object? state, TimeSpan dueTime, TimeSpan period)
+        {
+            _callback = callback;
+            _state = state;
+            return new HeldTimer();
+        }
+
+        private sealed class HeldTimer : ITimer
+        {
+            public bool Change(TimeSpan dueTime, TimeSpan period) => true;
+
+            public void Dispose()
+            {
+            }
+
+            public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        }
     }
 
     private sealed class Lease : IDisposable

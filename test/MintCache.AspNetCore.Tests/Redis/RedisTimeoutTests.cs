@@ -38,7 +38,7 @@ public sealed class RedisTimeoutTests
                 async () =>
                 {
                     Assert.Equal(page, await harness.Store.GetAsync("GET\u001ehttp\u001elocalhost/a", default));
-                    return harness.Backend.ServerClock.IsKnown;
+                    return harness.Backend.FastReads.Clocks.IsKnown;
                 },
                 TimeSpan.FromSeconds(30),
                 "the server's clock is measured");

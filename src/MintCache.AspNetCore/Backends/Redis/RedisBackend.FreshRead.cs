@@ -1,13 +1,17 @@
 using System.Diagnostics;
+using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Sources;
 using MintCache.AspNetCore.Diagnostics;
+using Polly;
+using Polly.CircuitBreaker;
 using StackExchange.Redis;
 
 namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
-/// The hit of an entry this process last saw fresh: one <c>GET</c>, outside the resilience pipeline, answered from its
-/// reply by a pooled <see cref="IValueTaskSource{TResult}"/> instead of a chain of async methods.
+/// The backend's side of the plain reads (<see cref="RedisFastReads"/>): beside the resilience pipeline while the breaker
+/// is closed, and the hit of an entry this process last saw fresh, one <c>GET</c> answered from its reply by a pooled
+/// <see cref="IValueTaskSource{TResult}"/> instead of a chain of async methods.
 /// </summary>
 /// <remarks>
 /// This is the lookup a farm makes most once the near cache is off or misses, and the one the built-in Redis store makes
@@ -20,24 +24,73 @@ internal sealed partial class RedisBackend
 {
     private readonly IdlePool<FreshRead> _freshReads = new();
 
-    /// <summary>Whether to read <paramref name="key"/> with <see cref="ReadFreshAsync"/>: see <see cref="RedisFreshnessHints"/>.</summary>
-    private bool ExpectsFreshHit(string key, out RedisKey entryKey)
-    {
-        entryKey = default;
-        return CanReadOutsidePipeline && _hints.ExpectFresh(key, Stopwatch.GetTimestamp(), out entryKey);
-    }
+    /// <summary>
+    /// Whether the plain reads may skip the resilience pipeline: the breaker is closed and the connection made, so
+    /// nothing is left for the pipeline to do but time the reads out, which <see cref="RedisReplyWaits{T}"/> does too.
+    /// </summary>
+    /// <remarks>
+    /// The pipeline's asynchronous path allocates more per call than the rest of a hit together (its strategies' state
+    /// machines, a linked token); the reads' outcome is then given to the breaker synchronously, which allocates nothing.
+    /// A connection still being made is waited for under the pipeline's timeout, as are the scripts.
+    /// </remarks>
+    private bool CanReadOutsidePipeline => _breaker.CircuitState == CircuitState.Closed && _connection.IsConnected;
 
-    private ValueTask<BackendLookup> ReadFreshAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
+    private async ValueTask<RedisFastRead> ReadOutsidePipelineAsync(string key, RedisKey entryKey, long sentAt)
     {
-        var connecting = DatabaseAsync(cancellationToken);
-        if (!connecting.IsCompletedSuccessfully || !_clock.TryNow(connecting.Result, out _, out var latestNow))
+        RedisFastRead read;
+        try
         {
-            return LookupOnRedisAsync(key, entryKey, leaseDuration, cancellationToken);
+            read = await _fastReads.ReadAsync(await DatabaseAsync(CancellationToken.None).ConfigureAwait(false), key, entryKey, sentAt).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsRedisFailure(ex, CancellationToken.None))
+        {
+            CountInBreaker(ex);
+            throw;
         }
 
-        var read = new Read(key, entryKey, leaseDuration, BeginCall(), _notifications.Mark(key), Stopwatch.GetTimestamp(), latestNow, cancellationToken);
+        CountInBreaker(failure: null);
+        return read;
+    }
+
+    /// <summary>Gives the breaker the outcome of a call made outside the pipeline, as if it had run inside.</summary>
+    private void CountInBreaker(Exception? failure)
+    {
+        var context = ResilienceContextPool.Shared.Get();
+        var counted = _pipeline.ExecuteOutcomeAsync(
+            static (_, failure) => ValueTask.FromResult(failure is null ? Outcome.FromResult(true) : Outcome.FromException<bool>(failure)),
+            context,
+            failure);
+
+        // The breaker and the timeout run synchronously around a callback that completed, so the context is free again;
+        // unless this outcome opened the breaker, whose callback Polly runs on a thread of its own.
+        if (counted.IsCompleted)
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
+        else
+        {
+            _ = counted.AsTask();
+        }
+    }
+
+    private ValueTask<BackendLookup> ReadFreshAsync(string key, RedisKey entryKey, TimeSpan leaseDuration)
+    {
+        var connecting = DatabaseAsync(CancellationToken.None);
+        if (!connecting.IsCompletedSuccessfully)
+        {
+            return LookupOnRedisAsync(key, entryKey, leaseDuration);
+        }
+
+        var mark = _notifications.Mark(key);
+        var sentAt = Stopwatch.GetTimestamp();
+        if (!_fastReads.TryStartFresh(connecting.Result, entryKey, out var reply, out var latestNow))
+        {
+            return LookupOnRedisAsync(key, entryKey, leaseDuration);
+        }
+
+        var read = new Read(key, entryKey, leaseDuration, BeginCall(), mark, sentAt, latestNow);
         Interlocked.Increment(ref _redisLookups);
-        var reply = _entryReplies.WaitAsync(connecting.Result.StringGetLeaseAsync(entryKey, PlainReadFlags), cancellationToken);
         if (reply.IsCompleted)
         {
             return Answer(reply, read);
@@ -54,21 +107,21 @@ internal sealed partial class RedisBackend
         {
             value = reply.GetAwaiter().GetResult();
         }
-        catch (RedisServerException ex) when (IsRedirectNotFollowed(ex))
+        catch (RedisServerException ex) when (RedisFastReads.IsRedirectNotFollowed(ex))
         {
-            // The full lookup's plain reads follow a redirect once, along the cluster map it updated (see PlainReadFlags).
+            // The full lookup's plain reads follow a redirect once, along the cluster map it updated.
             CountInBreaker(failure: null);
-            _hints.Forget(read.Key);
-            return LookupOnRedisAsync(read.Key, read.EntryKey, read.LeaseDuration, read.CancellationToken);
+            _fastReads.Forget(read.Key);
+            return LookupOnRedisAsync(read.Key, read.EntryKey, read.LeaseDuration);
         }
-        catch (RedisServerException ex) when (IsWrongType(ex))
+        catch (RedisServerException ex) when (RedisFastReads.IsWrongType(ex))
         {
             // Another type under the key: the script rejects it and logs why.
             CountInBreaker(failure: null);
-            _hints.Forget(read.Key);
-            return LookupByScriptAsync(read.Key, read.EntryKey, read.LeaseDuration, read.Call, read.Mark, read.SentAt, read.CancellationToken);
+            _fastReads.Forget(read.Key);
+            return LookupByScriptAsync(read.Key, read.EntryKey, read.LeaseDuration, read.Call, read.Mark, read.SentAt);
         }
-        catch (Exception ex) when (IsRedisFailure(ex, read.CancellationToken))
+        catch (Exception ex) when (IsRedisFailure(ex, CancellationToken.None))
         {
             CountInBreaker(ex);
             OnFailure(read.Call, ex, Tags.OperationLookup, read.EntryKey);
@@ -79,7 +132,8 @@ internal sealed partial class RedisBackend
         OnSuccess(read.Call);
         using (value)
         {
-            if (TryReadFresh(value, read.Key, read.EntryKey, read.SentAt, read.LatestNow, out var fresh))
+            var fresh = _fastReads.DecideFresh(value, read.Key, read.EntryKey, read.SentAt, read.LatestNow);
+            if (fresh.Decision == RedisFastRead.Verdict.Fresh)
             {
                 return ValueTask.FromResult(AnswerFresh(read.Key, fresh, read.Mark, read.SentAt));
             }
@@ -87,16 +141,15 @@ internal sealed partial class RedisBackend
 
         // Not fresh after all (evicted, marked stale, replaced): the script decides, as for any entry plain reads
         // cannot, and the next lookups read the claim with the entry again.
-        _hints.Forget(read.Key);
-        return LookupByScriptAsync(read.Key, read.EntryKey, read.LeaseDuration, read.Call, read.Mark, read.SentAt, read.CancellationToken);
+        return LookupByScriptAsync(read.Key, read.EntryKey, read.LeaseDuration, read.Call, read.Mark, read.SentAt);
     }
 
     /// <summary>What a fresh read needs once its reply is back.</summary>
-    private readonly record struct Read(string Key, RedisKey EntryKey, TimeSpan LeaseDuration, long Call, long Mark, long SentAt, long LatestNow, CancellationToken CancellationToken);
+    private readonly record struct Read(string Key, RedisKey EntryKey, TimeSpan LeaseDuration, long Call, long Mark, long SentAt, long LatestNow);
 
     /// <summary>
     /// One fresh read in flight: completed by the reply's continuation, then (when the entry was not fresh after all)
-    /// by the full lookup's. Back in the pool once the caller has read the answer.
+    /// by the full lookup's. Back in the pool once the caller has read the answer, and only then.
     /// </summary>
     private sealed class FreshRead : IValueTaskSource<BackendLookup>
     {
@@ -126,6 +179,13 @@ internal sealed partial class RedisBackend
 
         public BackendLookup GetResult(short token)
         {
+            // A stale token (the answer read twice) or an answer not there yet is the caller's misuse: it must not put
+            // this read back in the pool, where it may already serve, or soon serve, another lookup.
+            if (_core.GetStatus(token) == ValueTaskSourceStatus.Pending)
+            {
+                throw new InvalidOperationException("The lookup has not completed.");
+            }
+
             try
             {
                 return _core.GetResult(token);
@@ -170,7 +230,7 @@ internal sealed partial class RedisBackend
 
         private void OnLookup() => Complete(_lookup);
 
-        // The last thing either continuation does: the caller may take the answer, and this wait back to the pool, at once.
+        // The last thing either continuation does: the caller may take the answer, and this read back to the pool, at once.
         private void Complete(ValueTask<BackendLookup> lookup)
         {
             BackendLookup answer;

@@ -52,7 +52,7 @@ internal sealed partial class RedisBackend : IDisposable
         }
 
         // The script's now is truncated to the millisecond, so the remaining time may be overstated by up to 1 ms.
-        var deadline = TicksAfter(sentAt, msToStale - 1);
+        var deadline = RedisFastReads.TicksAfter(sentAt, msToStale - 1);
         var life = msToExpiry <= 0 ? default : LifeAfter(sentAt, msToExpiry, msToFailSafe, graceMs);
         if (near.Add(key, page, deadline, life) is not { } kept)
         {
@@ -86,12 +86,9 @@ internal sealed partial class RedisBackend : IDisposable
         }
     }
 
-    /// <summary>A time Redis gave as milliseconds from now, from when the request was sent, as a <see cref="Stopwatch"/> timestamp.</summary>
-    private static long TicksAfter(long sentAt, long ms) => sentAt + (long)(ms * (Stopwatch.Frequency / 1000.0));
-
     // Each a millisecond short: the script's now is truncated to the millisecond.
     private static RedisNearCache.EntryLife LifeAfter(long sentAt, long msToExpiry, long msToFailSafe, long graceMs)
-        => new(TicksAfter(sentAt, msToExpiry - 1), TicksAfter(sentAt, Math.Max(msToFailSafe, msToExpiry) - 1), TimeSpan.FromMilliseconds(graceMs));
+        => new(RedisFastReads.TicksAfter(sentAt, msToExpiry - 1), RedisFastReads.TicksAfter(sentAt, Math.Max(msToFailSafe, msToExpiry) - 1), TimeSpan.FromMilliseconds(graceMs));
 
     private static BackendLookup ReadMissing(in RedisLookupReply reply, long token, long mark) => reply.Miss switch
     {
@@ -113,8 +110,7 @@ internal sealed partial class RedisBackend : IDisposable
     public void Dispose()
     {
         _notifications.Dispose();
-        _entryReplies.Dispose();
-        _claimReplies.Dispose();
+        _fastReads.Dispose();
         lock (_returnProbeLock)
         {
             _returnProbe?.Dispose();

@@ -37,10 +37,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     private readonly RedisNotifications _notifications;
     private readonly MintCacheOptions _options;
     private readonly Metrics _metrics;
-    private readonly RedisServerClock _clock = new();
-    private readonly RedisFreshnessHints _hints = new();
-    private readonly RedisReplyWaits<Lease<byte>?> _entryReplies;
-    private readonly RedisReplyWaits<RedisValue> _claimReplies;
+    private readonly RedisFastReads _fastReads;
 
     public RedisBackend(RedisConnection connection, MemoryBackend local, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<RedisBackend> logger, Metrics metrics)
     {
@@ -52,8 +49,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _options = options.Value;
         _keys = new RedisKeys(options.Value.KeyPrefix);
         _pipeline = RedisResilience.Build(options.Value, timeProvider, _breaker, _manualControl, OnCircuitOpened);
-        _entryReplies = new RedisReplyWaits<Lease<byte>?>(timeProvider, options.Value.RedisOperationTimeout);
-        _claimReplies = new RedisReplyWaits<RedisValue>(timeProvider, options.Value.RedisOperationTimeout);
+        _fastReads = new RedisFastReads(_keys, timeProvider, options.Value.RedisOperationTimeout);
         _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
         _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown);
 
@@ -81,8 +77,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
     internal RedisKeys Keys => _keys;
 
-    /// <summary>For tests: the server clock this backend measured, which lets a fresh entry be read with a plain GET.</summary>
-    internal RedisServerClock ServerClock => _clock;
+    /// <summary>For tests and diagnosis: the plain reads, and their switch.</summary>
+    internal RedisFastReads FastReads => _fastReads;
 
     /// <summary>For tests: the local fallback this backend answers from while Redis fails.</summary>
     internal MemoryBackend Local => _local;
@@ -90,6 +86,11 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     /// <summary>For tests: the connection this backend uses.</summary>
     internal RedisConnection Connection => _connection;
 
+    /// <remarks>
+    /// Routes each lookup: local memory while Redis is not usable, the near copy, the plain reads (RedisFastReads), and
+    /// the script for whatever they leave undecided. The caller's token is not honoured: the middleware shares one lookup
+    /// among every request of a key, and <see cref="MintCacheOptions.RedisOperationTimeout"/> bounds it instead.
+    /// </remarks>
     public ValueTask<BackendLookup> LookupAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
         if (AnswersLocally)
@@ -102,13 +103,13 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             return ValueTask.FromResult(BackendLookup.Fresh(page));
         }
 
-        return ExpectsFreshHit(key, out var entryKey)
-            ? ReadFreshAsync(key, entryKey, leaseDuration, cancellationToken)
-            : LookupOnRedisAsync(key, _keys.Entry(key), leaseDuration, cancellationToken);
+        return CanReadOutsidePipeline && _fastReads.ExpectsFresh(key, Stopwatch.GetTimestamp(), out var entryKey)
+            ? ReadFreshAsync(key, entryKey, leaseDuration)
+            : LookupOnRedisAsync(key, _keys.Entry(key), leaseDuration);
     }
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<BackendLookup> LookupOnRedisAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, CancellationToken cancellationToken)
+    private async ValueTask<BackendLookup> LookupOnRedisAsync(string key, RedisKey entryKey, TimeSpan leaseDuration)
     {
         var call = BeginCall();
 
@@ -116,46 +117,46 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         var mark = _notifications.Mark(key);
         var sentAt = Stopwatch.GetTimestamp();
         Interlocked.Increment(ref _redisLookups);
-        PlainRead plain;
+        if (!_fastReads.Enabled)
+        {
+            return await LookupByScriptAsync(key, entryKey, leaseDuration, call, mark, sentAt).ConfigureAwait(false);
+        }
+
+        RedisFastRead read;
         try
         {
-            // A fresh entry needs no script: a plain GET, decided against the server's clock as measured here. Redis
-            // runs a GET in a couple of microseconds, the lookup script in tens; only stale, missing or borderline
-            // entries (and claims) go on to the script.
-            plain = CanReadOutsidePipeline
-                ? await ReadPlainOutsidePipelineAsync(key, entryKey, sentAt, cancellationToken).ConfigureAwait(false)
+            read = CanReadOutsidePipeline
+                ? await ReadOutsidePipelineAsync(key, entryKey, sentAt).ConfigureAwait(false)
                 : await _pipeline.ExecuteAsync(
-                    static (state, ct) => state.Self.ReadPlainAsync(state.Key, state.EntryKey, state.SentAt, ct),
+                    static async (state, ct) => await state.Self._fastReads.ReadAsync(await state.Self.DatabaseAsync(ct).ConfigureAwait(false), state.Key, state.EntryKey, state.SentAt).ConfigureAwait(false),
                     (Self: this, Key: key, EntryKey: entryKey, SentAt: sentAt),
-                    cancellationToken).ConfigureAwait(false);
+                    CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
+        catch (Exception ex)
         {
             OnFailure(call, ex, Tags.OperationLookup, entryKey);
             return _local.Lookup(key, leaseDuration);
         }
 
-        if (plain.Page is { } known && plain.Stale)
+        switch (read.Decision)
         {
-            OnSuccess(call);
-            KeepNearAsStale(key, known, mark, sentAt, plain.MsToExpiry, plain.MsToFailSafe, plain.GraceMs);
-            return BackendLookup.Stale(known);
+            case RedisFastRead.Verdict.Stale:
+                OnSuccess(call);
+                KeepNearAsStale(key, read.Page!, mark, sentAt, read.MsToExpiry, read.MsToFailSafe, read.GraceMs);
+                return BackendLookup.Stale(read.Page!);
+            case RedisFastRead.Verdict.Fresh:
+                OnSuccess(call);
+                return AnswerFresh(key, read, mark, sentAt);
+            default:
+                return await LookupByScriptAsync(key, entryKey, leaseDuration, call, mark, sentAt).ConfigureAwait(false);
         }
-
-        if (plain.Page is not null)
-        {
-            OnSuccess(call);
-            return AnswerFresh(key, plain, mark, sentAt);
-        }
-
-        return await LookupByScriptAsync(key, entryKey, leaseDuration, call, mark, sentAt, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>
     /// The lookup script: for an entry plain reads could not decide (stale with its claim free, missing, borderline, of
     /// another type), it answers on the server's clock and takes the claim when it is free.
     /// </summary>
-    private async ValueTask<BackendLookup> LookupByScriptAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, long call, long mark, long sentAt, CancellationToken cancellationToken)
+    private async ValueTask<BackendLookup> LookupByScriptAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, long call, long mark, long sentAt)
     {
         var token = ClaimTicket.NewToken();
         RedisResult result;
@@ -172,9 +173,9 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                         Milliseconds(state.Self._options.FailureBackoff + state.Self._options.RegenerationTimeout)).WaitAsync(ct).ConfigureAwait(false);
                 },
                 (Self: this, Key: key, EntryKey: entryKey, Token: token, Lease: leaseDuration),
-                cancellationToken).ConfigureAwait(false);
+                CancellationToken.None).ConfigureAwait(false);
         }
-        catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
+        catch (Exception ex)
         {
             OnFailure(call, ex, Tags.OperationLookup, entryKey);
             return _local.Lookup(key, leaseDuration);
@@ -185,7 +186,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     }
 
     /// <summary>A fresh page plain reads found: kept near, and the answer.</summary>
-    private BackendLookup AnswerFresh(string key, in PlainRead fresh, long mark, long sentAt)
+    private BackendLookup AnswerFresh(string key, in RedisFastRead fresh, long mark, long sentAt)
     {
         KeepNear(key, fresh.Page!, mark, sentAt, fresh.MsToKeep, fresh.MsToExpiry, fresh.MsToFailSafe, fresh.GraceMs);
         return BackendLookup.Fresh(fresh.Page!);
@@ -198,7 +199,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         {
             case RedisWire.LookupCode.Fresh:
                 var fresh = reply.Page!;
-                _hints.Fresh(key, entryKey, TicksAfter(sentAt, reply.MsToKeep));
+                _fastReads.SawFresh(key, entryKey, RedisFastReads.TicksAfter(sentAt, reply.MsToKeep));
                 KeepNear(key, fresh, mark, sentAt, reply.MsToKeep, reply.MsToExpiry, reply.MsToFailSafe, reply.GraceMs);
                 return reply.Claimed
                     ? BackendLookup.FreshClaimed(fresh, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
@@ -214,193 +215,6 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                 return WithLastKnown(key, ReadMissing(reply, token, mark));
         }
     }
-
-    /// <summary>
-    /// Whether the plain reads may skip the resilience pipeline: the breaker is closed and the connection made, so
-    /// nothing is left for the pipeline to do but time the reads out, which <see cref="RedisReplyWaits{T}"/> does too.
-    /// </summary>
-    /// <remarks>
-    /// The pipeline's asynchronous path allocates more per call than the rest of a hit together (its strategies' state
-    /// machines, a linked token); the reads' outcome is then given to the breaker synchronously, which allocates nothing.
-    /// A connection still being made is waited for under the pipeline's timeout, as are the scripts.
-    /// </remarks>
-    private bool CanReadOutsidePipeline => _breaker.CircuitState == CircuitState.Closed && _connection.IsConnected;
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<PlainRead> ReadPlainOutsidePipelineAsync(string key, RedisKey entryKey, long sentAt, CancellationToken cancellationToken)
-    {
-        PlainRead plain;
-        try
-        {
-            plain = await ReadPlainAsync(key, entryKey, sentAt, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
-        {
-            CountInBreaker(ex);
-            throw;
-        }
-
-        CountInBreaker(failure: null);
-        return plain;
-    }
-
-    /// <summary>Gives the breaker the outcome of a call made outside the pipeline, as if it had run inside.</summary>
-    private void CountInBreaker(Exception? failure)
-    {
-        var context = ResilienceContextPool.Shared.Get();
-        var counted = _pipeline.ExecuteOutcomeAsync(
-            static (_, failure) => ValueTask.FromResult(failure is null ? Outcome.FromResult(true) : Outcome.FromException<bool>(failure)),
-            context,
-            failure);
-
-        // The breaker and the timeout run synchronously around a callback that completed, so the context is free again;
-        // unless this outcome opened the breaker, whose callback Polly runs on a thread of its own.
-        if (counted.IsCompleted)
-        {
-            ResilienceContextPool.Shared.Return(context);
-        }
-        else
-        {
-            _ = counted.AsTask();
-        }
-    }
-
-    /// <summary>
-    /// The page, when plain reads show the entry certainly fresh, or certainly stale with its claim held by another;
-    /// otherwise nothing, and the script decides (it takes claims, and decides borderline entries on the server's clock).
-    /// </summary>
-    /// <remarks>
-    /// <para>
-    /// An entry this process last saw fresh until later than now is read alone; any other with its claim, in the same
-    /// round trip, since a stale entry's answer depends on it (see <see cref="RedisFreshnessHints"/>).
-    /// </para>
-    /// <para>
-    /// Both reads are sent with <see cref="PlainReadFlags"/>: a redirect is not followed but read again once, along the
-    /// cluster map it updated, and a second one is a failure, answered locally.
-    /// </para>
-    /// </remarks>
-    private ValueTask<PlainRead> ReadPlainAsync(string key, RedisKey entryKey, long sentAt, CancellationToken cancellationToken, bool redirected = false)
-    {
-        var connecting = DatabaseAsync(cancellationToken);
-        if (!connecting.IsCompletedSuccessfully)
-        {
-            return ConnectThenReadAsync(connecting, key, entryKey, sentAt, cancellationToken, redirected);
-        }
-
-        var db = connecting.Result;
-        if (!_clock.TryNow(db, out var earliestNow, out var latestNow))
-        {
-            return default;
-        }
-
-        var reading = db.StringGetLeaseAsync(entryKey, PlainReadFlags);
-        var claim = _hints.ExpectFresh(key, sentAt) ? null : db.StringGetAsync(_keys.Claim(key), PlainReadFlags);
-        return ReadAsync(reading, claim, key, entryKey, sentAt, earliestNow, latestNow, cancellationToken, redirected);
-
-        async ValueTask<PlainRead> ConnectThenReadAsync(ValueTask<IDatabase> connecting, string key, RedisKey entryKey, long sentAt, CancellationToken cancellationToken, bool redirected)
-        {
-            await connecting.ConfigureAwait(false);
-            return await ReadPlainAsync(key, entryKey, sentAt, cancellationToken, redirected).ConfigureAwait(false);
-        }
-    }
-
-    [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
-    private async ValueTask<PlainRead> ReadAsync(Task<Lease<byte>?> reading, Task<RedisValue>? claim, string key, RedisKey entryKey, long sentAt, long earliestNow, long latestNow, CancellationToken cancellationToken, bool redirected)
-    {
-        Lease<byte>? value;
-        RedisValue holding = default;
-        try
-        {
-            // Each waited for no longer than the operation timeout; the claim was sent with the entry, so is back by then, or soon.
-            value = await _entryReplies.WaitAsync(reading, cancellationToken).ConfigureAwait(false);
-            if (claim is not null)
-            {
-                holding = await _claimReplies.WaitAsync(claim, cancellationToken).ConfigureAwait(false);
-            }
-        }
-        catch (RedisServerException ex) when (!redirected && IsRedirectNotFollowed(ex))
-        {
-            // The cluster map now names the node the redirect gave, so the reads are sent once more. Where that node is
-            // connected (a slot moved, a promoted replica) they are answered; where it is the dead master, any other
-            // node redirects again, and this time it is a failure, answered locally.
-            _ = claim?.Exception;
-            return await ReadPlainAsync(key, entryKey, sentAt, cancellationToken, redirected: true).ConfigureAwait(false);
-        }
-        catch (RedisServerException ex) when (IsWrongType(ex))
-        {
-            // Another type under a key: the script rejects it and logs why. Any other error of the server (a second
-            // redirect, CLUSTERDOWN) is a Redis failure, answered locally: the script would only meet it again.
-            _ = claim?.Exception;
-            return default;
-        }
-
-        using (value)
-        {
-            if (TryReadFresh(value, key, entryKey, sentAt, latestNow, out var fresh))
-            {
-                return fresh;
-            }
-
-            if (claim is null)
-            {
-                // Not fresh after all (evicted, marked stale, replaced): the next lookups read the claim with it again.
-                _hints.Forget(key);
-                return default;
-            }
-
-            // Certainly stale: while another holder's claim stands (live, or released and backing off), the answer is
-            // the stale page, as the script would give; a free or revoked claim is for the script to take.
-            var holder = (string?)holding;
-            if (value is null || holder is not { Length: > 0 } || holder[0] == '!'
-                || !RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out var stale, out var msToGone, out var msToFailSafeGone, out var staleGraceMs))
-            {
-                return default;
-            }
-
-            return new PlainRead(stale, 0, msToGone, msToFailSafeGone, staleGraceMs, Stale: true);
-        }
-    }
-
-    /// <summary>
-    /// The entry's page, when the value read is certainly fresh against <paramref name="latestNow"/> (the latest the
-    /// server's clock may read); the key is then expected fresh until then (see <see cref="RedisFreshnessHints"/>).
-    /// </summary>
-    private bool TryReadFresh(Lease<byte>? value, string key, RedisKey entryKey, long sentAt, long latestNow, out PlainRead fresh)
-    {
-        if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
-        {
-            _hints.Fresh(key, entryKey, TicksAfter(sentAt, msToKeep));
-            fresh = new PlainRead(page, msToKeep, msToExpiry, msToFailSafe, graceMs, Stale: false);
-            return true;
-        }
-
-        fresh = default;
-        return false;
-    }
-
-    /// <summary>
-    /// The flags of the hit path's plain reads: <see cref="CommandFlags.NoRedirect"/>, so that a redirect fails the read
-    /// at once instead of holding it.
-    /// </summary>
-    /// <remarks>
-    /// When a Redis Cluster master dies, StackExchange.Redis sends a command for its slots to any other connected node,
-    /// which answers MOVED to the dead master. The resend is an internal call, which the multiplexer queues on the dead
-    /// master's connection whatever the <see cref="BacklogPolicy"/> (FailFast included) until its next heartbeat, once a
-    /// second, fails it: measured on a killed master, every lookup sent after the kill waited 0.8 to 1 s, so the timeout
-    /// held it for <see cref="MintCacheOptions.RedisOperationTimeout"/>. Not followed, the redirect fails in a round
-    /// trip (1 to 4 ms; up to 25 ms with both cores busy), and the redirected slot is still recorded in the cluster map.
-    /// Claims are taken by scripts only, never by these reads, and a redirected command never runs.
-    /// </remarks>
-    private const CommandFlags PlainReadFlags = CommandFlags.NoRedirect;
-
-    private static bool IsRedirectNotFollowed(RedisServerException exception)
-        => exception.Message.Contains(nameof(CommandFlags.NoRedirect), StringComparison.Ordinal);
-
-    private static bool IsWrongType(RedisServerException exception)
-        => exception.Message.StartsWith("WRONGTYPE", StringComparison.Ordinal);
-
-    /// <summary>What plain reads decided: nothing (no page), a fresh page and its remaining life, or a stale page.</summary>
-    private readonly record struct PlainRead(byte[]? Page, long MsToKeep, long MsToExpiry, long MsToFailSafe, long GraceMs, bool Stale);
 
     public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
     {

@@ -4,15 +4,22 @@ using Polly.Timeout;
 namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
-/// Waits for Redis replies for at most <see cref="MintCacheOptions.RedisOperationTimeout"/>, or until the caller gives
-/// up, allocating nothing once warm.
+/// Waits for Redis replies for at most <see cref="MintCacheOptions.RedisOperationTimeout"/>, allocating nothing once warm.
 /// </summary>
 /// <remarks>
-/// The hit path's replacement for the resilience pipeline's timeout and <see cref="Task.WaitAsync(CancellationToken)"/>:
-/// those allocate state machines, a linked token and a promise per call, together a third of what a GET of the page
-/// itself allocates. Each wait here is a pooled <see cref="IValueTaskSource{TResult}"/> with a timer of its own,
-/// re-armed per use. A wait goes back to the pool only once its reply has arrived <em>and</em> its caller has read the
-/// outcome, so a reply that arrives after its timeout never lands in another caller's wait.
+/// <para>
+/// The hit path's replacement for the resilience pipeline's timeout and <see cref="Task.WaitAsync(TimeSpan)"/>: those
+/// allocate state machines and a promise per call, together a third of what a GET of the page itself allocates. Each
+/// wait here is a pooled <see cref="IValueTaskSource{TResult}"/> with a timer of its own, re-armed per use. A wait goes
+/// back to the pool only once its reply has arrived <em>and</em> its caller has read the outcome, so a reply that
+/// arrives after its timeout never lands in another caller's wait.
+/// </para>
+/// <para>
+/// No caller's token ends a wait: the reads are shared by every request the middleware joined to one lookup, and the
+/// timeout bounds them. Each use has its own number, and the timer answers only the use it read before deciding: a
+/// timer callback already on its way when its use was answered (<see cref="ITimer.Change"/> cannot recall it) never
+/// answers the next use of the same wait.
+/// </para>
 /// </remarks>
 internal sealed class RedisReplyWaits<T> : IDisposable
 {
@@ -28,17 +35,17 @@ internal sealed class RedisReplyWaits<T> : IDisposable
     }
 
     /// <summary>
-    /// The reply, once Redis sent it; a <see cref="TimeoutRejectedException"/> (as the pipeline's timeout throws) once
-    /// the timeout passed without it; an <see cref="OperationCanceledException"/> once the caller gave up.
+    /// The reply, once Redis sent it, or a <see cref="TimeoutRejectedException"/> (as the pipeline's timeout throws) once
+    /// the timeout passed without it.
     /// </summary>
-    public ValueTask<T> WaitAsync(Task<T> reply, CancellationToken cancellationToken)
+    public ValueTask<T> WaitAsync(Task<T> reply)
     {
         if (reply.IsCompleted)
         {
             return new ValueTask<T>(reply);
         }
 
-        return Rent().Start(reply, cancellationToken);
+        return Rent().Start(reply);
     }
 
     public void Dispose()
@@ -67,18 +74,16 @@ internal sealed class RedisReplyWaits<T> : IDisposable
 
     private sealed class Wait : IValueTaskSource<T>, IDisposable
     {
-        private const int Answered = 0;
-        private const int Waiting = 1;
-
         private readonly RedisReplyWaits<T> _owner;
         private readonly ITimer _timer;
         private readonly Action _onReply;
         private ManualResetValueTaskSourceCore<T> _core;
         private Task<T>? _reply;
-        private CancellationToken _cancellationToken;
-        private CancellationTokenRegistration _cancellation;
         private long _deadline;
-        private int _state;
+
+        // The use's number times two, plus one while the use waits for its answer: a callback answers only if the state
+        // it read is still the state (same use, still waiting).
+        private long _state;
 
         // Two parties hold a wait while it is in use: the reply's continuation and the caller that reads the outcome.
         private int _holders;
@@ -109,24 +114,15 @@ internal sealed class RedisReplyWaits<T> : IDisposable
             }
         }
 
-        public ValueTask<T> Start(Task<T> reply, CancellationToken cancellationToken)
+        public ValueTask<T> Start(Task<T> reply)
         {
             _reply = reply;
             _holders = 2;
-            _cancellationToken = cancellationToken;
 
-            // The deadline before the state: a late timer of an earlier use must see this use's deadline once it may answer.
+            // The deadline before the state: a timer that reads this use's state reads this use's deadline after it.
             Volatile.Write(ref _deadline, _owner._timeProvider.GetTimestamp() + (long)(_owner._timeout.TotalSeconds * _owner._timeProvider.TimestampFrequency));
-            Volatile.Write(ref _state, Waiting);
+            Volatile.Write(ref _state, ((Volatile.Read(ref _state) & ~1L) + 2) | 1);
             var version = _core.Version;
-
-            // Registered before the timer is armed and the reply awaited: whichever answers first finds the registration
-            // to remove, so it never outlives this use (it would cancel the wait's next caller).
-            if (cancellationToken.CanBeCanceled)
-            {
-                _cancellation = cancellationToken.UnsafeRegister(static s => ((Wait)s!).OnCanceled(), this);
-            }
-
             _timer.Change(_owner._timeout, Timeout.InfiniteTimeSpan);
             reply.ConfigureAwait(false).GetAwaiter().UnsafeOnCompleted(_onReply);
             return new ValueTask<T>(this, version);
@@ -134,6 +130,13 @@ internal sealed class RedisReplyWaits<T> : IDisposable
 
         public T GetResult(short token)
         {
+            // A stale token or an answer not there yet is the caller's misuse: it must not release this wait, which may
+            // already serve another caller.
+            if (_core.GetStatus(token) == ValueTaskSourceStatus.Pending)
+            {
+                throw new InvalidOperationException("The reply is not there yet.");
+            }
+
             try
             {
                 return _core.GetResult(token);
@@ -153,8 +156,9 @@ internal sealed class RedisReplyWaits<T> : IDisposable
 
         private void OnReply()
         {
+            // The reply's continuation runs once per use, before that use is released: the state is this use's.
             var reply = _reply!;
-            if (Answer())
+            if (TryAnswer(Volatile.Read(ref _state)))
             {
                 if (reply.IsCompletedSuccessfully)
                 {
@@ -180,31 +184,24 @@ internal sealed class RedisReplyWaits<T> : IDisposable
 
         private void OnTimer()
         {
-            // A timer armed for an earlier use may fire late, while this wait serves a later one: only its own deadline counts.
-            if (_owner._timeProvider.GetTimestamp() >= Volatile.Read(ref _deadline) && Answer())
+            // Whichever use this callback was armed for, it may answer only the use it reads now, at that use's deadline.
+            var state = Volatile.Read(ref _state);
+            var deadline = Volatile.Read(ref _deadline);
+            if ((state & 1) == 1 && _owner._timeProvider.GetTimestamp() >= deadline && TryAnswer(state))
             {
                 _core.SetException(new TimeoutRejectedException("Redis did not answer within the operation timeout.", _owner._timeout));
             }
         }
 
-        private void OnCanceled()
+        /// <summary>Whether this call is the first to answer the use <paramref name="state"/> names (the reply or the timeout).</summary>
+        private bool TryAnswer(long state)
         {
-            if (Answer())
-            {
-                _core.SetException(new OperationCanceledException(_cancellationToken));
-            }
-        }
-
-        /// <summary>Whether this call is the first to answer the caller (the reply, the timeout or the cancellation).</summary>
-        private bool Answer()
-        {
-            if (Interlocked.CompareExchange(ref _state, Answered, Waiting) != Waiting)
+            if ((state & 1) == 0 || Interlocked.CompareExchange(ref _state, state & ~1L, state) != state)
             {
                 return false;
             }
 
             _timer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            _cancellation.Unregister();
             return true;
         }
 
@@ -216,9 +213,6 @@ internal sealed class RedisReplyWaits<T> : IDisposable
             }
 
             _reply = null;
-            _cancellation.Unregister(); // already answered, so already removed, except if the caller was canceled at once
-            _cancellation = default;
-            _cancellationToken = default;
             _core.Reset();
             _owner.Return(this);
         }

@@ -1,0 +1,117 @@
+using System.Buffers;
+using System.Text;
+using MintCache.AspNetCore.Backends;
+using MintCache.AspNetCore.Backends.Redis;
+using MintCache.AspNetCore.Entries;
+using MintCache.AspNetCore.Store;
+using MintCache.AspNetCore.Tests.Fixtures;
+using StackExchange.Redis;
+using StackExchange.Redis.Profiling;
+
+namespace MintCache.AspNetCore.Tests.Redis;
+
+/// <summary>The plain reads that answer a lookup without the script, on a real Redis.</summary>
+[Collection(RedisCollection.Name)]
+public sealed class RedisFastReadsTests(RedisServerFixture redis)
+{
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(10);
+    private static readonly EntryLifetime Long = new(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(1));
+
+    [Fact]
+    public async Task FreshRead_AnswerReadTwice_Throws_AndTheReadServesOneLookupAtATime()
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        var backend = host.Backend;
+        var multiplexer = await backend.Connection.GetAsync(default);
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("a", Page("page a"), [], Long, null, default));
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("b", Page("page b"), [], Long, null, default));
+        await Eventually.HoldsAsync(async () => await CommandsAsync(multiplexer, () => backend.LookupAsync("a", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "a is read with one GET");
+        await Eventually.HoldsAsync(async () => await CommandsAsync(multiplexer, () => backend.LookupAsync("b", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "b is read with one GET");
+
+        // A caller that reads a pooled answer twice (a bug of its own) is told so, and the read is not pooled twice.
+        var once = backend.LookupAsync("a", Lease, default);
+        Assert.Equal("page a", Text((await once).Page));
+        Assert.Throws<InvalidOperationException>(() => once.GetAwaiter().GetResult());
+
+        // Two lookups in flight at once each get their own page.
+        var a = backend.LookupAsync("a", Lease, default).AsTask();
+        var b = backend.LookupAsync("b", Lease, default).AsTask();
+        var answers = await Task.WhenAll(a, b).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("page a", Text(answers[0].Page));
+        Assert.Equal("page b", Text(answers[1].Page));
+    }
+
+    [Fact]
+    public async Task ClockStepped_PlainReadsDecideNothing_UntilAMeasurementAgrees()
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        var backend = host.Backend;
+        var multiplexer = await backend.Connection.GetAsync(default);
+        var entryKey = backend.Keys.Entry("k");
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], Long, null, default));
+        await Eventually.HoldsAsync(async () => await CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "k is read with one GET");
+
+        // The node's clock as measured a moment ago was a second away from where it is now: a step.
+        var clock = backend.FastReads.Clocks.For(multiplexer, entryKey)!;
+        clock.Record(offsetMs: OffsetNowMs(await redis.ServerNowAsync()) - 1000, uncertaintyMs: 1, TimeSpan.Zero);
+        await clock.MeasureAsync(multiplexer);
+        Assert.False(clock.IsKnown);
+
+        var commands = await CommandsAsync(multiplexer, async () => Assert.Equal("v1", Text((await backend.LookupAsync("k", Lease, default)).Page)));
+        Assert.True(commands is [var script] && script.StartsWith("EVAL", StringComparison.Ordinal), string.Join(",", commands));
+
+        // A measurement that agrees with the one after the step: plain reads decide again.
+        await clock.MeasureAsync(multiplexer);
+        Assert.True(clock.IsKnown);
+        Assert.Equal(["GET"], await CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()));
+    }
+
+    [Fact]
+    public async Task ClockEstimateOld_PlainReadsDecideNothing()
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        var backend = host.Backend;
+        var multiplexer = await backend.Connection.GetAsync(default);
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], Long, null, default));
+        await Eventually.HoldsAsync(async () => await CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "k is read with one GET");
+
+        // The right offset, but measured longer ago than an estimate may be trusted.
+        var clock = backend.FastReads.Clocks.For(multiplexer, backend.Keys.Entry("k"))!;
+        clock.Record(OffsetNowMs(await redis.ServerNowAsync()), uncertaintyMs: 1, RedisServerClock.MaxAge + TimeSpan.FromSeconds(1));
+
+        var commands = await CommandsAsync(multiplexer, async () => Assert.Equal("v1", Text((await backend.LookupAsync("k", Lease, default)).Page)));
+        Assert.True(commands is [var script] && script.StartsWith("EVAL", StringComparison.Ordinal), string.Join(",", commands));
+    }
+
+    [Fact]
+    public async Task FastReadsOff_EveryLookupRunsTheScript()
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        var backend = host.Backend;
+        var multiplexer = await backend.Connection.GetAsync(default);
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], Long, null, default));
+        await Eventually.HoldsAsync(async () => await CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "k is read with one GET");
+
+        backend.FastReads.Enabled = false;
+        var commands = await CommandsAsync(multiplexer, async () => Assert.Equal("v1", Text((await backend.LookupAsync("k", Lease, default)).Page)));
+        Assert.True(commands is [var script] && script.StartsWith("EVAL", StringComparison.Ordinal), string.Join(",", commands));
+    }
+
+    // The node's milliseconds minus this process's, as RedisServerClock keeps them, from a reading of the node's clock.
+    private static long OffsetNowMs(long serverNowMs) => serverNowMs - (long)(System.Diagnostics.Stopwatch.GetTimestamp() * 1000.0 / System.Diagnostics.Stopwatch.Frequency);
+
+    private static async Task<string[]> CommandsAsync(IConnectionMultiplexer multiplexer, Func<Task> lookup)
+    {
+        var session = new ProfilingSession();
+        multiplexer.RegisterProfiler(() => session);
+        await lookup();
+        multiplexer.RegisterProfiler(() => null);
+
+        // The clock's own TIME, sent beside a lookup, is no decision.
+        return session.FinishProfiling().Select(c => c.Command).Where(c => c != "TIME").ToArray();
+    }
+
+    private static ReadOnlySequence<byte> Page(string text) => new(Encoding.UTF8.GetBytes(text));
+
+    private static string? Text(byte[]? page) => page is null ? null : Encoding.UTF8.GetString(page);
+}

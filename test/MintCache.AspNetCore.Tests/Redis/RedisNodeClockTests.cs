@@ -1,0 +1,65 @@
+using System.Buffers;
+using System.Net;
+using System.Text;
+using MintCache.AspNetCore.Backends.Redis;
+using MintCache.AspNetCore.Entries;
+using MintCache.AspNetCore.Store;
+using MintCache.AspNetCore.Tests.Fixtures;
+using StackExchange.Redis;
+using StackExchange.Redis.Profiling;
+
+namespace MintCache.AspNetCore.Tests.Redis;
+
+/// <summary>
+/// Invariant 5 on a real three-master Redis Cluster: a plain read is decided against the clock of the node that serves
+/// the key's slot, never against another master's.
+/// </summary>
+[Collection(RedisClusterCollection.Name)]
+public sealed class RedisNodeClockTests(RedisClusterFixture cluster)
+{
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public async Task PlainRead_ClockMeasuredOnOneMaster_NotAppliedToAnotherMastersKeys()
+    {
+        await using var host = new RedisStoreHarness(cluster.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        var backend = host.Backend;
+        var multiplexer = await backend.Connection.GetAsync(default);
+        var here = "k-0";
+        var there = Enumerable.Range(1, 200).Select(i => "k-" + i).First(k => !Equals(NodeOf(multiplexer, backend.Keys.Entry(k)), NodeOf(multiplexer, backend.Keys.Entry(here))));
+        var lifetime = new EntryLifetime(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(1));
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync(here, Page("here"), [], lifetime, null, default));
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync(there, Page("there"), [], lifetime, null, default));
+
+        // Looked up until plain reads decide it: the clock of the node serving its slot is measured by then.
+        await Eventually.HoldsAsync(
+            async () => (await CommandsAsync(multiplexer, async () => Assert.Equal(EntryState.Fresh, (await backend.LookupAsync(here, Lease, default)).State))).All(c => c == "GET"),
+            TimeSpan.FromSeconds(30),
+            "a plain read decides the first key");
+
+        // The other master's clock was never measured: its key goes to the script, which decides on that node's clock.
+        var commands = await CommandsAsync(multiplexer, async () => Assert.Equal("there", Text((await backend.LookupAsync(there, Lease, default)).Page)));
+        Assert.True(commands.Any(c => c.StartsWith("EVAL", StringComparison.Ordinal)) && !commands.Contains("GET"), string.Join(",", commands));
+    }
+
+    private static EndPoint? NodeOf(IConnectionMultiplexer multiplexer, RedisKey key)
+    {
+        var slot = multiplexer.HashSlot(key);
+        return multiplexer.GetServers().First(s => s.IsConnected && !s.IsReplica).ClusterConfiguration!.GetBySlot(slot)!.EndPoint;
+    }
+
+    private static async Task<string[]> CommandsAsync(IConnectionMultiplexer multiplexer, Func<Task> lookup)
+    {
+        var session = new ProfilingSession();
+        multiplexer.RegisterProfiler(() => session);
+        await lookup();
+        multiplexer.RegisterProfiler(() => null);
+
+        // The clock's own TIME, sent beside a lookup, is no decision.
+        return session.FinishProfiling().Select(c => c.Command).Where(c => c != "TIME").ToArray();
+    }
+
+    private static ReadOnlySequence<byte> Page(string text) => new(Encoding.UTF8.GetBytes(text));
+
+    private static string? Text(byte[]? page) => page is null ? null : Encoding.UTF8.GetString(page);
+}
