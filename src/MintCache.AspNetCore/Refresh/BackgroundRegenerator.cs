@@ -109,6 +109,12 @@ internal sealed class BackgroundRegenerator : IHostedService, IDisposable
     /// </summary>
     public async Task StopAsync(CancellationToken cancellationToken)
     {
+        // A host may stop its hosted services after the container disposed this singleton, which stopped it already.
+        if (Volatile.Read(ref _disposed) == 1)
+        {
+            return;
+        }
+
         Stop();
         if (Running == 0)
         {
@@ -260,6 +266,10 @@ internal sealed class BackgroundRegenerator : IHostedService, IDisposable
         try
         {
             _stopping.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposed while the host stopped: Dispose cancelled it already.
         }
         catch (AggregateException ex)
         {
