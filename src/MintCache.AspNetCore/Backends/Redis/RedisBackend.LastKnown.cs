@@ -64,6 +64,18 @@ internal sealed partial class RedisBackend
     }
 
     /// <summary>
+    /// The subscription is live again: the copies kept when it was lost may name keys that changed or were evicted while
+    /// nobody listened, so they go, unless this process answers locally (an outage, where they are all it has).
+    /// </summary>
+    private void DropLastKnownUnlessDegraded()
+    {
+        if (!IsDegraded)
+        {
+            _ = _local.EvictByTagAsync(LastKnownTag, soft: false, CancellationToken.None);
+        }
+    }
+
+    /// <summary>
     /// A lookup Redis answered "missing" just after this process returned: waits for the return to be settled (two
     /// round trips at most), so that a Redis that came back empty is no cold miss for the first lookups either.
     /// </summary>

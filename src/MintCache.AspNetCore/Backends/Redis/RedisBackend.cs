@@ -55,7 +55,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _entryReplies = new RedisReplyWaits<Lease<byte>?>(timeProvider, options.Value.RedisOperationTimeout);
         _claimReplies = new RedisReplyWaits<RedisValue>(timeProvider, options.Value.RedisOperationTimeout);
         _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
-        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown);
+        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, DropLastKnownUnlessDegraded);
 
         // Connect now, in the background, rather than on the first lookup, and subscribe to the farm's changes.
         _ = _connection.GetAsync(CancellationToken.None).AsTask().ContinueWith(

@@ -37,6 +37,7 @@ internal sealed class RedisNotifications : IDisposable
     private readonly long[] _stripes = new long[StripeCount];
     private readonly RedisChannel _channel;
     private readonly Action _connectionLost;
+    private readonly Action _wentLive;
     private readonly RedisNearCache? _near;
     private readonly ILogger _logger;
     private readonly Action _tagsEvicted;
@@ -53,8 +54,9 @@ internal sealed class RedisNotifications : IDisposable
     private long _resumeAfter;
     private Echo? _echo;
 
-    public RedisNotifications(string prefix, RedisNearCache? near, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null)
+    public RedisNotifications(string prefix, RedisNearCache? near, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null, Action? wentLive = null)
     {
+        _wentLive = wentLive ?? (static () => { });
         _tagsEvicted = tagsEvicted ?? (static () => { });
         _connectionLost = connectionLost ?? (static () => { });
         _channel = RedisChannel.Literal(prefix + "changed");
@@ -172,6 +174,7 @@ internal sealed class RedisNotifications : IDisposable
     {
         // Whatever changed while nobody listened is unknown: forget every near copy taken before.
         Invalidate();
+        _wentLive();
         Volatile.Write(ref _live, 1);
         WakeAll();
         Log.NotificationsLive(_logger);
