@@ -57,18 +57,19 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
         _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, DropLastKnownUnlessDegraded);
 
-        // Connect now, in the background, rather than on the first lookup, and subscribe to the farm's changes.
+        // Connect now, in the background, rather than on the first lookup, subscribe to the farm's changes and check
+        // the server's memory policy.
         _ = _connection.GetAsync(CancellationToken.None).AsTask().ContinueWith(
             static (t, state) =>
             {
                 if (t.IsCompletedSuccessfully)
                 {
-                    ((RedisNotifications)state!).EnsureStarted(t.Result);
+                    ((RedisBackend)state!).OnConnected(t.Result);
                 }
 
                 _ = t.Exception;
             },
-            _notifications,
+            this,
             CancellationToken.None,
             TaskContinuationOptions.None,
             TaskScheduler.Default);
