@@ -35,7 +35,7 @@ internal sealed partial class RedisBackend : IBackendHealth
     public async ValueTask<HealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken)
     {
         var answers = await ProbeAsync().ConfigureAwait(false);
-        var circuit = _breaker.CircuitState switch
+        var circuit = _availability.Circuit switch
         {
             CircuitState.Closed => "closed",
             CircuitState.Open => "open",
@@ -57,7 +57,7 @@ internal sealed partial class RedisBackend : IBackendHealth
             return HealthCheckResult.Degraded($"Redis does not answer a ping (circuit {circuit}); this process serves from its local in-memory cache.", data: data);
         }
 
-        if (degraded || _breaker.CircuitState is CircuitState.Open or CircuitState.Isolated)
+        if (degraded || _availability.Circuit is CircuitState.Open or CircuitState.Isolated)
         {
             return HealthCheckResult.Degraded($"Redis answers again, but this process still serves from its local in-memory cache (circuit {circuit}) until its next call to Redis succeeds.", data: data);
         }

@@ -116,9 +116,6 @@ internal sealed partial class RedisBackend : IDisposable
         _notifications.Dispose();
         _entryReplies.Dispose();
         _claimReplies.Dispose();
-        lock (_returnProbeLock)
-        {
-            _returnProbe?.Dispose();
-        }
+        _availability.Dispose();
     }
 }

@@ -30,7 +30,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     private readonly RedisKeys _keys;
     private readonly MemoryBackend _local;
     private readonly ResiliencePipeline _pipeline;
-    private readonly CircuitBreakerStateProvider _breaker = new();
+    private readonly RedisAvailability _availability;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
     private readonly RedisNearCache? _near;
@@ -51,7 +51,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _timeProvider = timeProvider;
         _options = options.Value;
         _keys = new RedisKeys(options.Value.KeyPrefix);
-        _pipeline = RedisResilience.Build(options.Value, timeProvider, _breaker, _manualControl, OnCircuitOpened);
+        _availability = new RedisAvailability(options.Value, timeProvider, logger, SlotAnswersAsync, OnDegraded, OnRestored);
+        _pipeline = _availability.Pipeline;
         _entryReplies = new RedisReplyWaits<Lease<byte>?>(timeProvider, options.Value.RedisOperationTimeout);
         _claimReplies = new RedisReplyWaits<RedisValue>(timeProvider, options.Value.RedisOperationTimeout);
         _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
@@ -226,7 +227,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     /// machines, a linked token); the reads' outcome is then given to the breaker synchronously, which allocates nothing.
     /// A connection still being made is waited for under the pipeline's timeout, as are the scripts.
     /// </remarks>
-    private bool CanReadOutsidePipeline => _breaker.CircuitState == CircuitState.Closed && _connection.IsConnected;
+    private bool CanReadOutsidePipeline => _availability.Circuit == CircuitState.Closed && _connection.IsConnected;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<PlainRead> ReadPlainOutsidePipelineAsync(string key, RedisKey entryKey, long sentAt, CancellationToken cancellationToken)
