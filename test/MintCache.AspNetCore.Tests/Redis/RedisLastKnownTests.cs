@@ -80,17 +80,12 @@ public sealed class RedisLastKnownTests
         Assert.Equal("page 2", await b.Client.GetStringAsync("/page"));
 
         // Then one lookup of A fails: it must not answer with the page Redis no longer holds.
-        await admin.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", "5000", "ALL");
-        try
-        {
-            var answer = await a.Client.GetStringAsync("/page");
-            Assert.True(a.CountLogs(Log.IdRedisUnavailable) >= 1, $"answered {answer}, degraded {a.Backend.IsDegraded}, executions {endpoint.Executions}, logs: " + string.Join(" | ", a.Logs.GetSnapshot().Select(r => r.Id.Id + " " + r.Message)));
-            Assert.NotEqual("page 1", answer);
-        }
-        finally
-        {
-            await admin.GetDatabase().ExecuteAsync("CLIENT", "UNPAUSE");
-        }
+        // Long enough (5 timeouts) for a lookup timeout that fires late on a busy machine. Not lifted: Redis holds
+        // CLIENT UNPAUSE too, and the server is killed with the test.
+        await admin.GetServer(server.Endpoint).ExecuteAsync("CLIENT", "PAUSE", "10000", "ALL");
+        var answer = await a.Client.GetStringAsync("/page");
+        Assert.True(a.CountLogs(Log.IdRedisUnavailable) >= 1, $"A's lookup did not fail: answered {answer}.");
+        Assert.NotEqual("page 1", answer);
     }
 
     [Fact]
