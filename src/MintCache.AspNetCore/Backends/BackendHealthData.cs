@@ -14,4 +14,7 @@ internal static class BackendHealthData
 
     /// <summary>Whether this process serves from its local in-memory fallback (<see langword="bool"/>).</summary>
     public const string FallbackActive = "fallbackActive";
+
+    /// <summary>The shared backend's eviction policy (Redis <c>maxmemory-policy</c>), when it could be read.</summary>
+    public const string MemoryPolicy = "memoryPolicy";
 }

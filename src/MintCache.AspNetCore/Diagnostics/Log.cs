@@ -283,4 +283,18 @@ internal static partial class Log
         "{Count} tags of the response's {Header} header were ignored ({Reason}); the page is stored with its other tags.",
         EventName = "ResponseTagsIgnored")]
     public static partial void ResponseTagsIgnored(ILogger logger, int count, string header, string reason);
+
+    // 140 and up: Redis availability.
+    internal const int IdRedisMemoryPolicyEvicts = 140;
+    internal const int IdRedisMemoryPolicyUnknown = 141;
+
+    [LoggerMessage(IdRedisMemoryPolicyEvicts, LogLevel.Warning,
+        "Redis runs with maxmemory-policy {Policy}: under memory pressure it may evict the keys that purges and claims rely on, so a purged page may come back. The health check reports Degraded; use volatile-lru or noeviction.",
+        EventName = "RedisMemoryPolicyEvicts")]
+    public static partial void RedisMemoryPolicyEvicts(ILogger logger, string policy);
+
+    [LoggerMessage(IdRedisMemoryPolicyUnknown, LogLevel.Debug,
+        "Redis did not let this process read its maxmemory-policy (CONFIG GET is refused, as on many managed services); check it is not an allkeys-* policy.",
+        EventName = "RedisMemoryPolicyUnknown")]
+    public static partial void RedisMemoryPolicyUnknown(ILogger logger, Exception exception);
 }

@@ -3,8 +3,12 @@ using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
+using MintCache.AspNetCore.Diagnostics;
 using MintCache.AspNetCore.Tests.Fixtures;
+using MintCache.Testing;
 
 namespace MintCache.AspNetCore.Tests.Health;
 
@@ -37,6 +41,52 @@ public sealed class RedisHealthTests(RedisServerFixture redis)
     }
 
     [Fact]
+    public async Task AllKeysEvictionPolicy_DegradedNamingIt_OneWarningAtStartUp()
+    {
+        var executable = LocalRedisServer.FindExecutable();
+        Assert.True(executable is not null, "redis-server is not installed.");
+        using var server = await LocalRedisServer.StartAsync(executable, LocalRedisServer.FreeLoopbackPort(), arguments: ["--maxmemory", "40mb", "--maxmemory-policy", "allkeys-lru"]);
+        await using var services = Services(server.Endpoint, fakeLogs: true);
+        var checks = services.GetRequiredService<HealthCheckService>();
+
+        var report = await checks.CheckHealthAsync();
+        await checks.CheckHealthAsync();
+
+        // Redis may evict the keys purges and fences rely on: the farm shares a cache that may forget a purge.
+        Assert.Equal(HealthStatus.Degraded, report.Status);
+        Assert.Contains("allkeys-lru", report.Entries["mintcache"].Description, StringComparison.Ordinal);
+        Assert.Equal("allkeys-lru", report.Entries["mintcache"].Data["memoryPolicy"]);
+        Assert.Equal(true, report.Entries["mintcache"].Data["reachable"]);
+        var logs = services.GetRequiredService<FakeLogCollector>();
+        var warning = Assert.Single(logs.GetSnapshot(), r => r.Id.Id == Log.IdRedisMemoryPolicyEvicts);
+        Assert.Equal(LogLevel.Warning, warning.Level);
+        Assert.Contains("allkeys-lru", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task MemoryPolicyNotReadable_HealthyAndSaidAtDebug()
+    {
+        // As on a managed Redis, where CONFIG is not allowed.
+        var user = "noconfig-" + Guid.NewGuid().ToString("N")[..8];
+        await redis.Database.ExecuteAsync("ACL", "SETUSER", user, "on", ">secret", "~*", "&*", "+@all", "-config");
+        try
+        {
+            await using var services = Services($"{redis.Endpoint},user={user},password=secret", fakeLogs: true);
+
+            var report = await services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+
+            Assert.Equal(HealthStatus.Healthy, report.Status);
+            var logs = services.GetRequiredService<FakeLogCollector>();
+            var debug = Assert.Single(logs.GetSnapshot(), r => r.Id.Id == Log.IdRedisMemoryPolicyUnknown);
+            Assert.Equal(LogLevel.Debug, debug.Level);
+        }
+        finally
+        {
+            await redis.Database.ExecuteAsync("ACL", "DELUSER", user);
+        }
+    }
+
+    [Fact]
     public void FailureStatusAndTimeout_ReachTheRegistration()
     {
         var services = new ServiceCollection().AddLogging();
@@ -49,9 +99,15 @@ public sealed class RedisHealthTests(RedisServerFixture redis)
         Assert.Equal(TimeSpan.FromSeconds(3), registration.Timeout);
     }
 
-    private static ServiceProvider Services(string endpoint)
+    private static ServiceProvider Services(string endpoint, bool fakeLogs = false)
     {
-        var services = new ServiceCollection().AddLogging();
+        var services = new ServiceCollection().AddLogging(b =>
+        {
+            if (fakeLogs)
+            {
+                b.AddFakeLogging().SetMinimumLevel(LogLevel.Debug);
+            }
+        });
         services.AddOutputCache().AddMintStore(o =>
         {
             o.Redis = endpoint;

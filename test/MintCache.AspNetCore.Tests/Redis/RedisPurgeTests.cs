@@ -43,6 +43,33 @@ public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper 
     }
 
     [Fact]
+    public async Task EvictByTag_MessageCannotBePublished_Throws_AfterEvictingInRedis()
+    {
+        // A Redis user that may do everything but PUBLISH: the eviction runs, its message to the farm cannot be sent.
+        var user = "nopub-" + Guid.NewGuid().ToString("N")[..8];
+        await redis.Database.ExecuteAsync("ACL", "SETUSER", user, "on", ">secret", "~*", "&*", "+@all", "-publish");
+        try
+        {
+            var prefix = RedisStoreHarness.UniquePrefix();
+            await using var writer = new RedisStoreHarness(redis.Endpoint, prefix);
+            await using var purger = new RedisStoreHarness($"{redis.Endpoint},user={user},password=secret", prefix, o => o.RedisOperationTimeout = TimeSpan.FromSeconds(1));
+            await Eventually.HoldsAsync(() => writer.Backend.Notifications.IsLive, Deadline, "the writer subscribed");
+            await writer.Store.SetAsync("k", Bytes("v1"), ["news"], Long, default);
+            Assert.Equal("v1", Text(await writer.Store.GetAsync("k", default)));
+            Assert.Equal("v1", Text(await writer.Store.GetAsync("k", default)));
+            Assert.Equal(1, writer.Backend.NearCache!.Count);
+
+            // Other hosts keep their near copies as fresh: a purge that could not tell them is a failed purge.
+            await Assert.ThrowsAnyAsync<RedisException>(() => purger.Store.EvictByTagAsync("news", default).AsTask());
+            Assert.False(await redis.Database.KeyExistsAsync(writer.Backend.Keys.Entry("k")));
+        }
+        finally
+        {
+            await redis.Database.ExecuteAsync("ACL", "DELUSER", user);
+        }
+    }
+
+    [Fact]
     public async Task Store_TagsCannotBeWritten_EntryNeverWrittenWithoutThem()
     {
         var prefix = RedisStoreHarness.UniquePrefix();

@@ -33,7 +33,7 @@ internal sealed partial class RedisBackend
     /// machines, a linked token); the reads' outcome is then given to the breaker synchronously, which allocates nothing.
     /// A connection still being made is waited for under the pipeline's timeout, as are the scripts.
     /// </remarks>
-    private bool CanReadOutsidePipeline => _breaker.CircuitState == CircuitState.Closed && _connection.IsConnected;
+    private bool CanReadOutsidePipeline => _availability.Circuit == CircuitState.Closed && _connection.IsConnected;
 
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<RedisFastRead> ReadOutsidePipelineAsync(string key, RedisKey entryKey, long sentAt)

@@ -20,11 +20,22 @@ internal sealed partial class RedisBackend : IBackendHealth
     internal static readonly TimeSpan ProbeReuse = TimeSpan.FromSeconds(1);
 
     private Probe? _lastProbe;
+    private RedisMemoryPolicy? _memoryPolicy;
+
+    private RedisMemoryPolicy MemoryPolicy
+        => LazyInitializer.EnsureInitialized(ref _memoryPolicy, () => new RedisMemoryPolicy(_logger, _options.RedisOperationTimeout));
+
+    /// <summary>The first connection: subscribes, and reads the memory policy so that a risky one is said at start-up.</summary>
+    private void OnConnected(IConnectionMultiplexer multiplexer)
+    {
+        _notifications.EnsureStarted(multiplexer);
+        _ = MemoryPolicy.ReadAsync(multiplexer);
+    }
 
     public async ValueTask<HealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken)
     {
         var answers = await ProbeAsync().ConfigureAwait(false);
-        var circuit = _breaker.CircuitState switch
+        var circuit = _availability.Circuit switch
         {
             CircuitState.Closed => "closed",
             CircuitState.Open => "open",
@@ -46,9 +57,32 @@ internal sealed partial class RedisBackend : IBackendHealth
             return HealthCheckResult.Degraded($"Redis does not answer a ping (circuit {circuit}); this process serves from its local in-memory cache.", data: data);
         }
 
-        return degraded || _breaker.CircuitState is CircuitState.Open or CircuitState.Isolated
-            ? HealthCheckResult.Degraded($"Redis answers again, but this process still serves from its local in-memory cache (circuit {circuit}) until its next call to Redis succeeds.", data: data)
+        if (degraded || _availability.Circuit is CircuitState.Open or CircuitState.Isolated)
+        {
+            return HealthCheckResult.Degraded($"Redis answers again, but this process still serves from its local in-memory cache (circuit {circuit}) until its next call to Redis succeeds.", data: data);
+        }
+
+        var policy = await ReadMemoryPolicyAsync().ConfigureAwait(false);
+        if (policy is not null)
+        {
+            data[BackendHealthData.MemoryPolicy] = policy;
+        }
+
+        return RedisMemoryPolicy.EvictsAnyKey(policy)
+            ? HealthCheckResult.Degraded($"Redis runs with maxmemory-policy {policy}: under memory pressure it may evict the keys purges and claims rely on, so a purge may be lost.", data: data)
             : HealthCheckResult.Healthy("Redis answers; the farm shares one cache.", data);
+    }
+
+    /// <summary>The memory policy, once connected; unknown (null) when Redis refuses to say or does not answer in time.</summary>
+    private async Task<string?> ReadMemoryPolicyAsync()
+    {
+        var connecting = _connection.GetAsync(CancellationToken.None);
+        if (!connecting.IsCompletedSuccessfully)
+        {
+            return null;
+        }
+
+        return await MemoryPolicy.ReadAsync(connecting.Result).ConfigureAwait(false);
     }
 
     /// <summary>Whether Redis answers a ping within the operation timeout; one answer serves every check for a second.</summary>

@@ -39,6 +39,22 @@ internal sealed partial class RedisBackend
     /// <summary>For tests: whether this process read the data's epoch since it connected.</summary>
     internal bool EpochKnown => Volatile.Read(ref _epoch) is not null;
 
+    /// <summary>
+    /// This process turned to local memory: stores now go there, unseen by Redis and its notifications, so near copies
+    /// would hide them. They stay in service as stale pages in local memory, which answers every lookup from now on.
+    /// </summary>
+    private void KeepLastKnownWhileDegraded()
+    {
+        Volatile.Write(ref _lastKnownAnswers, 0);
+        KeepNearAsLastKnown();
+    }
+
+    /// <summary>
+    /// Back on Redis: pages stored locally during the outage were never seen by Redis, nor by the evictions made there
+    /// since, so they do not outlive the outage, unless Redis came back empty.
+    /// </summary>
+    private void SettleOnReturn() => Volatile.Write(ref _settling, SettleReturnAsync());
+
     /// <summary>Keeps every near copy, still within its expiry, as a stale page in local memory.</summary>
     private void KeepNearAsLastKnown()
     {
@@ -60,6 +76,18 @@ internal sealed partial class RedisBackend
             var expiresIn = Stopwatch.GetElapsedTime(now, life.ExpiresAt);
             var failSafe = Stopwatch.GetElapsedTime(life.ExpiresAt, Math.Max(life.FailSafeUntil, life.ExpiresAt));
             _local.Set(key, copy.Page, [LastKnownTag], new EntryLifetime(TimeSpan.FromTicks(1), expiresIn, failSafe), new StoreFence(null, 0));
+        }
+    }
+
+    /// <summary>
+    /// The subscription is live again: the copies kept when it was lost may name keys that changed or were evicted while
+    /// nobody listened, so they go, unless this process answers locally (an outage, where they are all it has).
+    /// </summary>
+    private void DropLastKnownUnlessDegraded()
+    {
+        if (!IsDegraded)
+        {
+            _ = _local.EvictByTagAsync(LastKnownTag, soft: false, CancellationToken.None);
         }
     }
 

@@ -111,9 +111,6 @@ internal sealed partial class RedisBackend : IDisposable
     {
         _notifications.Dispose();
         _fastReads.Dispose();
-        lock (_returnProbeLock)
-        {
-            _returnProbe?.Dispose();
-        }
+        _availability.Dispose();
     }
 }

@@ -5,60 +5,17 @@ using StackExchange.Redis;
 namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
-/// The way back from local memory: while this process answers locally, it asks Redis at once, then every
-/// <see cref="ReturnProbeInterval"/> (and at once when the multiplexer reports its connection restored), and switches
-/// back as soon as Redis answers: the circuit closes and the next calls go to Redis.
+/// What the return probe asks, and when: <see cref="RedisAvailability"/> probes Redis while this process answers
+/// locally; here a lost connection is reported to it with a key of a slot that node served, a restored one makes it
+/// look at once, and <see cref="SlotAnswersAsync"/> is its question.
 /// </summary>
 /// <remarks>
-/// <para>
 /// The probe reads the key whose call failed, when there is one, rather than pinging: on a Redis Cluster whose master
 /// died, the other masters answer a ping at once, while the failed slot answers only once its replica is promoted.
-/// </para>
-/// <para>
-/// Without it, an open circuit sends nothing to Redis until its break runs out, and each process comes back on its own
-/// schedule, up to a break later: until then each one regenerates its pages itself, and a farm renders a page once per
-/// process instead of once.
-/// </para>
 /// </remarks>
 internal sealed partial class RedisBackend
 {
-    internal static readonly TimeSpan ReturnProbeInterval = TimeSpan.FromMilliseconds(500);
-
-    private readonly CircuitBreakerManualControl _manualControl = new();
-    private readonly Lock _returnProbeLock = new();
-    private ITimer? _returnProbe;
-    private int _returnProbeArmed;
-    private int _returnProbeRunning;
     private IConnectionMultiplexer? _watched;
-
-    /// <summary>Starts pinging Redis on the way back; once per outage.</summary>
-    private void ArmReturnProbe()
-    {
-        if (Interlocked.Exchange(ref _returnProbeArmed, 1) == 1)
-        {
-            return;
-        }
-
-        lock (_returnProbeLock)
-        {
-            _returnProbe ??= _timeProvider.CreateTimer(
-                static state => _ = ((RedisBackend)state!).ProbeReturnAsync(), this, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-            _returnProbe.Change(ReturnProbeInterval, ReturnProbeInterval);
-        }
-
-        // At once, too: a blip (one slow command) ends after a round trip, not an interval.
-        _ = ProbeReturnAsync();
-    }
-
-    private void DisarmReturnProbe()
-    {
-        lock (_returnProbeLock)
-        {
-            _returnProbe?.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
-        }
-
-        Volatile.Write(ref _returnProbeArmed, 0);
-    }
 
     /// <summary>Watches a multiplexer's reconnections, once per multiplexer: a restored connection is a reason to look at once.</summary>
     private void WatchConnection(IConnectionMultiplexer multiplexer)
@@ -78,13 +35,7 @@ internal sealed partial class RedisBackend
             }
         };
 
-        multiplexer.ConnectionRestored += (_, _) =>
-        {
-            if (AnswersLocally)
-            {
-                _ = ProbeReturnAsync();
-            }
-        };
+        multiplexer.ConnectionRestored += (_, _) => _availability.ProbeNow();
     }
 
     /// <summary>
@@ -101,12 +52,8 @@ internal sealed partial class RedisBackend
             return;
         }
 
-        if (KeyServedBy(multiplexer, args.EndPoint) is { } key)
-        {
-            Volatile.Write(ref _failedKey, key);
-        }
-
-        OnFailure(BeginCall(), args.Exception ?? new RedisConnectionException(args.FailureType, "The connection to a Redis node failed."), Tags.OperationConnect);
+        var key = KeyServedBy(multiplexer, args.EndPoint);
+        OnFailure(BeginCall(), args.Exception ?? new RedisConnectionException(args.FailureType, "The connection to a Redis node failed."), Tags.OperationConnect, key is null ? null : (RedisKey?)key);
     }
 
     private static bool IsReplica(IConnectionMultiplexer multiplexer, System.Net.EndPoint? endpoint)
@@ -172,9 +119,9 @@ internal sealed partial class RedisBackend
     /// the pipeline while the circuit is closed, so that a Redis that keeps failing opens it as calls did before; past
     /// it while open, since Polly would refuse the call, and the probe is what closes it.
     /// </summary>
-    private async Task<bool> SlotAnswersAsync(string? failedKey)
+    private async Task<bool> SlotAnswersAsync(string? failedKey, bool circuitClosed)
     {
-        if (_breaker.CircuitState != CircuitState.Closed)
+        if (!circuitClosed)
         {
             return await PingAsync(failedKey).ConfigureAwait(false);
         }
@@ -196,50 +143,6 @@ internal sealed partial class RedisBackend
         {
             Log.RedisCallFailed(_logger, ex);
             return false;
-        }
-    }
-
-    /// <summary>One probe at a time; when Redis answers, the circuit closes and the next call goes to Redis.</summary>
-    internal async Task ProbeReturnAsync()
-    {
-        if (!IsDegraded && _breaker.CircuitState == CircuitState.Closed)
-        {
-            DisarmReturnProbe();
-            return;
-        }
-
-        if (Interlocked.Exchange(ref _returnProbeRunning, 1) == 1)
-        {
-            return;
-        }
-
-        try
-        {
-            var failedKey = Volatile.Read(ref _failedKey);
-            if (!await SlotAnswersAsync(failedKey).ConfigureAwait(false))
-            {
-                return;
-            }
-
-            if (_breaker.CircuitState is CircuitState.Open or CircuitState.HalfOpen)
-            {
-                await _manualControl.CloseAsync().ConfigureAwait(false);
-            }
-
-            // The break is over, and this process is back: calls go to Redis again.
-            Volatile.Write(ref _probeAt, 0);
-            Interlocked.CompareExchange(ref _failedKey, null, failedKey);
-            OnSuccess(BeginCall());
-        }
-#pragma warning disable CA1031 // A probe that fails changes nothing; the next one tries again.
-        catch (Exception ex)
-#pragma warning restore CA1031
-        {
-            Log.RedisCallFailed(_logger, ex);
-        }
-        finally
-        {
-            Volatile.Write(ref _returnProbeRunning, 0);
         }
     }
 }

@@ -68,6 +68,7 @@ internal sealed partial class RedisBackend
         var call = BeginCall();
         IDatabase? db = null;
         var published = false;
+        Exception? unpublished = null;
         try
         {
             // The eviction's time, then every member, in one step: paging by rank could skip members while concurrent
@@ -118,7 +119,7 @@ internal sealed partial class RedisBackend
                 finally
                 {
                     // Per batch, and also when it failed or timed out: some of its entries may have changed anyway.
-                    await PublishEvictedAsync(db).ConfigureAwait(false);
+                    unpublished = await PublishEvictedAsync(db).ConfigureAwait(false);
                     published = true;
                 }
             }
@@ -138,30 +139,41 @@ internal sealed partial class RedisBackend
             {
                 // No batch ran (no member in Redis, or the members could not be read): other processes may still
                 // hold local fallback copies that carry the tag.
-                await PublishEvictedAsync(db).ConfigureAwait(false);
+                unpublished = await PublishEvictedAsync(db).ConfigureAwait(false);
             }
 
             // Whatever happened in Redis, this process forgets its near copies of possibly evicted pages.
             _notifications.Invalidate();
         }
+
+        // Invariant 8: the other hosts keep their near copies as fresh until they hear of it, so an eviction whose
+        // last message was not sent is a failed purge. Only the last counts: each message clears every near cache.
+        if (unpublished is not null)
+        {
+            _metrics.BackendError(Name, Tags.OperationEvict);
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(unpublished);
+        }
     }
 
     /// <summary>
     /// Tells every process that a tag eviction changed entries (an empty message): which near copies carry the tag is
-    /// known only where they were stored, so each process clears its near cache and its local fallback copies. Best
-    /// effort, outside the pipeline so that it is tried even when the eviction failed; never throws.
+    /// known only where they were stored, so each process clears its near cache and its local fallback copies. Outside
+    /// the pipeline so that it is tried even when the eviction failed; never throws.
     /// </summary>
-    private async Task PublishEvictedAsync(IDatabase db)
+    /// <returns>Why the message was not sent, or <see langword="null"/> once it was.</returns>
+    private async Task<Exception?> PublishEvictedAsync(IDatabase db)
     {
         // This process at once, before the message: a lookup that read a copy before is caught by the change.
         _notifications.Invalidate();
         try
         {
             await db.PublishAsync(_notifications.Channel, RedisValue.EmptyString).WaitAsync(_options.RedisOperationTimeout).ConfigureAwait(false);
+            return null;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
         {
             Log.RedisCallFailed(_logger, ex);
+            return ex;
         }
     }
 

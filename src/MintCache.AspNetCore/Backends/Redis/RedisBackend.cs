@@ -30,7 +30,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     private readonly RedisKeys _keys;
     private readonly MemoryBackend _local;
     private readonly ResiliencePipeline _pipeline;
-    private readonly CircuitBreakerStateProvider _breaker = new();
+    private readonly RedisAvailability _availability;
     private readonly ILogger _logger;
     private readonly TimeProvider _timeProvider;
     private readonly RedisNearCache? _near;
@@ -48,23 +48,25 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _timeProvider = timeProvider;
         _options = options.Value;
         _keys = new RedisKeys(options.Value.KeyPrefix);
-        _pipeline = RedisResilience.Build(options.Value, timeProvider, _breaker, _manualControl, OnCircuitOpened);
+        _availability = new RedisAvailability(options.Value, timeProvider, logger, SlotAnswersAsync, OnDegraded, OnRestored);
+        _pipeline = _availability.Pipeline;
         _fastReads = new RedisFastReads(_keys, timeProvider, options.Value.RedisOperationTimeout);
         _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
-        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown);
+        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, DropLastKnownUnlessDegraded);
 
-        // Connect now, in the background, rather than on the first lookup, and subscribe to the farm's changes.
+        // Connect now, in the background, rather than on the first lookup, subscribe to the farm's changes and check
+        // the server's memory policy.
         _ = _connection.GetAsync(CancellationToken.None).AsTask().ContinueWith(
             static (t, state) =>
             {
                 if (t.IsCompletedSuccessfully)
                 {
-                    ((RedisNotifications)state!).EnsureStarted(t.Result);
+                    ((RedisBackend)state!).OnConnected(t.Result);
                 }
 
                 _ = t.Exception;
             },
-            _notifications,
+            this,
             CancellationToken.None,
             TaskContinuationOptions.None,
             TaskScheduler.Default);

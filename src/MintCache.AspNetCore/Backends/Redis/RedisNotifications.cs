@@ -7,8 +7,9 @@ namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
 /// The one pub/sub subscription of a process: Redis tells every process when an entry changed (a store, a released
-/// claim: the message is the cache key) or when a tag eviction ran (an empty message). It invalidates the near cache,
-/// wakes the lookups waiting for a cold page, and counts changes so that a reply read before a change is never kept.
+/// claim: the message is the cache key) or when a tag eviction ran (an empty message). Each message is counted by the
+/// <see cref="RedisChangeStamps"/> (which drop the near copies it makes wrong) and wakes the
+/// <see cref="RedisColdMissWaiters"/> of its key; this type owns the subscription and whether it <see cref="IsLive"/>.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -30,35 +31,30 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// </remarks>
 internal sealed class RedisNotifications : IDisposable
 {
-    // Changes are counted per stripe of keys rather than per key: a fixed array, no growth, and a false alarm
-    // only costs one more Redis round trip.
-    private const int StripeCount = 256;
-
-    private readonly long[] _stripes = new long[StripeCount];
     private readonly RedisChannel _channel;
     private readonly Action _connectionLost;
-    private readonly RedisNearCache? _near;
+    private readonly Action _wentLive;
+    private readonly RedisChangeStamps _stamps;
+    private readonly RedisColdMissWaiters _waiters;
     private readonly ILogger _logger;
     private readonly Action _tagsEvicted;
-    private readonly Lock _waitersLock = new();
-    private readonly Dictionary<string, Waiter> _waiters = new(StringComparer.Ordinal);
     private IConnectionMultiplexer? _multiplexer;
     private ChannelMessageQueue? _queue;
-    private long _epoch;
     private long _received;
-    private int _waiterCount;
     private int _live;
     private int _disposed;
     private int _resuming;
     private long _resumeAfter;
     private Echo? _echo;
 
-    public RedisNotifications(string prefix, RedisNearCache? near, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null)
+    public RedisNotifications(string prefix, RedisNearCache? near, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null, Action? wentLive = null)
     {
+        _wentLive = wentLive ?? (static () => { });
         _tagsEvicted = tagsEvicted ?? (static () => { });
         _connectionLost = connectionLost ?? (static () => { });
         _channel = RedisChannel.Literal(prefix + "changed");
-        _near = near;
+        _stamps = new RedisChangeStamps(near);
+        _waiters = new RedisColdMissWaiters(_stamps, () => IsLive);
         _logger = logger;
     }
 
@@ -69,16 +65,13 @@ internal sealed class RedisNotifications : IDisposable
     public bool IsLive => Volatile.Read(ref _live) == 1;
 
     /// <summary>For tests: how many keys have lookups waiting in this process.</summary>
-    internal int WaiterCount => Volatile.Read(ref _waiterCount);
+    internal int WaiterCount => _waiters.Count;
 
     /// <summary>For tests: messages received.</summary>
     internal long Received => Interlocked.Read(ref _received);
 
-    /// <summary>
-    /// A number that grows whenever a change of <paramref name="key"/> (or of everything) is seen: equal before and
-    /// after a lookup means no change of the key was seen in between.
-    /// </summary>
-    public long Mark(string key) => Volatile.Read(ref _epoch) + Volatile.Read(ref _stripes[Stripe(key)]);
+    /// <inheritdoc cref="RedisChangeStamps.Mark"/>
+    public long Mark(string key) => _stamps.Mark(key);
 
     /// <summary>
     /// Starts the subscription in the background if it was not started yet: called with every multiplexer the backend
@@ -172,8 +165,9 @@ internal sealed class RedisNotifications : IDisposable
     {
         // Whatever changed while nobody listened is unknown: forget every near copy taken before.
         Invalidate();
+        _wentLive();
         Volatile.Write(ref _live, 1);
-        WakeAll();
+        _waiters.WakeAll();
         Log.NotificationsLive(_logger);
     }
 
@@ -237,7 +231,7 @@ internal sealed class RedisNotifications : IDisposable
         // Before the copies are dropped: the backend keeps them as last-known pages, should Redis be gone.
         _connectionLost();
         Invalidate();
-        WakeAll();
+        _waiters.WakeAll();
         if (wasLive)
         {
             Log.NotificationsLost(_logger, args.ConnectionType.ToString());
@@ -288,128 +282,18 @@ internal sealed class RedisNotifications : IDisposable
         }
 
         Changed(key);
-        if (Volatile.Read(ref _waiterCount) != 0)
-        {
-            Wake(key);
-        }
+        _waiters.Wake(key);
     }
 
-    /// <summary>A change of one key, seen here: counted first, then its near copy dropped.</summary>
-    public void Changed(string key)
-    {
-        Interlocked.Increment(ref _stripes[Stripe(key)]);
-        _near?.Remove(key);
-    }
+    /// <inheritdoc cref="RedisChangeStamps.Changed"/>
+    public void Changed(string key) => _stamps.Changed(key);
 
-    /// <summary>A change of anything (a tag eviction, a gap in the subscription): counted first, then the near cache cleared.</summary>
-    public void Invalidate()
-    {
-        Interlocked.Increment(ref _epoch);
-        _near?.Clear();
-    }
+    /// <inheritdoc cref="RedisChangeStamps.Invalidate"/>
+    public void Invalidate() => _stamps.Invalidate();
 
-    /// <summary>
-    /// Waits until <paramref name="key"/> changes after <paramref name="mark"/>, the subscription state changes, or
-    /// <paramref name="timeout"/> passes.
-    /// </summary>
-    /// <returns>
-    /// <see langword="true"/> when something changed or the timeout passed (worth looking again); <see langword="false"/>
-    /// at once when not live, as nothing would wake the wait.
-    /// </returns>
-    public async ValueTask<bool> WaitAsync(string key, long mark, TimeSpan timeout, CancellationToken cancellationToken)
-    {
-        if (!IsLive || timeout <= TimeSpan.Zero)
-        {
-            return false;
-        }
-
-        var waiter = AddWaiter(key);
-        try
-        {
-            // A change that arrived between the lookup and the registration would never wake this waiter.
-            if (Mark(key) != mark || !IsLive)
-            {
-                return true;
-            }
-
-            // The lease being waited on runs on the Redis server's real clock, so the bound is real time too.
-            await waiter.Signal.Task.WaitAsync(timeout, TimeProvider.System, cancellationToken).ConfigureAwait(false);
-            return true;
-        }
-        catch (TimeoutException)
-        {
-            return true;
-        }
-        finally
-        {
-            RemoveWaiter(key, waiter);
-        }
-    }
-
-    private Waiter AddWaiter(string key)
-    {
-        lock (_waitersLock)
-        {
-            if (!_waiters.TryGetValue(key, out var waiter))
-            {
-                waiter = new Waiter();
-                _waiters.Add(key, waiter);
-                Volatile.Write(ref _waiterCount, _waiters.Count);
-            }
-
-            waiter.Count++;
-            return waiter;
-        }
-    }
-
-    private void RemoveWaiter(string key, Waiter waiter)
-    {
-        lock (_waitersLock)
-        {
-            if (--waiter.Count == 0 && _waiters.TryGetValue(key, out var current) && ReferenceEquals(current, waiter))
-            {
-                _waiters.Remove(key);
-                Volatile.Write(ref _waiterCount, _waiters.Count);
-            }
-        }
-    }
-
-    private void Wake(string key)
-    {
-        Waiter? waiter;
-        lock (_waitersLock)
-        {
-            if (_waiters.Remove(key, out waiter))
-            {
-                Volatile.Write(ref _waiterCount, _waiters.Count);
-            }
-        }
-
-        waiter?.Signal.TrySetResult();
-    }
-
-    private void WakeAll()
-    {
-        Waiter[] waiters;
-        lock (_waitersLock)
-        {
-            if (_waiters.Count == 0)
-            {
-                return;
-            }
-
-            waiters = [.. _waiters.Values];
-            _waiters.Clear();
-            Volatile.Write(ref _waiterCount, 0);
-        }
-
-        foreach (var waiter in waiters)
-        {
-            waiter.Signal.TrySetResult();
-        }
-    }
-
-    private static int Stripe(string key) => (int)((uint)key.GetHashCode() % StripeCount);
+    /// <inheritdoc cref="RedisColdMissWaiters.WaitAsync"/>
+    public ValueTask<bool> WaitAsync(string key, long mark, TimeSpan timeout, CancellationToken cancellationToken)
+        => _waiters.WaitAsync(key, mark, timeout, cancellationToken);
 
     public void Dispose()
     {
@@ -436,7 +320,7 @@ internal sealed class RedisNotifications : IDisposable
             Log.NotificationsUnsubscribeFailed(_logger, ex);
         }
 
-        WakeAll();
+        _waiters.WakeAll();
     }
 
     // An echo this process published, and whether it came back through the subscription.
@@ -445,13 +329,5 @@ internal sealed class RedisNotifications : IDisposable
         public string Message { get; } = message;
 
         public TaskCompletionSource Received { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
-    // The lookups of one key waiting in this process, woken together by one message.
-    private sealed class Waiter
-    {
-        public TaskCompletionSource Signal { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-
-        public int Count { get; set; }
     }
 }

@@ -1,0 +1,73 @@
+using Microsoft.Extensions.Logging;
+using MintCache.AspNetCore.Diagnostics;
+using StackExchange.Redis;
+
+namespace MintCache.AspNetCore.Backends.Redis;
+
+/// <summary>
+/// Redis's <c>maxmemory-policy</c>, read once with <c>CONFIG GET</c>: under an <c>allkeys-*</c> policy Redis may evict
+/// the keys that purges and fences depend on (tag sets, revocations, the epoch), so the health check reads Degraded.
+/// </summary>
+/// <remarks>
+/// Said once: a Warning when the policy evicts any key, a Debug line when Redis refuses <c>CONFIG</c> (managed services
+/// often do), where the policy stays unknown and is not held against the backend. A read that failed for another
+/// reason (a timeout, a lost connection) is tried again by the next caller.
+/// </remarks>
+internal sealed class RedisMemoryPolicy(ILogger logger, TimeSpan timeout)
+{
+    private const string AllKeysPrefix = "allkeys-";
+
+    private readonly Lock _lock = new();
+    private Task<string?>? _reading;
+    private bool _refused;
+
+    /// <summary>Whether <paramref name="policy"/> lets Redis evict keys that carry no expiry.</summary>
+    public static bool EvictsAnyKey(string? policy) => policy is not null && policy.StartsWith(AllKeysPrefix, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The policy, or <see langword="null"/> when it could not be read; never throws.</summary>
+    public Task<string?> ReadAsync(IConnectionMultiplexer multiplexer)
+    {
+        lock (_lock)
+        {
+            if (_reading is null || (_reading.IsCompleted && _reading.Result is null && !_refused))
+            {
+                _reading = ReadOnceAsync(multiplexer);
+            }
+
+            return _reading;
+        }
+    }
+
+    private async Task<string?> ReadOnceAsync(IConnectionMultiplexer multiplexer)
+    {
+        try
+        {
+            var reply = await multiplexer.GetDatabase().ExecuteAsync("CONFIG", "GET", "maxmemory-policy").WaitAsync(timeout).ConfigureAwait(false);
+            var pair = (RedisResult[]?)reply;
+            var policy = pair is { Length: 2 } ? (string?)pair[1] : null;
+            if (EvictsAnyKey(policy))
+            {
+                Log.RedisMemoryPolicyEvicts(logger, policy!);
+            }
+
+            return policy;
+        }
+        catch (Exception ex) when (ex is RedisServerException or RedisCommandException)
+        {
+            // Refused (no permission, or a renamed or disabled command): unknown for good, said at Debug.
+            lock (_lock)
+            {
+                _refused = true;
+            }
+
+            Log.RedisMemoryPolicyUnknown(logger, ex);
+            return null;
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
+        {
+            // Not answered: the next caller asks again.
+            Log.RedisCallFailed(logger, ex);
+            return null;
+        }
+    }
+}

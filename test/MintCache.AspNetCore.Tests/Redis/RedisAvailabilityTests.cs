@@ -1,0 +1,186 @@
+using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
+using MintCache.AspNetCore.Backends.Redis;
+using MintCache.AspNetCore.Diagnostics;
+using MintCache.AspNetCore.Tests.Fixtures;
+using Polly.CircuitBreaker;
+using StackExchange.Redis;
+
+namespace MintCache.AspNetCore.Tests.Redis;
+
+/// <summary>
+/// The state machine that alone decides whether Redis is usable: Healthy, Degraded on a failure or an open breaker,
+/// Probing while the return probe asks, Healthy again when Redis answers. Time is a <see cref="FakeTimeProvider"/>.
+/// </summary>
+public sealed class RedisAvailabilityTests
+{
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);
+
+    [Fact]
+    public void Failure_TurnsDegradedOnce_SaidOnce_ProbesTheFailedKeyAtOnce()
+    {
+        using var h = new Harness();
+        Assert.Equal(RedisAvailabilityState.Healthy, h.Availability.State);
+
+        Assert.True(h.Availability.OnFailure(h.Availability.BeginCall(), new RedisTimeoutException("t", CommandStatus.Sent), "k:e"));
+        Assert.False(h.Availability.OnFailure(h.Availability.BeginCall(), new RedisTimeoutException("t", CommandStatus.Sent), "k2:e"));
+
+        Assert.Equal(RedisAvailabilityState.Degraded, h.Availability.State);
+        Assert.True(h.Availability.AnswersLocally);
+        Assert.Equal(1, h.Degraded);
+        Assert.Equal(1, h.Logs.GetSnapshot().Count(r => r.Id.Id == Log.IdRedisUnavailable));
+        Assert.Equal([("k:e", true)], h.Asked);
+    }
+
+    [Fact]
+    public void SuccessOfACallStartedBeforeTheFailure_StaysDegraded_StartedAfter_Healthy()
+    {
+        using var h = new Harness();
+        var inFlight = h.Availability.BeginCall();
+        h.Availability.OnFailure(h.Availability.BeginCall(), new RedisConnectionException(ConnectionFailureType.SocketFailure, "f"));
+
+        h.Availability.OnSuccess(inFlight);
+        Assert.Equal(RedisAvailabilityState.Degraded, h.Availability.State);
+        Assert.Equal(0, h.Restored);
+
+        h.Availability.OnSuccess(h.Availability.BeginCall());
+        Assert.Equal(RedisAvailabilityState.Healthy, h.Availability.State);
+        Assert.False(h.Availability.AnswersLocally);
+        Assert.Equal(1, h.Restored);
+        Assert.Equal(1, h.Logs.GetSnapshot().Count(r => r.Id.Id == Log.IdRedisRestored));
+    }
+
+    [Fact]
+    public void Probe_EveryInterval_UntilRedisAnswers_ThenHealthy_AndStops()
+    {
+        using var h = new Harness();
+        h.Availability.OnFailure(h.Availability.BeginCall(), new RedisConnectionException(ConnectionFailureType.SocketFailure, "f"));
+        Assert.Single(h.Asked);
+
+        h.Clock.Advance(RedisAvailability.ReturnProbeInterval);
+        Assert.Equal(2, h.Asked.Count);
+        Assert.Equal(RedisAvailabilityState.Degraded, h.Availability.State);
+
+        h.Answers = true;
+        h.Clock.Advance(RedisAvailability.ReturnProbeInterval);
+        Assert.Equal(3, h.Asked.Count);
+        Assert.Equal(RedisAvailabilityState.Healthy, h.Availability.State);
+        Assert.Equal(1, h.Restored);
+
+        // Back: the probe is disarmed, and Redis is asked no more.
+        for (var i = 0; i < 4; i++)
+        {
+            h.Clock.Advance(RedisAvailability.ReturnProbeInterval);
+        }
+
+        Assert.Equal(3, h.Asked.Count);
+    }
+
+    [Fact]
+    public void ProbeInFlight_Probing_OneAtATime_AnsweredHealthy()
+    {
+        using var h = new Harness();
+        var gate = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        h.Gate = gate;
+        h.Availability.OnFailure(h.Availability.BeginCall(), new RedisConnectionException(ConnectionFailureType.SocketFailure, "f"));
+        Assert.Equal(RedisAvailabilityState.Probing, h.Availability.State);
+
+        // The timer fires and a connection is restored while the probe still waits: neither asks again.
+        h.Clock.Advance(RedisAvailability.ReturnProbeInterval);
+        h.Availability.ProbeNow();
+        Assert.Single(h.Asked);
+
+        gate.SetResult(true);
+        Assert.True(SpinWait.SpinUntil(() => h.Availability.State == RedisAvailabilityState.Healthy, Deadline));
+    }
+
+    [Fact]
+    public async Task BreakerOpens_AnswersLocally_UntilTheProbeClosesIt()
+    {
+        using var h = new Harness();
+        for (var i = 0; i < 2; i++)
+        {
+            await Assert.ThrowsAsync<RedisConnectionException>(() => h.Availability.Pipeline.ExecuteAsync(
+                static _ => ValueTask.FromException(new RedisConnectionException(ConnectionFailureType.SocketFailure, "f"))).AsTask());
+        }
+
+        await Eventually.HoldsAsync(() => h.Availability.Circuit == CircuitState.Open && h.Asked.Count == 1, Deadline, "the breaker opens and the probe asks");
+        Assert.False(h.Availability.IsDegraded);
+        Assert.True(h.Availability.AnswersLocally);
+        Assert.Equal(RedisAvailabilityState.Degraded, h.Availability.State);
+
+        // Past the breaker, since Polly would refuse the question: the probe is what closes it.
+        Assert.Equal((null, false), h.Asked[0]);
+        h.Answers = true;
+        h.Clock.Advance(RedisAvailability.ReturnProbeInterval);
+        await Eventually.HoldsAsync(() => h.Availability.State == RedisAvailabilityState.Healthy, Deadline, "the probe closes the breaker");
+        Assert.Equal(CircuitState.Closed, h.Availability.Circuit);
+        Assert.False(h.Availability.AnswersLocally);
+    }
+
+    [Fact]
+    public async Task BreakerOpen_BreakOver_CallsGoToThePipelineAgain()
+    {
+        using var h = new Harness();
+        for (var i = 0; i < 2; i++)
+        {
+            await Assert.ThrowsAsync<RedisConnectionException>(() => h.Availability.Pipeline.ExecuteAsync(
+                static _ => ValueTask.FromException(new RedisConnectionException(ConnectionFailureType.SocketFailure, "f"))).AsTask());
+        }
+
+        await Eventually.HoldsAsync(() => h.Availability.Circuit == CircuitState.Open, Deadline, "the breaker opens");
+        Assert.True(h.Availability.AnswersLocally);
+
+        // Polly half-opens only when a call is attempted after the break: so calls must reach the pipeline then.
+        h.Clock.Advance(TimeSpan.FromSeconds(5));
+        Assert.False(h.Availability.AnswersLocally);
+    }
+
+    private sealed class Harness : IDisposable
+    {
+        private int _degraded;
+        private int _restored;
+
+        public Harness()
+        {
+            var options = new MintCacheOptions
+            {
+                RedisOperationTimeout = TimeSpan.FromSeconds(1),
+                RedisBreakDuration = TimeSpan.FromSeconds(5),
+                RedisMinimumThroughput = 2,
+                RedisFailureRatio = 0.5,
+            };
+            Availability = new RedisAvailability(options, Clock, Logger, AskAsync, () => Interlocked.Increment(ref _degraded), () => Interlocked.Increment(ref _restored));
+        }
+
+        public FakeTimeProvider Clock { get; } = new();
+
+        public FakeLogger Logger { get; } = new();
+
+        public FakeLogCollector Logs => Logger.Collector;
+
+        public RedisAvailability Availability { get; }
+
+        public List<(string? Key, bool CircuitClosed)> Asked { get; } = [];
+
+        public bool Answers { get; set; }
+
+        public TaskCompletionSource<bool>? Gate { get; set; }
+
+        public int Degraded => Volatile.Read(ref _degraded);
+
+        public int Restored => Volatile.Read(ref _restored);
+
+        public void Dispose() => Availability.Dispose();
+
+        private Task<bool> AskAsync(string? key, bool circuitClosed)
+        {
+            lock (Asked)
+            {
+                Asked.Add((key, circuitClosed));
+            }
+
+            return Gate?.Task ?? Task.FromResult(Answers);
+        }
+    }
+}
