@@ -6,7 +6,7 @@ using MintCache.AspNetCore.Tests.Fixtures;
 using StackExchange.Redis;
 using Xunit.Abstractions;
 
-namespace MintCache.AspNetCore.Tests.Redis;
+namespace MintCache.AspNetCore.FunctionalTests.Redis;
 
 /// <summary>
 /// design.md §2 invariants 1 and 4 (one regeneration farm-wide, the cache never fails a request), a master failover under load: two hosts on MintCache's defaults (background refresh) share a Redis Cluster
