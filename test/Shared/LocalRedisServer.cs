@@ -8,7 +8,7 @@ namespace MintCache.Testing;
 
 /// <summary>
 /// A <c>redis-server</c> process on a loopback port, nothing persisted, killed on dispose: the one launcher that the
-/// tests (test/MintCache.AspNetCore.Tests) and the benchmarks (bench/) compile in.
+/// test projects (test/MintCache.AspNetCore.Tests, .FunctionalTests) and the benchmarks (bench/) compile in.
 /// </summary>
 internal sealed class LocalRedisServer : IDisposable
 {

@@ -6,7 +6,7 @@ using Xunit.Abstractions;
 
 namespace MintCache.AspNetCore.Tests.Redis;
 
-/// <summary>Issue 5 §3: a page missing everywhere is rendered once for the farm; the others wait, boundedly.</summary>
+/// <summary>design.md §2 invariant 1 (one regeneration, farm-wide), for a cold miss: a page missing everywhere is rendered once for the farm; the others wait, boundedly.</summary>
 [Collection(RedisCollection.Name)]
 public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper output)
 {

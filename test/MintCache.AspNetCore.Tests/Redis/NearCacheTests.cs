@@ -12,7 +12,7 @@ using Xunit.Abstractions;
 
 namespace MintCache.AspNetCore.Tests.Redis;
 
-/// <summary>Issue 6 §2: the near cache of the Redis backend, across two hosts on one real Redis.</summary>
+/// <summary>design.md §2 invariants 3 and 7 (staleness bounded, tags seen on every host): the near cache of the Redis backend, across two hosts on one real Redis.</summary>
 [Collection(RedisCollection.Name)]
 public sealed class NearCacheTests(RedisServerFixture redis, ITestOutputHelper output)
 {

@@ -12,7 +12,7 @@ using StackExchange.Redis.Profiling;
 
 namespace MintCache.AspNetCore.Tests.Redis;
 
-/// <summary>Issue 4, behaviours 1 and 7: the scripts, on a real Redis-protocol server.</summary>
+/// <summary>design.md §2 invariants 2, 4, 5, 6 and 7 (claims and fencing, bad bytes, clock, keys, tags): the scripts, on a real Redis-protocol server.</summary>
 [Collection(RedisCollection.Name)]
 public sealed class RedisBackendTests(RedisServerFixture redis)
 {

@@ -7,7 +7,10 @@ using Xunit.Abstractions;
 
 namespace MintCache.AspNetCore.Tests.Redis;
 
-/// <summary>Issue 4, behaviours 3-5: several independent hosts (as separate processes would be) sharing one Redis.</summary>
+/// <summary>
+/// design.md §2 invariants 2, 5 and 7 (claims lapse, one clock, tags): several independent hosts (as
+/// separate processes would be) sharing one Redis.
+/// </summary>
 [Collection(RedisCollection.Name)]
 public sealed class RedisFarmTests(RedisServerFixture redis)
 {

@@ -7,7 +7,7 @@ using Xunit.Abstractions;
 
 namespace MintCache.AspNetCore.Tests.Redis;
 
-/// <summary>Issue 4, behaviours 6 and 8: a real server killed and restarted under load; passwords kept out of logs.</summary>
+/// <summary>design.md §2 invariant 4 (the cache never fails a request): a real server killed and restarted under load; passwords kept out of logs.</summary>
 [Collection(RedisCollection.Name)]
 public sealed class RedisOutageTests(ITestOutputHelper output)
 {

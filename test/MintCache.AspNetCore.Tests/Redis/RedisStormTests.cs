@@ -4,8 +4,8 @@ using Xunit.Abstractions;
 namespace MintCache.AspNetCore.Tests.Redis;
 
 /// <summary>
-/// Issue 4, behaviour 2: a stale storm over two independent hosts (as two processes would be) sharing one Redis; and
-/// issue 12: the same storm on a Redis Cluster.
+/// design.md §2 invariant 1 (one regeneration per stale entry, farm-wide): a stale storm over two independent hosts (as
+/// two processes would be) sharing one Redis, and the same storm on a Redis Cluster.
 /// </summary>
 /// <remarks>
 /// The share served stale depends on how many requests shared the lookup that took the handed-off "miss", i.e. on the

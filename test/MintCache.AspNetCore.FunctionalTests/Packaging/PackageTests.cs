@@ -4,7 +4,7 @@ using System.Text.RegularExpressions;
 using MintCache.AspNetCore.Tests.Fixtures;
 using Xunit.Abstractions;
 
-namespace MintCache.AspNetCore.Tests.Packaging;
+namespace MintCache.AspNetCore.FunctionalTests.Packaging;
 
 /// <summary>
 /// Packs the library as a release would, installs the package into a fresh web project from a local package source,

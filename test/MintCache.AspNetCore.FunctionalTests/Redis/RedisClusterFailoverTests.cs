@@ -6,10 +6,10 @@ using MintCache.AspNetCore.Tests.Fixtures;
 using StackExchange.Redis;
 using Xunit.Abstractions;
 
-namespace MintCache.AspNetCore.Tests.Redis;
+namespace MintCache.AspNetCore.FunctionalTests.Redis;
 
 /// <summary>
-/// Issue 12, a master failover under load: two hosts on MintCache's defaults (background refresh) share a Redis Cluster
+/// design.md §2 invariants 1 and 4 (one regeneration farm-wide, the cache never fails a request), a master failover under load: two hosts on MintCache's defaults (background refresh) share a Redis Cluster
 /// of three masters with a replica each; while clients keep requesting a page from both, the master that holds the
 /// page's entry is killed and its replica takes over. Nobody sees an error, at most two requests wait for a render, and
 /// once the replica serves the slot the farm regenerates the page once again, farm-wide, on the promoted replica.

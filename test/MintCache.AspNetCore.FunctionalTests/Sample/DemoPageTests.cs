@@ -9,7 +9,7 @@ using Microsoft.Playwright;
 using MintCache.AspNetCore.Tests.Fixtures;
 using Xunit.Abstractions;
 
-namespace MintCache.AspNetCore.Tests.Sample;
+namespace MintCache.AspNetCore.FunctionalTests.Sample;
 
 /// <summary>
 /// The sample's live demo page in headless Chromium (Debian's <c>chromium</c>, driven by Playwright; no browser is

@@ -4,7 +4,7 @@ using MintCache.AspNetCore.Tests.Fixtures;
 using StackExchange.Redis;
 using Xunit.Abstractions;
 
-namespace MintCache.AspNetCore.Tests.Packaging;
+namespace MintCache.AspNetCore.FunctionalTests.Packaging;
 
 /// <summary>
 /// Publishes test/MintCache.TrimCheck trimmed and self-contained, with the AOT analyzers on and warnings as errors, then
