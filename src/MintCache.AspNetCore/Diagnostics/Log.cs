@@ -109,7 +109,7 @@ internal static partial class Log
     public static partial void RegenerationNotStored(ILogger logger, string backend, TimeSpan retryAfter);
 
     [LoggerMessage(IdFencedWriteRefused, LogLevel.Information,
-        "A regenerated page was not stored on the {Backend} backend ({Reason}): Superseded, a newer page was stored meanwhile; TakenOver, its claim lapsed and another request regenerates the page; Revoked, the page's data was evicted while it was regenerated, so the next request regenerates it again; Refused, the backend could not take the write (out of memory, or another program's data under its keys).",
+        "A regenerated page was not stored on the {Backend} backend ({Reason}); the stored entry is unchanged.",
         EventName = "FencedWriteRefused")]
     public static partial void FencedWriteRefused(ILogger logger, string backend, Store.StoreOutcome reason);
 
