@@ -11,7 +11,7 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// On one node, a store writes its tags in the entry's script (RedisBackend.Store.cs). On a cluster a tag's set lives
 /// on its own slot, apart from the entries it names, so tags are written per key, before the entry, at the price of a
 /// second round trip on a store. Evictions go per key everywhere. A tag eviction may name a key whose newer entry no longer carries the tag; evicting it anyway is
-/// the safe side (one extra regeneration), and is rare because every store prunes the members past their expiry.
+/// the safe side (one extra regeneration), and is rare because stores prune the members past their expiry (and its margin).
 /// </remarks>
 internal sealed partial class RedisBackend
 {
@@ -29,8 +29,9 @@ internal sealed partial class RedisBackend
 
     private static readonly long EvictionMemoryMs = Milliseconds(EvictionMemory);
 
-    // Keeps a tag's set a little longer than its longest-lived member, so that pruning, not expiry, removes members.
-    private static readonly TimeSpan TagLifeMargin = TimeSpan.FromSeconds(1);
+    // How long past its entry's last moment a membership stays: a tag's set may live on another master than its entries,
+    // so this covers the clock skew between masters (pruning only saves space, a margin too short loses purges).
+    private static readonly TimeSpan TagLifeMargin = TimeSpan.FromSeconds(60);
 
     /// <summary>
     /// On a cluster: writes the tags of a key about to be stored, before the entry, all sent before the first reply.

@@ -88,6 +88,21 @@ internal static class RedisScripts
         return lookupreply(r)
         """;
 
+    // A tag's membership: scored at its last moment, the set kept a second past its longest-lived member. The set is
+    // pruned and its life extended (by a quarter more, so a busy tag does it rarely) only when that life runs short:
+    // pruning only saves space, and a set just created (no TTL yet) holds nothing to prune.
+    private const string TagMembership = """
+        local function addmember(k, member, now, life)
+          redis.call('ZADD', k, now + life, member)
+          local ttl = redis.call('PTTL', k)
+          if ttl < life + 1000 then
+            if ttl ~= -1 then redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. now) end
+            redis.call('PEXPIRE', k, life + 1000 + math.floor(life / 4))
+          end
+        end
+
+        """;
+
     /// <summary>
     /// Stores a page: <paramref name="value"/> is <see cref="RedisWire.HeaderSize"/> bytes of room for the header,
     /// then the page, written as sent and its header set in place. Fresh for <paramref name="freshMs"/>, then stale for
@@ -115,7 +130,7 @@ internal static class RedisScripts
         => db.ScriptEvaluateAsync(
             SetScript, keys, [value, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs]);
 
-    private static readonly string SetScript = RedisWire.LuaPrelude + """
+    private static readonly string SetScript = RedisWire.LuaPrelude + TagMembership + """
         local now, nowus = nowms()
         local holder = redis.pcall('GET', KEYS[2])
         local claimed = ARGV[5] ~= ''
@@ -155,11 +170,7 @@ internal static class RedisScripts
         redis.call('SET', KEYS[1], value, 'PX', latest - now)
         redis.call('SETRANGE', KEYS[1], 0, head)
         local life = tonumber(ARGV[12])
-        for i = 3, #KEYS do
-          redis.call('ZADD', KEYS[i], now + life, ARGV[10])
-          redis.call('ZREMRANGEBYSCORE', KEYS[i], '-inf', '(' .. now)
-          if redis.call('PTTL', KEYS[i]) < life + 1000 then redis.call('PEXPIRE', KEYS[i], life + 1000) end
-        end
+        for i = 3, #KEYS do addmember(KEYS[i], ARGV[10], now, life) end
         if mine then redis.call('DEL', KEYS[2]) end
         redis.call('PUBLISH', ARGV[9], ARGV[10])
         return storereply{outcome = S_STORED, latestExpiry = latest, now = now}
@@ -290,7 +301,7 @@ internal static class RedisScripts
     public static Task<RedisResult> AddTagAsync(IDatabase db, RedisKey tag, RedisValue member, long lifeMs, long since, RedisValue marker, long horizonMs)
         => db.ScriptEvaluateAsync(AddTagScript, [tag], [member, lifeMs, since, marker, horizonMs]);
 
-    private static readonly string AddTagScript = RedisWire.LuaPrelude + """
+    private static readonly string AddTagScript = RedisWire.LuaPrelude + TagMembership + """
         local now = nowms()
         local since = tonumber(ARGV[3])
         local horizon = tonumber(ARGV[5])
@@ -300,10 +311,7 @@ internal static class RedisScripts
           if evicted and tonumber(evicted) - horizon >= since then return S_REVOKED end
           if since < now - horizon then return S_REVOKED end
         end
-        local life = tonumber(ARGV[2])
-        redis.call('ZADD', KEYS[1], now + life, ARGV[1])
-        redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. now)
-        if redis.call('PTTL', KEYS[1]) < life + 1000 then redis.call('PEXPIRE', KEYS[1], life + 1000) end
+        addmember(KEYS[1], ARGV[1], now, tonumber(ARGV[2]))
         return S_STORED
         """;
 }

@@ -195,24 +195,20 @@ internal static class RedisWire
 
     // Numbers stay below 2^53, exact in Lua 5.1 doubles (Redis) and Lua 5.4 integers (Garnet) alike.
     private const string Helpers = """
-        local function u64(s, o)
-          local n = 0
-          for j = o + 1, o + 8 do n = n * 256 + string.byte(s, j) end
-          return n
-        end
         local function u32(s, o)
-          local n = 0
-          for j = o + 1, o + 4 do n = n * 256 + string.byte(s, j) end
-          return n
+          local a, b, c, d = string.byte(s, o + 1, o + 4)
+          return ((a * 256 + b) * 256 + c) * 256 + d
+        end
+        local function u64(s, o)
+          return u32(s, o) * 4294967296 + u32(s, o + 4)
+        end
+        local function b4(n)
+          return string.char(math.floor(n / 16777216) % 256, math.floor(n / 65536) % 256, math.floor(n / 256) % 256, n % 256)
         end
         local function pn(n, width)
-          local b = {}
-          for j = width, 1, -1 do
-            local r = n % 256
-            b[j] = string.char(r)
-            n = (n - r) / 256
-          end
-          return table.concat(b)
+          if width == 4 then return b4(n) end
+          local hi = math.floor(n / 4294967296)
+          return b4(hi) .. b4(n - hi * 4294967296)
         end
         local function header(k)
           local h = redis.pcall('GETRANGE', k, 0, HEADER - 1)
