@@ -6,7 +6,7 @@ namespace WebDemo;
 
 /// <summary>
 /// Listens to MintCache's own metrics, as an OpenTelemetry exporter would, and keeps running totals for the demo
-/// page: lookups by result, claims, regenerations by outcome.
+/// page: lookups by result and entry state, claims, regenerations by outcome.
 /// </summary>
 /// <remarks>
 /// MintCache creates its meter through the host's <see cref="IMeterFactory"/>, so this listens to this host's meter
@@ -34,7 +34,10 @@ public sealed class DemoMetrics : IDisposable
         _listener.Start();
     }
 
-    /// <summary>The totals so far, keyed <c>instrument/tag value</c>, e.g. <c>mintcache.lookups/stale</c> or <c>mintcache.regenerations.ended/stored</c>.</summary>
+    /// <summary>
+    /// The totals so far, keyed <c>instrument/tag value[/tag value]</c>, e.g. <c>mintcache.lookups/hit/stale</c> or
+    /// <c>mintcache.regenerations.ended/stored</c>.
+    /// </summary>
     public IReadOnlyDictionary<string, long> Snapshot() => new SortedDictionary<string, long>(_totals, StringComparer.Ordinal);
 
     /// <summary>Forgets every total.</summary>
@@ -48,9 +51,10 @@ public sealed class DemoMetrics : IDisposable
         var detail = string.Empty;
         foreach (var tag in tags)
         {
-            if (tag.Key is MintCacheDiagnostics.ResultTag or MintCacheDiagnostics.OutcomeTag or MintCacheDiagnostics.OperationTag or MintCacheDiagnostics.RefreshModeTag)
+            if (tag.Key is MintCacheDiagnostics.ResultTag or MintCacheDiagnostics.EntryStateTag or MintCacheDiagnostics.OutcomeTag
+                or MintCacheDiagnostics.OperationTag or MintCacheDiagnostics.RefreshModeTag)
             {
-                detail = "/" + tag.Value;
+                detail += "/" + tag.Value;
             }
         }
 

@@ -211,19 +211,13 @@ public sealed class MintCacheOptions
     public string? Redis { get; set; }
 
     /// <summary>
-    /// Gets or sets a factory that returns a multiplexer the application owns, in place of <see cref="Redis"/>.
+    /// Gets or sets a factory that returns a multiplexer the application owns, in place of <see cref="Redis"/>; it is
+    /// given the application's services, so <c>sp =&gt; Task.FromResult(sp.GetRequiredService&lt;IConnectionMultiplexer&gt;())</c>
+    /// uses the one registered in dependency injection.
     /// </summary>
     /// <value>The default value is <see langword="null"/>.</value>
     /// <remarks>MintCache never disposes a multiplexer the factory returns. It is called once, on first use.</remarks>
-    public Func<Task<IConnectionMultiplexer>>? ConnectionMultiplexerFactory { get; set; }
-
-    /// <summary>
-    /// Gets or sets whether to use the <see cref="IConnectionMultiplexer"/> the application registered in dependency
-    /// injection, in place of <see cref="Redis"/>.
-    /// </summary>
-    /// <value>The default value is <see langword="false"/>.</value>
-    /// <remarks>MintCache never disposes the registered multiplexer.</remarks>
-    public bool UseRegisteredConnectionMultiplexer { get; set; }
+    public Func<IServiceProvider, Task<IConnectionMultiplexer>>? ConnectionMultiplexerFactory { get; set; }
 
     /// <summary>Gets or sets how long one Redis call may take before it counts as failed and is answered locally.</summary>
     /// <value>The default value is 500 milliseconds. Valid values are between 10 milliseconds and 1 minute.</value>
@@ -234,11 +228,12 @@ public sealed class MintCacheOptions
     [Range(typeof(TimeSpan), "00:00:00.010", "00:01:00")]
     public TimeSpan RedisOperationTimeout { get; set; } = MintCacheConstants.DefaultRedisOperationTimeout;
 
-    /// <summary>Gets or sets how long Redis is left alone once the circuit breaker opens.</summary>
+    /// <summary>Gets or sets how long the circuit breaker stays open, at most, once it has opened.</summary>
     /// <value>The default value is 5 seconds. Valid values are between 500 milliseconds and 1 hour.</value>
     /// <remarks>
-    /// While the breaker is open every call is answered from the local in-memory cache at once; after this long one
-    /// call probes Redis, and its success brings the process back to Redis.
+    /// From a process's first failed Redis call, every call is answered from the local in-memory cache, and a return
+    /// probe asks Redis at once and then every 500 milliseconds. The first probe Redis answers closes the breaker and
+    /// brings the process back, usually long before this runs out; its running out alone brings nothing back.
     /// </remarks>
     [Range(typeof(TimeSpan), "00:00:00.500", "01:00:00")]
     public TimeSpan RedisBreakDuration { get; set; } = MintCacheConstants.DefaultRedisBreakDuration;
@@ -293,6 +288,6 @@ public sealed class MintCacheOptions
     [Range(typeof(long), "1024", "17179869184")]
     public long NearCacheSizeLimit { get; set; } = MintCacheConstants.DefaultNearCacheSizeLimit;
 
-    /// <summary>Whether a Redis backend is configured by any of the three ways.</summary>
-    internal bool UsesRedis => !string.IsNullOrWhiteSpace(Redis) || ConnectionMultiplexerFactory is not null || UseRegisteredConnectionMultiplexer;
+    /// <summary>Whether a Redis backend is configured by either way.</summary>
+    internal bool UsesRedis => !string.IsNullOrWhiteSpace(Redis) || ConnectionMultiplexerFactory is not null;
 }

@@ -52,16 +52,16 @@ async function poll() {
   let current;
   try { current = await stats(); } catch { return; }
   const totals = {
-    fresh: metric(current, "mintcache.lookups/fresh"),
-    stale: metric(current, "mintcache.lookups/stale"),
-    miss: metric(current, "mintcache.lookups/miss"),
-    expired: metric(current, "mintcache.lookups/expired"),
+    fresh: metric(current, "mintcache.lookups/hit/fresh"),
+    stale: metric(current, "mintcache.lookups/hit/stale"),
+    refresh: metric(current, "mintcache.lookups/miss/stale"),
+    absent: metric(current, "mintcache.lookups/miss/absent"),
     executions: executions(current),
   };
-  $("server-fresh").textContent = totals.fresh;
-  $("server-stale").textContent = totals.stale;
-  $("server-miss").textContent = totals.miss;
-  $("server-expired").textContent = totals.expired;
+  $("server-hit-fresh").textContent = totals.fresh;
+  $("server-hit-stale").textContent = totals.stale;
+  $("server-miss-stale").textContent = totals.refresh;
+  $("server-miss-absent").textContent = totals.absent;
   $("server-claims").textContent = metric(current, "mintcache.claims/won");
   $("server-regenerations").textContent = metric(current, "mintcache.regenerations.ended/stored");
   $("server-executions").textContent = totals.executions;
@@ -69,7 +69,7 @@ async function poll() {
   if (previous) {
     // After a reset the totals drop: count from zero rather than charting a negative bar.
     const delta = key => Math.max(0, totals[key] - (totals[key] < previous[key] ? 0 : previous[key]));
-    samples.push({ fresh: delta("fresh"), stale: delta("stale"), miss: delta("miss") + delta("expired"), executions: delta("executions") });
+    samples.push({ fresh: delta("fresh"), stale: delta("stale"), miss: delta("refresh") + delta("absent"), executions: delta("executions") });
     if (samples.length > HISTORY) samples.shift();
     draw();
   }

@@ -87,15 +87,10 @@ public static class MintCacheServiceCollectionExtensions
 
     private static RedisConnection CreateRedisConnection(IServiceProvider services, MintCacheOptions options)
     {
-        // The application's multiplexers are borrowed (never disposed); only one built from the string is owned.
+        // The application's multiplexer is borrowed (never disposed); only one built from the string is owned.
         if (options.ConnectionMultiplexerFactory is { } factory)
         {
-            return new RedisConnection(factory, owned: false);
-        }
-
-        if (options.UseRegisteredConnectionMultiplexer)
-        {
-            return new RedisConnection(() => Task.FromResult(services.GetRequiredService<IConnectionMultiplexer>()), owned: false);
+            return new RedisConnection(() => factory(services), owned: false);
         }
 
         var configuration = options.Redis ?? throw new InvalidOperationException("MintCache has no Redis configured.");

@@ -6,6 +6,9 @@ namespace MintCache.AspNetCore.Diagnostics;
 /// </summary>
 internal sealed class CacheStatusFeature
 {
-    /// <summary>One of the lookup results in <see cref="Tags"/>, or <see langword="null"/> when this request did not look up itself.</summary>
-    public string? Result { get; set; }
+    /// <summary>
+    /// The state of the entry this request's lookup found (<see cref="Tags.StateFresh"/>, <see cref="Tags.StateStale"/>
+    /// or <see cref="Tags.StateAbsent"/>), or <see langword="null"/> when this request did not look up itself.
+    /// </summary>
+    public string? State { get; set; }
 }

@@ -34,10 +34,13 @@ internal sealed class LookupObserver(string backend, Metrics metrics, IHttpConte
             metrics.Claim(backend, won: false);
         }
 
-        var result = page is null
-            ? (lookup.State == EntryState.Missing ? Tags.ResultExpired : Tags.ResultMiss)
-            : (lookup.State == EntryState.Fresh ? Tags.ResultFresh : Tags.ResultStale);
-        Answered(result);
+        var state = lookup.State switch
+        {
+            EntryState.Fresh => Tags.StateFresh,
+            EntryState.Stale => Tags.StateStale,
+            _ => Tags.StateAbsent,
+        };
+        Answered(page is null ? Tags.ResultMiss : Tags.ResultHit, state);
         return page;
     }
 
@@ -45,7 +48,9 @@ internal sealed class LookupObserver(string backend, Metrics metrics, IHttpConte
     public void PendingMissTaken()
     {
         metrics.RegenerationStarted(backend, Tags.ModeForeground);
-        Answered(Tags.ResultMiss);
+
+        // The claim was won on a stale page, which that earlier lookup served.
+        Answered(Tags.ResultMiss, Tags.StateStale);
     }
 
     /// <summary>A claim ran out here before its regeneration stored anything.</summary>
@@ -54,12 +59,12 @@ internal sealed class LookupObserver(string backend, Metrics metrics, IHttpConte
     public void BackgroundRegenerationStarted(bool eager)
         => metrics.RegenerationStarted(backend, eager ? Tags.ModeEager : Tags.ModeBackground);
 
-    private void Answered(string result)
+    private void Answered(string result, string state)
     {
-        metrics.Lookup(backend, result);
+        metrics.Lookup(backend, result, state);
         if (cacheStatusRequests?.HttpContext?.Features.Get<CacheStatusFeature>() is { } feature)
         {
-            feature.Result = result;
+            feature.State = state;
         }
     }
 }

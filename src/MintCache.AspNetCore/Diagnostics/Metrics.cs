@@ -34,7 +34,7 @@ internal sealed class Metrics
     public Metrics(IMeterFactory meterFactory)
     {
         var meter = meterFactory.Create(new MeterOptions(MeterName) { Version = MintCacheDiagnostics.Version });
-        _lookups = meter.CreateCounter<long>(LookupsInstrument, "{lookup}", "Lookups answered by the MintCache store, by result.");
+        _lookups = meter.CreateCounter<long>(LookupsInstrument, "{lookup}", "Lookups answered by the MintCache store, by result (hit or miss) and the state of the entry found.");
         _claims = meter.CreateCounter<long>(ClaimsInstrument, "{claim}", "Lookups of stale pages that won or lost the refresh claim.");
         _regenerationsStarted = meter.CreateCounter<long>(
             RegenerationsStartedInstrument, "{regeneration}", "Regenerations started under a won claim, by refresh mode.");
@@ -57,11 +57,11 @@ internal sealed class Metrics
     /// <summary>Attaches the backend whose holdings the observable instruments report (the store's, once).</summary>
     public void Observe(IMintBackend backend) => Volatile.Write(ref _inventory, backend as IBackendInventory);
 
-    public void Lookup(string backend, string result)
+    public void Lookup(string backend, string result, string state)
     {
         if (_lookups.Enabled)
         {
-            _lookups.Add(1, new(BackendTag, backend), new(ResultTag, result));
+            _lookups.Add(1, new(BackendTag, backend), new(ResultTag, result), new(EntryStateTag, state));
         }
     }
 

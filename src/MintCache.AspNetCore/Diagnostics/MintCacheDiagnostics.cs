@@ -39,9 +39,11 @@ public static class MintCacheDiagnostics
 
     /// <summary>
     /// Counter <c>mintcache.lookups</c> (<c>{lookup}</c>): the store's answers to the output-cache middleware, with
-    /// <see cref="ResultTag"/> = <c>fresh</c> (fresh page served), <c>stale</c> (stale page served while another
-    /// regenerates it), <c>miss</c> (answered "miss" so that this request regenerates a stale page) or <c>expired</c>
-    /// (nothing servable: never stored, evicted or past its expiry).
+    /// <see cref="ResultTag"/> = <c>hit</c> (a page was served) or <c>miss</c> (the request runs the endpoint), and
+    /// <see cref="EntryStateTag"/> = the state of the entry the lookup found: <c>hit</c> with <c>fresh</c> or
+    /// <c>stale</c> (served stale while a refresh runs elsewhere or in the background); <c>miss</c> with <c>stale</c>
+    /// (this request won the claim and refreshes the page) or <c>absent</c> (nothing servable: never stored, evicted
+    /// or past its expiry).
     /// </summary>
     /// <remarks>
     /// The middleware shares one lookup among concurrent requests of a key, so lookups can be fewer than requests.
@@ -52,7 +54,8 @@ public static class MintCacheDiagnostics
     /// <summary>
     /// Observable counter <c>mintcache.near_cache.hits</c> (<c>{hit}</c>): lookups of the Redis backend answered
     /// from its near cache, without a round trip. They are also counted by <see cref="LookupsInstrument"/> as
-    /// <c>fresh</c>; this counts them apart, so <c>near_cache.hits / lookups{fresh}</c> is the near cache's share.
+    /// <c>hit</c>, <c>fresh</c>; this counts them apart, so <c>near_cache.hits / lookups{hit,fresh}</c> is the near
+    /// cache's share.
     /// </summary>
     public const string NearCacheHitsInstrument = "mintcache.near_cache.hits";
 
@@ -113,8 +116,14 @@ public static class MintCacheDiagnostics
     /// <summary>Attribute <c>mintcache.backend</c>: the backend's short name, <c>memory</c> or <c>redis</c>.</summary>
     public const string BackendTag = "mintcache.backend";
 
-    /// <summary>Attribute <c>mintcache.result</c>: a lookup's answer, or whether a claim was won.</summary>
+    /// <summary>
+    /// Attribute <c>mintcache.result</c>: a lookup's answer (<c>hit</c> or <c>miss</c>, as OpenTelemetry's cache
+    /// conventions name them), or whether a claim was won (<c>won</c> or <c>lost</c>).
+    /// </summary>
     public const string ResultTag = "mintcache.result";
+
+    /// <summary>Attribute <c>mintcache.entry.state</c>: the state of the entry a lookup found, <c>fresh</c>, <c>stale</c> or <c>absent</c>.</summary>
+    public const string EntryStateTag = "mintcache.entry.state";
 
     /// <summary>Attribute <c>mintcache.outcome</c>: how a regeneration ended.</summary>
     public const string OutcomeTag = "mintcache.outcome";

@@ -5,10 +5,12 @@ namespace MintCache.AspNetCore.Diagnostics;
 /// </summary>
 internal static class Tags
 {
-    public const string ResultFresh = "fresh";
-    public const string ResultStale = "stale";
+    public const string ResultHit = "hit";
     public const string ResultMiss = "miss";
-    public const string ResultExpired = "expired";
+
+    public const string StateFresh = "fresh";
+    public const string StateStale = "stale";
+    public const string StateAbsent = "absent";
 
     public const string ClaimWon = "won";
     public const string ClaimLost = "lost";

@@ -55,13 +55,13 @@ internal sealed class CacheStatusPolicy(TimeSpan defaultExpiration) : IOutputCac
         }
 
         var headers = context.HttpContext.Response.Headers;
-        var value = Format(context, feature.Result, headers.Age);
+        var value = Format(context, feature.State, headers.Age);
 
         // This cache is the one closest to the origin, so it comes first (RFC 9211, section 2).
         headers[HeaderName] = StringValues.Concat(value, headers[HeaderName]);
     }
 
-    internal string Format(OutputCacheContext context, string? result, StringValues age)
+    internal string Format(OutputCacheContext context, string? state, StringValues age)
     {
         if (!context.AllowCacheLookup)
         {
@@ -70,18 +70,18 @@ internal sealed class CacheStatusPolicy(TimeSpan defaultExpiration) : IOutputCac
 
         if (!long.TryParse(age.ToString(), NumberStyles.None, CultureInfo.InvariantCulture, out var ageSeconds))
         {
-            // Not served from the cache: forwarded to the endpoint. A won claim means the stored page was stale.
-            return result == Tags.ResultMiss ? $"{CacheName}; fwd=stale" : $"{CacheName}; fwd=miss";
+            // Not served from the cache: forwarded to the endpoint. A miss on a stale entry means its claim was won.
+            return state == Tags.StateStale ? $"{CacheName}; fwd=stale" : $"{CacheName}; fwd=miss";
         }
 
         // HTTP's own arithmetic, as a client would do it from Age; the store's clock decides fresh or stale, so
         // the two are kept in agreement when clocks disagree by a second (Age is truncated to whole seconds).
         var freshness = (long)(context.ResponseExpirationTimeSpan ?? defaultExpiration).TotalSeconds;
         var ttl = freshness - ageSeconds;
-        ttl = result switch
+        ttl = state switch
         {
-            Tags.ResultStale => Math.Min(ttl, 0),
-            Tags.ResultFresh => Math.Max(ttl, 1),
+            Tags.StateStale => Math.Min(ttl, 0),
+            Tags.StateFresh => Math.Max(ttl, 1),
             _ => ttl,
         };
 

@@ -1,11 +1,11 @@
 using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.OutputCaching;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.AspNetCore.Routing.Patterns;
 using Microsoft.Extensions.DependencyInjection;
-using MintCache.AspNetCore;
 
-// Beside [OutputCache], where MVC users look for it.
-namespace Microsoft.AspNetCore.OutputCaching;
+// A concrete type stays in MintCache's own namespace; only extension classes join another owner's.
+namespace MintCache.AspNetCore;
 
 /// <summary>
 /// Caches an MVC controller's or action's responses with MintCache's settings: what

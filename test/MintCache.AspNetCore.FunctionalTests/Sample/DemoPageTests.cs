@@ -1,4 +1,5 @@
 using System.Net;
+using System.Text.RegularExpressions;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
@@ -97,8 +98,12 @@ public sealed class DemoPageTests(ITestOutputHelper output)
         Assert.Equal(StormSize, fresh + stale);
         Assert.True(stale > 0, "no request was served the stale page");
 
-        // The server's own metrics, polled by the page, agree: one claim won, one regeneration stored.
+        // The server's own metrics, polled by the page, agree: one claim won, one regeneration stored, and every
+        // lookup of the storm a hit (the stale ones included); none found the page absent.
         await Assertions.Expect(page.Locator("#server-claims")).ToHaveTextAsync("1");
+        await Assertions.Expect(page.Locator("#server-miss-stale")).ToHaveTextAsync("0");
+        await Assertions.Expect(page.Locator("#server-miss-absent")).ToHaveTextAsync("0");
+        await Assertions.Expect(page.Locator("#server-hit-stale")).ToHaveTextAsync(new Regex("^[1-9][0-9]*$"));
         await Assertions.Expect(page.Locator("#server-regenerations")).ToHaveTextAsync("1");
         await Assertions.Expect(page.Locator("#server-executions")).ToHaveTextAsync("1");
 

@@ -46,8 +46,8 @@ public sealed class StaleStormTests(ITestOutputHelper output)
         // The requests that wait are those the middleware let share that one lookup (in the foreground mode, how many
         // arrive while it runs depends on scheduling: RefreshMode.Background, the default, holds none), and every
         // request served from the cache completed while the regeneration was still gated.
-        Assert.Equal(1, metrics.Lookup("miss"));
-        Assert.Equal(0, metrics.Lookup("expired") + metrics.Lookup("fresh"));
+        Assert.Equal(1, metrics.Lookup("miss", "stale"));
+        Assert.Equal(0, metrics.Lookup("miss", "absent") + metrics.Lookup("hit", "fresh"));
         Assert.Equal(servedFromCache, completedWhileGated.Length);
         output.WriteLine($"{path}: {completedWhileGated.Length}/{StormSize} completed with the stale page while the regeneration was gated; {app.Logs["NoResponseServed"]} shared the lookup answered miss and waited for it");
 

@@ -48,6 +48,7 @@ public sealed class AddMintStoreTests
             ["MintCache:ResponseTagHeader"] = "Cache-Tag",
             ["MintCache:StripResponseTagHeader"] = "true",
             ["MintCache:TrackPaths"] = "true",
+            ["MintCache:RefreshMode"] = "Foreground",
         }).Build();
         var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration);
         services.AddOutputCache().AddMintStore(o => o.KeyPrefix = "code:");
@@ -64,6 +65,7 @@ public sealed class AddMintStoreTests
         Assert.Equal("Cache-Tag", options.ResponseTagHeader);
         Assert.True(options.StripResponseTagHeader);
         Assert.True(options.TrackPaths);
+        Assert.Equal(RefreshMode.Foreground, options.RefreshMode);
     }
 
     [Theory]
@@ -92,6 +94,13 @@ public sealed class AddMintStoreTests
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
         Assert.Contains(option, error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RefreshMode_DefaultValue_IsTheDefaultMode()
+    {
+        Assert.Equal(default(RefreshMode), new MintCacheOptions().RefreshMode);
+        Assert.Equal(RefreshMode.Background, default(RefreshMode));
     }
 
     [Fact]

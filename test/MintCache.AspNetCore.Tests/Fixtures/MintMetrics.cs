@@ -44,7 +44,10 @@ internal sealed class MintMetrics : IDisposable
     public static long Sum(MetricCollector<long> collector, string tag, string value)
         => collector.GetMeasurementSnapshot().Where(m => Equals(m.Tags[tag], value)).Sum(m => m.Value);
 
-    public long Lookup(string result) => Sum(Lookups, MintCacheDiagnostics.ResultTag, result);
+    /// <summary>Lookups answered <paramref name="result"/> (<c>hit</c>, <c>miss</c>) on an entry in <paramref name="state"/> (<c>fresh</c>, <c>stale</c>, <c>absent</c>).</summary>
+    public long Lookup(string result, string state) => Lookups.GetMeasurementSnapshot()
+        .Where(m => Equals(m.Tags[MintCacheDiagnostics.ResultTag], result) && Equals(m.Tags[MintCacheDiagnostics.EntryStateTag], state))
+        .Sum(m => m.Value);
 
     public long Claim(string result) => Sum(Claims, MintCacheDiagnostics.ResultTag, result);
 
@@ -66,7 +69,7 @@ internal sealed class MintMetrics : IDisposable
     }
 
     public string Describe() =>
-        $"lookups fresh={Lookup("fresh")} stale={Lookup("stale")} miss={Lookup("miss")} expired={Lookup("expired")}; " +
+        $"lookups hit fresh={Lookup("hit", "fresh")} hit stale={Lookup("hit", "stale")} miss stale={Lookup("miss", "stale")} miss absent={Lookup("miss", "absent")}; " +
         $"claims won={Claim("won")} lost={Claim("lost")}; regenerations stored={Regeneration("stored")} failed={Regeneration("failed")} lapsed={Regeneration("lapsed")}; " +
         $"started foreground={Started("foreground")} background={Started("background")}; backend errors={BackendErrors.GetMeasurementSnapshot().Sum(m => m.Value)}; backend calls timed={BackendDuration.GetMeasurementSnapshot().Count}";
 

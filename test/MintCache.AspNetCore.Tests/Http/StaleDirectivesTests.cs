@@ -1,8 +1,8 @@
 using System.Net;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.OutputCaching;
+using Microsoft.Extensions.DependencyInjection;
 using MintCache.AspNetCore.Backends.Redis;
 using MintCache.AspNetCore.Entries;
 using MintCache.AspNetCore.Tests.Fixtures;

@@ -42,7 +42,7 @@ public sealed class RedisEagerRefreshTests(RedisServerFixture redis)
 
         Assert.Equal(1, metricsA.Started("eager") + metricsB.Started("eager"));
         Assert.Equal(0, metricsA.Started("background") + metricsB.Started("background") + metricsA.Started("foreground") + metricsB.Started("foreground"));
-        Assert.Equal(0, metricsA.Lookup("stale") + metricsB.Lookup("stale"));
+        Assert.Equal(0, metricsA.Lookup("hit", "stale") + metricsB.Lookup("hit", "stale"));
 
         endpoint.Open();
         await Eventually.HoldsAsync(async () => await b.Client.GetStringAsync("/page") == "page 2", Deadline, "host B serves the refreshed page");

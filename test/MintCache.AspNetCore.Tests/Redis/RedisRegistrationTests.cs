@@ -48,7 +48,7 @@ public sealed class RedisRegistrationTests(RedisServerFixture redis)
     public async Task AddMintStore_Factory_NeverDisposesTheApplicationsMultiplexer()
     {
         await using var own = await ConnectionMultiplexer.ConnectAsync(redis.Endpoint);
-        var provider = Build(o => o.ConnectionMultiplexerFactory = () => Task.FromResult<IConnectionMultiplexer>(own));
+        var provider = Build(o => o.ConnectionMultiplexerFactory = _ => Task.FromResult<IConnectionMultiplexer>(own));
         var backend = Assert.IsType<RedisBackend>(provider.GetRequiredService<IMintBackend>());
         Assert.Same(own, await backend.Connection.GetAsync(default));
 
@@ -63,7 +63,7 @@ public sealed class RedisRegistrationTests(RedisServerFixture redis)
         await using var own = await ConnectionMultiplexer.ConnectAsync(redis.Endpoint);
         var services = new ServiceCollection();
         services.AddSingleton<IConnectionMultiplexer>(own);
-        var provider = Build(o => o.UseRegisteredConnectionMultiplexer = true, services);
+        var provider = Build(static o => o.ConnectionMultiplexerFactory = static sp => Task.FromResult(sp.GetRequiredService<IConnectionMultiplexer>()), services);
         var backend = Assert.IsType<RedisBackend>(provider.GetRequiredService<IMintBackend>());
         Assert.Same(own, await backend.Connection.GetAsync(default));
         Assert.False(backend.Connection.Owned);

@@ -42,7 +42,7 @@ public sealed class EagerRefreshTests
         Assert.Equal(2, app.Page.Executions);
         Assert.Equal(1, metrics.Started("eager"));
         Assert.Equal(0, metrics.Started("background") + metrics.Started("foreground"));
-        Assert.Equal(0, metrics.Lookup("stale") + metrics.Lookup("miss"));
+        Assert.Equal(0, metrics.Lookup("hit", "stale") + metrics.Lookup("miss", "stale"));
 
         app.Page.OpenGate();
         await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, Deadline);

@@ -36,15 +36,15 @@ public sealed class MetricsTests(ITestOutputHelper output)
         output.WriteLine($"storm of {StormSize}: {metrics.Describe()}; middleware: {app.Logs["CachedResponseServed"]} served from cache, {app.Logs["NoResponseServed"]} not");
 
         Assert.Equal(1, metrics.Claim("won"));
-        Assert.Equal(1, metrics.Lookup("miss"));
+        Assert.Equal(1, metrics.Lookup("miss", "stale"));
         Assert.Equal(1, metrics.Started("foreground"));
         Assert.Equal(1, metrics.Regeneration("stored"));
         Assert.Equal(0, metrics.Regeneration("failed") + metrics.Regeneration("lapsed"));
-        Assert.Equal(0, metrics.Lookup("fresh") + metrics.Lookup("expired"));
+        Assert.Equal(0, metrics.Lookup("hit", "fresh") + metrics.Lookup("miss", "absent"));
 
         // Every stale lookup lost the claim. The middleware shares one lookup among the requests that arrive while it
         // runs, so a few requests are served by another's lookup: lookups count store answers, not requests.
-        var stale = metrics.Lookup("stale");
+        var stale = metrics.Lookup("hit", "stale");
         Assert.Equal(stale, metrics.Claim("lost"));
         Assert.InRange(app.Logs["CachedResponseServed"], 1, StormSize - 1);
         Assert.InRange(stale, 1, app.Logs["CachedResponseServed"]);
@@ -55,11 +55,11 @@ public sealed class MetricsTests(ITestOutputHelper output)
         Assert.Single(metrics.BackendDuration.GetMeasurementSnapshot());
         Assert.All(
             metrics.Lookups.GetMeasurementSnapshot(),
-            m => Assert.Equal(["mintcache.backend", "mintcache.result"], m.Tags.Keys.Order()));
+            m => Assert.Equal(["mintcache.backend", "mintcache.entry.state", "mintcache.result"], m.Tags.Keys.Order()));
     }
 
     [Fact]
-    public async Task FailedRegeneration_Metrics_CountedFailedAndExpiredAfterGrace()
+    public async Task FailedRegeneration_Metrics_CountedFailedAndAbsentAfterGrace()
     {
         await using var app = await TestApp.StartAsync(o => o.Grace = TimeSpan.FromSeconds(30));
         app.Page.Outcome = RegenerationOutcome.ServerError;
@@ -77,8 +77,9 @@ public sealed class MetricsTests(ITestOutputHelper output)
         output.WriteLine(metrics.Describe());
 
         Assert.Equal(1, metrics.Regeneration("failed"));
-        Assert.Equal(1, metrics.Lookup("miss"));
-        Assert.Equal(1, metrics.Lookup("expired"));
+        Assert.Equal(1, metrics.Lookup("miss", "stale"));
+        Assert.Equal(1, metrics.Lookup("miss", "absent"));
+        Assert.Equal(2, metrics.Lookups.GetMeasurementSnapshot().Sum(m => m.Value));
     }
 
     [Fact]
@@ -102,7 +103,7 @@ public sealed class MetricsTests(ITestOutputHelper output)
         Assert.Equal(1, metrics.Started("background"));
         Assert.Equal(0, metrics.Started("foreground"));
         Assert.Equal(1, metrics.Claim("won"));
-        Assert.Equal(1, metrics.Lookup("stale"));
-        Assert.Equal(0, metrics.Lookup("miss"));
+        Assert.Equal(1, metrics.Lookup("hit", "stale"));
+        Assert.Equal(0, metrics.Lookup("miss", "stale") + metrics.Lookup("miss", "absent"));
     }
 }
