@@ -8,6 +8,7 @@ namespace MintCache.AspNetCore.Tests.Fixtures;
 /// pieces that ask it only a few things: each call is recorded by member name and answered by <see cref="Answer"/>,
 /// which by default throws as an unreachable server does.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Performance", "CA1852", Justification = "DispatchProxy derives its proxy type from this one at run time.")]
 internal class StubProxy : DispatchProxy
 {
     private readonly List<string> _calls = [];
