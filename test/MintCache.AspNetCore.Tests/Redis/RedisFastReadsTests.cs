@@ -6,7 +6,6 @@ using MintCache.AspNetCore.Entries;
 using MintCache.AspNetCore.Store;
 using MintCache.AspNetCore.Tests.Fixtures;
 using StackExchange.Redis;
-using StackExchange.Redis.Profiling;
 
 namespace MintCache.AspNetCore.Tests.Redis;
 
@@ -25,8 +24,8 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis)
         var multiplexer = await backend.Connection.GetAsync(default);
         Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("a", Page("page a"), [], Long, null, default));
         Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("b", Page("page b"), [], Long, null, default));
-        await Eventually.HoldsAsync(async () => await CommandsAsync(multiplexer, () => backend.LookupAsync("a", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "a is read with one GET");
-        await Eventually.HoldsAsync(async () => await CommandsAsync(multiplexer, () => backend.LookupAsync("b", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "b is read with one GET");
+        await Eventually.HoldsAsync(async () => await RedisCommandLog.CommandsAsync(multiplexer, () => backend.LookupAsync("a", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "a is read with one GET");
+        await Eventually.HoldsAsync(async () => await RedisCommandLog.CommandsAsync(multiplexer, () => backend.LookupAsync("b", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "b is read with one GET");
 
         // A caller that reads a pooled answer twice (a bug of its own) is told so, and the read is not pooled twice.
         var once = backend.LookupAsync("a", Lease, default);
@@ -49,7 +48,7 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis)
         var multiplexer = await backend.Connection.GetAsync(default);
         var entryKey = backend.Keys.Entry("k");
         Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], Long, null, default));
-        await Eventually.HoldsAsync(async () => await CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "k is read with one GET");
+        await Eventually.HoldsAsync(async () => await RedisCommandLog.CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "k is read with one GET");
 
         // The node's clock as measured a moment ago was a second away from where it is now: a step.
         var clock = backend.FastReads.Clocks.For(multiplexer, entryKey)!;
@@ -57,13 +56,13 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis)
         await clock.MeasureAsync(multiplexer);
         Assert.False(clock.IsKnown);
 
-        var commands = await CommandsAsync(multiplexer, async () => Assert.Equal("v1", Text((await backend.LookupAsync("k", Lease, default)).Page)));
+        var commands = await RedisCommandLog.CommandsAsync(multiplexer, async () => Assert.Equal("v1", Text((await backend.LookupAsync("k", Lease, default)).Page)));
         Assert.True(commands is [var script] && script.StartsWith("EVAL", StringComparison.Ordinal), string.Join(",", commands));
 
         // A measurement that agrees with the one after the step: plain reads decide again.
         await clock.MeasureAsync(multiplexer);
         Assert.True(clock.IsKnown);
-        Assert.Equal(["GET"], await CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()));
+        Assert.Equal(["GET"], await RedisCommandLog.CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()));
     }
 
     [Fact]
@@ -73,13 +72,13 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis)
         var backend = host.Backend;
         var multiplexer = await backend.Connection.GetAsync(default);
         Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], Long, null, default));
-        await Eventually.HoldsAsync(async () => await CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "k is read with one GET");
+        await Eventually.HoldsAsync(async () => await RedisCommandLog.CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "k is read with one GET");
 
         // The right offset, but measured longer ago than an estimate may be trusted.
         var clock = backend.FastReads.Clocks.For(multiplexer, backend.Keys.Entry("k"))!;
         clock.Record(OffsetNowMs(await redis.ServerNowAsync()), uncertaintyMs: 1, RedisServerClock.MaxAge + TimeSpan.FromSeconds(1));
 
-        var commands = await CommandsAsync(multiplexer, async () => Assert.Equal("v1", Text((await backend.LookupAsync("k", Lease, default)).Page)));
+        var commands = await RedisCommandLog.CommandsAsync(multiplexer, async () => Assert.Equal("v1", Text((await backend.LookupAsync("k", Lease, default)).Page)));
         Assert.True(commands is [var script] && script.StartsWith("EVAL", StringComparison.Ordinal), string.Join(",", commands));
     }
 
@@ -90,26 +89,15 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis)
         var backend = host.Backend;
         var multiplexer = await backend.Connection.GetAsync(default);
         Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], Long, null, default));
-        await Eventually.HoldsAsync(async () => await CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "k is read with one GET");
+        await Eventually.HoldsAsync(async () => await RedisCommandLog.CommandsAsync(multiplexer, () => backend.LookupAsync("k", Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "k is read with one GET");
 
         backend.FastReads.Enabled = false;
-        var commands = await CommandsAsync(multiplexer, async () => Assert.Equal("v1", Text((await backend.LookupAsync("k", Lease, default)).Page)));
+        var commands = await RedisCommandLog.CommandsAsync(multiplexer, async () => Assert.Equal("v1", Text((await backend.LookupAsync("k", Lease, default)).Page)));
         Assert.True(commands is [var script] && script.StartsWith("EVAL", StringComparison.Ordinal), string.Join(",", commands));
     }
 
     // The node's milliseconds minus this process's, as RedisServerClock keeps them, from a reading of the node's clock.
     private static long OffsetNowMs(long serverNowMs) => serverNowMs - (long)(System.Diagnostics.Stopwatch.GetTimestamp() * 1000.0 / System.Diagnostics.Stopwatch.Frequency);
-
-    private static async Task<string[]> CommandsAsync(IConnectionMultiplexer multiplexer, Func<Task> lookup)
-    {
-        var session = new ProfilingSession();
-        multiplexer.RegisterProfiler(() => session);
-        await lookup();
-        multiplexer.RegisterProfiler(() => null);
-
-        // The clock's own TIME, sent beside a lookup, is no decision.
-        return session.FinishProfiling().Select(c => c.Command).Where(c => c != "TIME").ToArray();
-    }
 
     private static ReadOnlySequence<byte> Page(string text) => new(Encoding.UTF8.GetBytes(text));
 

@@ -6,7 +6,6 @@ using MintCache.AspNetCore.Entries;
 using MintCache.AspNetCore.Store;
 using MintCache.AspNetCore.Tests.Fixtures;
 using StackExchange.Redis;
-using StackExchange.Redis.Profiling;
 
 namespace MintCache.AspNetCore.Tests.Redis;
 
@@ -33,12 +32,12 @@ public sealed class RedisNodeClockTests(RedisClusterFixture cluster)
 
         // Looked up until plain reads decide it: the clock of the node serving its slot is measured by then.
         await Eventually.HoldsAsync(
-            async () => (await CommandsAsync(multiplexer, async () => Assert.Equal(EntryState.Fresh, (await backend.LookupAsync(here, Lease, default)).State))).All(c => c == "GET"),
+            async () => (await RedisCommandLog.CommandsAsync(multiplexer, async () => Assert.Equal(EntryState.Fresh, (await backend.LookupAsync(here, Lease, default)).State))).All(c => c == "GET"),
             TimeSpan.FromSeconds(30),
             "a plain read decides the first key");
 
         // The other master's clock was never measured: its key goes to the script, which decides on that node's clock.
-        var commands = await CommandsAsync(multiplexer, async () => Assert.Equal("there", Text((await backend.LookupAsync(there, Lease, default)).Page)));
+        var commands = await RedisCommandLog.CommandsAsync(multiplexer, async () => Assert.Equal("there", Text((await backend.LookupAsync(there, Lease, default)).Page)));
         Assert.True(commands.Any(c => c.StartsWith("EVAL", StringComparison.Ordinal)) && !commands.Contains("GET"), string.Join(",", commands));
     }
 
@@ -46,17 +45,6 @@ public sealed class RedisNodeClockTests(RedisClusterFixture cluster)
     {
         var slot = multiplexer.HashSlot(key);
         return multiplexer.GetServers().First(s => s.IsConnected && !s.IsReplica).ClusterConfiguration!.GetBySlot(slot)!.EndPoint;
-    }
-
-    private static async Task<string[]> CommandsAsync(IConnectionMultiplexer multiplexer, Func<Task> lookup)
-    {
-        var session = new ProfilingSession();
-        multiplexer.RegisterProfiler(() => session);
-        await lookup();
-        multiplexer.RegisterProfiler(() => null);
-
-        // The clock's own TIME, sent beside a lookup, is no decision.
-        return session.FinishProfiling().Select(c => c.Command).Where(c => c != "TIME").ToArray();
     }
 
     private static ReadOnlySequence<byte> Page(string text) => new(Encoding.UTF8.GetBytes(text));
