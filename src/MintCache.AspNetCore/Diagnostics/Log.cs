@@ -289,12 +289,12 @@ internal static partial class Log
     internal const int IdRedisMemoryPolicyUnknown = 141;
 
     [LoggerMessage(IdRedisMemoryPolicyEvicts, LogLevel.Warning,
-        "Redis runs with maxmemory-policy {Policy}: under memory pressure it may evict the keys that purges and claims rely on, so a purged page may come back. The health check reports Degraded; use volatile-lru or noeviction.",
+        "Redis runs with maxmemory-policy {Policy}: under memory pressure it may evict the keys that purges and claims rely on, so a purged page may come back. The health check reports Degraded; use noeviction.",
         EventName = "RedisMemoryPolicyEvicts")]
     public static partial void RedisMemoryPolicyEvicts(ILogger logger, string policy);
 
     [LoggerMessage(IdRedisMemoryPolicyUnknown, LogLevel.Debug,
-        "Redis did not let this process read its maxmemory-policy (CONFIG GET is refused, as on many managed services); check it is not an allkeys-* policy.",
+        "Redis did not let this process read its maxmemory-policy (CONFIG GET is refused, as on many managed services); check it is noeviction.",
         EventName = "RedisMemoryPolicyUnknown")]
     public static partial void RedisMemoryPolicyUnknown(ILogger logger, Exception exception);
 }

@@ -68,7 +68,7 @@ internal sealed partial class RedisBackend : IBackendHealth
             data[BackendHealthData.MemoryPolicy] = policy;
         }
 
-        return RedisMemoryPolicy.EvictsAnyKey(policy)
+        return RedisMemoryPolicy.EvictsPurgeKeys(policy)
             ? HealthCheckResult.Degraded($"Redis runs with maxmemory-policy {policy}: under memory pressure it may evict the keys purges and claims rely on, so a purge may be lost.", data: data)
             : HealthCheckResult.Healthy("Redis answers; the farm shares one cache.", data);
     }

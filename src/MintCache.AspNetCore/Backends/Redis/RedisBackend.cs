@@ -39,6 +39,9 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     private readonly Metrics _metrics;
     private readonly RedisFastReads _fastReads;
 
+    // Counted by the script lookups here and the plain reads (RedisBackend.FreshRead.cs).
+    private long _redisLookups;
+
     public RedisBackend(RedisConnection connection, MemoryBackend local, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<RedisBackend> logger, Metrics metrics)
     {
         _metrics = metrics;
@@ -52,7 +55,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _pipeline = _availability.Pipeline;
         _fastReads = new RedisFastReads(_keys, timeProvider, options.Value.RedisOperationTimeout);
         _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
-        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, DropLastKnownUnlessDegraded);
+        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, _availability, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, DropLastKnownUnlessDegraded);
 
         // Connect now, in the background, rather than on the first lookup, subscribe to the farm's changes and check
         // the server's memory policy.
@@ -84,6 +87,9 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
     /// <summary>For tests: the local fallback this backend answers from while Redis fails.</summary>
     internal MemoryBackend Local => _local;
+
+    /// <summary>For tests and diagnostics: lookups sent to Redis (the lookup script).</summary>
+    internal long RedisLookups => Interlocked.Read(ref _redisLookups);
 
     /// <summary>For tests: the connection this backend uses.</summary>
     internal RedisConnection Connection => _connection;

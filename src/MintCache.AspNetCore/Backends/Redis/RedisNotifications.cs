@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using MintCache.AspNetCore.Diagnostics;
 using StackExchange.Redis;
@@ -9,7 +8,8 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// The one pub/sub subscription of a process: Redis tells every process when an entry changed (a store, a released
 /// claim: the message is the cache key) or when a tag eviction ran (an empty message). Each message is counted by the
 /// <see cref="RedisChangeStamps"/> (which drop the near copies it makes wrong) and wakes the
-/// <see cref="RedisColdMissWaiters"/> of its key; this type owns the subscription and whether it <see cref="IsLive"/>.
+/// <see cref="RedisColdMissWaiters"/> of its key. This type owns the subscription; whether it <see cref="IsLive"/> is
+/// <see cref="RedisAvailability"/>'s to say, told here what the subscription learns.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -25,8 +25,9 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// <para>
 /// A lost connection may never be restored: on a Redis Cluster, the master that died in a failover stays dead, and
 /// its replica serves its slots instead. So while Redis answers and the notifications are not live, <see cref="Resume"/>
-/// publishes an echo of this process's own, at most once a second, and the notifications are live again once it
-/// comes back through the subscription: proof that changes published from now on reach this process.
+/// publishes an echo of this process's own, as often as <see cref="RedisAvailability.TryBeginEcho"/> allows, and the
+/// notifications are live again once it comes back through the subscription: proof that changes published from now on
+/// reach this process.
 /// </para>
 /// </remarks>
 internal sealed class RedisNotifications : IDisposable
@@ -38,17 +39,16 @@ internal sealed class RedisNotifications : IDisposable
     private readonly RedisColdMissWaiters _waiters;
     private readonly ILogger _logger;
     private readonly Action _tagsEvicted;
+    private readonly RedisAvailability _availability;
     private IConnectionMultiplexer? _multiplexer;
     private ChannelMessageQueue? _queue;
     private long _received;
-    private int _live;
     private int _disposed;
-    private int _resuming;
-    private long _resumeAfter;
     private Echo? _echo;
 
-    public RedisNotifications(string prefix, RedisNearCache? near, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null, Action? wentLive = null)
+    public RedisNotifications(string prefix, RedisNearCache? near, RedisAvailability availability, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null, Action? wentLive = null)
     {
+        _availability = availability;
         _wentLive = wentLive ?? (static () => { });
         _tagsEvicted = tagsEvicted ?? (static () => { });
         _connectionLost = connectionLost ?? (static () => { });
@@ -61,8 +61,8 @@ internal sealed class RedisNotifications : IDisposable
     /// <summary>The channel every process of the farm publishes its changes on and listens to.</summary>
     public RedisChannel Channel => _channel;
 
-    /// <summary>Whether every change since the subscription was (re)established reaches this process.</summary>
-    public bool IsLive => Volatile.Read(ref _live) == 1;
+    /// <inheritdoc cref="RedisAvailability.SubscriptionLive"/>
+    public bool IsLive => _availability.SubscriptionLive;
 
     /// <summary>For tests: how many keys have lookups waiting in this process.</summary>
     internal int WaiterCount => _waiters.Count;
@@ -166,25 +166,22 @@ internal sealed class RedisNotifications : IDisposable
         // Whatever changed while nobody listened is unknown: forget every near copy taken before.
         Invalidate();
         _wentLive();
-        Volatile.Write(ref _live, 1);
+        _availability.SubscriptionProven();
         _waiters.WakeAll();
-        Log.NotificationsLive(_logger);
     }
 
     /// <summary>
     /// Called while Redis answers: when the notifications are not live, proves the subscription delivers with an echo
-    /// (at most once a second, in the background), then makes them live again. Cheap when they are live.
+    /// (in the background, as often as <see cref="RedisAvailability.TryBeginEcho"/> allows), then makes them live
+    /// again. Cheap when they are live.
     /// </summary>
     public void Resume(TimeSpan timeout)
     {
-        if (IsLive || Volatile.Read(ref _queue) is null || Volatile.Read(ref _disposed) == 1
-            || Stopwatch.GetTimestamp() < Interlocked.Read(ref _resumeAfter)
-            || Interlocked.Exchange(ref _resuming, 1) == 1)
+        if (IsLive || Volatile.Read(ref _queue) is null || Volatile.Read(ref _disposed) == 1 || !_availability.TryBeginEcho())
         {
             return;
         }
 
-        Interlocked.Exchange(ref _resumeAfter, Stopwatch.GetTimestamp() + Stopwatch.Frequency);
         _ = ResumeAsync(timeout);
     }
 
@@ -219,23 +216,19 @@ internal sealed class RedisNotifications : IDisposable
         finally
         {
             Volatile.Write(ref _echo, null);
-            Volatile.Write(ref _resuming, 0);
+            _availability.EndEcho();
         }
     }
 
     private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args)
     {
         // Any connection: with RESP3 the subscription shares the interactive one, and clearing costs little.
-        var wasLive = Interlocked.Exchange(ref _live, 0) == 1;
+        _availability.SubscriptionLost(args.ConnectionType.ToString());
 
         // Before the copies are dropped: the backend keeps them as last-known pages, should Redis be gone.
         _connectionLost();
         Invalidate();
         _waiters.WakeAll();
-        if (wasLive)
-        {
-            Log.NotificationsLost(_logger, args.ConnectionType.ToString());
-        }
     }
 
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs args)
@@ -302,7 +295,7 @@ internal sealed class RedisNotifications : IDisposable
             return;
         }
 
-        Volatile.Write(ref _live, 0);
+        _availability.SubscriptionLost(connectionType: null);
         if (_multiplexer is { } multiplexer)
         {
             multiplexer.ConnectionFailed -= OnConnectionFailed;
