@@ -82,6 +82,22 @@ public sealed class RedisHealthTests(RedisServerFixture redis)
     }
 
     [Fact]
+    public async Task EvictionPolicyWithoutMemoryLimit_Healthy()
+    {
+        // maxmemory 0: Redis never evicts, whatever the policy says.
+        var executable = LocalRedisServer.FindExecutable();
+        Assert.True(executable is not null, "redis-server is not installed.");
+        using var server = await LocalRedisServer.StartAsync(executable, LocalRedisServer.FreeLoopbackPort(), arguments: ["--maxmemory", "0", "--maxmemory-policy", "volatile-lru"]);
+        await using var services = Services(server.Endpoint, fakeLogs: true);
+
+        var report = await services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+
+        Assert.Equal(HealthStatus.Healthy, report.Status);
+        Assert.Equal("noeviction", report.Entries["mintcache"].Data["memoryPolicy"]);
+        Assert.DoesNotContain(services.GetRequiredService<FakeLogCollector>().GetSnapshot(), r => r.Id.Id == Log.IdRedisMemoryPolicyEvicts);
+    }
+
+    [Fact]
     public async Task MemoryPolicyNotReadable_HealthyAndSaidAtDebug()
     {
         // As on a managed Redis, where CONFIG is not allowed.

@@ -5,7 +5,8 @@ using StackExchange.Redis;
 namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
-/// Redis's <c>maxmemory-policy</c>, read once with <c>CONFIG GET</c>: under an <c>allkeys-*</c> policy Redis may evict
+/// Redis's <c>maxmemory-policy</c>, read once with <c>CONFIG GET</c>; with <c>maxmemory 0</c> (no limit) Redis never
+/// evicts, whatever the policy, and it reads as <c>noeviction</c>. Under an <c>allkeys-*</c> policy Redis may evict
 /// any key the backend writes (tag sets, revocations, the epoch), and under a <c>volatile-*</c> policy the keys with a
 /// TTL, among them the tag sets and revocations that purges and fences depend on. Under either the health check reads
 /// Degraded: a purge may be lost (docs/decisions/eviction-policies.md). Only <c>noeviction</c> keeps them.
@@ -19,6 +20,7 @@ internal sealed class RedisMemoryPolicy(ILogger logger, TimeSpan timeout)
 {
     private const string AllKeysPrefix = "allkeys-";
     private const string VolatilePrefix = "volatile-";
+    private const string NoEviction = "noeviction";
 
     private readonly Lock _lock = new();
     private Task<string?>? _reading;
@@ -45,13 +47,28 @@ internal sealed class RedisMemoryPolicy(ILogger logger, TimeSpan timeout)
         }
     }
 
+    /// <summary>The effective policy from a <c>CONFIG GET maxmemory*</c> reply: <c>noeviction</c> when nothing limits memory.</summary>
+    internal static string? ReadPolicy(RedisResult[]? pairs)
+    {
+        string? policy = null, limit = null;
+        for (var i = 0; pairs is not null && i + 1 < pairs.Length; i += 2)
+        {
+            switch ((string?)pairs[i])
+            {
+                case "maxmemory-policy": policy = (string?)pairs[i + 1]; break;
+                case "maxmemory": limit = (string?)pairs[i + 1]; break;
+            }
+        }
+
+        return limit == "0" && policy is not null ? NoEviction : policy;
+    }
+
     private async Task<string?> ReadOnceAsync(IConnectionMultiplexer multiplexer)
     {
         try
         {
-            var reply = await multiplexer.GetDatabase().ExecuteAsync("CONFIG", "GET", "maxmemory-policy").WaitAsync(timeout).ConfigureAwait(false);
-            var pair = (RedisResult[]?)reply;
-            var policy = pair is { Length: 2 } ? (string?)pair[1] : null;
+            var reply = await multiplexer.GetDatabase().ExecuteAsync("CONFIG", "GET", "maxmemory*").WaitAsync(timeout).ConfigureAwait(false);
+            var policy = ReadPolicy((RedisResult[]?)reply);
             if (EvictsPurgeKeys(policy))
             {
                 Log.RedisMemoryPolicyEvicts(logger, policy!);
