@@ -288,6 +288,19 @@ public sealed class MintCacheOptions
     [Range(typeof(long), "1024", "17179869184")]
     public long NearCacheSizeLimit { get; set; } = MintCacheConstants.DefaultNearCacheSizeLimit;
 
+    /// <summary>
+    /// Gets or sets the size from which a page is stored compressed (Brotli) in Redis; <see langword="null"/> stores
+    /// every page as it is.
+    /// </summary>
+    /// <value>The default value is 1024 bytes. Valid values are 0 and above, or <see langword="null"/>. It applies only with Redis.</value>
+    /// <remarks>
+    /// A page that does not shrink is stored as it is. A page is decompressed once when a process reads it from Redis,
+    /// and the near cache keeps it decompressed, so its fresh hits cost nothing more. Values written with and without
+    /// compression are read alike, so the setting may differ between the processes of a farm and change at any time.
+    /// </remarks>
+    [Range(0, int.MaxValue)]
+    public int? RedisCompressionThreshold { get; set; } = MintCacheConstants.DefaultRedisCompressionThreshold;
+
     /// <summary>Whether a Redis backend is configured by either way.</summary>
     internal bool UsesRedis => !string.IsNullOrWhiteSpace(Redis) || ConnectionMultiplexerFactory is not null;
 }

@@ -297,4 +297,12 @@ internal static partial class Log
         "Redis did not let this process read its maxmemory-policy (CONFIG GET is refused, as on many managed services); check it is noeviction.",
         EventName = "RedisMemoryPolicyUnknown")]
     public static partial void RedisMemoryPolicyUnknown(ILogger logger, Exception exception);
+
+    // 200-209: compressed pages in Redis.
+    internal const int IdRedisPageNotDecoded = 200;
+
+    [LoggerMessage(IdRedisPageNotDecoded, LogLevel.Warning,
+        "A page read from Redis could not be decoded ({Failure}) and was answered as a miss; the next store overwrites it.",
+        EventName = "RedisPageNotDecoded")]
+    public static partial void RedisPageNotDecoded(ILogger logger, Backends.Redis.RedisPageCodec.Failure failure);
 }

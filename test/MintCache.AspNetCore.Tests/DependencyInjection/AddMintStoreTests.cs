@@ -79,6 +79,7 @@ public sealed class AddMintStoreTests
     [InlineData("ColdMissWait", "-00:00:01")]
     [InlineData("ColdMissWait", "00:10:00")]
     [InlineData("NearCacheSizeLimit", "100")]
+    [InlineData("RedisCompressionThreshold", "-1")]
     [InlineData("EagerRefreshThreshold", "0")]
     [InlineData("EagerRefreshThreshold", "1")]
     [InlineData("EagerRefreshThreshold", "1.5")]

@@ -26,7 +26,7 @@ public sealed class RedisWireTests(RedisServerFixture redis)
         var codes = RedisWire.LuaCodes().ToArray();
         var offsets = new (string Name, int Value)[]
         {
-            ("OFF_VERSION", VersionOffset), ("OFF_STALE", StaleAtOffset), ("OFF_EXPIRES", ExpiresAtOffset), ("OFF_GEN", GenerationOffset),
+            ("OFF_VERSION", VersionOffset), ("OFF_CODEC", CodecOffset), ("OFF_STALE", StaleAtOffset), ("OFF_EXPIRES", ExpiresAtOffset), ("OFF_GEN", GenerationOffset),
             ("OFF_FAILSAFE", FailSafeUntilOffset), ("OFF_GRACE", GraceOffset), ("OFF_EAGER", EagerAtOffset), ("OFF_LENGTH", PageLengthOffset),
             ("HEADER", HeaderSize), ("VERSION", RedisWire.Version),
         };

@@ -203,10 +203,16 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     private BackendLookup ReadLookup(string key, RedisKey entryKey, RedisResult result, long token, long mark, long sentAt)
     {
         var reply = new RedisLookupReply(result);
+        byte[]? page = null;
+        if (reply.Page is { } stored && RedisPageCodec.TryDecode(reply.Codec, stored, out page) is not RedisPageCodec.Failure.None and var failure)
+        {
+            return NotDecoded(key, reply, token, failure);
+        }
+
         switch (reply.Code)
         {
             case RedisWire.LookupCode.Fresh:
-                var fresh = reply.Page!;
+                var fresh = page!;
                 _fastReads.SawFresh(key, entryKey, RedisFastReads.TicksAfter(sentAt, reply.MsToKeep));
                 KeepNear(key, fresh, mark, sentAt, reply.MsToKeep, reply.MsToExpiry, reply.MsToFailSafe, reply.GraceMs);
                 return reply.Claimed
@@ -214,14 +220,27 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                     : BackendLookup.Fresh(fresh);
             case RedisWire.LookupCode.Stale:
                 return reply.Claimed
-                    ? BackendLookup.StaleClaimed(reply.Page!, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
-                    : BackendLookup.Stale(reply.Page!);
+                    ? BackendLookup.StaleClaimed(page!, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
+                    : BackendLookup.Stale(page!);
             case RedisWire.LookupCode.Rejected:
                 Log.EntryRejected(_logger, Name, reply.Reason);
                 return BackendLookup.MissingAt(reply.Now);
             default:
                 return WithLastKnown(key, ReadMissing(reply, token, mark));
         }
+    }
+
+    /// <summary>
+    /// A page Redis answered with that cannot be decoded (damaged, or written by a newer MintCache): a logged miss, as
+    /// any rejected value (invariant 4). A claim the lookup took stays this request's, so its render replaces the value.
+    /// </summary>
+    private BackendLookup NotDecoded(string key, in RedisLookupReply reply, long token, RedisPageCodec.Failure failure)
+    {
+        Log.RedisPageNotDecoded(_logger, failure);
+        _fastReads.Forget(key);
+        return reply.Claimed
+            ? BackendLookup.MissingClaimed(new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
+            : BackendLookup.MissingAt(reply.Now);
     }
 
     public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
@@ -237,8 +256,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
 
         // Room for the header first, which the store script writes in place: Redis copies the page once.
-        var value = new byte[RedisWire.HeaderSize + page.Length];
-        page.CopyTo(value.AsSpan(RedisWire.HeaderSize));
+        var value = RedisPageCodec.Encode(page, _options.RedisCompressionThreshold);
         return SetOnRedisAsync(key, value, tags, lifetime, fence, cancellationToken);
     }
 
@@ -260,7 +278,9 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
             OnFailure(call, ex, Tags.OperationStore, _keys.Entry(key));
-            return _local.Set(key, value.AsSpan(RedisWire.HeaderSize).ToArray(), tags, lifetime, fence);
+            // Decoding what this process just encoded cannot fail.
+            _ = RedisPageCodec.TryDecodeValue(value, out var page);
+            return _local.Set(key, page, tags, lifetime, fence);
         }
     }
 

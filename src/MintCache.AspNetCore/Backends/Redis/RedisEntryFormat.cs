@@ -17,7 +17,8 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// offset  size  field
 ///      0     4  magic "MINT" (a value without it was written by another program)
 ///      4     1  format version, 2
-///      5     3  reserved, zero
+///      5     1  codec of the page (<see cref="RedisPageCodec"/>): 0 as it is, 1 Brotli
+///      6     2  reserved, zero
 ///      8     8  stale-at (ms, server clock): before it the entry is fresh
 ///     16     8  expires-at (ms, server clock): from it the entry is gone
 ///     24     8  generation: grows with every store under the key (fencing)
@@ -25,7 +26,7 @@ namespace MintCache.AspNetCore.Backends.Redis;
 ///     40     4  grace (ms): what each failed regeneration gives the entry again, within fail-safe-until
 ///     44     8  eager-at (ms, server clock): from it a lookup of the fresh entry may refresh it early; 0 for never
 ///     52     4  page length n (a value shorter than the header + n was truncated)
-///     56     n  the page
+///     56     n  the page, encoded by its codec (a compressed page: its decoded length, u32, then the stream)
 /// </code>
 /// <para>
 /// A value that fails any check is a <see cref="EntryRejectReason"/>: logged, answered as a miss, overwritten by the
@@ -43,7 +44,7 @@ internal static class RedisEntryFormat
 
     /// <summary>
     /// The page of a version-2 value that is fresh until after <paramref name="latestNowMs"/> and not due for an eager
-    /// refresh by then, copied out; <see langword="false"/> for anything else (stale, due, another version, damaged),
+    /// refresh by then, decoded; <see langword="false"/> for anything else (stale, due, another version, damaged),
     /// which the lookup script then decides. <paramref name="msToKeep"/>: how long it certainly stays so; the rest is the
     /// entry's life past its freshness, which a near copy keeps.
     /// </summary>
@@ -68,7 +69,11 @@ internal static class RedisEntryFormat
             return false;
         }
 
-        page = value[HeaderSize..].ToArray();
+        if (RedisPageCodec.TryDecodeValue(value, out page) != RedisPageCodec.Failure.None)
+        {
+            return false;
+        }
+
         msToKeep = keepUntil - latestNowMs;
         ReadLife(value, latestNowMs, out msToExpiry, out msToFailSafe, out graceMs);
         return true;
@@ -76,7 +81,7 @@ internal static class RedisEntryFormat
 
     /// <summary>
     /// The page of a version-2 value that is certainly stale at <paramref name="earliestNowMs"/> and certainly not
-    /// expired at <paramref name="latestNowMs"/>, copied out, with the rest of its life from <paramref name="latestNowMs"/>
+    /// expired at <paramref name="latestNowMs"/>, decoded, with the rest of its life from <paramref name="latestNowMs"/>
     /// (so never overstated); <see langword="false"/> for anything else.
     /// </summary>
     public static bool TryReadStale(ReadOnlySpan<byte> value, long earliestNowMs, long latestNowMs, out byte[] page, out long msToExpiry, out long msToFailSafe, out long graceMs)
@@ -94,7 +99,11 @@ internal static class RedisEntryFormat
             return false;
         }
 
-        page = value[HeaderSize..].ToArray();
+        if (RedisPageCodec.TryDecodeValue(value, out page) != RedisPageCodec.Failure.None)
+        {
+            return false;
+        }
+
         ReadLife(value, latestNowMs, out msToExpiry, out msToFailSafe, out graceMs);
         return true;
     }

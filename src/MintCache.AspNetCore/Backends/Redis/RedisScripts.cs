@@ -84,6 +84,7 @@ internal static class RedisScripts
             end
           end
         end
+        r.codec = string.byte(h, OFF_CODEC + 1)
         r.page = page(KEYS[1])
         return lookupreply(r)
         """;
@@ -104,8 +105,8 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// Stores a page: <paramref name="value"/> is <see cref="RedisWire.HeaderSize"/> bytes of room for the header,
-    /// then the page, written as sent and its header set in place. Fresh for <paramref name="freshMs"/>, then stale for
+    /// Stores a page: <paramref name="value"/> is <see cref="RedisWire.HeaderSize"/> bytes of room for the header (its
+    /// codec byte set by the caller, and kept), then the page, written as sent and its header set in place. Fresh for <paramref name="freshMs"/>, then stale for
     /// <paramref name="graceMs"/>, physically deleted by Redis after both and the fail-safe
     /// (<paramref name="failSafeMs"/>) that failed regenerations may use; refreshed early from <paramref name="eagerMs"/>
     /// after now when that is not 0 (eager refresh). <paramref name="keys"/> are the entry's, its claim's, and on one
@@ -165,7 +166,7 @@ internal static class RedisScripts
         if eager > 0 then eager = now + eager end
         local latest = now + fresh + grace + tonumber(ARGV[4])
         local value = ARGV[1]
-        local head = MAGIC .. string.char(VERSION, 0, 0, 0) .. pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
+        local head = MAGIC .. string.char(VERSION, string.byte(value, OFF_CODEC + 1), 0, 0) .. pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
           .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8) .. pn(#value - HEADER, 4)
         redis.call('SET', KEYS[1], value, 'PX', latest - now)
         redis.call('SETRANGE', KEYS[1], 0, head)

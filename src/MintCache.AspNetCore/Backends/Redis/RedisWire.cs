@@ -20,6 +20,9 @@ internal static class RedisWire
 {
     public const int MagicOffset = 0;
     public const int VersionOffset = 4;
+
+    /// <summary>The page's codec (<see cref="RedisPageCodec.Codec"/>): 0, as every value before it, is the page as it is.</summary>
+    public const int CodecOffset = 5;
     public const int StaleAtOffset = 8;
     public const int ExpiresAtOffset = 16;
     public const int GenerationOffset = 24;
@@ -83,6 +86,9 @@ internal static class RedisWire
         MsToFailSafe,
         GraceMs,
 
+        /// <summary>With a page: its header's codec byte (<see cref="RedisPageCodec.Codec"/>).</summary>
+        Codec,
+
         /// <summary>Last: present only when the reply answers with the page.</summary>
         Page,
     }
@@ -110,6 +116,7 @@ internal static class RedisWire
         void Text(string name, string value) => lua.Append("local ").Append(name).Append(" = '").Append(value).Append("'\n");
 
         Constant("OFF_VERSION", VersionOffset);
+        Constant("OFF_CODEC", CodecOffset);
         Constant("OFF_STALE", StaleAtOffset);
         Constant("OFF_EXPIRES", ExpiresAtOffset);
         Constant("OFF_GEN", GenerationOffset);
