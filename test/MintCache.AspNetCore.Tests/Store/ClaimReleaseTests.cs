@@ -52,7 +52,8 @@ public abstract class ClaimReleaseTests : IAsyncLifetime
 
     /// <summary>
     /// Looks <paramref name="key"/> up until a lookup is answered "miss" (its claim won): the first on memory, the
-    /// second on Redis, whose winning lookup is served the stale page and hands its miss to the next.
+    /// second on Redis when its winning lookup completed asynchronously, was served the stale page and handed its miss
+    /// to the next.
     /// </summary>
     private protected async Task WinClaimAsync(string key)
     {
@@ -62,7 +63,12 @@ public abstract class ClaimReleaseTests : IAsyncLifetime
             return;
         }
 
-        Assert.NotNull(await Store.GetAsync(key, default));
+        // A remote lookup whose reply came back before it was awaited completes synchronously and answers "miss" itself.
+        if (await Store.GetAsync(key, default) is null)
+        {
+            return;
+        }
+
         Assert.Null(await Store.GetAsync(key, default));
     }
 }
