@@ -93,7 +93,11 @@ internal static class RedisScripts
         local expires = u64(h, OFF_EXPIRES)
         if now >= expires then return missing() end
         local stale = u64(h, OFF_STALE)
-        if gen <= soft and now < stale and not err(redis.pcall('SETRANGE', KEYS[1], OFF_STALE, pn(now, 8))) then stale = now end
+        if gen <= soft and now < stale then
+          -- Stale from now, written so later reads agree; answered stale even if Redis refuses the write (OOM).
+          redis.pcall('SETRANGE', KEYS[1], OFF_STALE, pn(now, 8))
+          stale = now
+        end
         local r = {now = now, generation = gen, msToExpiry = expires - now,
           msToFailSafe = u64(h, OFF_FAILSAFE) - now, graceMs = u32(h, OFF_GRACE)}
         if now < stale then
