@@ -305,4 +305,24 @@ internal static partial class Log
         "A page read from Redis could not be decoded ({Failure}) and was answered as a miss; the next store overwrites it.",
         EventName = "RedisPageNotDecoded")]
     public static partial void RedisPageNotDecoded(ILogger logger, Backends.Redis.RedisPageCodec.Failure failure);
+
+    // 160-169: clears (hard and soft).
+    internal const int IdCleared = 160;
+    internal const int IdClearFailed = 161;
+    internal const int IdRedisClearStampUnread = 162;
+
+    [LoggerMessage(IdCleared, LogLevel.Information,
+        "Cleared the {Backend} cache ({Kind}): pages stored before now are {Outcome} when next requested.",
+        EventName = "Cleared")]
+    public static partial void Cleared(ILogger logger, string backend, string kind, string outcome);
+
+    [LoggerMessage(IdClearFailed, LogLevel.Warning,
+        "The {Backend} cache backend failed a clear; pages stored before it may be served until they expire.",
+        EventName = "ClearFailed")]
+    public static partial void ClearFailed(ILogger logger, string backend, Exception exception);
+
+    [LoggerMessage(IdRedisClearStampUnread, LogLevel.Warning,
+        "Could not read the farm's clear stamp from Redis; plain reads and near copies wait for the scripts until it is read.",
+        EventName = "RedisClearStampUnread")]
+    public static partial void RedisClearStampUnread(ILogger logger, Exception exception);
 }

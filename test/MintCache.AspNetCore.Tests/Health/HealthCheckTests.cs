@@ -146,5 +146,7 @@ public sealed class HealthCheckTests
         public ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public ValueTask EvictKeyAsync(string key, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public ValueTask ClearAsync(bool soft, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 }

@@ -80,7 +80,10 @@ internal sealed partial class RedisBackend
             lifetime.EagerAfter > TimeSpan.Zero ? Milliseconds(lifetime.EagerAfter, minimum: 1) : 0,
             tagLifeMs,
             EvictedMarker,
-            EvictionMemoryMs).WaitAsync(cancellationToken).ConfigureAwait(false);
+            EvictionMemoryMs,
+            ClearRecordFor(db),
+            _clears.Hard,
+            _clears.Soft).WaitAsync(cancellationToken).ConfigureAwait(false);
         var outcome = new RedisStoreReply(reply).Outcome;
         if (outcome == StoreOutcome.Refused)
         {

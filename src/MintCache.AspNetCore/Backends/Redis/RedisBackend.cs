@@ -38,6 +38,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     private readonly MintCacheOptions _options;
     private readonly Metrics _metrics;
     private readonly RedisFastReads _fastReads;
+    private readonly RedisClearStamps _clears = new();
 
     // Counted by the script lookups here and the plain reads (RedisBackend.FreshRead.cs).
     private long _redisLookups;
@@ -53,9 +54,10 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _keys = new RedisKeys(options.Value.KeyPrefix);
         _availability = new RedisAvailability(options.Value, timeProvider, logger, SlotAnswersAsync, OnDegraded, OnRestored);
         _pipeline = _availability.Pipeline;
-        _fastReads = new RedisFastReads(_keys, timeProvider, options.Value.RedisOperationTimeout);
+        _fastReads = new RedisFastReads(_keys, timeProvider, options.Value.RedisOperationTimeout, _clears);
         _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
-        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, _availability, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, DropLastKnownUnlessDegraded);
+        _notifications = new RedisNotifications(
+            options.Value.KeyPrefix, _near, _availability, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, OnNotificationsLive, _clears, OnClearedElsewhere);
 
         // Connect now, in the background, rather than on the first lookup, subscribe to the farm's changes and check
         // the server's memory policy.
@@ -173,12 +175,16 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             result = await _pipeline.ExecuteAsync(
                 static async (state, ct) =>
                 {
-                    return await RedisScripts.LookupAsync(await state.Self.DatabaseAsync(ct).ConfigureAwait(false),
+                    var db = await state.Self.DatabaseAsync(ct).ConfigureAwait(false);
+                    return await RedisScripts.LookupAsync(db,
                         state.EntryKey,
                         state.Self._keys.Claim(state.Key),
                         state.Token,
                         Milliseconds(state.Lease),
-                        Milliseconds(state.Self._options.FailureBackoff + state.Self._options.RegenerationTimeout)).WaitAsync(ct).ConfigureAwait(false);
+                        Milliseconds(state.Self._options.FailureBackoff + state.Self._options.RegenerationTimeout),
+                        state.Self.ClearRecordFor(db),
+                        state.Self._clears.Hard,
+                        state.Self._clears.Soft).WaitAsync(ct).ConfigureAwait(false);
                 },
                 (Self: this, Key: key, EntryKey: entryKey, Token: token, Lease: leaseDuration),
                 CancellationToken.None).ConfigureAwait(false);

@@ -46,13 +46,14 @@ internal static class RedisEntryFormat
     /// The page of a version-2 value that is fresh until after <paramref name="latestNowMs"/> and not due for an eager
     /// refresh by then, decoded; <see langword="false"/> for anything else (stale, due, another version, damaged),
     /// which the lookup script then decides. <paramref name="msToKeep"/>: how long it certainly stays so; the rest is the
-    /// entry's life past its freshness, which a near copy keeps.
+    /// entry's life past its freshness, which a near copy keeps. A value of a generation at or below
+    /// <paramref name="clearedUpTo"/> (stored before a clear) is the script's too.
     /// </summary>
-    public static bool TryReadFresh(ReadOnlySpan<byte> value, long latestNowMs, out byte[] page, out long msToKeep, out long msToExpiry, out long msToFailSafe, out long graceMs)
+    public static bool TryReadFresh(ReadOnlySpan<byte> value, long latestNowMs, out byte[] page, out long msToKeep, out long msToExpiry, out long msToFailSafe, out long graceMs, long clearedUpTo = 0)
     {
         page = null!;
         msToKeep = msToExpiry = msToFailSafe = graceMs = 0;
-        if (!IsIntactVersion2(value))
+        if (!IsIntactVersion2(value) || Cleared(value, clearedUpTo))
         {
             return false;
         }
@@ -82,13 +83,14 @@ internal static class RedisEntryFormat
     /// <summary>
     /// The page of a version-2 value that is certainly stale at <paramref name="earliestNowMs"/> and certainly not
     /// expired at <paramref name="latestNowMs"/>, decoded, with the rest of its life from <paramref name="latestNowMs"/>
-    /// (so never overstated); <see langword="false"/> for anything else.
+    /// (so never overstated); <see langword="false"/> for anything else, a value of a generation at or below
+    /// <paramref name="clearedUpTo"/> included.
     /// </summary>
-    public static bool TryReadStale(ReadOnlySpan<byte> value, long earliestNowMs, long latestNowMs, out byte[] page, out long msToExpiry, out long msToFailSafe, out long graceMs)
+    public static bool TryReadStale(ReadOnlySpan<byte> value, long earliestNowMs, long latestNowMs, out byte[] page, out long msToExpiry, out long msToFailSafe, out long graceMs, long clearedUpTo = 0)
     {
         page = null!;
         msToExpiry = msToFailSafe = graceMs = 0;
-        if (!IsIntactVersion2(value))
+        if (!IsIntactVersion2(value) || Cleared(value, clearedUpTo))
         {
             return false;
         }
@@ -115,6 +117,10 @@ internal static class RedisEntryFormat
         msToFailSafe = (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.FailSafeUntilOffset..]) - latestNowMs;
         graceMs = BinaryPrimitives.ReadUInt32BigEndian(value[RedisWire.GraceOffset..]);
     }
+
+    // Generations are microseconds of the server clock at the store, as the clear stamps are: at or below one, stored before it.
+    private static bool Cleared(ReadOnlySpan<byte> value, long clearedUpTo)
+        => clearedUpTo > 0 && (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.GenerationOffset..]) <= clearedUpTo;
 
     // The plain reads decide only version-2 values that pass every check the scripts make; anything else is the script's.
     private static bool IsIntactVersion2(ReadOnlySpan<byte> value)

@@ -39,11 +39,13 @@ internal sealed class RedisFastReads : IDisposable
     private readonly RedisFreshnessHints _hints = new();
     private readonly RedisReplyWaits<Lease<byte>?> _entryReplies;
     private readonly RedisReplyWaits<RedisValue> _claimReplies;
+    private readonly RedisClearStamps _clears;
     private volatile bool _enabled = true;
 
-    public RedisFastReads(RedisKeys keys, TimeProvider timeProvider, TimeSpan timeout)
+    public RedisFastReads(RedisKeys keys, TimeProvider timeProvider, TimeSpan timeout, RedisClearStamps? clears = null)
     {
         _keys = keys;
+        _clears = clears ?? new RedisClearStamps();
         _entryReplies = new RedisReplyWaits<Lease<byte>?>(timeProvider, timeout);
         _claimReplies = new RedisReplyWaits<RedisValue>(timeProvider, timeout);
     }
@@ -190,7 +192,7 @@ internal sealed class RedisFastReads : IDisposable
             // the stale page, as the script would give; a free or revoked claim is for the script to take.
             var holder = (string?)holding;
             if (value is null || holder is not { Length: > 0 } || holder[0] == '!'
-                || !RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out var stale, out var msToGone, out var msToFailSafeGone, out var staleGraceMs))
+                || !RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out var stale, out var msToGone, out var msToFailSafeGone, out var staleGraceMs, _clears.StaleUpTo))
             {
                 return RedisFastRead.Undecided;
             }
@@ -205,7 +207,7 @@ internal sealed class RedisFastReads : IDisposable
     /// </summary>
     private bool TryReadFresh(Lease<byte>? value, string key, RedisKey entryKey, long sentAt, long latestNow, out RedisFastRead fresh)
     {
-        if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
+        if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs, _clears.FreshUpTo))
         {
             _hints.Fresh(key, entryKey, TicksAfter(sentAt, msToKeep));
             fresh = new RedisFastRead(RedisFastRead.Verdict.Fresh, page, msToKeep, msToExpiry, msToFailSafe, graceMs);

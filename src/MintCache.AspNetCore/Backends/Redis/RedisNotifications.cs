@@ -40,15 +40,21 @@ internal sealed class RedisNotifications : IDisposable
     private readonly ILogger _logger;
     private readonly Action _tagsEvicted;
     private readonly RedisAvailability _availability;
+    private readonly RedisClearStamps? _clears;
+    private readonly Action<bool, bool> _cleared;
     private IConnectionMultiplexer? _multiplexer;
     private ChannelMessageQueue? _queue;
     private long _received;
     private int _disposed;
     private Echo? _echo;
 
-    public RedisNotifications(string prefix, RedisNearCache? near, RedisAvailability availability, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null, Action? wentLive = null)
+    public RedisNotifications(
+        string prefix, RedisNearCache? near, RedisAvailability availability, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null,
+        Action? wentLive = null, RedisClearStamps? clears = null, Action<bool, bool>? cleared = null)
     {
         _availability = availability;
+        _clears = clears;
+        _cleared = cleared ?? (static (_, _) => { });
         _wentLive = wentLive ?? (static () => { });
         _tagsEvicted = tagsEvicted ?? (static () => { });
         _connectionLost = connectionLost ?? (static () => { });
@@ -163,8 +169,10 @@ internal sealed class RedisNotifications : IDisposable
     /// <summary>The subscription is proven to deliver: live from now on.</summary>
     private void GoLive()
     {
-        // Whatever changed while nobody listened is unknown: forget every near copy taken before.
+        // Whatever changed while nobody listened is unknown: forget every near copy taken before, and the clears heard
+        // (the backend reads the record again).
         Invalidate();
+        _clears?.Distrust();
         _wentLive();
         _availability.SubscriptionProven();
         _waiters.WakeAll();
@@ -224,6 +232,7 @@ internal sealed class RedisNotifications : IDisposable
     {
         // Any connection: with RESP3 the subscription shares the interactive one, and clearing costs little.
         _availability.SubscriptionLost(args.ConnectionType.ToString());
+        _clears?.Distrust();
 
         // Before the copies are dropped: the backend keeps them as last-known pages, should Redis be gone.
         _connectionLost();
@@ -263,6 +272,15 @@ internal sealed class RedisNotifications : IDisposable
         if (Volatile.Read(ref _echo) is { } echo && key == echo.Message)
         {
             echo.Received.TrySetResult();
+            return;
+        }
+
+        if (_clears is not null && RedisClearStamps.TryParse(key ?? "", out var hard, out var soft))
+        {
+            // A clear: every near copy may be older than it.
+            var (hardGrew, softGrew) = _clears.Heard(hard, soft);
+            Invalidate();
+            _cleared(hardGrew, softGrew);
             return;
         }
 

@@ -36,10 +36,34 @@ internal static class RedisScripts
     /// its stale-at, or its eager-at when that comes first; past its eager-at, the lookup that takes the claim
     /// refreshes it early.
     /// </remarks>
-    public static Task<RedisResult> LookupAsync(IDatabase db, RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs)
-        => db.ScriptEvaluateAsync(LookupScript, [entry, claim], [token, leaseMs, holdMs]);
+    /// <para>
+    /// Clears: an entry of a generation at or below the hard stamp is deleted and answered missing; at or below the soft
+    /// stamp and still fresh, its stale-at moves to now (its expiry kept), and it is answered as any stale entry. The
+    /// stamps are the record <paramref name="clear"/> (on one node) and the host's copy (<paramref name="hardUs"/>,
+    /// <paramref name="softUs"/>), whichever is later.
+    /// </para>
+    public static Task<RedisResult> LookupAsync(IDatabase db, RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs, RedisKey? clear = null, long hardUs = 0, long softUs = 0)
+        => clear is { } record
+            ? db.ScriptEvaluateAsync(LookupScript, [entry, claim, record], [token, leaseMs, holdMs, hardUs, softUs])
+            : db.ScriptEvaluateAsync(LookupScript, [entry, claim], [token, leaseMs, holdMs, hardUs, softUs]);
 
-    private static readonly string LookupScript = RedisWire.LuaPrelude + """
+    // The latest clears' stamps (µs): the host's copy (two arguments from 'at'), and the record in 'key' when one is given.
+    private const string ClearStamps = """
+        local function clears(key, at)
+          local hard, soft = tonumber(ARGV[at]) or 0, tonumber(ARGV[at + 1]) or 0
+          if key then
+            local c = redis.pcall('HMGET', key, 'h', 's')
+            if type(c) == 'table' and not c.err then
+              hard = math.max(hard, tonumber(c[1]) or 0)
+              soft = math.max(soft, tonumber(c[2]) or 0)
+            end
+          end
+          return hard, soft
+        end
+
+        """;
+
+    private static readonly string LookupScript = RedisWire.LuaPrelude + ClearStamps + """
         local now = nowms()
         local function claim()
           local c = redis.pcall('GET', KEYS[2])
@@ -60,10 +84,21 @@ internal static class RedisScripts
         local h, bad = header(KEYS[1])
         if bad ~= R_NONE then return lookupreply{code = REJECTED, now = now, detail = bad} end
         if not h then return missing() end
+        local hard, soft = clears(KEYS[3], 4)
+        local gen = u64(h, OFF_GEN)
+        if gen <= hard then
+          redis.call('DEL', KEYS[1])
+          return missing()
+        end
         local expires = u64(h, OFF_EXPIRES)
         if now >= expires then return missing() end
         local stale = u64(h, OFF_STALE)
-        local r = {now = now, generation = u64(h, OFF_GEN), msToExpiry = expires - now,
+        if gen <= soft and now < stale then
+          -- Stale from now, written so later reads agree; answered stale even if Redis refuses the write (OOM).
+          redis.pcall('SETRANGE', KEYS[1], OFF_STALE, pn(now, 8))
+          stale = now
+        end
+        local r = {now = now, generation = gen, msToExpiry = expires - now,
           msToFailSafe = u64(h, OFF_FAILSAFE) - now, graceMs = u32(h, OFF_GRACE)}
         if now < stale then
           r.code = FRESH
@@ -123,15 +158,20 @@ internal static class RedisScripts
     /// another generation than <paramref name="claimGen"/> is stored. Either way the claim is deleted if
     /// <paramref name="token"/> still owns it (compare-and-delete), never otherwise, and <paramref name="member"/> (the
     /// cache key) is published on <paramref name="channel"/>, which invalidates near copies and wakes cold-miss waiters
-    /// on every process. Reply: a <see cref="RedisStoreReply"/>.
+    /// on every process. Reply: a <see cref="RedisStoreReply"/>. A clear (the record <paramref name="clear"/>, appended to
+    /// the keys on one node, and the host's copy <paramref name="hardUs"/>, <paramref name="softUs"/>) at or after
+    /// <paramref name="since"/> refuses the store as revoked, as an eviction does.
     /// </remarks>
     public static Task<RedisResult> SetAsync(
         IDatabase db, RedisKey[] keys, byte[] value, long freshMs, long graceMs, long failSafeMs, RedisValue token, RedisValue claimGen,
-        long since, int decided, RedisValue channel, RedisValue member, long eagerMs, long tagLifeMs, RedisValue marker, long horizonMs)
+        long since, int decided, RedisValue channel, RedisValue member, long eagerMs, long tagLifeMs, RedisValue marker, long horizonMs,
+        RedisKey? clear = null, long hardUs = 0, long softUs = 0)
         => db.ScriptEvaluateAsync(
-            SetScript, keys, [value, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs]);
+            SetScript,
+            clear is { } record ? [.. keys, record] : keys,
+            [value, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs, hardUs, softUs, clear is null ? 0 : 1]);
 
-    private static readonly string SetScript = RedisWire.LuaPrelude + TagMembership + """
+    private static readonly string SetScript = RedisWire.LuaPrelude + TagMembership + ClearStamps + """
         local now, nowus = nowms()
         local holder = redis.pcall('GET', KEYS[2])
         local claimed = ARGV[5] ~= ''
@@ -146,13 +186,18 @@ internal static class RedisScripts
         local since = tonumber(ARGV[7])
         local mark = holder and string.sub(holder, 1, 1)
         if mark == REVOKED and ((claimed and since == 0) or (since > 0 and since <= revokedat(holder))) then return refuse(S_REVOKED) end
+        local ntags = #KEYS
+        if ARGV[17] == '1' then ntags = ntags - 1 end
+        local hard, soft = clears(ARGV[17] == '1' and KEYS[#KEYS], 15)
+        local cleared = math.max(hard, soft)
+        if cleared > 0 and ((claimed and since == 0) or (since > 0 and since * 1000 <= cleared)) then return refuse(S_REVOKED) end
         local horizon = tonumber(ARGV[14])
-        for i = 3, #KEYS do
+        for i = 3, ntags do
           local evicted = redis.pcall('ZSCORE', KEYS[i], ARGV[13])
           if type(evicted) == 'table' then return refuse(S_REFUSED) end
           if since > 0 and evicted and tonumber(evicted) - horizon >= since then return refuse(S_REVOKED) end
         end
-        if #KEYS > 2 and since > 0 and since < now - horizon then return refuse(S_REVOKED) end
+        if ntags > 2 and since > 0 and since < now - horizon then return refuse(S_REVOKED) end
         if claimed and holder and mark ~= RELEASED and mark ~= REVOKED and not mine then return refuse(S_TAKEN_OVER) end
         local old = header(KEYS[1])
         local oldgen = 0
@@ -171,7 +216,7 @@ internal static class RedisScripts
         redis.call('SET', KEYS[1], value, 'PX', latest - now)
         redis.call('SETRANGE', KEYS[1], 0, head)
         local life = tonumber(ARGV[12])
-        for i = 3, #KEYS do addmember(KEYS[i], ARGV[10], now, life) end
+        for i = 3, ntags do addmember(KEYS[i], ARGV[10], now, life) end
         if mine then redis.call('DEL', KEYS[2]) end
         redis.call('PUBLISH', ARGV[9], ARGV[10])
         return storereply{outcome = S_STORED, latestExpiry = latest, now = now}
@@ -314,5 +359,27 @@ internal static class RedisScripts
         end
         addmember(KEYS[1], ARGV[1], now, tonumber(ARGV[2]))
         return S_STORED
+        """;
+
+    /// <summary>
+    /// A clear: raises the hard (<paramref name="soft"/> 0) or soft (1) stamp of the record <paramref name="clear"/> to the
+    /// server's time in microseconds (the unit of entry generations), and publishes <paramref name="messagePrefix"/>
+    /// then <c>hard:soft</c> on <paramref name="channel"/> in the same step. Nothing else is touched: each entry is
+    /// compared with the stamps when a lookup next reads it. Reply: the stamps, hard then soft; an error when the key
+    /// holds another type.
+    /// </summary>
+    public static Task<RedisResult> ClearAsync(IDatabase db, RedisKey clear, int soft, RedisValue channel, RedisValue messagePrefix)
+        => db.ScriptEvaluateAsync(ClearScript, [clear], [soft, channel, messagePrefix]);
+
+    private static readonly string ClearScript = RedisWire.LuaPrelude + """
+        local _, us = nowms()
+        local c = redis.pcall('HMGET', KEYS[1], 'h', 's')
+        if err(c) then return redis.error_reply(c.err) end
+        local hard, soft = tonumber(c[1]) or 0, tonumber(c[2]) or 0
+        if tonumber(ARGV[1]) == 1 then soft = math.max(soft, us) else hard = math.max(hard, us) end
+        local h, s = string.format('%.0f', hard), string.format('%.0f', soft)
+        redis.call('HSET', KEYS[1], 'h', h, 's', s)
+        redis.call('PUBLISH', ARGV[2], ARGV[3] .. h .. ':' .. s)
+        return {h, s}
         """;
 }
