@@ -150,15 +150,16 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                 OnSuccess(call);
                 return AnswerFresh(key, read, mark, sentAt);
             default:
-                return await LookupByScriptAsync(key, entryKey, leaseDuration, call, mark, sentAt).ConfigureAwait(false);
+                return await LookupByScriptAsync(key, entryKey, leaseDuration, call, mark, sentAt, read).ConfigureAwait(false);
         }
     }
 
     /// <summary>
     /// The lookup script: for an entry plain reads could not decide (stale with its claim free, missing, borderline, of
-    /// another type), it answers on the server's clock and takes the claim when it is free.
+    /// another type), it answers on the server's clock and takes the claim when it is free. It leaves out of its reply
+    /// the page of the generation an undecided plain read already holds (<c>known</c>).
     /// </summary>
-    private async ValueTask<BackendLookup> LookupByScriptAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, long call, long mark, long sentAt)
+    private async ValueTask<BackendLookup> LookupByScriptAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, long call, long mark, long sentAt, RedisFastRead known = default)
     {
         var token = ClaimTicket.NewToken();
         RedisResult result;
@@ -172,9 +173,10 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                         state.Self._keys.Claim(state.Key),
                         state.Token,
                         Milliseconds(state.Lease),
-                        Milliseconds(state.Self._options.FailureBackoff + state.Self._options.RegenerationTimeout)).WaitAsync(ct).ConfigureAwait(false);
+                        Milliseconds(state.Self._options.FailureBackoff + state.Self._options.RegenerationTimeout),
+                        state.KnownGeneration).WaitAsync(ct).ConfigureAwait(false);
                 },
-                (Self: this, Key: key, EntryKey: entryKey, Token: token, Lease: leaseDuration),
+                (Self: this, Key: key, EntryKey: entryKey, Token: token, Lease: leaseDuration, KnownGeneration: known.Page is null ? 0 : known.Generation),
                 CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -184,7 +186,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
 
         OnSuccess(call);
-        return await WithLastKnownOnceSettledAsync(key, ReadLookup(key, entryKey, result, token, mark, sentAt)).ConfigureAwait(false);
+        return await WithLastKnownOnceSettledAsync(key, ReadLookup(key, entryKey, result, token, mark, sentAt, known.Page)).ConfigureAwait(false);
     }
 
     /// <summary>A fresh page plain reads found: kept near, and the answer.</summary>
@@ -194,13 +196,16 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         return BackendLookup.Fresh(fresh.Page!);
     }
 
-    private BackendLookup ReadLookup(string key, RedisKey entryKey, RedisResult result, long token, long mark, long sentAt)
+    private BackendLookup ReadLookup(string key, RedisKey entryKey, RedisResult result, long token, long mark, long sentAt, byte[]? knownPage)
     {
         var reply = new RedisLookupReply(result);
+
+        // A fresh or stale reply without a page is of the generation the plain read had.
+        var page = reply.Page ?? knownPage;
         switch (reply.Code)
         {
             case RedisWire.LookupCode.Fresh:
-                var fresh = reply.Page!;
+                var fresh = page!;
                 _fastReads.SawFresh(key, entryKey, RedisFastReads.TicksAfter(sentAt, reply.MsToKeep));
                 KeepNear(key, fresh, mark, sentAt, reply.MsToKeep, reply.MsToExpiry, reply.MsToFailSafe, reply.GraceMs);
                 return reply.Claimed
@@ -208,8 +213,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                     : BackendLookup.Fresh(fresh);
             case RedisWire.LookupCode.Stale:
                 return reply.Claimed
-                    ? BackendLookup.StaleClaimed(reply.Page!, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
-                    : BackendLookup.Stale(reply.Page!);
+                    ? BackendLookup.StaleClaimed(page!, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
+                    : BackendLookup.Stale(page!);
             case RedisWire.LookupCode.Rejected:
                 Log.EntryRejected(_logger, Name, reply.Reason);
                 return BackendLookup.MissingAt(reply.Now);

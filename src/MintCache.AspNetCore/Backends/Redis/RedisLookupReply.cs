@@ -34,6 +34,6 @@ internal readonly struct RedisLookupReply(RedisResult result)
 
     public long GraceMs => (long)_fields[(int)LookupField.GraceMs];
 
-    /// <summary>The page, when the reply answers with it (fresh or stale).</summary>
+    /// <summary>The page, when the reply answers with it (fresh or stale) and it is not the one the caller said it holds.</summary>
     public byte[]? Page => _fields.Length > (int)LookupField.Page ? (byte[]?)_fields[(int)LookupField.Page] : null;
 }
