@@ -84,13 +84,20 @@ internal sealed partial class RedisBackend
             ClearRecordFor(db),
             _clears.Hard,
             _clears.Soft).WaitAsync(cancellationToken).ConfigureAwait(false);
-        var outcome = new RedisStoreReply(reply).Outcome;
-        if (outcome == StoreOutcome.Refused)
+        var stored = new RedisStoreReply(reply);
+        if (stored.Outcome == StoreOutcome.Refused)
         {
-            Log.RedisStoreRefusedForeignKey(_logger);
+            if (stored.Unstaged)
+            {
+                Log.RedisStoreUnstaged(_logger);
+            }
+            else
+            {
+                Log.RedisStoreRefusedForeignKey(_logger);
+            }
         }
 
-        return outcome;
+        return stored.Outcome;
     }
 
     /// <summary>
