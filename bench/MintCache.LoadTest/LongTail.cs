@@ -19,7 +19,7 @@ internal static class LongTail
     private static readonly Zipf Popularity = new(Pages, 0.99);
 
     /// <summary>The app instances' configuration variable that turns MintCache's page compression off (a threshold past any page).</summary>
-    private const string CompressionThresholdVariable = "MintCache__RedisCompressionThreshold";
+    private const string CompressionThresholdVariable = "MintCache__Redis__CompressionThreshold";
 
     public static async Task<LongTailResult> RunAsync(StoreKind store, RunSettings settings, bool memoryPressure, bool compressionOff = false)
     {

@@ -11,7 +11,7 @@ namespace MintCache.AspNetCore.Store;
 /// The shared backend takes the claim on a miss as on a stale entry. The lookup that wins it answers "miss" (there is
 /// no stale page to serve, so the requests sharing that lookup wait for the one execution the middleware runs), and
 /// the page it stores releases the claim. A lookup that finds the claim held elsewhere waits for the backend's
-/// notification that the key changed, looks up again, and repeats until <see cref="MintCacheOptions.ColdMissWait"/>
+/// notification that the key changed, looks up again, and repeats until <see cref="MintRedisOptions.ColdMissWait"/>
 /// has passed; the lookup after the last wait is the one more look, and then the request runs the endpoint. Every
 /// request that shares the waiting lookup (design.md §3) is served by it, which is the point. A claim held by another
 /// request of this process is waited on in-process, until that render ends. Waiting never fails a
@@ -35,7 +35,7 @@ internal sealed partial class MintOutputCacheStore
     /// <summary>Waits, within the bound, for a missing page that another lookup of the farm is rendering.</summary>
     private async ValueTask<BackendLookup> WaitForColdEntryAsync(string key, BackendLookup lookup, CancellationToken cancellationToken)
     {
-        var bound = _options.ColdMissWait;
+        var bound = _options.Redis.ColdMissWait;
         if (bound <= TimeSpan.Zero)
         {
             // Waiting is off: the request renders the page itself.

@@ -144,8 +144,8 @@ public sealed class RedisHealthTests(RedisServerFixture redis)
         });
         services.AddOutputCache().AddMintStore(o =>
         {
-            o.Redis = endpoint;
-            o.RedisOperationTimeout = TimeSpan.FromSeconds(2);
+            o.Redis.Configuration = endpoint;
+            o.Redis.OperationTimeout = TimeSpan.FromSeconds(2);
         });
         services.AddHealthChecks().AddMintCache();
         return services.BuildServiceProvider();

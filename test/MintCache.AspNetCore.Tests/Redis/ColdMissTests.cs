@@ -88,7 +88,7 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
         // Room for a stalled machine above the bound, and still below the lease: a waiter kept until the claim lapses fails.
         var slack = TimeSpan.FromSeconds(4);
         await using var a = new RedisStoreHarness(redis.Endpoint, prefix, o => { o.LeaseDuration = lease; o.FailureBackoff = TimeSpan.Zero; });
-        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => { o.LeaseDuration = lease; o.FailureBackoff = TimeSpan.Zero; o.ColdMissWait = bound; });
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => { o.LeaseDuration = lease; o.FailureBackoff = TimeSpan.Zero; o.Redis.ColdMissWait = bound; });
         await Eventually.HoldsAsync(() => b.Backend.Notifications.IsLive, Deadline, "B subscribed");
 
         // A wins the claim and never stores (outside a request nothing releases it: as if the process died).
@@ -118,7 +118,7 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
         var atOnce = TimeSpan.FromSeconds(10);
         var prefix = RedisStoreHarness.UniquePrefix();
         await using var a = new RedisStoreHarness(redis.Endpoint, prefix);
-        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => o.ColdMissWait = TimeSpan.FromMinutes(1));
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => o.Redis.ColdMissWait = TimeSpan.FromMinutes(1));
         await Eventually.HoldsAsync(() => b.Backend.Notifications.IsLive, Deadline, "B subscribed");
         var won = await a.Backend.LookupAsync("k", TimeSpan.FromMinutes(1), default);
         Assert.NotNull(won.Claim);
@@ -144,7 +144,7 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
     {
         var prefix = RedisHost.UniquePrefix();
         var endpoint = new GatedEndpoint();
-        await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), o => o.ColdMissWait = TimeSpan.FromMinutes(1));
+        await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), o => o.Redis.ColdMissWait = TimeSpan.FromMinutes(1));
         await Eventually.HoldsAsync(() => host.Backend.Notifications.IsLive, Deadline, "subscribed");
 
         // The first lookup wins the claim of the missing page; a later lookup of the same process must not wait on a
@@ -168,7 +168,7 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
             endpoint,
             TimeSpan.FromMinutes(1),
             TimeSpan.FromMinutes(1),
-            o => o.ColdMissWait = TimeSpan.FromMinutes(1),
+            o => o.Redis.ColdMissWait = TimeSpan.FromMinutes(1),
             configureServices: s =>
             {
                 HeldAnswerStore.Decorate(s, heldCall: 2);
@@ -202,7 +202,7 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
     public async Task ColdMiss_OwnClaimOfAnotherRequest_WaitsForItsStore_NotForItsOwnRequest()
     {
         var prefix = RedisStoreHarness.UniquePrefix();
-        await using var a = new RedisStoreHarness(redis.Endpoint, prefix, o => o.ColdMissWait = TimeSpan.FromMinutes(1));
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix, o => o.Redis.ColdMissWait = TimeSpan.FromMinutes(1));
         await Eventually.HoldsAsync(() => a.Backend.Notifications.IsLive, Deadline, "subscribed");
         var accessor = a.Services.GetRequiredService<IHttpContextAccessor>();
         var rendering = new DefaultHttpContext();
@@ -230,7 +230,7 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
         var prefix = RedisHost.UniquePrefix();
         var endpoint = new GatedEndpoint();
         await using var host = await RedisHost.StartAsync(
-            redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), o => { o.ColdMissWait = TimeSpan.FromMinutes(1); o.FailureBackoff = TimeSpan.Zero; });
+            redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), o => { o.Redis.ColdMissWait = TimeSpan.FromMinutes(1); o.FailureBackoff = TimeSpan.Zero; });
         await Eventually.HoldsAsync(() => host.Backend.Notifications.IsLive, Deadline, "subscribed");
         var statuses = new Queue<int>([500, 200]);
         endpoint.OnExecution = () => { lock (statuses) { return statuses.Dequeue(); } };
@@ -270,7 +270,7 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
         // A wait bound far above what a stalled machine may take to notice Redis is gone, so a waiter or lookup held
         // for the bound fails the test.
         var atOnce = TimeSpan.FromSeconds(20);
-        Action<MintCacheOptions> options = o => { o.RedisOperationTimeout = TimeSpan.FromSeconds(2); o.ColdMissWait = TimeSpan.FromMinutes(1); };
+        Action<MintCacheOptions> options = o => { o.Redis.OperationTimeout = TimeSpan.FromSeconds(2); o.Redis.ColdMissWait = TimeSpan.FromMinutes(1); };
         await using var a = new RedisStoreHarness(server.Endpoint, prefix, options);
         await using var b = new RedisStoreHarness(server.Endpoint, prefix, options);
         await Eventually.HoldsAsync(() => a.Backend.Notifications.IsLive && b.Backend.Notifications.IsLive, Deadline, "both subscribed");

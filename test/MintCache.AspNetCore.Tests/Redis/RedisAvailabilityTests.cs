@@ -189,10 +189,13 @@ public sealed class RedisAvailabilityTests
         {
             var options = new MintCacheOptions
             {
-                RedisOperationTimeout = TimeSpan.FromSeconds(1),
-                RedisBreakDuration = TimeSpan.FromSeconds(5),
-                RedisMinimumThroughput = 2,
-                RedisFailureRatio = 0.5,
+                Redis =
+                {
+                    OperationTimeout = TimeSpan.FromSeconds(1),
+                    BreakDuration = TimeSpan.FromSeconds(5),
+                    MinimumThroughput = 2,
+                    FailureRatio = 0.5,
+                },
             };
             Availability = new RedisAvailability(options, Clock, Logger, AskAsync, () => Interlocked.Increment(ref _degraded), () => Interlocked.Increment(ref _restored));
         }

@@ -23,7 +23,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
     public async Task Lookup_OneRoundTrip_DecidesOnServerClock()
     {
         // Without the near cache, which would answer the repeated fresh lookups without Redis.
-        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.Redis.NearCache = false);
         var backend = host.Backend;
         var before = await redis.ServerNowAsync();
         // Windows long enough that a busy machine still looks the entry up fresh, then stale, before it expires.
@@ -90,7 +90,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
     [Fact]
     public async Task Lookup_SeenFreshThenMarkedStale_TakesTheClaimThenReadsTheClaimAgain()
     {
-        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.Redis.NearCache = false);
         var backend = host.Backend;
         Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), ["news"], Long, null, default));
         var multiplexer = await backend.Connection.GetAsync(default);

@@ -57,8 +57,8 @@ public sealed class RedisClearTests(RedisServerFixture redis)
     {
         var prefix = RedisHost.UniquePrefix();
         var endpoint = new GatedEndpoint();
-        await using var a = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), o => o.NearCache = false);
-        await using var b = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), o => o.NearCache = false);
+        await using var a = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), o => o.Redis.NearCache = false);
+        await using var b = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), o => o.Redis.NearCache = false);
         endpoint.Close();
         var render = a.Client.GetStringAsync("/page");
         await Eventually.HoldsAsync(() => endpoint.Waiting == 1, Deadline, "host A renders the page");
@@ -82,7 +82,7 @@ public sealed class RedisClearTests(RedisServerFixture redis)
             TimeSpan.FromMinutes(1),
             o =>
             {
-                o.NearCache = nearCache;
+                o.Redis.NearCache = nearCache;
                 o.RefreshMode = RefreshMode.Background;
                 o.MaxConcurrentRegenerations = 2 * ClearStorm.Pages;
             },

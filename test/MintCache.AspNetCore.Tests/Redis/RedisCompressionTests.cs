@@ -136,8 +136,8 @@ public sealed class RedisCompressionTests(RedisServerFixture redis)
     public async Task Threshold_PagesBelowAsIs_FromItCompressed_NullNever()
     {
         var prefix = RedisStoreHarness.UniquePrefix();
-        await using var host = new RedisStoreHarness(redis.Endpoint, prefix, o => o.RedisCompressionThreshold = 4096);
-        await using var off = new RedisStoreHarness(redis.Endpoint, prefix, o => o.RedisCompressionThreshold = null);
+        await using var host = new RedisStoreHarness(redis.Endpoint, prefix, o => o.Redis.CompressionThreshold = 4096);
+        await using var off = new RedisStoreHarness(redis.Endpoint, prefix, o => o.Redis.CompressionThreshold = null);
         await using var reader = new RedisStoreHarness(redis.Endpoint, prefix);
         var below = Html(4095);
         var at = Html(4096);

@@ -28,7 +28,7 @@ public sealed class RedisWorkPerRequestTests(RedisServerFixture redis)
     public async Task Store_PageStagedByPlainSet_ThenRenamedOntoTheEntry()
     {
         var prefix = RedisStoreHarness.UniquePrefix();
-        await using var host = new RedisStoreHarness(redis.Endpoint, prefix, static o => o.NearCache = false);
+        await using var host = new RedisStoreHarness(redis.Endpoint, prefix, static o => o.Redis.NearCache = false);
         var backend = host.Backend;
         var multiplexer = await backend.Connection.GetAsync(default);
         Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("warm", Page("warm"), ["t"], Long, null, default));
@@ -105,7 +105,7 @@ public sealed class RedisWorkPerRequestTests(RedisServerFixture redis)
     [Fact]
     public async Task ColdMiss_KeyNeverSeen_OneGetThenTheScript()
     {
-        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.Redis.NearCache = false);
         var backend = host.Backend;
         await backend.LookupAsync("warm", Lease, default);
         var multiplexer = await backend.Connection.GetAsync(default);
@@ -123,8 +123,8 @@ public sealed class RedisWorkPerRequestTests(RedisServerFixture redis)
     public async Task StaleLookup_KeyNeverSeen_ScriptTakesTheClaim_PageFromThePlainRead()
     {
         var prefix = RedisStoreHarness.UniquePrefix();
-        await using var writer = new RedisStoreHarness(redis.Endpoint, prefix, static o => o.NearCache = false);
-        await using var host = new RedisStoreHarness(redis.Endpoint, prefix, static o => o.NearCache = false);
+        await using var writer = new RedisStoreHarness(redis.Endpoint, prefix, static o => o.Redis.NearCache = false);
+        await using var host = new RedisStoreHarness(redis.Endpoint, prefix, static o => o.Redis.NearCache = false);
         var backend = host.Backend;
         Assert.Equal(StoreOutcome.Stored, await writer.Backend.SetAsync("k", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(1)), null, default));
         var raw = (byte[])(await redis.Database.StringGetAsync(backend.Keys.Entry("k")))!;

@@ -96,7 +96,7 @@ internal sealed partial class RedisBackend
             {
                 var multiplexer = await _connection.GetAsync(CancellationToken.None).ConfigureAwait(false);
                 var record = await multiplexer.GetDatabase().HashGetAsync(_keys.Clear, ClearFields)
-                    .WaitAsync(_options.RedisOperationTimeout).ConfigureAwait(false);
+                    .WaitAsync(_options.Redis.OperationTimeout).ConfigureAwait(false);
                 _clears.Read(Stamp(record[0]), Stamp(record[1]), epoch);
                 return;
             }

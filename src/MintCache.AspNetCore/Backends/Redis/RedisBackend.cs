@@ -51,13 +51,13 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _logger = logger;
         _timeProvider = timeProvider;
         _options = options.Value;
-        _keys = new RedisKeys(options.Value.KeyPrefix);
+        _keys = new RedisKeys(options.Value.Redis.KeyPrefix);
         _availability = new RedisAvailability(options.Value, timeProvider, logger, SlotAnswersAsync, OnDegraded, OnRestored);
         _pipeline = _availability.Pipeline;
-        _fastReads = new RedisFastReads(_keys, timeProvider, options.Value.RedisOperationTimeout, _clears);
-        _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
+        _fastReads = new RedisFastReads(_keys, timeProvider, options.Value.Redis.OperationTimeout, _clears);
+        _near = options.Value.Redis.NearCache ? new RedisNearCache(options.Value.Redis.NearCacheSizeLimit) : null;
         _notifications = new RedisNotifications(
-            options.Value.KeyPrefix, _near, _availability, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, OnNotificationsLive, _clears, OnClearedElsewhere);
+            options.Value.Redis.KeyPrefix, _near, _availability, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, OnNotificationsLive, _clears, OnClearedElsewhere);
 
         // Connect now, in the background, rather than on the first lookup, subscribe to the farm's changes and check
         // the server's memory policy.
@@ -99,7 +99,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     /// <remarks>
     /// Routes each lookup: local memory while Redis is not usable, the near copy, the plain reads (RedisFastReads), and
     /// the script for whatever they leave undecided. The caller's token is not honoured: the middleware shares one lookup
-    /// among every request of a key, and <see cref="MintCacheOptions.RedisOperationTimeout"/> bounds it instead.
+    /// among every request of a key, and <see cref="MintRedisOptions.OperationTimeout"/> bounds it instead.
     /// </remarks>
     public ValueTask<BackendLookup> LookupAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
@@ -266,7 +266,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
 
         // Room for the header first, which the store script writes in place: Redis copies the page once.
-        var value = RedisPageCodec.Encode(page, _options.RedisCompressionThreshold);
+        var value = RedisPageCodec.Encode(page, _options.Redis.CompressionThreshold);
         return SetOnRedisAsync(key, value, tags, lifetime, fence, cancellationToken);
     }
 
@@ -365,7 +365,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
     /// <summary>
     /// The database, once connected. Called inside the pipeline: a request waits for the connection no longer than
-    /// <see cref="MintCacheOptions.RedisOperationTimeout"/> (the pipeline's timeout; the attempt itself goes on in the
+    /// <see cref="MintRedisOptions.OperationTimeout"/> (the pipeline's timeout; the attempt itself goes on in the
     /// background and serves the next calls), and a connection that cannot be made counts towards the circuit
     /// breaker like any failed command. Once connected this completes synchronously.
     /// </summary>
