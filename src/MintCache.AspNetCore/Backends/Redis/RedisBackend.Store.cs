@@ -84,20 +84,13 @@ internal sealed partial class RedisBackend
             ClearRecordFor(db),
             _clears.Hard,
             _clears.Soft).WaitAsync(cancellationToken).ConfigureAwait(false);
-        var stored = new RedisStoreReply(reply);
-        if (stored.Outcome == StoreOutcome.Refused)
+        var outcome = new RedisStoreReply(reply).Outcome;
+        if (outcome == StoreOutcome.Refused)
         {
-            if (stored.Unstaged)
-            {
-                Log.RedisStoreUnstaged(_logger);
-            }
-            else
-            {
-                Log.RedisStoreRefusedForeignKey(_logger);
-            }
+            Log.RedisStoreRefusedForeignKey(_logger);
         }
 
-        return stored.Outcome;
+        return outcome;
     }
 
     /// <summary>

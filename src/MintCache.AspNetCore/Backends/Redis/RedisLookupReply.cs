@@ -37,9 +37,6 @@ internal readonly struct RedisLookupReply(RedisResult result)
     /// <summary>With a page: how it is encoded (<see cref="RedisPageCodec.Codec"/>).</summary>
     public byte Codec => (byte)(int)_fields[(int)LookupField.Codec];
 
-    /// <summary>
-    /// The page as stored (see <see cref="Codec"/>), when the reply answers with it (fresh or stale) and it is not the
-    /// one the caller said it holds.
-    /// </summary>
+    /// <summary>The page as stored (see <see cref="Codec"/>), when the reply answers with it (fresh or stale).</summary>
     public byte[]? Page => _fields.Length > (int)LookupField.Page ? (byte[]?)_fields[(int)LookupField.Page] : null;
 }

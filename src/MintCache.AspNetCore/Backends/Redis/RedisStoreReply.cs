@@ -15,7 +15,4 @@ internal readonly struct RedisStoreReply(RedisResult result)
     public long LatestExpiry => (long)_fields[(int)StoreField.LatestExpiry];
 
     public long Now => (long)_fields[(int)StoreField.Now];
-
-    /// <summary>With <see cref="StoreOutcome.Refused"/>: the staged page was gone, not a foreign key.</summary>
-    public bool Unstaged => _fields.Length > (int)StoreField.Unstaged && (int)_fields[(int)StoreField.Unstaged] == 1;
 }

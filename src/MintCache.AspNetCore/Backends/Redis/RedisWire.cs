@@ -99,9 +99,6 @@ internal static class RedisWire
         Outcome,
         LatestExpiry,
         Now,
-
-        /// <summary>Last: 1 in a refusal when the staged page was not there as sent (evicted under memory pressure).</summary>
-        Unstaged,
     }
 
     /// <summary>
