@@ -86,19 +86,11 @@ internal static class ClearStorm
     }
 
     /// <summary>ClearAsync: no page stored before it is served on any host; each page renders once again.</summary>
-    /// <remarks>
-    /// <paramref name="afterClear"/> waits out the clear's tick of the backend's clock where the backend fences stores
-    /// at that resolution: a render begun in that same tick is refused (the safe side of invariant 8) and renders again.
-    /// </remarks>
-    public static async Task HardClearAsync(IReadOnlyList<HttpClient> hosts, IMintCache cache, GatedPages pages, Func<Task>? afterClear = null)
+    public static async Task HardClearAsync(IReadOnlyList<HttpClient> hosts, IMintCache cache, GatedPages pages)
     {
         await PrimeAsync(hosts, pages);
 
         await cache.ClearAsync();
-        if (afterClear is not null)
-        {
-            await afterClear();
-        }
 
         for (var id = 0; id < Pages; id++)
         {
