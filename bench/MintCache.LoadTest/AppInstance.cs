@@ -77,6 +77,16 @@ internal sealed class AppInstance : IAsyncDisposable
             ?? throw new InvalidOperationException("No stats.");
     }
 
+    /// <summary>The processor time the instance's process has used so far (user and system).</summary>
+    public TimeSpan ProcessorTime
+    {
+        get
+        {
+            _process.Refresh();
+            return _process.TotalProcessorTime;
+        }
+    }
+
     public async ValueTask DisposeAsync()
     {
         if (!_process.HasExited)

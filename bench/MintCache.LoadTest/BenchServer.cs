@@ -106,7 +106,10 @@ internal static class BenchServer
                 p.Grace(TimeSpan.FromSeconds(10));
             }
         });
+        using var meters = new MeterTally();
         app.MapGet("/bench/ready", () => Results.Text(instance));
+        app.MapPost("/bench/meters/reset", () => meters.Reset());
+        app.MapGet("/bench/meters", () => Results.Text(meters.Snapshot()));
         app.MapGet("/bench/stats", (ServerStats s) => Results.Json(s.Snapshot(instance), ServerStatsJson.Default.StatsSnapshot));
 
         await app.RunAsync();

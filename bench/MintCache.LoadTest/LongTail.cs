@@ -40,16 +40,20 @@ internal static class LongTail
             var targets = apps.Select(static a => a.BaseAddress).ToList();
             await LoadClient.RunAsync(targets, settings.Clients, settings.Warmup, settings.MaxRequests, Item);
             var before = await RendersAsync(apps);
+            await MetersAsync(apps, reset: true);
 
             await using var stats = await RedisCommandStats.ConnectAsync(server.Endpoint);
             await stats.ResetAsync();
             var cpuBefore = await stats.CpuSecondsAsync();
+            var appCpuBefore = apps.Sum(static a => a.ProcessorTime.TotalSeconds);
             var samples = await LoadClient.RunAsync(targets, settings.Clients, settings.StormDuration, settings.MaxRequests, Item);
             var commands = await stats.ReadAsync();
             var cpu = await stats.CpuSecondsAsync() - cpuBefore;
+            var appCpu = apps.Sum(static a => a.ProcessorTime.TotalSeconds) - appCpuBefore;
             var memory = await stats.UsedMemoryAsync();
             var pages = await stats.CountKeysAsync(store == StoreKind.BuiltInRedis ? "*__MSOCV_*" : "*}:e");
             var renders = await RendersAsync(apps) - before;
+            await MetersAsync(apps, reset: false);
 
             var seconds = samples.Length == 0 ? 1 : (samples.Max(static s => s.End) - samples.Min(static s => s.Start)) / (double)Stopwatch.Frequency;
             var latencies = Scenarios.Sorted(samples);
@@ -57,6 +61,7 @@ internal static class LongTail
                 Scenarios.Percentile(latencies, 0.50), Scenarios.Percentile(latencies, 0.99), renders, commands, memory, cpu, pages)
             {
                 CompressionOff = compressionOff,
+                AppCpuSeconds = appCpu,
             };
         }
         finally
@@ -72,6 +77,23 @@ internal static class LongTail
     }
 
     private static string Item(Random random) => "item/" + Popularity.Next(random).ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>Resets the instances' meter tallies, or prints them (to standard error, with the run's progress).</summary>
+    private static async Task MetersAsync(List<AppInstance> apps, bool reset)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
+        foreach (var app in apps)
+        {
+            if (reset)
+            {
+                (await http.PostAsync(new Uri(app.BaseAddress, "bench/meters/reset"), null)).EnsureSuccessStatusCode();
+            }
+            else
+            {
+                Console.Error.Write(await http.GetStringAsync(new Uri(app.BaseAddress, "bench/meters")));
+            }
+        }
+    }
 
     private static async Task<long> RendersAsync(List<AppInstance> apps)
     {
@@ -90,10 +112,10 @@ internal static class LongTail
         var text = new StringBuilder();
         text.AppendLine("# Long tail on Redis");
         text.AppendLine();
-        text.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.LoadTest -- {options.Arguments}`: {Pages:N0} pages `/item/{{id}}`, Zipf(0.99) popularity, 8 KiB of realistic HTML each (bench/Shared/HtmlPage.cs: a product page of its own per id), rendered in 20 ms, cached 10 s (MintCache: grace 10 s), tagged `items` and `item-{{id}}`; two app instances sharing one dedicated redis-server, {options.Settings.Clients} clients, warm-up {options.Settings.Warmup.TotalSeconds} s, measured {options.Settings.StormDuration.TotalSeconds} s per store. The stores run one after the other in the same sitting, each on a fresh server. Redis time: `INFO commandstats` (usec), reset after the warm-up; stored pages: the entry keys counted by `SCAN` after the measured phase, memory per page: `used_memory` over them. {machine}.");
+        text.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.LoadTest -- {options.Arguments}`: {Pages:N0} pages `/item/{{id}}`, Zipf(0.99) popularity, 8 KiB of realistic HTML each (bench/Shared/HtmlPage.cs: a product page of its own per id), rendered in 20 ms, cached 10 s (MintCache: grace 10 s), tagged `items` and `item-{{id}}`; two app instances sharing one dedicated redis-server, {options.Settings.Clients} clients, warm-up {options.Settings.Warmup.TotalSeconds} s, measured {options.Settings.StormDuration.TotalSeconds} s per store. The stores run one after the other in the same sitting, each on a fresh server. Redis time: `INFO commandstats` (usec), reset after the warm-up; Redis CPU: `used_cpu_user` + `used_cpu_sys`; app CPU: both app processes' processor time over the measured phase; stored pages: the entry keys counted by `SCAN` after the measured phase, memory per page: `used_memory` over them. {machine}.");
         text.AppendLine();
-        text.AppendLine("| Store | Memory | Requests | Errors | req/s | Throughput vs built-in | p50 ms | p99 ms | Renders per request | Redis µs per request (commandstats) | vs built-in | Redis CPU µs per request | vs built-in | Redis used memory MB | Stored pages | Memory per page bytes | vs built-in | Top commands (µs, calls per request) |");
-        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        text.AppendLine("| Store | Memory | Requests | Errors | req/s | Throughput vs built-in | p50 ms | p99 ms | Renders per request | Redis µs per request (commandstats) | vs built-in | Redis CPU µs per request | vs built-in | App CPU µs per request | vs built-in | Redis used memory MB | Stored pages | Memory per page bytes | vs built-in | Top commands (µs, calls per request) |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var result in results)
         {
             var baseline = results.FirstOrDefault(r => r.Store == StoreKind.BuiltInRedis && r.MemoryPressure == result.MemoryPressure);
@@ -103,7 +125,7 @@ internal static class LongTail
                 .Take(4)
                 .Select(c => FormattableString.Invariant($"{c.Key} {(double)c.Value.Usec / Math.Max(1, result.Requests):0.00} µs, {(double)c.Value.Calls / Math.Max(1, result.Requests):0.00}")));
             text.AppendLine(FormattableString.Invariant(
-                $"| {result.Store}{(result.CompressionOff ? " (compression off)" : "")} | {(result.MemoryPressure ? "maxmemory 40mb, allkeys-lru" : "unbounded")} | {result.Requests} | {result.Errors} | {result.RequestsPerSecond:0} | {Ratio(result.RequestsPerSecond, baseline?.RequestsPerSecond)} | {result.P50:0.0} | {result.P99:0.0} | {(double)result.Renders / Math.Max(1, result.Requests):0.000} | {result.RedisMicrosecondsPerRequest:0.00} | {Ratio(result.RedisMicrosecondsPerRequest, baseline?.RedisMicrosecondsPerRequest)} | {result.CpuMicrosecondsPerRequest:0.0} | {Ratio(result.CpuMicrosecondsPerRequest, baseline?.CpuMicrosecondsPerRequest)} | {result.UsedMemory / 1048576.0:0.0} | {result.Pages} | {result.MemoryPerPage:0} | {Ratio(result.MemoryPerPage, baseline?.MemoryPerPage)} | {top} |"));
+                $"| {result.Store}{(result.CompressionOff ? " (compression off)" : "")} | {(result.MemoryPressure ? "maxmemory 40mb, allkeys-lru" : "unbounded")} | {result.Requests} | {result.Errors} | {result.RequestsPerSecond:0} | {Ratio(result.RequestsPerSecond, baseline?.RequestsPerSecond)} | {result.P50:0.0} | {result.P99:0.0} | {(double)result.Renders / Math.Max(1, result.Requests):0.000} | {result.RedisMicrosecondsPerRequest:0.00} | {Ratio(result.RedisMicrosecondsPerRequest, baseline?.RedisMicrosecondsPerRequest)} | {result.CpuMicrosecondsPerRequest:0.0} | {Ratio(result.CpuMicrosecondsPerRequest, baseline?.CpuMicrosecondsPerRequest)} | {result.AppCpuMicrosecondsPerRequest:0} | {Ratio(result.AppCpuMicrosecondsPerRequest, baseline?.AppCpuMicrosecondsPerRequest)} | {result.UsedMemory / 1048576.0:0.0} | {result.Pages} | {result.MemoryPerPage:0} | {Ratio(result.MemoryPerPage, baseline?.MemoryPerPage)} | {top} |"));
         }
 
         return text.ToString();
@@ -123,6 +145,11 @@ internal sealed record LongTailResult(
     public double MemoryPerPage => (double)UsedMemory / Math.Max(1, Pages);
 
     public double CpuMicrosecondsPerRequest => CpuSeconds * 1e6 / Math.Max(1, Requests);
+
+    /// <summary>Processor time of both app processes over the measured phase (the stores' own work, the app's and Kestrel's).</summary>
+    public double AppCpuSeconds { get; init; }
+
+    public double AppCpuMicrosecondsPerRequest => AppCpuSeconds * 1e6 / Math.Max(1, Requests);
 
     public double RedisMicrosecondsPerRequest
         => (double)Commands.Where(static c => c.Key is not ("info" or "config")).Sum(static c => c.Value.Usec) / Math.Max(1, Requests);

@@ -152,7 +152,7 @@ if (options.Scenarios.Contains('f'))
             Console.WriteLine($"[load] (f) long tail, {store}{(compressionOff ? " (compression off)" : "")} x2{(memoryPressure ? ", maxmemory 40mb allkeys-lru" : "")} ...");
             var result = await LongTail.RunAsync(store, options.Settings, memoryPressure, compressionOff);
             results.Add(result);
-            Console.WriteLine($"[load]     {result.RequestsPerSecond:0} req/s, {result.RedisMicrosecondsPerRequest:0.00} µs Redis per request, renders/request {(double)result.Renders / Math.Max(1, result.Requests):0.000}, errors {result.Errors}");
+            Console.WriteLine($"[load]     {result.RequestsPerSecond:0} req/s, {result.RedisMicrosecondsPerRequest:0.00} µs Redis per request, {result.AppCpuMicrosecondsPerRequest:0} µs app CPU per request, renders/request {(double)result.Renders / Math.Max(1, result.Requests):0.000}, errors {result.Errors}");
         }
     }
 
