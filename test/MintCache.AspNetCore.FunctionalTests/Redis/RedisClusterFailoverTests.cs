@@ -131,6 +131,12 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
                 $"circuit opened {host.CountLogs(Log.IdRedisCircuitOpened)}, notifications live {host.Backend.Notifications.IsLive}");
         }
 
+        if (held > MaxHeld || load.Errors.Count > 0 || stillDegraded)
+        {
+            // What a failure needs to be diagnosed: the requests that were slow or failed, and both hosts' logs in order.
+            WriteDiagnosis(load, ("A", a), ("B", b));
+        }
+
         // Holds first: a request held past the gate's own timeout also ends as an error.
         Assert.True(held <= MaxHeld, $"{held} requests were held behind a render while the gate was closed (at most {MaxHeld})");
         Assert.Empty(load.Errors);
@@ -165,6 +171,23 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
             "B serves the page from its near cache again");
         await Mint(a).MarkStaleByTagAsync("pages");
         await Eventually.HoldsAsync(() => b.Backend.NearCache!.Count == 0, Deadline, "B drops its near copy when A marks the page stale");
+    }
+
+    private void WriteDiagnosis(FarmLoad load, params (string Name, RedisHost Host)[] hosts)
+    {
+        output.WriteLine($"errors: {string.Join(" | ", load.Errors.Distinct().Take(5))}");
+        foreach (var request in load.SlowOrFailed)
+        {
+            output.WriteLine(request);
+        }
+
+        foreach (var (name, host) in hosts)
+        {
+            foreach (var r in host.Logs.GetSnapshot())
+            {
+                output.WriteLine($"{name} {r.Timestamp:HH:mm:ss.fff} {r.Level} {r.Id.Id} {r.Category}: {r.Message} {r.Exception?.GetType().Name} {r.Exception?.Message}");
+            }
+        }
     }
 
     private static IMintCache Mint(RedisHost host) => host.Services.GetRequiredService<IMintCache>();

@@ -19,6 +19,7 @@ internal sealed class FarmLoad
     private readonly string _path;
     private readonly ConcurrentQueue<string> _errors = new();
     private readonly ConcurrentQueue<TimeSpan> _durations = new();
+    private readonly ConcurrentQueue<string> _slow = new();
     private readonly Stopwatch _clock = Stopwatch.StartNew();
     private readonly Task[] _clients;
     private readonly int _budgetPerClient;
@@ -48,6 +49,12 @@ internal sealed class FarmLoad
     public int CompletedWhileGated => Volatile.Read(ref _completedWhileGated);
 
     public IReadOnlyCollection<string> Errors => _errors;
+
+    /// <summary>For a failing test's output: each request that failed or took <see cref="SlowRequest"/> or longer.</summary>
+    public IReadOnlyCollection<string> SlowOrFailed => _slow;
+
+    /// <summary>What <see cref="SlowOrFailed"/> counts as slow.</summary>
+    public static TimeSpan SlowRequest { get; } = TimeSpan.FromMilliseconds(300);
 
     /// <summary>The longest time a request took, of those answered.</summary>
     public TimeSpan Slowest => _durations.DefaultIfEmpty().Max();
@@ -104,7 +111,13 @@ internal sealed class FarmLoad
                 Interlocked.Increment(ref _completedWhileGated);
             }
 
-            _durations.Enqueue(Stopwatch.GetElapsedTime(started));
+            var took = Stopwatch.GetElapsedTime(started);
+            _durations.Enqueue(took);
+            if (!served || took >= SlowRequest)
+            {
+                _slow.Enqueue($"client {client} on host {(client + i) % _hosts.Length}: began {DateTime.UtcNow - took:HH:mm:ss.fff}, took {took.TotalMilliseconds:F0} ms, served {served}, gate closed {_endpoint.IsClosed}");
+            }
+
             Interlocked.Increment(ref _completed);
         }
     }

@@ -33,6 +33,46 @@ public sealed class RedisAvailabilityTests
     }
 
     [Fact]
+    public async Task Failure_NothingAnswersLocallyUntilTheDegradedWorkIsDone_ARacingFailureWaitsForIt()
+    {
+        // The degraded work (keeping the last known pages in local memory) is held: until it is done, no lookup may
+        // answer from local memory, neither through AnswersLocally nor as the fallback of a call failing meanwhile.
+        var entered = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var release = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var done = 0;
+        bool? answeredLocallyMeanwhile = null;
+        using var h = new Harness();
+        h.OnDegraded = () =>
+        {
+            answeredLocallyMeanwhile = h.Availability.AnswersLocally;
+            entered.TrySetResult();
+            release.Task.Wait(Deadline);
+            Volatile.Write(ref done, 1);
+        };
+
+        var first = Task.Run(() => h.Availability.OnFailure(h.Availability.BeginCall(), new RedisConnectionException(ConnectionFailureType.SocketFailure, "f"), "k:e"));
+        await entered.Task.WaitAsync(Deadline);
+
+        var racingSawDone = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+        var racing = new Thread(() =>
+        {
+            h.Availability.OnFailure(h.Availability.BeginCall(), new RedisTimeoutException("t", CommandStatus.Sent), "k:e");
+            racingSawDone.SetResult(Volatile.Read(ref done) == 1);
+        });
+        racing.Start();
+
+        // Returned at once (the bug), or waiting for the degraded work: either way, then the work may finish.
+        Assert.True(SpinWait.SpinUntil(() => (racing.ThreadState & (ThreadState.WaitSleepJoin | ThreadState.Stopped)) != 0, Deadline));
+        release.SetResult();
+
+        Assert.True(await first.WaitAsync(Deadline));
+        Assert.False(answeredLocallyMeanwhile, "local memory answered before the last known pages were kept there");
+        Assert.True(await racingSawDone.Task.WaitAsync(Deadline), "a failing call fell back to local memory before the last known pages were kept there");
+        Assert.True(h.Availability.AnswersLocally);
+        Assert.Equal(1, h.Degraded);
+    }
+
+    [Fact]
     public void SuccessOfACallStartedBeforeTheFailure_StaysDegraded_StartedAfter_Healthy()
     {
         using var h = new Harness();
@@ -197,8 +237,11 @@ public sealed class RedisAvailabilityTests
                     FailureRatio = 0.5,
                 },
             };
-            Availability = new RedisAvailability(options, Clock, Logger, AskAsync, () => Interlocked.Increment(ref _degraded), () => Interlocked.Increment(ref _restored));
+            Availability = new RedisAvailability(options, Clock, Logger, AskAsync, OnDegradedCalled, () => Interlocked.Increment(ref _restored));
         }
+
+        /// <summary>Runs within the availability's onDegraded callback.</summary>
+        public Action? OnDegraded { get; set; }
 
         public FakeTimeProvider Clock { get; } = new();
 
@@ -219,6 +262,12 @@ public sealed class RedisAvailabilityTests
         public int Restored => Volatile.Read(ref _restored);
 
         public void Dispose() => Availability.Dispose();
+
+        private void OnDegradedCalled()
+        {
+            Interlocked.Increment(ref _degraded);
+            OnDegraded?.Invoke();
+        }
 
         private Task<bool> AskAsync(string? key, bool circuitClosed)
         {

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using MintCache.AspNetCore.Diagnostics;
 using MintCache.AspNetCore.Tests.Fixtures;
 using StackExchange.Redis;
@@ -53,6 +54,38 @@ public sealed class RedisLastKnownTests
         endpoint.Open();
         await Eventually.HoldsAsync(async () => await host.Client.GetStringAsync("/page") == "page 2", Deadline, "the regenerated page is served");
         Assert.Equal(2, endpoint.Executions);
+    }
+
+    [Fact]
+    public async Task StalePageReadByTheScript_RedisKilled_ServedStale_NobodyWaits()
+    {
+        using var server = await RedisServerFixture.StartDedicatedAsync();
+        var endpoint = new GatedEndpoint();
+        await using var host = await RedisHost.StartAsync(server.Endpoint, RedisHost.UniquePrefix(), endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), Options);
+
+        // Every lookup is the script's: the plain reads are an optimisation, and turning them off changes no answer.
+        host.Backend.FastReads.Enabled = false;
+        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+        await Eventually.HoldsAsync(() => host.Backend.Notifications.IsLive, Deadline, "the notifications are live");
+
+        // Marked stale: one regeneration waits at the gate, and the stale page the script answers with is kept as the
+        // last known one, as a plain read's would be.
+        endpoint.Close();
+        await host.Services.GetRequiredService<IMintCache>().MarkStaleByTagAsync("pages");
+        await Eventually.HoldsAsync(
+            async () => await host.Client.GetStringAsync("/page") == "page 1" && endpoint.Waiting == 1 && host.Backend.NearCache!.Count == 1,
+            Deadline,
+            "the stale page is served, and kept as the last known one, while one regeneration waits");
+
+        // Redis dies mid-regeneration: the last known page is served, stale; nobody renders it in a request.
+        server.Kill();
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal("page 1", await host.Client.GetStringAsync("/page").WaitAsync(Deadline));
+        }
+
+        Assert.True(host.Backend.IsDegraded);
+        endpoint.Open();
     }
 
     [Fact]

@@ -28,8 +28,8 @@ internal enum RedisAvailabilityState
 /// <remarks>
 /// <para>
 /// Healthy → Degraded on the first failure (a call, a lost connection) or when the breaker opens; said once, and
-/// <c>onDegraded</c> runs once. Degraded → Probing while the return probe asks Redis: at once, every
-/// <see cref="ReturnProbeInterval"/> and whenever <see cref="ProbeNow"/> is called (a restored connection). → Healthy
+/// <c>onDegraded</c> runs once, before the state turns. Degraded → Probing while the return probe asks Redis: at once,
+/// every <see cref="ReturnProbeInterval"/> and whenever <see cref="ProbeNow"/> is called (a restored connection). → Healthy
 /// when the probe is answered (it closes the breaker) or when a call that <em>started</em> after the failure succeeds;
 /// a slow success already in flight when Redis died never flips the state back, which would log once per request.
 /// </para>
@@ -58,6 +58,9 @@ internal sealed class RedisAvailability : IDisposable
     private readonly Action _onDegraded;
     private readonly Action _onRestored;
     private readonly Lock _probeLock = new();
+
+    // Taken by the failure that turns the process Degraded while onDegraded runs, and by UnlessDegraded.
+    private readonly Lock _degradeLock = new();
     private ITimer? _probe;
     private int _probeArmed;
     private int _probeRunning;
@@ -81,7 +84,9 @@ internal sealed class RedisAvailability : IDisposable
     /// Whether Redis answers a read of the given key (its slot; a ping when null); the flag says whether the breaker is
     /// closed, so the question may go through <see cref="Pipeline"/>. Never throws.
     /// </param>
-    /// <param name="onDegraded">Runs once as the process turns Degraded, before the probe is armed.</param>
+    /// <param name="onDegraded">
+    /// Runs once as the process turns Degraded: before <see cref="AnswersLocally"/> says so, and before the probe is armed.
+    /// </param>
     /// <param name="onRestored">Runs once as the process turns Healthy again.</param>
     public RedisAvailability(MintCacheOptions options, TimeProvider timeProvider, ILogger logger, Func<string?, bool, Task<bool>> ask, Action onDegraded, Action onRestored)
     {
@@ -105,6 +110,21 @@ internal sealed class RedisAvailability : IDisposable
 
     /// <summary>Whether this process answers from local memory since a failure, until Redis is proven back.</summary>
     public bool IsDegraded => Volatile.Read(ref _degradedAt) != 0;
+
+    /// <summary>
+    /// Runs <paramref name="action"/> unless this process is Degraded, or turning Degraded (its <c>onDegraded</c> has
+    /// begun): the one never interleaves with the other.
+    /// </summary>
+    public void UnlessDegraded(Action action)
+    {
+        lock (_degradeLock)
+        {
+            if (!IsDegraded)
+            {
+                action();
+            }
+        }
+    }
 
     /// <summary>
     /// Whether to answer from local memory without asking Redis: degraded, or the breaker open with its break not run
@@ -214,15 +234,21 @@ internal sealed class RedisAvailability : IDisposable
             return false;
         }
 
-        // The highest call number so far, so that only calls started from now on can prove Redis is back.
-        var reached = Math.Max(call, Interlocked.Read(ref _calls));
-        if (Interlocked.CompareExchange(ref _degradedAt, reached, 0) != 0)
+        lock (_degradeLock)
         {
-            return false;
-        }
+            if (Volatile.Read(ref _degradedAt) != 0)
+            {
+                return false;
+            }
 
-        Volatile.Write(ref _degradedSince, Stopwatch.GetTimestamp());
-        _onDegraded();
+            // Done before the state turns: nothing answers from local memory until what onDegraded keeps there (the last
+            // known pages) is in, and a failure racing this one waits here for it before its caller falls back.
+            _onDegraded();
+
+            // The highest call number so far, so that only calls started from now on can prove Redis is back.
+            Volatile.Write(ref _degradedSince, Stopwatch.GetTimestamp());
+            Volatile.Write(ref _degradedAt, Math.Max(call, Interlocked.Read(ref _calls)));
+        }
 
         // The exception's type only: its message may name an endpoint or a command, never worth a Warning.
         Log.RedisUnavailable(_logger, exception.GetType().Name);

@@ -84,12 +84,7 @@ internal sealed partial class RedisBackend
     /// nobody listened, so they go, unless this process answers locally (an outage, where they are all it has).
     /// </summary>
     private void DropLastKnownUnlessDegraded()
-    {
-        if (!IsDegraded)
-        {
-            _ = _local.EvictByTagAsync(LastKnownTag, soft: false, CancellationToken.None);
-        }
-    }
+        => _availability.UnlessDegraded(() => _ = _local.EvictByTagAsync(LastKnownTag, soft: false, CancellationToken.None));
 
     /// <summary>
     /// A lookup Redis answered "missing" just after this process returned: waits for the return to be settled (two

@@ -225,6 +225,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                     ? BackendLookup.FreshClaimed(fresh, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
                     : BackendLookup.Fresh(fresh);
             case RedisWire.LookupCode.Stale:
+                // Kept as this process's last known copy, as the plain reads keep theirs: turning them off changes no answer.
+                KeepNearAsStale(key, page!, mark, sentAt, reply.MsToExpiry, reply.MsToFailSafe, reply.GraceMs);
                 return reply.Claimed
                     ? BackendLookup.StaleClaimed(page!, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
                     : BackendLookup.Stale(page!);
