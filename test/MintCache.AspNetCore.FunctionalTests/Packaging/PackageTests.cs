@@ -12,12 +12,13 @@ namespace MintCache.AspNetCore.FunctionalTests.Packaging;
 /// </summary>
 /// <remarks>
 /// The fresh project restores into a package folder of its own (nothing lands in the user's <c>~/.nuget</c>), with
-/// the user's folder as a read-only fallback so that the package's dependencies are not downloaded again.
+/// the user's folder as a read-only fallback so that the package's dependencies are not downloaded again. The pack
+/// builds under the test's own folder (<c>--artifacts-path</c>), never in the repository's <c>obj</c>, so it runs
+/// beside the other builds of this project.
 /// </remarks>
-[Collection(SerialCollection.Name)]
 public sealed class PackageTests(ITestOutputHelper output) : IDisposable
 {
-    private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(3);
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(8);
     private const string RepositoryUrl = "https://github.com/example/MintCache.git";
     private readonly DirectoryInfo _work = Directory.CreateTempSubdirectory("mintcache-pack-");
 
@@ -31,7 +32,7 @@ public sealed class PackageTests(ITestOutputHelper output) : IDisposable
         var dotnet = ChildProcess.DotnetHost;
 
         // 1. The package, as a release builds it: the version and the repository's address are the release's to give.
-        await ChildProcess.RunAsync(dotnet, ["pack", RepositoryPaths.Library, "-c", "Release", "-o", feed, $"-p:Version={version}", $"-p:RepositoryUrl={RepositoryUrl}", "--disable-build-servers"], _work.FullName, CommandTimeout);
+        await ChildProcess.RunAsync(dotnet, ["pack", RepositoryPaths.Library, "-c", "Release", "-o", feed, "--artifacts-path", Path.Combine(_work.FullName, "artifacts"), $"-p:Version={version}", $"-p:RepositoryUrl={RepositoryUrl}", "--disable-build-servers"], _work.FullName, CommandTimeout);
         var package = Path.Combine(feed, $"MintCache.AspNetCore.{version}.nupkg");
         AssertPackageContents(package, Path.ChangeExtension(package, ".snupkg"));
         var packed = clock.Elapsed;

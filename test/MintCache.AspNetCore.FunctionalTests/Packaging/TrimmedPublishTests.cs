@@ -11,11 +11,14 @@ namespace MintCache.AspNetCore.FunctionalTests.Packaging;
 /// runs the trimmed binary against Redis: a trim or AOT warning fails the publish, and code the trimmer removed that
 /// the library still needs (options binding, script evaluation) fails the requests.
 /// </summary>
-/// <remarks>A native AOT publish would also need clang, which CI machines lack; the analyzers catch the same code.</remarks>
-[Collection(SerialCollection.Name)]
+/// <remarks>
+/// A native AOT publish would also need clang, which CI machines lack; the analyzers catch the same code. The publish
+/// builds under the test's own folder (<c>--artifacts-path</c>), never in the repository's <c>obj</c>, so it runs
+/// beside the other builds of this project.
+/// </remarks>
 public sealed class TrimmedPublishTests(ITestOutputHelper output) : IDisposable
 {
-    private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(4);
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(8);
     private readonly DirectoryInfo _work = Directory.CreateTempSubdirectory("mintcache-trim-");
 
     [Fact]
@@ -26,7 +29,7 @@ public sealed class TrimmedPublishTests(ITestOutputHelper output) : IDisposable
         var published = Path.Combine(_work.FullName, "out");
         var log = await ChildProcess.RunAsync(
             ChildProcess.DotnetHost,
-            ["publish", project, "-c", "Release", "-r", "linux-x64", "--self-contained", "-o", published, "--disable-build-servers"],
+            ["publish", project, "-c", "Release", "-r", "linux-x64", "--self-contained", "-o", published, "--artifacts-path", Path.Combine(_work.FullName, "artifacts"), "--disable-build-servers"],
             _work.FullName,
             CommandTimeout);
         Assert.DoesNotContain("warning IL", log, StringComparison.Ordinal);

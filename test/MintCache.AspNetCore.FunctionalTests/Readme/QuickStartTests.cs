@@ -11,13 +11,13 @@ namespace MintCache.AspNetCore.FunctionalTests.Readme;
 /// references the library with warnings as errors, and the app serves its page from the cache, in memory and then on
 /// Redis through the environment variable the README names.
 /// </summary>
-[Collection(SerialCollection.Name)]
+/// <remarks>Runs beside the packaging tests: they build under folders of their own, never in the repository's <c>obj</c>.</remarks>
 public sealed partial class QuickStartTests(ITestOutputHelper output) : IDisposable
 {
     private const int MaxReadmeBytes = 15 * 1024;
     private const int MaxQuickStartLines = 10;
     private const int MaxRedisLines = 3;
-    private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(4);
+    private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(8);
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
     private readonly DirectoryInfo _work = Directory.CreateTempSubdirectory("mintcache-readme-");
 

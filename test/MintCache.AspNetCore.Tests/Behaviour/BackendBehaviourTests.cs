@@ -23,6 +23,13 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
     // the machine longer than Fresh between the store and the lookup must not turn the page stale.
     private protected static readonly EntryLifetime Kept = new(TimeSpan.FromMinutes(1), Grace);
 
+    // For a page a test looks up many times once stale: a stall longer than Grace while the lookups run must not
+    // expire it.
+    private protected static readonly EntryLifetime StaleKept = new(Fresh, TimeSpan.FromMinutes(1));
+
+    // For a page a test looks up as fresh and then waits out: fresh long enough for a stalled machine, yet soon gone.
+    private protected static readonly EntryLifetime FreshAWhile = new(TimeSpan.FromSeconds(3), Grace);
+
     private protected IMintBackend Backend { get; private set; } = null!;
 
     private protected abstract Task<IMintBackend> CreateBackendAsync();
@@ -54,7 +61,7 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
     [Fact]
     public async Task Lookup_StaleUnderConcurrency_ExactlyOneWinsTheClaim()
     {
-        await SetAsync("k", "v1");
+        await SetAsync("k", "v1", StaleKept);
         await PassAsync(Fresh);
 
         var lookups = await Task.WhenAll(Enumerable.Range(0, 100).Select(_ => Task.Run(async () => await Backend.LookupAsync("k", Lease, default))));
@@ -128,7 +135,7 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
     [Fact]
     public async Task EvictByTag_Soft_MarksStaleAndKeepsExpiry()
     {
-        await SetAsync("k", "v1", "news");
+        await SetAsync("k", "v1", FreshAWhile, "news");
 
         // Seen fresh first: nothing this process remembers of an entry outlives its eviction.
         Assert.Equal(EntryState.Fresh, (await Backend.LookupAsync("k", Lease, default)).State);
@@ -140,7 +147,7 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
         Assert.Equal("v1", Text((await Backend.LookupAsync("k", Lease, default)).Page));
 
         // Still gone at the original expiry: marking stale never extends the grace.
-        await PassAsync(Fresh + Grace);
+        await PassAsync(FreshAWhile.Fresh + FreshAWhile.Grace);
         Assert.Equal(EntryState.Missing, (await Backend.LookupAsync("k", Lease, default)).State);
     }
 

@@ -5,8 +5,7 @@ using MintCache.AspNetCore.Tests.Fixtures;
 namespace MintCache.AspNetCore.Tests.Behaviour;
 
 /// <summary>The shared promises on the Redis backend: the server's clock decides, so time passes for real.</summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisBackendBehaviourTests(RedisServerFixture redis) : BackendBehaviourTests
+public sealed class RedisBackendBehaviourTests(RedisServerFixture redis) : BackendBehaviourTests, IClassFixture<RedisServerFixture>
 {
     private RedisStoreHarness? _harness;
 

@@ -9,8 +9,7 @@ namespace MintCache.AspNetCore.Tests.Behaviour;
 /// The shared promises on a real three-master Redis Cluster: an entry, its claim and its tags' sets live on different
 /// slots and nodes, and every node decides on its own clock.
 /// </summary>
-[Collection(RedisClusterCollection.Name)]
-public sealed class RedisClusterBackendBehaviourTests(RedisClusterFixture cluster) : BackendBehaviourTests
+public sealed class RedisClusterBackendBehaviourTests(RedisClusterFixture cluster) : BackendBehaviourTests, IClassFixture<RedisClusterFixture>
 {
     private RedisStoreHarness? _harness;
 

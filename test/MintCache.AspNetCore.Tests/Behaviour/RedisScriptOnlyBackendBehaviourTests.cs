@@ -9,8 +9,7 @@ namespace MintCache.AspNetCore.Tests.Behaviour;
 /// <see cref="RedisBackendBehaviourTests"/>, where plain reads decide what they can, this shows the C# and the Lua
 /// decisions agree (design.md §4: turning the fast reads off changes no answer).
 /// </summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisScriptOnlyBackendBehaviourTests(RedisServerFixture redis) : BackendBehaviourTests
+public sealed class RedisScriptOnlyBackendBehaviourTests(RedisServerFixture redis) : BackendBehaviourTests, IClassFixture<RedisServerFixture>
 {
     private RedisStoreHarness? _harness;
 

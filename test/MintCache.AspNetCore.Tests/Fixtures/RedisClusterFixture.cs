@@ -9,7 +9,7 @@ namespace MintCache.AspNetCore.Tests.Fixtures;
 /// </summary>
 /// <remarks>
 /// Needs redis-server (Garnet has no cluster mode to start this way): without it the fixture fails, never skips, as the
-/// single-server fixture does. Started once for the collection (or the class) that uses it, torn down with it.
+/// single-server fixture does. Started once for the class that uses it (<c>IClassFixture</c>), torn down with it.
 /// <see cref="RedisReplicatedClusterFixture"/> adds a replica to each master, and lets a test kill a node. The nodes
 /// are started by <see cref="LocalRedisCluster"/>, which the load test's failover scenario starts too.
 /// </remarks>
@@ -130,10 +130,4 @@ public class RedisClusterFixture : IAsyncLifetime, IAsyncDisposable
 
     /// <summary>What the node's <c>redis-server</c> printed: its view of a failover, for a failing test's message.</summary>
     public string LogOf(int port) => Cluster.LogOf(port);
-}
-
-[CollectionDefinition(Name)]
-public sealed class RedisClusterCollection : ICollectionFixture<RedisClusterFixture>
-{
-    public const string Name = "Redis Cluster";
 }

@@ -5,7 +5,8 @@ using StackExchange.Redis;
 namespace MintCache.AspNetCore.Tests.Fixtures;
 
 /// <summary>
-/// A real Redis-protocol server for the Redis tests, started once per test run and shared: the one named by
+/// A real Redis-protocol server for the Redis tests, one per test class (<c>IClassFixture</c>), so that Redis classes run
+/// in parallel without sharing keys or server statistics: the one named by
 /// <c>MINTCACHE_TEST_REDIS=host:port</c>, else a <c>redis-server</c> on a free loopback port when one is installed,
 /// else an embedded Garnet server. With <c>CI=true</c>, not getting a server fails the run; it never skips.
 /// </summary>
@@ -187,10 +188,4 @@ public sealed class RedisTestServer : IDisposable
     }
 
     public void Dispose() => Kill();
-}
-
-[CollectionDefinition(Name)]
-public sealed class RedisCollection : ICollectionFixture<RedisServerFixture>
-{
-    public const string Name = "Redis";
 }

@@ -13,8 +13,7 @@ using MintCache.Testing;
 namespace MintCache.AspNetCore.Tests.Health;
 
 /// <summary>The health check on Redis probes it: Degraded from start-up while it cannot be reached, with no traffic needed.</summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisHealthTests(RedisServerFixture redis)
+public sealed class RedisHealthTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     [Fact]
     public async Task RedisUnreachableFromStartUp_NoTraffic_DegradedWithinTheBound()

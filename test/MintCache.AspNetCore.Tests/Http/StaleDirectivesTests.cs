@@ -139,8 +139,7 @@ public sealed class StaleDirectivesTests
 }
 
 /// <summary>The same directives on Redis: the stored header carries the response's windows, and they hold end to end.</summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisStaleDirectivesTests(RedisServerFixture redis)
+public sealed class RedisStaleDirectivesTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
 

@@ -10,8 +10,7 @@ using Xunit.Abstractions;
 namespace MintCache.AspNetCore.Tests.Redis;
 
 /// <summary>design.md §2 invariant 1 (one regeneration, farm-wide), for a cold miss: a page missing everywhere is rendered once for the farm; the others wait, boundedly.</summary>
-[Collection(RedisCollection.Name)]
-public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper output)
+public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper output) : IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
 

@@ -13,8 +13,7 @@ using Xunit.Abstractions;
 namespace MintCache.AspNetCore.Tests.Redis;
 
 /// <summary>design.md §2 invariants 3 and 7 (staleness bounded, tags seen on every host): the near cache of the Redis backend, across two hosts on one real Redis.</summary>
-[Collection(RedisCollection.Name)]
-public sealed class NearCacheTests(RedisServerFixture redis, ITestOutputHelper output)
+public sealed class NearCacheTests(RedisServerFixture redis, ITestOutputHelper output) : IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(10);

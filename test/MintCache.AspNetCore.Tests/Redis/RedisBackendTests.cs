@@ -13,8 +13,7 @@ using StackExchange.Redis.Profiling;
 namespace MintCache.AspNetCore.Tests.Redis;
 
 /// <summary>design.md §2 invariants 2, 4, 5, 6 and 7 (claims and fencing, bad bytes, clock, keys, tags): the scripts, on a real Redis-protocol server.</summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisBackendTests(RedisServerFixture redis)
+public sealed class RedisBackendTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(10);

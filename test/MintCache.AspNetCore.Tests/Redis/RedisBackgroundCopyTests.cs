@@ -5,8 +5,7 @@ using StackExchange.Redis;
 namespace MintCache.AspNetCore.Tests.Redis;
 
 /// <summary>Background refresh with hosts sharing one Redis; and nothing about a request (its cookie) is written to Redis.</summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisBackgroundCopyTests(RedisServerFixture redis) : BackgroundCopyTests
+public sealed class RedisBackgroundCopyTests(RedisServerFixture redis) : BackgroundCopyTests, IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan ValidFor = TimeSpan.FromMilliseconds(300);

@@ -6,8 +6,7 @@ using MintCache.AspNetCore.Tests.Store;
 namespace MintCache.AspNetCore.Tests.Redis;
 
 /// <summary>Claim release on Redis: the server's clock decides, so time passes for real.</summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisClaimReleaseTests(RedisServerFixture redis) : ClaimReleaseTests
+public sealed class RedisClaimReleaseTests(RedisServerFixture redis) : ClaimReleaseTests, IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
 

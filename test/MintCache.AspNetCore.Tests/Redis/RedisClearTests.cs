@@ -4,8 +4,7 @@ using MintCache.AspNetCore.Tests.Fixtures;
 namespace MintCache.AspNetCore.Tests.Redis;
 
 /// <summary>Clears, hard and soft, on two hosts sharing Redis: a clear on one reaches the pages the other stored.</summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisClearTests(RedisServerFixture redis)
+public sealed class RedisClearTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
 

@@ -19,8 +19,7 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// the endpoint wrote, the header names the codec, a page that does not shrink or is under the threshold is stored as
 /// it is, and a damaged compressed value is a logged miss (design.md §2, invariant 4).
 /// </summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisCompressionTests(RedisServerFixture redis)
+public sealed class RedisCompressionTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(5);
 

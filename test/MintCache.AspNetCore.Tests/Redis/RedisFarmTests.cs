@@ -11,8 +11,7 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// design.md §2 invariants 2, 5 and 7 (claims lapse, one clock, tags): several independent hosts (as
 /// separate processes would be) sharing one Redis.
 /// </summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisFarmTests(RedisServerFixture redis)
+public sealed class RedisFarmTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
 

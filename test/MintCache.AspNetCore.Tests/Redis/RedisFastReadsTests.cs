@@ -10,8 +10,7 @@ using StackExchange.Redis;
 namespace MintCache.AspNetCore.Tests.Redis;
 
 /// <summary>The plain reads that answer a lookup without the script, on a real Redis.</summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisFastReadsTests(RedisServerFixture redis)
+public sealed class RedisFastReadsTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(10);
     private static readonly EntryLifetime Long = new(TimeSpan.FromMinutes(5), TimeSpan.FromMinutes(1));

@@ -8,8 +8,7 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// Evictions win on every store path (design.md §2, invariant 8): a page rendered without a claim is fenced against
 /// the evictions that came after its lookup missed, through real hosts sharing one Redis.
 /// </summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisFencingTests(RedisServerFixture redis)
+public sealed class RedisFencingTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
 

@@ -9,8 +9,7 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// Another program's data of another type (WRONGTYPE) under a claim or tag key: a logged miss or a refused store,
 /// never a script error that degrades the process (design.md §2, invariant 4: foreign bytes are a logged miss).
 /// </summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisForeignKeyTests(RedisServerFixture redis)
+public sealed class RedisForeignKeyTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(1);
 

@@ -9,7 +9,6 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// The last known pages: an outage, and a Redis that comes back empty, are no cold miss for everyone. The near copies
 /// stay in service as stale pages, and one regeneration refreshes each, while nobody waits.
 /// </summary>
-[Collection(RedisCollection.Name)]
 public sealed class RedisLastKnownTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);

@@ -9,7 +9,6 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// A real redis-server at its <c>maxmemory</c> under <c>noeviction</c>: it answers writes with OOM, which is a refused
 /// store (logged, counted), never an outage (design.md §2, invariant 4: the cache never fails a request).
 /// </summary>
-[Collection(RedisCollection.Name)]
 public sealed class RedisMemoryPressureTests
 {
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(1);

@@ -13,8 +13,7 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// Invariant 5 on a real three-master Redis Cluster: a plain read is decided against the clock of the node that serves
 /// the key's slot, never against another master's.
 /// </summary>
-[Collection(RedisClusterCollection.Name)]
-public sealed class RedisNodeClockTests(RedisClusterFixture cluster)
+public sealed class RedisNodeClockTests(RedisClusterFixture cluster) : IClassFixture<RedisClusterFixture>
 {
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(10);
 

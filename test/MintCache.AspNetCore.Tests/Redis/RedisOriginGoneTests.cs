@@ -11,8 +11,7 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// The origin's word stands farm-wide (design invariant 10): a regeneration on one host answered "gone" or "not
 /// cacheable" ends the stale page for every host sharing the Redis.
 /// </summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisOriginGoneTests(RedisServerFixture redis)
+public sealed class RedisOriginGoneTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan ValidFor = TimeSpan.FromMilliseconds(300);

@@ -8,7 +8,6 @@ using Xunit.Abstractions;
 namespace MintCache.AspNetCore.Tests.Redis;
 
 /// <summary>design.md §2 invariant 4 (the cache never fails a request): a real server killed and restarted under load; passwords kept out of logs.</summary>
-[Collection(RedisCollection.Name)]
 public sealed class RedisOutageTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);

@@ -11,8 +11,7 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// Purges on Redis: they reach every host's near cache even when a batch fails, tell their caller when Redis did not
 /// take them, never leave an entry without its tags, and never let a local fallback copy outlive them.
 /// </summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper output)
+public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper output) : IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
     private static readonly TimeSpan Long = TimeSpan.FromMinutes(1);

@@ -5,8 +5,7 @@ using Xunit.Abstractions;
 namespace MintCache.AspNetCore.Tests.Redis;
 
 /// <summary>Background refresh, stale-if-error and the claim hand-off on the Redis backend, across two hosts.</summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelper output)
+public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelper output) : IClassFixture<RedisServerFixture>
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan ValidFor = TimeSpan.FromMilliseconds(300);

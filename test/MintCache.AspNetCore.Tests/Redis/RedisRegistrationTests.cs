@@ -10,8 +10,7 @@ using StackExchange.Redis;
 namespace MintCache.AspNetCore.Tests.Redis;
 
 /// <summary>How AddMintStore picks the backend, and who owns the multiplexer.</summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisRegistrationTests(RedisServerFixture redis)
+public sealed class RedisRegistrationTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     [Fact]
     public void AddMintStore_NoRedis_UsesMemory()

@@ -7,8 +7,7 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// Response tags and path evictions on two hosts sharing Redis: a purge on one reaches the pages the other stored.
 /// Near caches are off, so each answer is Redis's own (NearCacheTests covers how fast near copies follow a purge).
 /// </summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisResponseTagAndPathTests(RedisServerFixture redis)
+public sealed class RedisResponseTagAndPathTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     [Theory]
     [InlineData(RefreshMode.Foreground)]

@@ -11,7 +11,6 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// The way to and from Redis: a process comes back as soon as Redis answers, not when its circuit's break runs out, and
 /// a connection that cannot be made never holds a request longer than the operation timeout.
 /// </summary>
-[Collection(RedisCollection.Name)]
 public sealed class RedisReturnTests
 {
     private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);

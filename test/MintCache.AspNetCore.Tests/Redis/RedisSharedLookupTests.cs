@@ -10,8 +10,7 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// <c>RequestAborted</c>: that client going away must not answer everyone else "miss" (invariant 4: the cache never
 /// fails a request, and a miss here would render and store outside any claim).
 /// </summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisSharedLookupTests(RedisServerFixture redis)
+public sealed class RedisSharedLookupTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     [Fact]
     public async Task LeaderClientAborts_RequestsSharingItsLookup_ServedTheCachedPage()

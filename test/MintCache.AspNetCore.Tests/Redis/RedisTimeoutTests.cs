@@ -10,7 +10,6 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// yet a lookup still waits no longer than <see cref="MintRedisOptions.OperationTimeout"/> on the backend's clock,
 /// and such timeouts still open the circuit breaker.
 /// </summary>
-[Collection(RedisCollection.Name)]
 public sealed class RedisTimeoutTests
 {
     [Fact]

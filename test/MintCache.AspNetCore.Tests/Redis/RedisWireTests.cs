@@ -12,8 +12,7 @@ namespace MintCache.AspNetCore.Tests.Redis;
 /// The wire contract: every code the scripts answer with, run on a real server, reads back as its C# value, and every
 /// outcome of every script is reached and read by the typed replies.
 /// </summary>
-[Collection(RedisCollection.Name)]
-public sealed class RedisWireTests(RedisServerFixture redis)
+public sealed class RedisWireTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
     private const long Lease = 60_000;
     private const long Hold = 60_000;

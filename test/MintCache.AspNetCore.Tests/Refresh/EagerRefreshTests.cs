@@ -12,10 +12,12 @@ namespace MintCache.AspNetCore.Tests.Refresh;
 /// </summary>
 public abstract class EagerRefreshTests
 {
-    // Refreshed from 0.9 s of 3 s: on Redis's real clock, a refresh that starts while the page is fresh stays there
-    // for the 2 s the test holds it at the gate.
     private static readonly TimeSpan Fresh = TimeSpan.FromSeconds(3);
-    private const double Threshold = 0.3;
+
+    // Refreshed from 3 s of 30 s: on Redis's real clock, a refresh that starts while the page is fresh stays there
+    // for the 27 s the test may take to gate and store it, and the refreshed page is not refreshed again for 3 s.
+    private static readonly TimeSpan ThresholdFresh = TimeSpan.FromSeconds(30);
+    private const double Threshold = 0.1;
 
     private protected abstract Task<HostFarm> StartFarmAsync(FarmSetup setup, string test);
 
@@ -28,7 +30,8 @@ public abstract class EagerRefreshTests
         {
             o.RefreshMode = mode;
             o.EagerRefreshThreshold = Threshold;
-        });
+        },
+        fresh: ThresholdFresh);
         Assert.Equal("v1", await farm.A.Client.GetStringAsync("/page"));
 
         // Counted from here: the first render was a cold miss.
@@ -36,7 +39,7 @@ public abstract class EagerRefreshTests
         if (farm.IsExact)
         {
             // Before the threshold: a plain hit, nothing claimed.
-            await farm.PassAsync((Fresh * Threshold) - TimeSpan.FromTicks(1));
+            await farm.PassAsync((ThresholdFresh * Threshold) - TimeSpan.FromTicks(1));
             Assert.Equal("v1", await farm.B.Client.GetStringAsync("/page"));
             Assert.Equal(0, metrics.Claim("won"));
 
@@ -78,7 +81,7 @@ public abstract class EagerRefreshTests
         if (farm.IsExact)
         {
             // The refreshed page starts a new period: fresh, and not refreshed again before its own threshold.
-            await farm.PassAsync((Fresh * Threshold) - TimeSpan.FromTicks(1));
+            await farm.PassAsync((ThresholdFresh * Threshold) - TimeSpan.FromTicks(1));
             Assert.Equal("v2", await farm.A.Client.GetStringAsync("/page"));
             Assert.Equal(2, farm.Page.Executions);
             Assert.Equal(1, metrics.Claim("won"));
@@ -156,6 +159,7 @@ public abstract class EagerRefreshTests
     private Task<HostFarm> StartAsync(
         Action<MintCacheOptions>? configure = null,
         Action<OutputCachePolicyBuilder>? pagePolicy = null,
+        TimeSpan? fresh = null,
         [CallerMemberName] string test = "")
         => StartFarmAsync(
             new FarmSetup
@@ -166,7 +170,7 @@ public abstract class EagerRefreshTests
                     configure?.Invoke(o);
                 },
                 PagePolicy = pagePolicy,
-                Fresh = Fresh,
+                Fresh = fresh ?? Fresh,
             },
             test);
 }
