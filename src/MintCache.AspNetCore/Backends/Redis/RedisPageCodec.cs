@@ -1,20 +1,16 @@
 using System.Buffers;
 using System.Buffers.Binary;
-using System.Diagnostics;
 using System.IO.Compression;
-using ZstdSharp;
-using ZstdSharp.Unsafe;
 
 namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
-/// How a page is laid out after the entry header: as it is (<see cref="Codec.Identity"/>), or compressed
-/// (<see cref="Codec.Zstd"/>, the one written; <see cref="Codec.Brotli"/> still read), named by header byte
-/// <see cref="RedisWire.CodecOffset"/>. The scripts never look past the header; only C# encodes and decodes
-/// (docs/decisions/compression.md has the measurements behind the choice).
+/// How a page is laid out after the entry header: as it is (<see cref="Codec.Identity"/>), or Brotli-compressed
+/// (<see cref="Codec.Brotli"/>), named by header byte <see cref="RedisWire.CodecOffset"/>. The scripts never look past
+/// the header; only C# encodes and decodes (docs/decisions/compression.md has the measurements behind the choice).
 /// </summary>
 /// <remarks>
-/// A compressed page is its decoded length (4 bytes, unsigned big-endian), then the codec's stream. Decoding allocates
+/// A compressed page is its decoded length (4 bytes, unsigned big-endian), then the Brotli stream. Decoding allocates
 /// exactly that length, which must not pass <see cref="MaxDecodedLength"/>, and fails when the stream would write more
 /// or less: a damaged or hostile value costs at most that bound, and is a logged miss, never an exception.
 /// </remarks>
@@ -23,22 +19,10 @@ internal static class RedisPageCodec
     /// <summary>The largest page a compressed value may declare; more is refused unread.</summary>
     public const int MaxDecodedLength = 128 * 1024 * 1024;
 
-    /// <summary>The codec stores write.</summary>
-    public const Codec Written = Codec.Zstd;
-
-    // Zstd level 1: the least app CPU per page at a ratio that keeps Redis memory per page well under the goal.
-    private const int ZstdLevel = 1;
-
-    // Brotli is no longer written; these are what values written with it used (decoding needs neither).
+    // Quality 5 of 11, window 2^22: the best ratio per microsecond on 8 KiB HTML in the measurements.
     private const int BrotliQuality = 5;
     private const int BrotliWindow = 22;
     private const int LengthPrefix = 4;
-
-    // One context per thread, reused: a Zstd context costs more to set up than an 8 KiB page to compress.
-    [ThreadStatic]
-    private static Compressor? _compressor;
-    [ThreadStatic]
-    private static Decompressor? _decompressor;
 
     /// <summary>The values of header byte <see cref="RedisWire.CodecOffset"/>: append only.</summary>
     internal enum Codec : byte
@@ -46,11 +30,8 @@ internal static class RedisPageCodec
         /// <summary>The page as the middleware handed it over (every value written before compression existed).</summary>
         Identity = 0,
 
-        /// <summary>Decoded length (u32), then a Brotli stream (written before Zstd; still read).</summary>
+        /// <summary>Decoded length (u32), then a Brotli stream.</summary>
         Brotli = 1,
-
-        /// <summary>Decoded length (u32), then one Zstandard frame with its checksum.</summary>
-        Zstd = 2,
     }
 
     /// <summary>Why a stored page could not be decoded.</summary>
@@ -64,15 +45,13 @@ internal static class RedisPageCodec
 
     /// <summary>
     /// The value to store for <paramref name="page"/>: <see cref="RedisWire.HeaderSize"/> bytes of room for the header
-    /// (its codec byte set), then the page, compressed with <paramref name="codec"/> when it is at least
-    /// <paramref name="threshold"/> bytes (<see langword="null"/>: never) and compression makes it smaller, otherwise
-    /// as it is.
+    /// (its codec byte set), then the page, compressed when it is at least <paramref name="threshold"/> bytes
+    /// (<see langword="null"/>: never) and compression makes it smaller, otherwise as it is.
     /// </summary>
-    public static byte[] Encode(in ReadOnlySequence<byte> page, int? threshold, Codec codec = Written)
+    public static byte[] Encode(in ReadOnlySequence<byte> page, int? threshold)
     {
-        Debug.Assert(codec is Codec.Zstd or Codec.Brotli, "Only compressing codecs are chosen.");
         if (threshold is { } min && page.Length >= min && page.Length is > LengthPrefix and <= MaxDecodedLength
-            && TryCompress(page, codec, out var value))
+            && TryCompress(page, out var value))
         {
             return value;
         }
@@ -106,7 +85,7 @@ internal static class RedisPageCodec
             case Codec.Identity:
                 page = stored.ToArray();
                 return Failure.None;
-            case Codec.Brotli or Codec.Zstd:
+            case Codec.Brotli:
                 if (stored.Length <= LengthPrefix)
                 {
                     return Failure.Corrupt;
@@ -121,7 +100,7 @@ internal static class RedisPageCodec
                 var decoded = new byte[length];
 
                 // False when the stream is damaged or would write past the declared length: never more than that is written.
-                if (!TryDecompress((Codec)codec, stored[LengthPrefix..], decoded, out var written) || written != decoded.Length)
+                if (!BrotliDecoder.TryDecompress(stored[LengthPrefix..], decoded, out var written) || written != decoded.Length)
                 {
                     return Failure.Corrupt;
                 }
@@ -137,34 +116,7 @@ internal static class RedisPageCodec
     public static Failure TryDecodeValue(ReadOnlySpan<byte> value, out byte[] page)
         => TryDecode(value[RedisWire.CodecOffset], value[RedisWire.HeaderSize..], out page);
 
-    private static bool TryDecompress(Codec codec, ReadOnlySpan<byte> stream, Span<byte> page, out int written)
-    {
-        if (codec == Codec.Brotli)
-        {
-            return BrotliDecoder.TryDecompress(stream, page, out written);
-        }
-
-        try
-        {
-            // Into the declared length only: a frame that would write more fails, and no window is allocated.
-            return (_decompressor ??= new Decompressor()).TryUnwrap(stream, page, out written);
-        }
-        catch (ZstdException)
-        {
-            written = 0;
-            return false;
-        }
-    }
-
-    // With the frame's checksum (4 bytes): damage that still parses is a failed decode, never another page.
-    private static Compressor NewCompressor()
-    {
-        var compressor = new Compressor(ZstdLevel);
-        compressor.SetParameter(ZSTD_cParameter.ZSTD_c_checksumFlag, 1);
-        return compressor;
-    }
-
-    private static bool TryCompress(in ReadOnlySequence<byte> page, Codec codec, out byte[] value)
+    private static bool TryCompress(in ReadOnlySequence<byte> page, out byte[] value)
     {
         value = null!;
         var length = (int)page.Length;
@@ -186,16 +138,13 @@ internal static class RedisPageCodec
         try
         {
             var room = rented.AsSpan(0, length - LengthPrefix - 1);
-            var fits = codec == Codec.Brotli
-                ? BrotliEncoder.TryCompress(source, room, out var written, BrotliQuality, BrotliWindow)
-                : (_compressor ??= NewCompressor()).TryWrap(source, room, out written);
-            if (!fits)
+            if (!BrotliEncoder.TryCompress(source, room, out var written, BrotliQuality, BrotliWindow))
             {
                 return false;
             }
 
             value = new byte[RedisWire.HeaderSize + LengthPrefix + written];
-            value[RedisWire.CodecOffset] = (byte)codec;
+            value[RedisWire.CodecOffset] = (byte)Codec.Brotli;
             BinaryPrimitives.WriteUInt32BigEndian(value.AsSpan(RedisWire.HeaderSize), (uint)length);
             room[..written].CopyTo(value.AsSpan(RedisWire.HeaderSize + LengthPrefix));
             return true;
