@@ -3,6 +3,12 @@ using BenchmarkDotNet.Running;
 using MintCache.Bench.Shared;
 using MintCache.Benchmarks;
 
+if (args.Contains(CodecBenchmarks.Switch))
+{
+    await CodecBenchmarks.RunAsync(args);
+    return;
+}
+
 // Starts (or attaches to) the one local redis-server every benchmark process shares, runs the selected benchmarks,
 // then writes the ratio table with the machine's description to bench/results/.
 using var redis = LocalRedis.StartOrAttach();

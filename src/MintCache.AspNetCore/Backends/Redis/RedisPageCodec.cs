@@ -61,6 +61,21 @@ internal static class RedisPageCodec
         return value;
     }
 
+    /// <summary>
+    /// The page of a stored value's page bytes <paramref name="stored"/> (the script's reply, after the header), decoded
+    /// by <paramref name="codec"/>; a page stored as it is is that same array, not a copy.
+    /// </summary>
+    public static Failure TryDecode(byte codec, byte[] stored, out byte[] page)
+    {
+        if ((Codec)codec == Codec.Identity)
+        {
+            page = stored;
+            return Failure.None;
+        }
+
+        return TryDecode(codec, stored.AsSpan(), out page);
+    }
+
     /// <summary>The page of a stored value's <paramref name="stored"/> bytes (after the header), decoded by <paramref name="codec"/>.</summary>
     public static Failure TryDecode(byte codec, ReadOnlySpan<byte> stored, out byte[] page)
     {
