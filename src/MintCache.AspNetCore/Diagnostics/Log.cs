@@ -297,4 +297,12 @@ internal static partial class Log
         "Redis did not let this process read its maxmemory-policy (CONFIG GET is refused, as on many managed services); check it is not an allkeys-* policy.",
         EventName = "RedisMemoryPolicyUnknown")]
     public static partial void RedisMemoryPolicyUnknown(ILogger logger, Exception exception);
+
+    // 170 and up: unchanged pages.
+    internal const int IdPageUnchanged = 170;
+
+    [LoggerMessage(IdPageUnchanged, LogLevel.Debug,
+        "A regenerated page was the same as the stored one: only its times moved on the {Backend} backend.",
+        EventName = "PageUnchanged")]
+    public static partial void PageUnchanged(ILogger logger, string backend);
 }

@@ -64,7 +64,7 @@ internal sealed partial class RedisBackend
 
         keys[0] = _keys.Entry(key);
         keys[1] = _keys.Claim(key);
-        var reply = await RedisScripts.SetAsync(
+        Task<RedisResult> Run(RedisScripts.TouchArguments? touch) => RedisScripts.SetAsync(
             db,
             keys,
             value,
@@ -80,7 +80,19 @@ internal sealed partial class RedisBackend
             lifetime.EagerAfter > TimeSpan.Zero ? Milliseconds(lifetime.EagerAfter, minimum: 1) : 0,
             tagLifeMs,
             EvictedMarker,
-            EvictionMemoryMs).WaitAsync(cancellationToken).ConfigureAwait(false);
+            EvictionMemoryMs,
+            touch);
+        if (TouchFor(value, fence) is { } touch)
+        {
+            // The same page as the claimed one: its hash and render time go, not the page (RedisBackend.Touch.cs).
+            var touched = new RedisStoreReply(await Run(touch).WaitAsync(cancellationToken).ConfigureAwait(false));
+            if (touched.Touch != RedisWire.TouchResult.Changed)
+            {
+                return OnTouched(touched);
+            }
+        }
+
+        var reply = await Run(null).WaitAsync(cancellationToken).ConfigureAwait(false);
         var outcome = new RedisStoreReply(reply).Outcome;
         if (outcome == StoreOutcome.Refused)
         {

@@ -52,7 +52,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _pipeline = _availability.Pipeline;
         _fastReads = new RedisFastReads(_keys, timeProvider, options.Value.RedisOperationTimeout);
         _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
-        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, DropLastKnownUnlessDegraded);
+        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, DropLastKnownUnlessDegraded, OnTouchNotice);
 
         // Connect now, in the background, rather than on the first lookup, subscribe to the farm's changes and check
         // the server's memory policy.
@@ -204,11 +204,11 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                 _fastReads.SawFresh(key, entryKey, RedisFastReads.TicksAfter(sentAt, reply.MsToKeep));
                 KeepNear(key, fresh, mark, sentAt, reply.MsToKeep, reply.MsToExpiry, reply.MsToFailSafe, reply.GraceMs);
                 return reply.Claimed
-                    ? BackendLookup.FreshClaimed(fresh, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
+                    ? BackendLookup.FreshClaimed(fresh, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now, PageHash: PageFingerprint.HashOf(fresh)))
                     : BackendLookup.Fresh(fresh);
             case RedisWire.LookupCode.Stale:
                 return reply.Claimed
-                    ? BackendLookup.StaleClaimed(reply.Page!, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
+                    ? BackendLookup.StaleClaimed(reply.Page!, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now, PageHash: PageFingerprint.HashOf(reply.Page)))
                     : BackendLookup.Stale(reply.Page!);
             case RedisWire.LookupCode.Rejected:
                 Log.EntryRejected(_logger, Name, reply.Reason);

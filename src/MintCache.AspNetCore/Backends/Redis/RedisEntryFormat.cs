@@ -16,7 +16,7 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// <code>
 /// offset  size  field
 ///      0     4  magic "MINT" (a value without it was written by another program)
-///      4     1  format version, 2
+///      4     1  format version, 3
 ///      5     3  reserved, zero
 ///      8     8  stale-at (ms, server clock): before it the entry is fresh
 ///     16     8  expires-at (ms, server clock): from it the entry is gone
@@ -25,7 +25,8 @@ namespace MintCache.AspNetCore.Backends.Redis;
 ///     40     4  grace (ms): what each failed regeneration gives the entry again, within fail-safe-until
 ///     44     8  eager-at (ms, server clock): from it a lookup of the fresh entry may refresh it early; 0 for never
 ///     52     4  page length n (a value shorter than the header + n was truncated)
-///     56     n  the page
+///     56     8  page hash (<see cref="PageFingerprint"/>, 0 unknown): a refresh rendering the same hash only moves the times
+///     64     n  the page
 /// </code>
 /// <para>
 /// A value that fails any check is a <see cref="EntryRejectReason"/>: logged, answered as a miss, overwritten by the
@@ -42,7 +43,7 @@ internal static class RedisEntryFormat
     public static ReadOnlySpan<byte> Magic => "MINT"u8;
 
     /// <summary>
-    /// The page of a version-2 value that is fresh until after <paramref name="latestNowMs"/> and not due for an eager
+    /// The page of a current-version value that is fresh until after <paramref name="latestNowMs"/> and not due for an eager
     /// refresh by then, copied out; <see langword="false"/> for anything else (stale, due, another version, damaged),
     /// which the lookup script then decides. <paramref name="msToKeep"/>: how long it certainly stays so; the rest is the
     /// entry's life past its freshness, which a near copy keeps.
@@ -51,7 +52,7 @@ internal static class RedisEntryFormat
     {
         page = null!;
         msToKeep = msToExpiry = msToFailSafe = graceMs = 0;
-        if (!IsIntactVersion2(value))
+        if (!IsIntact(value))
         {
             return false;
         }
@@ -75,7 +76,7 @@ internal static class RedisEntryFormat
     }
 
     /// <summary>
-    /// The page of a version-2 value that is certainly stale at <paramref name="earliestNowMs"/> and certainly not
+    /// The page of a current-version value that is certainly stale at <paramref name="earliestNowMs"/> and certainly not
     /// expired at <paramref name="latestNowMs"/>, copied out, with the rest of its life from <paramref name="latestNowMs"/>
     /// (so never overstated); <see langword="false"/> for anything else.
     /// </summary>
@@ -83,7 +84,7 @@ internal static class RedisEntryFormat
     {
         page = null!;
         msToExpiry = msToFailSafe = graceMs = 0;
-        if (!IsIntactVersion2(value))
+        if (!IsIntact(value))
         {
             return false;
         }
@@ -107,8 +108,8 @@ internal static class RedisEntryFormat
         graceMs = BinaryPrimitives.ReadUInt32BigEndian(value[RedisWire.GraceOffset..]);
     }
 
-    // The plain reads decide only version-2 values that pass every check the scripts make; anything else is the script's.
-    private static bool IsIntactVersion2(ReadOnlySpan<byte> value)
+    // The plain reads decide only current-version values that pass every check the scripts make; anything else is the script's.
+    private static bool IsIntact(ReadOnlySpan<byte> value)
         => value.Length >= HeaderSize && value[RedisWire.VersionOffset] == Version && value[..4].SequenceEqual(Magic)
             && value.Length - HeaderSize == BinaryPrimitives.ReadUInt32BigEndian(value[RedisWire.PageLengthOffset..])
             && BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.StaleAtOffset..]) <= BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.ExpiresAtOffset..]);

@@ -38,6 +38,7 @@ internal sealed class RedisNotifications : IDisposable
     private readonly RedisColdMissWaiters _waiters;
     private readonly ILogger _logger;
     private readonly Action _tagsEvicted;
+    private readonly Action<RedisTouchNotice>? _touched;
     private IConnectionMultiplexer? _multiplexer;
     private ChannelMessageQueue? _queue;
     private long _received;
@@ -47,8 +48,9 @@ internal sealed class RedisNotifications : IDisposable
     private long _resumeAfter;
     private Echo? _echo;
 
-    public RedisNotifications(string prefix, RedisNearCache? near, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null, Action? wentLive = null)
+    public RedisNotifications(string prefix, RedisNearCache? near, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null, Action? wentLive = null, Action<RedisTouchNotice>? touched = null)
     {
+        _touched = touched;
         _wentLive = wentLive ?? (static () => { });
         _tagsEvicted = tagsEvicted ?? (static () => { });
         _connectionLost = connectionLost ?? (static () => { });
@@ -266,6 +268,12 @@ internal sealed class RedisNotifications : IDisposable
     private void OnMessage(ChannelMessage message)
     {
         Interlocked.Increment(ref _received);
+        if (RedisTouchNotice.IsNotice(((ReadOnlyMemory<byte>)message.Message).Span))
+        {
+            OnTouchNotice((byte[])message.Message!);
+            return;
+        }
+
         var key = (string?)message.Message;
         if (Volatile.Read(ref _echo) is { } echo && key == echo.Message)
         {
@@ -283,6 +291,32 @@ internal sealed class RedisNotifications : IDisposable
 
         Changed(key);
         _waiters.Wake(key);
+    }
+
+    /// <summary>
+    /// An entry's page was regenerated the same: counted as a change (a reply read before it is not kept near), then
+    /// its near copy moved on to the new times rather than dropped. A notice that does not read is a change.
+    /// </summary>
+    private void OnTouchNotice(byte[] message)
+    {
+        if (!RedisTouchNotice.TryParse(message, out var notice))
+        {
+            // Which key it names is unknown: every copy goes.
+            Invalidate();
+            return;
+        }
+
+        _stamps.Touched(notice.Key);
+        if (_touched is { } touched)
+        {
+            touched(notice);
+        }
+        else
+        {
+            _stamps.Changed(notice.Key);
+        }
+
+        _waiters.Wake(notice.Key);
     }
 
     /// <inheritdoc cref="RedisChangeStamps.Changed"/>

@@ -124,11 +124,31 @@ internal static class RedisScripts
     /// cache key) is published on <paramref name="channel"/>, which invalidates near copies and wakes cold-miss waiters
     /// on every process. Reply: a <see cref="RedisStoreReply"/>.
     /// </remarks>
+    /// <remarks>
+    /// A touch (<paramref name="touch"/> set, <paramref name="value"/> empty): the regenerated page is the same as the
+    /// stored one, so after the same fence, and when the live entry's hash is <see cref="TouchArguments.Hash"/> (its page
+    /// stored as is), only the header's times, the generation and the middleware's render time in the page (patched in
+    /// place) are written, the tags' memberships renewed, and a <see cref="RedisWire.TouchedMark"/> notice published, which
+    /// moves near copies on to the new times instead of dropping them. Otherwise nothing is written and the claim is
+    /// kept: the reply's <see cref="RedisWire.StoreField.Touch"/> says <see cref="RedisWire.TouchResult.Changed"/>, and
+    /// the page follows in a store.
+    /// </remarks>
     public static Task<RedisResult> SetAsync(
         IDatabase db, RedisKey[] keys, byte[] value, long freshMs, long graceMs, long failSafeMs, RedisValue token, RedisValue claimGen,
-        long since, int decided, RedisValue channel, RedisValue member, long eagerMs, long tagLifeMs, RedisValue marker, long horizonMs)
+        long since, int decided, RedisValue channel, RedisValue member, long eagerMs, long tagLifeMs, RedisValue marker, long horizonMs,
+        TouchArguments? touch = null)
         => db.ScriptEvaluateAsync(
-            SetScript, keys, [value, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs]);
+            SetScript,
+            keys,
+            touch is { } t
+                ? [RedisValue.EmptyString, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs, t.Hash, t.CreatedOffset, t.Created, t.DateOffset, t.Date]
+                : [value, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs, RedisValue.EmptyString]);
+
+    /// <summary>
+    /// A touch's arguments: the page's hash (8 bytes, big-endian) and the new render's time fields, each with its offset
+    /// in the page, to patch in place.
+    /// </summary>
+    internal readonly record struct TouchArguments(byte[] Hash, int CreatedOffset, byte[] Created, int DateOffset, byte[] Date);
 
     private static readonly string SetScript = RedisWire.LuaPrelude + TagMembership + """
         local now, nowus = nowms()
@@ -164,6 +184,27 @@ internal static class RedisScripts
         local eager = tonumber(ARGV[11])
         if eager > 0 then eager = now + eager end
         local latest = now + fresh + grace + tonumber(ARGV[4])
+        if ARGV[15] ~= '' then
+          local len = old and u32(old, OFF_LENGTH) or 0
+          local cat, created, dat, date = tonumber(ARGV[16]), ARGV[17], tonumber(ARGV[18]), ARGV[19]
+          if not old or u64(old, OFF_EXPIRES) <= now or string.sub(old, OFF_HASH + 1, OFF_HASH + 8) ~= ARGV[15]
+            or string.sub(old, OFF_VERSION + 2, OFF_VERSION + 4) ~= '\0\0\0' or cat + #created > len or dat + #date > len then
+            return storereply{outcome = S_STORED, now = now, touch = T_CHANGED}
+          end
+          redis.call('SETRANGE', KEYS[1], 0, MAGIC .. string.char(VERSION, 0, 0, 0) .. pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
+            .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8))
+          redis.call('SETRANGE', KEYS[1], HEADER + cat, created)
+          if date ~= '' then redis.call('SETRANGE', KEYS[1], HEADER + dat, date) end
+          redis.call('PEXPIRE', KEYS[1], latest - now)
+          local life = tonumber(ARGV[12])
+          for i = 3, #KEYS do addmember(KEYS[i], ARGV[10], now, life) end
+          if mine then redis.call('DEL', KEYS[2]) end
+          local keep = now + fresh
+          if eager > 0 and eager < keep then keep = eager end
+          redis.call('PUBLISH', ARGV[9], string.char(TOUCHED_MARK) .. pn(keep, 8) .. pn(now + fresh + grace, 8) .. pn(latest, 8)
+            .. pn(grace, 4) .. pn(cat, 4) .. pn(#created, 4) .. created .. pn(dat, 4) .. pn(#date, 4) .. date .. ARGV[10])
+          return storereply{outcome = S_STORED, latestExpiry = latest, now = now, touch = T_TOUCHED}
+        end
         local value = ARGV[1]
         local head = MAGIC .. string.char(VERSION, 0, 0, 0) .. pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
           .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8) .. pn(#value - HEADER, 4)

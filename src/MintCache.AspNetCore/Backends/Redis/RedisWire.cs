@@ -27,10 +27,13 @@ internal static class RedisWire
     public const int GraceOffset = 40;
     public const int EagerAtOffset = 44;
     public const int PageLengthOffset = 52;
-    public const int HeaderSize = 56;
 
-    /// <summary>The one format version written and read.</summary>
-    public const byte Version = 2;
+    /// <summary>The page's <see cref="Entries.PageFingerprint"/> hash: a refresh that renders the same page moves only the times.</summary>
+    public const int PageHashOffset = 56;
+    public const int HeaderSize = 64;
+
+    /// <summary>The one format version written and read (3: the page hash, and the page at 64).</summary>
+    public const byte Version = 3;
 
     public const string Magic = "MINT";
 
@@ -93,7 +96,23 @@ internal static class RedisWire
         Outcome,
         LatestExpiry,
         Now,
+
+        /// <summary>With a touch (a page sent as its hash alone): a <see cref="TouchResult"/>; 0 for a store.</summary>
+        Touch,
     }
+
+    /// <summary>What the store script did with a touch: the times of an unchanged page, or nothing (the page is needed).</summary>
+    internal enum TouchResult
+    {
+        /// <summary>The stored page is the same: only its times moved, and the hosts were told so.</summary>
+        Touched = 1,
+
+        /// <summary>No live entry with that hash (or one stored transformed): nothing written, the claim kept; send the page.</summary>
+        Changed = 2,
+    }
+
+    /// <summary>First character of a notification that an entry's times moved, its page unchanged (see <see cref="RedisTouchNotice"/>).</summary>
+    public const char TouchedMark = '\u0002';
 
     /// <summary>
     /// The Lua prelude of every script: the constants above, then the shared helpers. <c>u64</c>/<c>u32</c> read and
@@ -117,11 +136,13 @@ internal static class RedisWire
         Constant("OFF_GRACE", GraceOffset);
         Constant("OFF_EAGER", EagerAtOffset);
         Constant("OFF_LENGTH", PageLengthOffset);
+        Constant("OFF_HASH", PageHashOffset);
         Constant("HEADER", HeaderSize);
         Constant("VERSION", Version);
         Text("MAGIC", Magic);
         Text("RELEASED", ReleasedMark.ToString());
         Text("REVOKED", RevokedMark.ToString());
+        Constant("TOUCHED_MARK", TouchedMark);
         foreach (var (name, value) in LuaCodes())
         {
             Constant(name, value);
@@ -173,6 +194,11 @@ internal static class RedisWire
         foreach (var renewal in Enum.GetValues<ClaimRenewal>())
         {
             yield return ("C_" + Upper(renewal.ToString()), (int)renewal);
+        }
+
+        foreach (var touch in Enum.GetValues<TouchResult>())
+        {
+            yield return ("T_" + Upper(touch.ToString()), (int)touch);
         }
     }
 

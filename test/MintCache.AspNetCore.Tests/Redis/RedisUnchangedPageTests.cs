@@ -1,0 +1,251 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.OutputCaching;
+using Microsoft.Extensions.DependencyInjection;
+using MintCache.AspNetCore.Backends.Redis;
+using MintCache.AspNetCore.Tests.Fixtures;
+using StackExchange.Redis;
+using Xunit.Abstractions;
+
+namespace MintCache.AspNetCore.Tests.Redis;
+
+/// <summary>
+/// Unchanged pages cost nothing: a refresh that renders the same response moves only the entry's times on Redis, sends
+/// no page bytes, and near copies on other hosts stay in service with the new times; a changed page replaces the old one
+/// everywhere; an eviction before the refresh lands still wins (design.md §2 invariant 8).
+/// </summary>
+[Collection(RedisCollection.Name)]
+public sealed class RedisUnchangedPageTests(ITestOutputHelper output)
+{
+    private const int BodySize = 8000;
+    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(20);
+
+    // Long enough that host B reads its near copy within the touched page's freshness on a busy machine, and that the
+    // second render falls in another second than the first (so its Date header differs).
+    private static readonly TimeSpan ValidFor = TimeSpan.FromSeconds(3);
+
+    [Theory]
+    [InlineData(RefreshMode.Background)]
+    [InlineData(RefreshMode.Foreground)]
+    public async Task UnchangedRefresh_NoPageBytesSent_PageAndETagKept_NearCopyOnOtherHostServedWithNewTimes(RefreshMode mode)
+    {
+        using var server = await RedisServerFixture.StartDedicatedAsync();
+        await using var farm = await Farm.StartAsync(server.Endpoint, mode);
+        var first = await farm.A.Client.GetAsync("/same");
+        var firstBody = await first.Content.ReadAsStringAsync();
+        Assert.Equal("\"v1\"", first.Headers.ETag?.Tag);
+
+        // Host B reads the page once from Redis and keeps it near.
+        Assert.Equal(firstBody, await farm.B.Client.GetStringAsync("/same"));
+        Assert.Equal(1, farm.B.Backend.NearCache!.Count);
+        await farm.WaitUntilStaleAsync();
+
+        var bytesBefore = await farm.NetInputBytesAsync();
+        var lookupsOnB = farm.B.Backend.RedisLookups;
+        await farm.RefreshOnAAsync(executions: 2, handedOff: mode == RefreshMode.Foreground);
+        var written = await farm.NetInputBytesAsync() - bytesBefore;
+        output.WriteLine($"mode={mode}: unchanged refresh of a {BodySize} B body: {written} B sent to Redis by the farm");
+        Assert.True(written < BodySize / 4, $"{written} B sent to Redis for an unchanged refresh of a {BodySize} B page");
+
+        // Host B still serves its near copy, without Redis, with the new render time: Age starts again.
+        var onB = await farm.B.Client.GetAsync("/same");
+        Assert.Equal(firstBody, await onB.Content.ReadAsStringAsync());
+        Assert.Equal("\"v1\"", onB.Headers.ETag?.Tag);
+        Assert.Equal(lookupsOnB, farm.B.Backend.RedisLookups);
+        Assert.True(onB.Headers.Age < ValidFor, $"Age {onB.Headers.Age} after the page was refreshed");
+
+        // Host A too, from Redis: the same page and validator.
+        var onA = await farm.A.Client.GetAsync("/same");
+        Assert.Equal(firstBody, await onA.Content.ReadAsStringAsync());
+        Assert.Equal("\"v1\"", onA.Headers.ETag?.Tag);
+        Assert.True(onA.Headers.Age < ValidFor, $"Age {onA.Headers.Age} after the page was refreshed");
+        Assert.Equal(2, farm.Endpoint.Executions);
+    }
+
+    [Fact]
+    public async Task ChangedRefresh_ReplacesPageOnEveryHost()
+    {
+        using var server = await RedisServerFixture.StartDedicatedAsync();
+        await using var farm = await Farm.StartAsync(server.Endpoint, RefreshMode.Background);
+        await farm.A.Client.GetStringAsync("/same");
+        await farm.B.Client.GetStringAsync("/same");
+        await farm.WaitUntilStaleAsync();
+
+        farm.Endpoint.Content = "v2";
+        var bytesBefore = await farm.NetInputBytesAsync();
+        await farm.RefreshOnAAsync(executions: 2);
+        var written = await farm.NetInputBytesAsync() - bytesBefore;
+        output.WriteLine($"changed refresh of a {BodySize} B body: {written} B sent to Redis by the farm");
+        Assert.True(written > BodySize, $"only {written} B sent to Redis for a changed page");
+
+        foreach (var host in new[] { farm.B, farm.A })
+        {
+            var response = await host.Client.GetAsync("/same");
+            Assert.StartsWith("v2", await response.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.Equal("\"v2\"", response.Headers.ETag?.Tag);
+        }
+
+        Assert.Equal(2, farm.Endpoint.Executions);
+    }
+
+    [Fact]
+    public async Task EvictionBetweenLookupAndUnchangedStore_Wins()
+    {
+        using var server = await RedisServerFixture.StartDedicatedAsync();
+        await using var farm = await Farm.StartAsync(server.Endpoint, RefreshMode.Background);
+        await farm.A.Client.GetStringAsync("/same");
+        await farm.WaitUntilStaleAsync();
+
+        // A wins the claim; its regeneration renders the same page but is held until after the eviction.
+        farm.Endpoint.Close();
+        await farm.A.Client.GetStringAsync("/same");
+        await Eventually.HoldsAsync(() => farm.Endpoint.Waiting == 1, Deadline, "the regeneration runs");
+        await farm.B.Store.EvictByTagAsync("same", default);
+        farm.Endpoint.Open();
+        await Eventually.HoldsAsync(() => farm.Endpoint.Waiting == 0 && farm.A.Store.LocalClaimCount == 0, Deadline, "the regeneration ends");
+
+        // Its store is refused: nothing is stored, and the next request on either host renders the page again.
+        Assert.Empty(await farm.EntryKeysAsync());
+        Assert.StartsWith("v1", await farm.B.Client.GetStringAsync("/same"), StringComparison.Ordinal);
+        Assert.Equal(3, farm.Endpoint.Executions);
+    }
+
+    /// <summary>Two hosts on one Redis serving <c>GET /same</c>, whose body and ETag change only when a test says so.</summary>
+    private sealed class Farm : IAsyncDisposable
+    {
+        private readonly ConnectionMultiplexer _redis;
+        private readonly string _prefix;
+
+        private Farm(ConnectionMultiplexer redis, string prefix, ContentEndpoint endpoint, RedisHost a, RedisHost b)
+        {
+            _redis = redis;
+            _prefix = prefix;
+            Endpoint = endpoint;
+            A = a;
+            B = b;
+        }
+
+        public RedisHost A { get; }
+
+        public RedisHost B { get; }
+
+        public ContentEndpoint Endpoint { get; }
+
+        public static async Task<Farm> StartAsync(string redis, RefreshMode mode)
+        {
+            var prefix = RedisHost.UniquePrefix();
+            var endpoint = new ContentEndpoint();
+            void Map(WebApplication app) => app.MapGet("/same", (Delegate)endpoint.HandleAsync)
+                .CacheOutput(p => p.Expire(ValidFor).Grace(TimeSpan.FromMinutes(1)).Tag("same"));
+            void Configure(MintCacheOptions o) => o.RefreshMode = mode;
+            var a = await RedisHost.StartAsync(redis, prefix, new GatedEndpoint(), ValidFor, TimeSpan.FromMinutes(1), Configure, mapMore: Map);
+            var b = await RedisHost.StartAsync(redis, prefix, new GatedEndpoint(), ValidFor, TimeSpan.FromMinutes(1), Configure, mapMore: Map);
+            var multiplexer = await ConnectionMultiplexer.ConnectAsync($"{redis},abortConnect=false,connectTimeout=5000,allowAdmin=true");
+            return new Farm(multiplexer, prefix, endpoint, a, b);
+        }
+
+        /// <summary>What every client has sent the server so far, in bytes (<c>INFO stats</c>).</summary>
+        public async Task<long> NetInputBytesAsync()
+        {
+            var stats = await Server.InfoAsync("stats");
+            return long.Parse(stats.SelectMany(g => g).First(p => p.Key == "total_net_input_bytes").Value, CultureInfo.InvariantCulture);
+        }
+
+        public async Task<RedisKey[]> EntryKeysAsync()
+        {
+            var keys = new List<RedisKey>();
+            await foreach (var key in Server.KeysAsync(pattern: _prefix + "{*}:e"))
+            {
+                keys.Add(key);
+            }
+
+            return [.. keys];
+        }
+
+        public Task WaitUntilStaleAsync() => Eventually.HoldsAsync(async () => await StaleAtAsync() <= await ServerNowAsync(), Deadline, "the page goes stale");
+
+        /// <summary>
+        /// A request on host A wins the stale page's claim; waits until the page it regenerated is fresh on Redis. In the
+        /// foreground mode a Redis lookup that wins serves the stale page and hands its miss to the next request on A
+        /// (<paramref name="handedOff"/>), which regenerates.
+        /// </summary>
+        public async Task RefreshOnAAsync(int executions, bool handedOff = false)
+        {
+            var staleAt = await StaleAtAsync();
+            await A.Client.GetStringAsync("/same");
+            await Eventually.HoldsAsync(
+                async () => (!handedOff || Endpoint.Executions == executions || await A.Client.GetStringAsync("/same") is not null)
+                    && Endpoint.Executions == executions && A.Store.LocalClaimCount == 0 && await StaleAtAsync() > staleAt,
+                Deadline,
+                "the refreshed page lands on Redis");
+        }
+
+        private IServer Server => _redis.GetServer(_redis.GetEndPoints()[0]);
+
+        private async Task<long> StaleAtAsync()
+        {
+            var keys = await EntryKeysAsync();
+            Assert.Single(keys);
+            RedisEntryFormat.TryReadHeader((byte[])(await _redis.GetDatabase().StringGetAsync(keys[0]))!, out var staleAt, out _, out _);
+            return staleAt;
+        }
+
+        private async Task<long> ServerNowAsync() => new DateTimeOffset(await Server.TimeAsync(), TimeSpan.Zero).ToUnixTimeMilliseconds();
+
+        public async ValueTask DisposeAsync()
+        {
+            await A.DisposeAsync();
+            await B.DisposeAsync();
+            await _redis.DisposeAsync();
+        }
+    }
+
+    /// <summary>Renders the same body and ETag for the same <see cref="Content"/>; held while <see cref="Close"/>d.</summary>
+    private sealed class ContentEndpoint
+    {
+        private TaskCompletionSource _gate = Open(true);
+        private int _executions;
+        private int _waiting;
+
+        public volatile string Content = "v1";
+
+        public int Executions => Volatile.Read(ref _executions);
+
+        public int Waiting => Volatile.Read(ref _waiting);
+
+        public void Close() => Volatile.Write(ref _gate, Open(false));
+
+        public void Open() => Volatile.Read(ref _gate).TrySetResult();
+
+        public async Task<IResult> HandleAsync(HttpContext context)
+        {
+            Interlocked.Increment(ref _executions);
+            Interlocked.Increment(ref _waiting);
+            try
+            {
+                await Volatile.Read(ref _gate).Task.WaitAsync(Deadline, context.RequestAborted);
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _waiting);
+            }
+
+            var content = Content;
+            context.Response.Headers.ETag = $"\"{content}\"";
+            return Results.Text(content + new string('x', BodySize - content.Length));
+        }
+
+        private static TaskCompletionSource Open(bool open)
+        {
+            var gate = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            if (open)
+            {
+                gate.SetResult();
+            }
+
+            return gate;
+        }
+    }
+}
