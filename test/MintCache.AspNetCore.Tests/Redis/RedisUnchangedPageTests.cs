@@ -90,8 +90,10 @@ public sealed class RedisUnchangedPageTests(ITestOutputHelper output)
         Assert.Equal(2, farm.Endpoint.Executions);
     }
 
-    [Fact]
-    public async Task EvictionBetweenLookupAndUnchangedStore_Wins()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task EvictionBetweenLookupAndUnchangedStore_Wins(bool soft)
     {
         using var server = await RedisServerFixture.StartDedicatedAsync();
         await using var farm = await Farm.StartAsync(server.Endpoint, RefreshMode.Background);
@@ -102,14 +104,31 @@ public sealed class RedisUnchangedPageTests(ITestOutputHelper output)
         farm.Endpoint.Close();
         await farm.A.Client.GetStringAsync("/same");
         await Eventually.HoldsAsync(() => farm.Endpoint.Waiting == 1, Deadline, "the regeneration runs");
-        await farm.B.Store.EvictByTagAsync("same", default);
+        if (soft)
+        {
+            await farm.B.Store.MarkStaleByTagAsync("same", default);
+        }
+        else
+        {
+            await farm.B.Store.EvictByTagAsync("same", default);
+        }
+
         farm.Endpoint.Open();
         await Eventually.HoldsAsync(() => farm.Endpoint.Waiting == 0 && farm.A.Store.LocalClaimCount == 0, Deadline, "the regeneration ends");
 
-        // Its store is refused: nothing is stored, and the next request on either host renders the page again.
-        Assert.Empty(await farm.EntryKeysAsync());
+        // Its touch is refused: the page is not made fresh again (a soft eviction leaves it stale, a hard one gone), and
+        // the next request regenerates it.
+        if (soft)
+        {
+            Assert.True(await farm.IsStaleAsync(), "the page was made fresh by a regeneration that began before the eviction");
+        }
+        else
+        {
+            Assert.Empty(await farm.EntryKeysAsync());
+        }
+
         Assert.StartsWith("v1", await farm.B.Client.GetStringAsync("/same"), StringComparison.Ordinal);
-        Assert.Equal(3, farm.Endpoint.Executions);
+        await Eventually.HoldsAsync(() => farm.Endpoint.Executions == 3, Deadline, "the page is regenerated after the eviction");
     }
 
     /// <summary>Two hosts on one Redis serving <c>GET /same</c>, whose body and ETag change only when a test says so.</summary>
@@ -164,7 +183,9 @@ public sealed class RedisUnchangedPageTests(ITestOutputHelper output)
             return [.. keys];
         }
 
-        public Task WaitUntilStaleAsync() => Eventually.HoldsAsync(async () => await StaleAtAsync() <= await ServerNowAsync(), Deadline, "the page goes stale");
+        public Task WaitUntilStaleAsync() => Eventually.HoldsAsync(IsStaleAsync, Deadline, "the page goes stale");
+
+        public async Task<bool> IsStaleAsync() => await StaleAtAsync() <= await ServerNowAsync();
 
         /// <summary>
         /// A request on host A wins the stale page's claim; waits until the page it regenerated is fresh on Redis. In the

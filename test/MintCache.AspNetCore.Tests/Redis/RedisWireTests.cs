@@ -28,7 +28,7 @@ public sealed class RedisWireTests(RedisServerFixture redis)
         {
             ("OFF_VERSION", VersionOffset), ("OFF_STALE", StaleAtOffset), ("OFF_EXPIRES", ExpiresAtOffset), ("OFF_GEN", GenerationOffset),
             ("OFF_FAILSAFE", FailSafeUntilOffset), ("OFF_GRACE", GraceOffset), ("OFF_EAGER", EagerAtOffset), ("OFF_LENGTH", PageLengthOffset),
-            ("HEADER", HeaderSize), ("VERSION", RedisWire.Version),
+            ("OFF_HASH", PageHashOffset), ("TOUCHED_MARK", TouchedMark), ("HEADER", HeaderSize), ("VERSION", RedisWire.Version),
         };
         var all = codes.Concat(offsets).ToArray();
         var script = LuaPrelude + "return {" + string.Join(", ", all.Select(c => c.Name)) + "}";
@@ -43,7 +43,7 @@ public sealed class RedisWireTests(RedisServerFixture redis)
 
         // Every member of every enum the scripts answer with has its Lua constant.
         var expected = Enum.GetValues<LookupCode>().Length + Enum.GetValues<MissKind>().Length + Enum.GetValues<EntryRejectReason>().Length
-            + Enum.GetValues<StoreOutcome>().Length + Enum.GetValues<ClaimRenewal>().Length;
+            + Enum.GetValues<StoreOutcome>().Length + Enum.GetValues<ClaimRenewal>().Length + Enum.GetValues<TouchResult>().Length;
         Assert.Equal(expected, codes.Length);
         Assert.Equal(codes.Length, codes.Select(c => c.Name).Distinct().Count());
         Assert.Equal((int)EntryState.Missing, (int)LookupCode.Missing);
