@@ -37,9 +37,11 @@ public sealed class RedisUnchangedPageTests(ITestOutputHelper output)
         var firstBody = await first.Content.ReadAsStringAsync();
         Assert.Equal("\"v1\"", first.Headers.ETag?.Tag);
 
-        // Host B reads the page once from Redis and keeps it near.
-        Assert.Equal(firstBody, await farm.B.Client.GetStringAsync("/same"));
-        Assert.Equal(1, farm.B.Backend.NearCache!.Count);
+        // Host B reads the page from Redis and keeps it near.
+        await Eventually.HoldsAsync(
+            async () => await farm.B.Client.GetStringAsync("/same") == firstBody && farm.B.Backend.NearCache!.Count == 1,
+            Deadline,
+            "host B keeps a near copy");
         await farm.WaitUntilStaleAsync();
 
         var bytesBefore = await farm.NetInputBytesAsync();
@@ -162,6 +164,9 @@ public sealed class RedisUnchangedPageTests(ITestOutputHelper output)
             var a = await RedisHost.StartAsync(redis, prefix, new GatedEndpoint(), ValidFor, TimeSpan.FromMinutes(1), Configure, mapMore: Map);
             var b = await RedisHost.StartAsync(redis, prefix, new GatedEndpoint(), ValidFor, TimeSpan.FromMinutes(1), Configure, mapMore: Map);
             var multiplexer = await ConnectionMultiplexer.ConnectAsync($"{redis},abortConnect=false,connectTimeout=5000,allowAdmin=true");
+
+            // Near copies are kept, and touch notices heard, only once a host's subscription is live.
+            await Eventually.HoldsAsync(() => a.Backend.Notifications.IsLive && b.Backend.Notifications.IsLive, Deadline, "both hosts hear the farm's changes");
             return new Farm(multiplexer, prefix, endpoint, a, b);
         }
 
