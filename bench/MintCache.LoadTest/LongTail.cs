@@ -18,13 +18,17 @@ internal static class LongTail
 
     private static readonly Zipf Popularity = new(Pages, 0.99);
 
-    public static async Task<LongTailResult> RunAsync(StoreKind store, RunSettings settings, bool memoryPressure)
+    /// <summary>The app instances' configuration variable that turns MintCache's page compression off (a threshold past any page).</summary>
+    private const string CompressionThresholdVariable = "MintCache__Redis__CompressionThreshold";
+
+    public static async Task<LongTailResult> RunAsync(StoreKind store, RunSettings settings, bool memoryPressure, bool compressionOff = false)
     {
         var executable = LocalRedisServer.FindExecutable() ?? throw new InvalidOperationException("The long-tail scenario needs redis-server.");
         string[] arguments = memoryPressure ? ["--maxmemory", "40mb", "--maxmemory-policy", "allkeys-lru"] : [];
         using var server = await LocalRedisServer.StartAsync(executable, LocalRedisServer.FreeLoopbackPort(), arguments: arguments);
         var previous = Environment.GetEnvironmentVariable(LocalRedis.EnvironmentVariable);
         Environment.SetEnvironmentVariable(LocalRedis.EnvironmentVariable, server.Endpoint);
+        Environment.SetEnvironmentVariable(CompressionThresholdVariable, compressionOff ? int.MaxValue.ToString(CultureInfo.InvariantCulture) : null);
         var apps = new List<AppInstance>();
         try
         {
@@ -44,12 +48,16 @@ internal static class LongTail
             var commands = await stats.ReadAsync();
             var cpu = await stats.CpuSecondsAsync() - cpuBefore;
             var memory = await stats.UsedMemoryAsync();
+            var pages = await stats.CountKeysAsync(store == StoreKind.BuiltInRedis ? "*__MSOCV_*" : "*}:e");
             var renders = await RendersAsync(apps) - before;
 
             var seconds = samples.Length == 0 ? 1 : (samples.Max(static s => s.End) - samples.Min(static s => s.Start)) / (double)Stopwatch.Frequency;
             var latencies = Scenarios.Sorted(samples);
             return new LongTailResult(store, memoryPressure, samples.Length, samples.Count(static s => !s.Ok), samples.Length / seconds,
-                Scenarios.Percentile(latencies, 0.50), Scenarios.Percentile(latencies, 0.99), renders, commands, memory, cpu);
+                Scenarios.Percentile(latencies, 0.50), Scenarios.Percentile(latencies, 0.99), renders, commands, memory, cpu, pages)
+            {
+                CompressionOff = compressionOff,
+            };
         }
         finally
         {
@@ -59,6 +67,7 @@ internal static class LongTail
             }
 
             Environment.SetEnvironmentVariable(LocalRedis.EnvironmentVariable, previous);
+            Environment.SetEnvironmentVariable(CompressionThresholdVariable, null);
         }
     }
 
@@ -81,10 +90,10 @@ internal static class LongTail
         var text = new StringBuilder();
         text.AppendLine("# Long tail on Redis");
         text.AppendLine();
-        text.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.LoadTest -- {options.Arguments}`: {Pages:N0} pages `/item/{{id}}`, Zipf(0.99) popularity, 8 KiB each, rendered in 20 ms, cached 10 s (MintCache: grace 10 s), tagged `items` and `item-{{id}}`; two app instances sharing one dedicated redis-server, {options.Settings.Clients} clients, warm-up {options.Settings.Warmup.TotalSeconds} s, measured {options.Settings.StormDuration.TotalSeconds} s per store. The stores run one after the other in the same sitting, each on a fresh server. Redis time: `INFO commandstats` (usec), reset after the warm-up. {machine}.");
+        text.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.LoadTest -- {options.Arguments}`: {Pages:N0} pages `/item/{{id}}`, Zipf(0.99) popularity, 8 KiB of realistic HTML each (bench/Shared/HtmlPage.cs: a product page of its own per id), rendered in 20 ms, cached 10 s (MintCache: grace 10 s), tagged `items` and `item-{{id}}`; two app instances sharing one dedicated redis-server, {options.Settings.Clients} clients, warm-up {options.Settings.Warmup.TotalSeconds} s, measured {options.Settings.StormDuration.TotalSeconds} s per store. The stores run one after the other in the same sitting, each on a fresh server. Redis time: `INFO commandstats` (usec), reset after the warm-up; stored pages: the entry keys counted by `SCAN` after the measured phase, memory per page: `used_memory` over them. {machine}.");
         text.AppendLine();
-        text.AppendLine("| Store | Memory | Requests | Errors | req/s | Throughput vs built-in | p50 ms | p99 ms | Renders per request | Redis µs per request (commandstats) | vs built-in | Redis CPU µs per request | vs built-in | Redis used memory MB | Top commands (µs, calls per request) |");
-        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        text.AppendLine("| Store | Memory | Requests | Errors | req/s | Throughput vs built-in | p50 ms | p99 ms | Renders per request | Redis µs per request (commandstats) | vs built-in | Redis CPU µs per request | vs built-in | Redis used memory MB | Stored pages | Memory per page bytes | vs built-in | Top commands (µs, calls per request) |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var result in results)
         {
             var baseline = results.FirstOrDefault(r => r.Store == StoreKind.BuiltInRedis && r.MemoryPressure == result.MemoryPressure);
@@ -94,7 +103,7 @@ internal static class LongTail
                 .Take(4)
                 .Select(c => FormattableString.Invariant($"{c.Key} {(double)c.Value.Usec / Math.Max(1, result.Requests):0.00} µs, {(double)c.Value.Calls / Math.Max(1, result.Requests):0.00}")));
             text.AppendLine(FormattableString.Invariant(
-                $"| {result.Store} | {(result.MemoryPressure ? "maxmemory 40mb, allkeys-lru" : "unbounded")} | {result.Requests} | {result.Errors} | {result.RequestsPerSecond:0} | {Ratio(result.RequestsPerSecond, baseline?.RequestsPerSecond)} | {result.P50:0.0} | {result.P99:0.0} | {(double)result.Renders / Math.Max(1, result.Requests):0.000} | {result.RedisMicrosecondsPerRequest:0.00} | {Ratio(result.RedisMicrosecondsPerRequest, baseline?.RedisMicrosecondsPerRequest)} | {result.CpuMicrosecondsPerRequest:0.0} | {Ratio(result.CpuMicrosecondsPerRequest, baseline?.CpuMicrosecondsPerRequest)} | {result.UsedMemory / 1048576.0:0.0} | {top} |"));
+                $"| {result.Store}{(result.CompressionOff ? " (compression off)" : "")} | {(result.MemoryPressure ? "maxmemory 40mb, allkeys-lru" : "unbounded")} | {result.Requests} | {result.Errors} | {result.RequestsPerSecond:0} | {Ratio(result.RequestsPerSecond, baseline?.RequestsPerSecond)} | {result.P50:0.0} | {result.P99:0.0} | {(double)result.Renders / Math.Max(1, result.Requests):0.000} | {result.RedisMicrosecondsPerRequest:0.00} | {Ratio(result.RedisMicrosecondsPerRequest, baseline?.RedisMicrosecondsPerRequest)} | {result.CpuMicrosecondsPerRequest:0.0} | {Ratio(result.CpuMicrosecondsPerRequest, baseline?.CpuMicrosecondsPerRequest)} | {result.UsedMemory / 1048576.0:0.0} | {result.Pages} | {result.MemoryPerPage:0} | {Ratio(result.MemoryPerPage, baseline?.MemoryPerPage)} | {top} |"));
         }
 
         return text.ToString();
@@ -106,8 +115,13 @@ internal static class LongTail
 
 internal sealed record LongTailResult(
     StoreKind Store, bool MemoryPressure, long Requests, long Errors, double RequestsPerSecond, double P50, double P99, long Renders,
-    Dictionary<string, (long Calls, long Usec)> Commands, long UsedMemory, double CpuSeconds)
+    Dictionary<string, (long Calls, long Usec)> Commands, long UsedMemory, double CpuSeconds, long Pages)
 {
+    /// <summary>MintCache with its page compression turned off (a threshold past any page).</summary>
+    public bool CompressionOff { get; init; }
+
+    public double MemoryPerPage => (double)UsedMemory / Math.Max(1, Pages);
+
     public double CpuMicrosecondsPerRequest => CpuSeconds * 1e6 / Math.Max(1, Requests);
 
     public double RedisMicrosecondsPerRequest

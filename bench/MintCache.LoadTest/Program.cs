@@ -147,10 +147,10 @@ if (options.Scenarios.Contains('f'))
     var results = new List<LongTailResult>();
     foreach (var memoryPressure in new[] { false, true })
     {
-        foreach (var store in new[] { StoreKind.BuiltInRedis, StoreKind.MintRedisBackground })
+        foreach (var (store, compressionOff) in new[] { (StoreKind.BuiltInRedis, false), (StoreKind.MintRedisBackground, false), (StoreKind.MintRedisBackground, true) })
         {
-            Console.WriteLine($"[load] (f) long tail, {store} x2{(memoryPressure ? ", maxmemory 40mb allkeys-lru" : "")} ...");
-            var result = await LongTail.RunAsync(store, options.Settings, memoryPressure);
+            Console.WriteLine($"[load] (f) long tail, {store}{(compressionOff ? " (compression off)" : "")} x2{(memoryPressure ? ", maxmemory 40mb allkeys-lru" : "")} ...");
+            var result = await LongTail.RunAsync(store, options.Settings, memoryPressure, compressionOff);
             results.Add(result);
             Console.WriteLine($"[load]     {result.RequestsPerSecond:0} req/s, {result.RedisMicrosecondsPerRequest:0.00} µs Redis per request, renders/request {(double)result.Renders / Math.Max(1, result.Requests):0.000}, errors {result.Errors}");
         }

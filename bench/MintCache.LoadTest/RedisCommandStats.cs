@@ -72,6 +72,18 @@ internal sealed class RedisCommandStats : IAsyncDisposable
         return seconds;
     }
 
+    /// <summary>How many keys match <paramref name="pattern"/> (a <c>SCAN</c>, after the measured phase).</summary>
+    public async Task<long> CountKeysAsync(string pattern)
+    {
+        long count = 0;
+        await foreach (var _ in Server.KeysAsync(pattern: pattern, pageSize: 1000))
+        {
+            count++;
+        }
+
+        return count;
+    }
+
     /// <summary>The server's <c>used_memory</c>, in bytes.</summary>
     public async Task<long> UsedMemoryAsync()
     {

@@ -68,8 +68,8 @@ internal static class StoreHost
                 var near = kind != StoreKind.MintRedisNoNear;
                 services.AddMintStore(o =>
                 {
-                    o.Redis = endpoint;
-                    o.NearCache = near;
+                    o.Redis.Configuration = endpoint;
+                    o.Redis.NearCache = near;
                     if (kind != StoreKind.MintRedisBackground)
                     {
                         o.RefreshMode = RefreshMode.Foreground;

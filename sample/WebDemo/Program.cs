@@ -104,6 +104,29 @@ if (app.Environment.IsDevelopment())
 
         return Results.Text($"{(soft == true ? "marked stale" : "evicted")}: every variant of {path}\n");
     });
+
+    // Every page, e.g. after a deploy that changed the templates: POST /clear removes them all, POST /clear?soft=true
+    // marks them all stale, so each refreshes once, in the background, when next requested (no stampede).
+    app.MapPost("/clear", async (bool? soft, IMintCache cache, CancellationToken ct) =>
+    {
+        try
+        {
+            if (soft == true)
+            {
+                await cache.MarkAllStaleAsync(ct);
+            }
+            else
+            {
+                await cache.ClearAsync(ct);
+            }
+        }
+        catch (Exception ex) when (ex is not OperationCanceledException)
+        {
+            return Results.Problem("The clear did not reach the shared cache; retry.", statusCode: StatusCodes.Status503ServiceUnavailable);
+        }
+
+        return Results.Text(soft == true ? "every page marked stale\n" : "every page removed\n");
+    });
 }
 
 app.MapGet("/stats", (DemoStats stats) => Results.Json(stats.Snapshot()));
@@ -134,6 +157,7 @@ app.MapGet("/help", () => Results.Text(
       GET  /products/{id}    cached 30 s, tagged by its own Surrogate-Key header ("product-{id} products")
       POST /evict/{tag}      remove tagged pages; add ?soft=true to mark them stale instead (Development only)
       POST /evict-path?path=P  remove every variant of path P (e.g. /products/7); ?soft=true marks them stale (Development only)
+      POST /clear            remove every page; ?soft=true marks every page stale instead (Development only)
       GET  /stats            endpoint executions per path
       GET  /stats/cache      executions and MintCache's metrics (lookups, claims, regenerations)
       GET  /healthz          MintCache's health check

@@ -59,4 +59,33 @@ public interface IMintCache
     /// <exception cref="InvalidOperationException"><c>MintCacheOptions.TrackPaths</c> is off.</exception>
     /// <exception cref="ArgumentException"><paramref name="path"/> does not start with '/' or holds a query string.</exception>
     ValueTask MarkStaleByPathAsync(string path, CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Removes every page (a <em>hard</em> clear), on every host sharing the backend: the next request for each page
+    /// misses and renders it, collapsed per key as after an eviction.
+    /// </summary>
+    /// <param name="cancellationToken">Indicates that the operation should be cancelled.</param>
+    /// <returns>A task that completes when no host serves a page stored before the call.</returns>
+    /// <remarks>
+    /// Throws when the clear could not reach the backend or the other hosts (on Redis): it then did not happen everywhere.
+    /// Constant time in the number of pages: the backend records one clear stamp, and each page stored before it is
+    /// dropped when next read. The guarantees are a tag eviction's (evictions win): once it returns, no regeneration
+    /// that began before it stores its page.
+    /// </remarks>
+    ValueTask ClearAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Marks every page stale without removing it (a <em>soft</em> clear), on every host sharing the backend: each page
+    /// is regenerated once, by the next request for it (in the background under <see cref="RefreshMode.Background"/>),
+    /// while every other request is served the old page, so a clear after a deploy causes no stampede and nobody waits.
+    /// </summary>
+    /// <param name="cancellationToken">Indicates that the operation should be cancelled.</param>
+    /// <returns>A task that completes when no host serves a page stored before the call as fresh.</returns>
+    /// <remarks>
+    /// Throws as <see cref="ClearAsync"/> does. Constant time in the number of pages, as <see cref="ClearAsync"/>. A marked page keeps its expiry (it is served
+    /// stale for at most the grace it had left, as <see cref="MarkStaleByTagAsync"/> does); a page already stale, or kept
+    /// past its grace by a fail-safe, is left as it was. A regeneration that began before the call stores nothing, and
+    /// the next request after it regenerates the page.
+    /// </remarks>
+    ValueTask MarkAllStaleAsync(CancellationToken cancellationToken = default);
 }

@@ -35,6 +35,9 @@ internal static class MintCacheConstants
 
     public const long DefaultNearCacheSizeLimit = 64L * 1024 * 1024;
 
+    /// <summary>The default <see cref="MintRedisOptions.CompressionThreshold"/>: 1 KiB.</summary>
+    public const int DefaultCompressionThreshold = 1024;
+
     /// <summary>The window over which the Redis circuit breaker counts failures.</summary>
     public static readonly TimeSpan RedisSamplingDuration = TimeSpan.FromSeconds(10);
 }

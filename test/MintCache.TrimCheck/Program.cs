@@ -1,7 +1,7 @@
 using Microsoft.AspNetCore.OutputCaching;
 
 // Registers every MintCache piece a trimmed app may reach: options bound from configuration and validated at
-// start, both backends (Redis is configured only when MintCache:Redis is set), the grace policy and the health check.
+// start, both backends (Redis is configured only when MintCache:Redis:Configuration is set), the grace policy and the health check.
 var builder = WebApplication.CreateSlimBuilder(args);
 builder.Services.AddOutputCache().AddMintStore(o => o.CacheStatusHeader = true);
 builder.Services.AddHealthChecks().AddMintCache();

@@ -67,4 +67,11 @@ internal interface IMintBackend
     /// Throws when the eviction could not reach the backend.
     /// </summary>
     ValueTask EvictKeyAsync(string key, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Removes (<paramref name="soft"/> false) or marks stale (<paramref name="soft"/> true) every entry stored before
+    /// the call, on every host sharing the backend, in constant time (a clear stamp checked at read), and refuses the
+    /// stores of regenerations that began before it (evictions win). Throws when the clear could not reach every host.
+    /// </summary>
+    ValueTask ClearAsync(bool soft, CancellationToken cancellationToken);
 }

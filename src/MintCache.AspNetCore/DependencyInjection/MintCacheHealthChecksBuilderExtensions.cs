@@ -27,7 +27,7 @@ public static class MintCacheHealthChecksBuilderExtensions
     /// <returns>The builder, for chaining.</returns>
     /// <remarks>
     /// Needs <c>AddMintStore()</c>. The check never reports Unhealthy on its own account: the cache never fails a
-    /// request. With Redis it pings, bounded by <c>MintCacheOptions.RedisOperationTimeout</c>, and reuses one answer for
+    /// request. With Redis it pings, bounded by <c>MintRedisOptions.OperationTimeout</c>, and reuses one answer for
     /// a second, so it reads Degraded from start-up while Redis cannot be reached, with no traffic needed.
     /// </remarks>
     public static IHealthChecksBuilder AddMintCache(

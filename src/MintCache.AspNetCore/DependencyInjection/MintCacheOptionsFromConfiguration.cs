@@ -15,6 +15,7 @@ internal sealed class MintCacheOptionsFromConfiguration(IConfiguration? configur
         if (section is not null && section.Exists())
         {
             section.Bind(options);
+            options.Redis.PlainValueInConfiguration = !string.IsNullOrEmpty(section.GetSection(nameof(MintCacheOptions.Redis)).Value);
         }
     }
 }

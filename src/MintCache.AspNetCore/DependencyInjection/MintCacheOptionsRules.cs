@@ -34,11 +34,11 @@ internal sealed class MintCacheOptionsRules : IValidateOptions<MintCacheOptions>
                 nameof(MintCacheOptions.EagerRefreshThreshold));
         }
 
-        if (options.UsesRedis && options.KeyPrefix is { } prefix && prefix.AsSpan().IndexOfAny('{', '}') >= 0)
+        if (options.UsesRedis && options.Redis.KeyPrefix is { } prefix && prefix.AsSpan().IndexOfAny('{', '}') >= 0)
         {
             failures.AddError(
-                "KeyPrefix must not contain '{' or '}' with Redis: MintCache places each cache key in its own hash tag, and a brace in the prefix would put every key on one Redis Cluster slot.",
-                nameof(MintCacheOptions.KeyPrefix));
+                "Redis.KeyPrefix must not contain '{' or '}': MintCache places each cache key in its own hash tag, and a brace in the prefix would put every key on one Redis Cluster slot.",
+                RedisMember(nameof(MintRedisOptions.KeyPrefix)));
         }
 
         if (options.ResponseTagHeader is { Length: > 0 } header && !IsToken(header))
@@ -48,16 +48,26 @@ internal sealed class MintCacheOptionsRules : IValidateOptions<MintCacheOptions>
                 nameof(MintCacheOptions.ResponseTagHeader));
         }
 
-        if (!string.IsNullOrWhiteSpace(options.Redis) && !IsValidRedisConfiguration(options.Redis))
+        if (!string.IsNullOrWhiteSpace(options.Redis.Configuration) && !IsValidRedisConfiguration(options.Redis.Configuration))
         {
             // Never echo the string or the parser's message: either may hold the password.
             failures.AddError(
-                "Redis is not a valid StackExchange.Redis configuration string (its value is not shown, as it may hold a password).",
-                nameof(MintCacheOptions.Redis));
+                "Redis.Configuration is not a valid StackExchange.Redis configuration string (its value is not shown, as it may hold a password).",
+                RedisMember(nameof(MintRedisOptions.Configuration)));
+        }
+
+        if (options.Redis.PlainValueInConfiguration)
+        {
+            // Never echo the value: it may hold a password.
+            failures.AddError(
+                "MintCache:Redis holds a value, but it is the section of the Redis options: put the StackExchange.Redis configuration string in MintCache:Redis:Configuration (MintCache__Redis__Configuration in the environment).",
+                RedisMember(nameof(MintRedisOptions.Configuration)));
         }
 
         return failures.Build();
     }
+
+    private static string RedisMember(string name) => $"{nameof(MintCacheOptions.Redis)}.{name}";
 
     private static bool IsToken(string name) => name.AsSpan().IndexOfAnyExcept(TokenChars) < 0;
 

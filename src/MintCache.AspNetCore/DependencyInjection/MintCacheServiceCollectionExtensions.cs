@@ -88,12 +88,12 @@ public static class MintCacheServiceCollectionExtensions
     private static RedisConnection CreateRedisConnection(IServiceProvider services, MintCacheOptions options)
     {
         // The application's multiplexer is borrowed (never disposed); only one built from the string is owned.
-        if (options.ConnectionMultiplexerFactory is { } factory)
+        if (options.Redis.ConnectionMultiplexerFactory is { } factory)
         {
             return new RedisConnection(() => factory(services), owned: false);
         }
 
-        var configuration = options.Redis ?? throw new InvalidOperationException("MintCache has no Redis configured.");
+        var configuration = options.Redis.Configuration ?? throw new InvalidOperationException("MintCache has no Redis configured.");
         return new RedisConnection(
             async () => await ConnectionMultiplexer.ConnectAsync(RedisConnection.ParseOwnedOptions(configuration)).ConfigureAwait(false),
             owned: true);

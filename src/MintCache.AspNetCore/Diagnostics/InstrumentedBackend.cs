@@ -190,6 +190,22 @@ internal sealed class InstrumentedBackend : IMintBackend
         return Complete(evict, call);
     }
 
+    public ValueTask ClearAsync(bool soft, CancellationToken cancellationToken)
+    {
+        var call = Begin(Tags.OperationEvict);
+        ValueTask clear;
+        try
+        {
+            clear = _inner.ClearAsync(soft, cancellationToken);
+        }
+        catch (Exception ex) when (call.Fail(ex))
+        {
+            throw;
+        }
+
+        return Complete(clear, call);
+    }
+
     private static ValueTask Complete(ValueTask operation, Call call)
     {
         if (operation.IsCompletedSuccessfully)

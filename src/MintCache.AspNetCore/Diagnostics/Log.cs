@@ -41,6 +41,8 @@ internal static partial class Log
     internal const int IdRedisStoreOutOfMemory = 120;
     internal const int IdRedisStoreRefusedForeignKey = 121;
     internal const int IdRedisTagKeyForeign = 122;
+    // 210-219: Redis work per request (the staged store).
+    internal const int IdRedisStoreUnstaged = 210;
 
     // 100-119: background regenerations (the copy's failures, its context) and the origin's answer.
     internal const int IdCopyFailed = 100;
@@ -51,32 +53,32 @@ internal static partial class Log
     internal const int IdRegenerationsAbandonedAtShutdown = 105;
 
     [LoggerMessage(IdCopyFailed, LogLevel.Warning,
-        "A background regeneration of {Endpoint} failed after asking for a server feature its copy lacks ({Feature}); that page's next refresh runs in the foreground, as will later ones that fail alike. Logged once per endpoint.",
+        "A background regeneration of {Endpoint} needed a server feature its copy lacks ({Feature}); the page now refreshes in the foreground.",
         EventName = "CopyFailed")]
     public static partial void CopyFailed(ILogger logger, string endpoint, string feature);
 
     [LoggerMessage(IdCompletionCallbackFailed, LogLevel.Warning,
-        "A completion callback of a background regeneration threw; the other callbacks still ran, and its request services were disposed.",
+        "A completion callback of a background regeneration threw; the other callbacks still ran.",
         EventName = "CompletionCallbackFailed")]
     public static partial void CompletionCallbackFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(IdOriginSaidGone, LogLevel.Information,
-        "A regeneration was answered {Answer}: the stale page is evicted on the {Backend} backend, and the next request renders it.",
+        "A regeneration was answered {Answer}; the stale page was evicted from the {Backend} backend.",
         EventName = "OriginSaidGone")]
     public static partial void OriginSaidGone(ILogger logger, string answer, string backend);
 
     [LoggerMessage(IdEvictKeyFailed, LogLevel.Warning,
-        "The {Backend} cache backend failed to evict a page whose origin said it is gone; the stale page may be served until its claim backs off and is tried again.",
+        "The {Backend} cache backend failed to evict a page its origin said is gone; the stale page stays until the next attempt.",
         EventName = "EvictKeyFailed")]
     public static partial void EvictKeyFailed(ILogger logger, string backend, Exception exception);
 
     [LoggerMessage(IdRegenerationTelemetryFailed, LogLevel.Warning,
-        "Starting or ending the activity or log scope of a background regeneration threw (an ActivityListener or a logging provider failed); the regeneration went on without it.",
+        "The telemetry of a background regeneration threw; the regeneration went on without it.",
         EventName = "RegenerationTelemetryFailed")]
     public static partial void RegenerationTelemetryFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(IdRegenerationsAbandonedAtShutdown, LogLevel.Warning,
-        "{Running} background regenerations were still running when the shutdown timeout ran out; their claims lapse after one lease.",
+        "{Running} background regenerations outlived the shutdown timeout; their claims lapse after one lease.",
         EventName = "RegenerationsAbandonedAtShutdown")]
     public static partial void RegenerationsAbandonedAtShutdown(ILogger logger, int running);
 
@@ -104,7 +106,7 @@ internal static partial class Log
     public static partial void ClaimWon(ILogger logger, string backend);
 
     [LoggerMessage(IdRegenerationNotStored, LogLevel.Information,
-        "A regeneration ended without storing a response (an exception, an uncached status or an aborted client); the {Backend} backend keeps serving the stale page and the next attempt comes after {RetryAfter}.",
+        "A regeneration ended without storing a response; the {Backend} backend serves the stale page and retries after {RetryAfter}.",
         EventName = "RegenerationNotStored")]
     public static partial void RegenerationNotStored(ILogger logger, string backend, TimeSpan retryAfter);
 
@@ -119,12 +121,12 @@ internal static partial class Log
     public static partial void EmptyKeyIgnored(ILogger logger);
 
     [LoggerMessage(IdStaleDirectiveIgnored, LogLevel.Debug,
-        "A response's Cache-Control directive '{Directive}' is not a number of seconds and was ignored; the policy's or the options' window applies.",
+        "The malformed Cache-Control directive '{Directive}' of a response was ignored.",
         EventName = "StaleDirectiveIgnored")]
     public static partial void StaleDirectiveIgnored(ILogger logger, string directive);
 
     [LoggerMessage(IdRenewFailed, LogLevel.Debug,
-        "The {Backend} cache backend failed to renew a refresh claim; the next heartbeat tries again, and the claim lapses if none succeeds within the lease.",
+        "The {Backend} cache backend failed to renew a refresh claim; the next heartbeat retries.",
         EventName = "RenewFailed")]
     public static partial void RenewFailed(ILogger logger, string backend, Exception exception);
 
@@ -144,17 +146,17 @@ internal static partial class Log
     public static partial void Compacted(ILogger logger, int count, long sizeLimit);
 
     [LoggerMessage(IdRegenerationSlotsFull, LogLevel.Information,
-        "All {MaxConcurrentRegenerations} background regeneration slots are busy; the request that won a stale page's claim refreshes it in the foreground.",
+        "All {MaxConcurrentRegenerations} background regeneration slots are busy; the page is refreshed in the foreground.",
         EventName = "RegenerationSlotsFull")]
     public static partial void RegenerationSlotsFull(ILogger logger, int maxConcurrentRegenerations);
 
     [LoggerMessage(IdBackgroundRegenerationNotStored, LogLevel.Warning,
-        "A background regeneration ended with status {StatusCode} and stored nothing; the stale page stays in service, and its next refresh, after the failure backoff, runs in the foreground.",
+        "A background regeneration ended with status {StatusCode} without storing; the next refresh runs in the foreground.",
         EventName = "BackgroundRegenerationNotStored")]
     public static partial void BackgroundRegenerationNotStored(ILogger logger, int statusCode);
 
     [LoggerMessage(IdBackgroundRegenerationFailed, LogLevel.Warning,
-        "A background regeneration failed; the stale page stays in service and the next attempt waits for the failure backoff.",
+        "A background regeneration failed; the stale page stays in service.",
         EventName = "BackgroundRegenerationFailed")]
     public static partial void BackgroundRegenerationFailed(ILogger logger, Exception exception);
 
@@ -164,7 +166,7 @@ internal static partial class Log
     public static partial void BackgroundRegenerationCancelled(ILogger logger);
 
     [LoggerMessage(IdBackgroundRegenerationImpossible, LogLevel.Warning,
-        "The pages of endpoint '{Endpoint}' cannot be refreshed in the background: {Reason}. This process refreshes them in the foreground from now on (the request that wins a stale page's claim renders it).",
+        "The pages of endpoint '{Endpoint}' cannot be refreshed in the background ({Reason}); this process refreshes them in the foreground.",
         EventName = "BackgroundRegenerationImpossible")]
     public static partial void BackgroundRegenerationImpossible(ILogger logger, string endpoint, string reason);
 
@@ -180,7 +182,7 @@ internal static partial class Log
 
     // Debug only: the tag is the application's own text, but tags may carry values taken from requests.
     [LoggerMessage(IdReservedTagIgnored, LogLevel.Debug,
-        "The reserved tag '{Tag}' reached the store but is not a valid MintCache setting ({Reason}); it was ignored and the options' value applies.",
+        "The invalid reserved tag '{Tag}' was ignored ({Reason}).",
         EventName = "ReservedTagIgnored")]
     public static partial void ReservedTagIgnored(ILogger logger, string tag, string reason);
 
@@ -190,12 +192,12 @@ internal static partial class Log
     public static partial void ForegroundFallback(ILogger logger, string reason);
 
     [LoggerMessage(IdRedisUnavailable, LogLevel.Warning,
-        "Redis is unavailable ({ExceptionType}); this process now serves from its local in-memory cache, with one regeneration per page per process instead of per farm, until Redis answers again.",
+        "Redis is unavailable ({ExceptionType}); this process serves from its local in-memory cache until Redis answers.",
         EventName = "RedisUnavailable")]
     public static partial void RedisUnavailable(ILogger logger, string exceptionType);
 
     [LoggerMessage(IdRedisRestored, LogLevel.Information,
-        "Redis answers again after {Outage}; this process shares the Redis cache again.",
+        "Redis answers again after {Outage}; this process uses it again.",
         EventName = "RedisRestored")]
     public static partial void RedisRestored(ILogger logger, TimeSpan outage);
 
@@ -205,7 +207,7 @@ internal static partial class Log
     public static partial void RedisCallFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(IdEntryRejected, LogLevel.Warning,
-        "A value under a MintCache key on the {Backend} backend was rejected ({Reason}) and answered as a miss; the next store overwrites it.",
+        "A value under a MintCache key on the {Backend} backend was rejected ({Reason}) and answered as a miss.",
         EventName = "EntryRejected")]
     public static partial void EntryRejected(ILogger logger, string backend, Entries.EntryRejectReason reason);
 
@@ -230,17 +232,17 @@ internal static partial class Log
     internal const int IdNotificationsUnsubscribeFailed = 66;
 
     [LoggerMessage(IdNotificationsLive, LogLevel.Debug,
-        "Subscribed to the farm's cache notifications; the near cache is in use and cold misses wait for the page being rendered elsewhere.",
+        "Subscribed to the farm's cache notifications; the near cache and cold-miss waits are on.",
         EventName = "NotificationsLive")]
     public static partial void NotificationsLive(ILogger logger);
 
     [LoggerMessage(IdNotificationsLost, LogLevel.Information,
-        "The Redis connection ({ConnectionType}) was lost: the near cache is cleared and unused, and cold misses do not wait, until the subscription is back.",
+        "The Redis connection ({ConnectionType}) was lost; the near cache and cold-miss waits are off until the subscription is back.",
         EventName = "NotificationsLost")]
     public static partial void NotificationsLost(ILogger logger, string connectionType);
 
     [LoggerMessage(IdNotificationsSubscribeFailed, LogLevel.Debug,
-        "Subscribing to the farm's cache notifications failed; retried when the connection is restored, and every second while Redis answers.",
+        "Subscribing to the farm's cache notifications failed; it is retried.",
         EventName = "NotificationsSubscribeFailed")]
     public static partial void NotificationsSubscribeFailed(ILogger logger, Exception exception);
 
@@ -250,34 +252,39 @@ internal static partial class Log
     public static partial void ColdMissWaited(ILogger logger, TimeSpan elapsed, string outcome);
 
     [LoggerMessage(IdColdMissWaitExpired, LogLevel.Information,
-        "A missing page being rendered elsewhere did not arrive within ColdMissWait ({ColdMissWait}); the request renders it itself.",
+        "A missing page being rendered elsewhere did not arrive within {ColdMissWait}; the request renders it itself.",
         EventName = "ColdMissWaitExpired")]
     public static partial void ColdMissWaitExpired(ILogger logger, TimeSpan coldMissWait);
 
     [LoggerMessage(IdNotificationsFailed, LogLevel.Warning,
-        "The subscription to the farm's cache notifications failed to {Operation} for a reason other than a Redis outage; the near cache stays unused and cold misses do not wait until a restored connection subscribes again.",
+        "The subscription to the farm's cache notifications failed to {Operation}; the near cache and cold-miss waits are off until the connection is restored.",
         EventName = "NotificationsFailed")]
     public static partial void NotificationsFailed(ILogger logger, string operation, Exception exception);
 
     [LoggerMessage(IdNotificationsUnsubscribeFailed, LogLevel.Debug,
-        "Unsubscribing from the farm's cache notifications failed while shutting down; the server drops the subscription with the connection.",
+        "Unsubscribing from the farm's cache notifications failed at shutdown.",
         EventName = "NotificationsUnsubscribeFailed")]
     public static partial void NotificationsUnsubscribeFailed(ILogger logger, Exception exception);
 
     [LoggerMessage(IdRedisStoreOutOfMemory, LogLevel.Warning,
-        "Redis refused to store a page because it is out of memory (maxmemory); the page was served but not cached, and Redis stays in use.",
+        "Redis refused to store a page because it is out of memory; the page was served but not cached.",
         EventName = "RedisStoreOutOfMemory")]
     public static partial void RedisStoreOutOfMemory(ILogger logger);
 
     [LoggerMessage(IdRedisStoreRefusedForeignKey, LogLevel.Warning,
-        "A page was not stored on Redis: another program's data (another type) is under its claim key or one of its tags' keys, so the page could not be fenced or tagged.",
+        "A page was not stored on Redis because another program's data is under one of its keys.",
         EventName = "RedisStoreRefusedForeignKey")]
     public static partial void RedisStoreRefusedForeignKey(ILogger logger);
 
     [LoggerMessage(IdRedisTagKeyForeign, LogLevel.Warning,
-        "A tag eviction found another program's data (another type) under the tag's Redis key; no page can be stored with that tag while it is there, so there was nothing to evict.",
+        "A tag eviction found another program's data under the tag's Redis key and evicted nothing.",
         EventName = "RedisTagKeyForeign")]
     public static partial void RedisTagKeyForeign(ILogger logger);
+
+    [LoggerMessage(IdRedisStoreUnstaged, LogLevel.Warning,
+        "A page was not stored on Redis: its staged copy was gone when the store script ran (evicted under memory pressure).",
+        EventName = "RedisStoreUnstaged")]
+    public static partial void RedisStoreUnstaged(ILogger logger);
 
     [LoggerMessage(IdResponseTagsIgnored, LogLevel.Warning,
         "{Count} tags of the response's {Header} header were ignored ({Reason}); the page is stored with its other tags.",
@@ -289,12 +296,12 @@ internal static partial class Log
     internal const int IdRedisMemoryPolicyUnknown = 141;
 
     [LoggerMessage(IdRedisMemoryPolicyEvicts, LogLevel.Warning,
-        "Redis runs with maxmemory-policy {Policy}: under memory pressure it may evict the keys that purges and claims rely on, so a purged page may come back. The health check reports Degraded; use volatile-lru or noeviction.",
+        "Redis runs with maxmemory-policy {Policy}, which may evict the keys that purges and claims rely on; use noeviction.",
         EventName = "RedisMemoryPolicyEvicts")]
     public static partial void RedisMemoryPolicyEvicts(ILogger logger, string policy);
 
     [LoggerMessage(IdRedisMemoryPolicyUnknown, LogLevel.Debug,
-        "Redis did not let this process read its maxmemory-policy (CONFIG GET is refused, as on many managed services); check it is not an allkeys-* policy.",
+        "Redis refused to report its maxmemory-policy.",
         EventName = "RedisMemoryPolicyUnknown")]
     public static partial void RedisMemoryPolicyUnknown(ILogger logger, Exception exception);
 
@@ -305,4 +312,32 @@ internal static partial class Log
         "A regenerated page was the same as the stored one: only its times moved on the {Backend} backend.",
         EventName = "PageUnchanged")]
     public static partial void PageUnchanged(ILogger logger, string backend);
+
+    // 200-209: compressed pages in Redis.
+    internal const int IdRedisPageNotDecoded = 200;
+
+    [LoggerMessage(IdRedisPageNotDecoded, LogLevel.Warning,
+        "A page read from Redis could not be decoded ({Failure}) and was answered as a miss; the next store overwrites it.",
+        EventName = "RedisPageNotDecoded")]
+    public static partial void RedisPageNotDecoded(ILogger logger, Backends.Redis.RedisPageCodec.Failure failure);
+
+    // 160-169: clears (hard and soft).
+    internal const int IdCleared = 160;
+    internal const int IdClearFailed = 161;
+    internal const int IdRedisClearStampUnread = 162;
+
+    [LoggerMessage(IdCleared, LogLevel.Information,
+        "Cleared the {Backend} cache ({Kind}): pages stored before now are {Outcome} when next requested.",
+        EventName = "Cleared")]
+    public static partial void Cleared(ILogger logger, string backend, string kind, string outcome);
+
+    [LoggerMessage(IdClearFailed, LogLevel.Warning,
+        "The {Backend} cache backend failed a clear; pages stored before it may be served until they expire.",
+        EventName = "ClearFailed")]
+    public static partial void ClearFailed(ILogger logger, string backend, Exception exception);
+
+    [LoggerMessage(IdRedisClearStampUnread, LogLevel.Warning,
+        "Could not read the farm's clear stamp from Redis; plain reads and near copies wait for the scripts until it is read.",
+        EventName = "RedisClearStampUnread")]
+    public static partial void RedisClearStampUnread(ILogger logger, Exception exception);
 }

@@ -109,7 +109,7 @@ public static class MintCacheDiagnostics
 
     /// <summary>
     /// Observable up-down counter <c>mintcache.size</c> (<c>By</c>): the bytes those entries account for against their
-    /// limit (<c>OutputCacheOptions.SizeLimit</c>, <c>MintCacheOptions.NearCacheSizeLimit</c>), with <see cref="KindTag"/>.
+    /// limit (<c>OutputCacheOptions.SizeLimit</c>, <c>MintRedisOptions.NearCacheSizeLimit</c>), with <see cref="KindTag"/>.
     /// </summary>
     public const string SizeInstrument = "mintcache.size";
 

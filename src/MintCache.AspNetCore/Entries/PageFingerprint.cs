@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.IO.Hashing;
 using System.Text;
 
@@ -11,9 +12,10 @@ namespace MintCache.AspNetCore.Entries;
 /// <para>
 /// The middleware writes the moment it rendered twice into every page: <c>Created</c> (from which it serves <c>Age</c>)
 /// and the <c>Date</c> header it sets itself (<c>FinalizeCacheHeaders</c>). Both change with every render and say
-/// nothing of the content, so the hash skips their bytes (their lengths are hashed: equal hashes mean the same layout,
-/// so the time fields sit at the same offsets in both pages). An app's own validators (<c>ETag</c>,
-/// <c>Last-Modified</c>) are content and are hashed.
+/// nothing of the content, so the hash skips their bytes (<c>Created</c>'s ticks; its offset is hashed) and hashes
+/// their lengths: equal hashes mean the same layout, so the time fields sit at the same offsets in both pages, and
+/// <see cref="TryStamp"/> turns one into the other. An app's own validators (<c>ETag</c>, <c>Last-Modified</c>) are
+/// content and are hashed.
 /// </para>
 /// <para>
 /// Reading those two fields means reading the middleware's serialization (revision 2 of
@@ -22,7 +24,7 @@ namespace MintCache.AspNetCore.Entries;
 /// or a length-prefixed UTF-8 string. A page that does not read that way has no fingerprint, and is always stored whole.
 /// </para>
 /// </remarks>
-internal readonly record struct PageFingerprint(ulong Hash, int CreatedOffset, int CreatedLength, int DateOffset, int DateLength)
+internal readonly record struct PageFingerprint(ulong Hash, int CreatedOffset, int CreatedLength, int DateOffset, int DateLength, long CreatedTicks = 0)
 {
     // OutputCacheEntryFormatter.SerializationRevision.V2_OriginalWithCommonHeaders.
     private const int Revision = 2;
@@ -44,13 +46,19 @@ internal readonly record struct PageFingerprint(ulong Hash, int CreatedOffset, i
             return false;
         }
 
+        // Created's ticks are the render time; its offset that follows is hashed.
         var createdOffset = at;
-        if (!TryReadInt(page, ref at, out _) || !TryReadInt(page, ref at, out _))
+        if (!TryReadInt(page, ref at, out var createdTicks))
         {
             return false;
         }
 
         var createdLength = at - createdOffset;
+        if (!TryReadInt(page, ref at, out _))
+        {
+            return false;
+        }
+
         if (!TryReadInt(page, ref at, out _) || !TryReadInt(page, ref at, out var headerCount) || headerCount < 0)
         {
             return false;
@@ -95,8 +103,62 @@ internal readonly record struct PageFingerprint(ulong Hash, int CreatedOffset, i
         }
 
         var value = hash.GetCurrentHashAsUInt64();
-        fingerprint = new PageFingerprint(value == None ? 1 : value, createdOffset, createdLength, dateOffset, dateLength);
+        fingerprint = new PageFingerprint(value == None ? 1 : value, createdOffset, createdLength, dateOffset, dateLength, createdTicks);
         return true;
+    }
+
+    /// <summary>
+    /// Writes the render time <paramref name="createdTicks"/> (the ticks of the middleware's <c>Created</c>) into
+    /// <paramref name="page"/> in place: <c>Created</c>'s ticks, and its <c>Date</c> header as the middleware formats it
+    /// from <c>Created</c>. <see langword="false"/>, the page possibly half written, when the page has no fingerprint or
+    /// the new fields would not take the old ones' lengths.
+    /// </summary>
+    public static bool TryStamp(Span<byte> page, long createdTicks)
+    {
+        if (!TryRead(page, out var fingerprint))
+        {
+            return false;
+        }
+
+        Span<byte> ticks = stackalloc byte[10];
+        var length = WriteInt(ticks, createdTicks);
+        if (length != fingerprint.CreatedLength)
+        {
+            return false;
+        }
+
+        var at = fingerprint.CreatedOffset + length;
+        if (!TryReadInt(page, ref at, out var offsetTicks) || offsetTicks % TimeSpan.TicksPerMinute != 0
+            || Math.Abs(offsetTicks) > TimeSpan.TicksPerHour * 14 || createdTicks < 0 || createdTicks > DateTime.MaxValue.Ticks)
+        {
+            return false;
+        }
+
+        ticks[..length].CopyTo(page[fingerprint.CreatedOffset..]);
+        if (fingerprint.DateLength == 0)
+        {
+            return true;
+        }
+
+        Span<byte> date = stackalloc byte[64];
+        if (!new DateTimeOffset(createdTicks, TimeSpan.FromTicks(offsetTicks)).TryFormat(date, out var written, "r", CultureInfo.InvariantCulture)
+            || written != fingerprint.DateLength)
+        {
+            return false;
+        }
+
+        date[..written].CopyTo(page[fingerprint.DateOffset..]);
+        return true;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="page"/> is its own render time stamped on it: its <c>Date</c> is the one the middleware
+    /// derives from its <c>Created</c>, so a stored page of the same hash stamped with this time is this page.
+    /// </summary>
+    public static bool IsStampable(ReadOnlySpan<byte> page, in PageFingerprint fingerprint)
+    {
+        var copy = page.ToArray();
+        return TryStamp(copy, fingerprint.CreatedTicks) && page.SequenceEqual(copy);
     }
 
     /// <summary>The hash of a page, or <see cref="None"/> when it has no fingerprint.</summary>
@@ -128,6 +190,21 @@ internal readonly record struct PageFingerprint(ulong Hash, int CreatedOffset, i
         at += length;
         isDate = length == 4 && Ascii.EqualsIgnoreCase(page.Slice(offset, length), "Date"u8);
         return true;
+    }
+
+    // A 7-bit encoded integer as BinaryWriter writes it; the bytes written.
+    private static int WriteInt(Span<byte> to, long value)
+    {
+        var rest = (ulong)value;
+        var at = 0;
+        while (rest >= 0x80)
+        {
+            to[at++] = (byte)(rest | 0x80);
+            rest >>= 7;
+        }
+
+        to[at++] = (byte)rest;
+        return at;
     }
 
     // A 7-bit encoded integer, as BinaryWriter writes it (up to 64 bits).

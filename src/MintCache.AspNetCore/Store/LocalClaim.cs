@@ -16,6 +16,7 @@ internal sealed class LocalClaim
     private int _missPending;
     private int _ended;
     private long _expiresAt;
+    private TaskCompletionSource? _ending;
 
     public LocalClaim(ClaimTicket ticket, long heldAt, long expiresAt, long evictionMark, bool missPending)
     {
@@ -42,6 +43,34 @@ internal sealed class LocalClaim
 
     /// <summary>Whether a background regeneration runs under the claim (no user request waits on its lock).</summary>
     public bool Background { get; set; }
+
+    /// <summary>
+    /// Whether a request holds the claim: its store ends it, and so does the end of the request (see
+    /// <see cref="ClaimWatchFeature"/>). A claim won outside a request ends only by a store or its lease.
+    /// </summary>
+    public bool HeldByRequest { get; set; }
+
+    /// <summary>Completes when the claim ends; made on first use, as almost no claim is waited on.</summary>
+    public Task Ending
+    {
+        get
+        {
+            var ending = Volatile.Read(ref _ending);
+            if (ending is null)
+            {
+                var created = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                ending = Interlocked.CompareExchange(ref _ending, created, null) ?? created;
+            }
+
+            // Ended before the signal existed: TryEnd found nothing to complete.
+            if (Ended)
+            {
+                ending.TrySetResult();
+            }
+
+            return ending.Task;
+        }
+    }
 
     /// <summary>Whether the claim refreshes a page that exists (stale, or fresh past its eager-at), not a missing one.</summary>
     public bool Refresh { get; set; }
@@ -81,6 +110,7 @@ internal sealed class LocalClaim
 
         Heartbeat?.Dispose();
         HandOffTimer?.Dispose();
+        Volatile.Read(ref _ending)?.TrySetResult();
         return true;
     }
 }

@@ -57,6 +57,7 @@ internal sealed partial class MintOutputCacheStore
         if (RequestFeature(create: true) is { } watch)
         {
             watch.Add(key, claim);
+            claim.HeldByRequest = true;
             StartHeartbeat(key, claim);
         }
 

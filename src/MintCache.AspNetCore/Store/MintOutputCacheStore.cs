@@ -65,7 +65,7 @@ internal sealed partial class MintOutputCacheStore : IOutputCacheBufferStore, IM
     /// <remarks>
     /// The middleware shares this lookup among every request of the key that arrives while it runs, under the first
     /// request's <c>RequestAborted</c>: that client going away must not answer the others "miss". So the caller's token
-    /// ends nothing here; the backend's operation timeout and <see cref="MintCacheOptions.ColdMissWait"/> bound the lookup.
+    /// ends nothing here; the backend's operation timeout and <see cref="MintRedisOptions.ColdMissWait"/> bound the lookup.
     /// </remarks>
     public ValueTask<byte[]?> GetAsync(string key, CancellationToken cancellationToken)
     {

@@ -37,7 +37,7 @@ public sealed class TrimmedPublishTests(ITestOutputHelper output) : IDisposable
             Path.Combine(published, "MintCache.TrimCheck"),
             ["--urls", "http://127.0.0.1:0"],
             _work.FullName,
-            new Dictionary<string, string> { ["ASPNETCORE_ENVIRONMENT"] = "Production", ["MintCache__Redis"] = redis.Endpoint });
+            new Dictionary<string, string> { ["ASPNETCORE_ENVIRONMENT"] = "Production", ["MintCache__Redis__Configuration"] = redis.Endpoint });
         var listening = await server.WaitForOutputAsync(new Regex(@"Now listening on: (http://127\.0\.0\.1:\d+)"), TimeSpan.FromSeconds(60));
         using var client = new HttpClient { BaseAddress = new Uri(listening.Groups[1].Value), Timeout = TimeSpan.FromSeconds(30) };
 

@@ -145,6 +145,75 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Clear_Hard_EveryEntryStoredBeforeIsMissing_LaterStoresServed()
+    {
+        await SetAsync("k1", "v1", Kept, "news");
+        await SetAsync("k2", "v2", Kept);
+        await SetAsync("k3", "v3");
+        await PassAsync(Fresh);
+
+        // Seen first (fresh, and stale with its claim held): nothing this process remembers outlives the clear.
+        Assert.Equal(EntryState.Fresh, (await Backend.LookupAsync("k1", Lease, default)).State);
+        Assert.NotNull((await Backend.LookupAsync("k3", Lease, default)).Claim);
+        await Backend.ClearAsync(soft: false, default);
+
+        foreach (var key in new[] { "k1", "k2", "k3" })
+        {
+            Assert.Null((await Backend.LookupAsync(key, Lease, default)).Page);
+        }
+
+        await SetAsync("k4", "v4", Kept);
+        var after = await Backend.LookupAsync("k4", Lease, default);
+        Assert.Equal(EntryState.Fresh, after.State);
+        Assert.Equal("v4", Text(after.Page));
+    }
+
+    [Fact]
+    public async Task Clear_Soft_FreshEntriesStaleOnce_OneClaimEach_ExpiryKept()
+    {
+        await SetAsync("k1", "v1");
+        await SetAsync("k2", "v2", Kept);
+
+        // Seen fresh first: nothing this process remembers of an entry outlives the clear.
+        Assert.Equal(EntryState.Fresh, (await Backend.LookupAsync("k2", Lease, default)).State);
+
+        await Backend.ClearAsync(soft: true, default);
+
+        var lookups = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => Task.Run(async () => await Backend.LookupAsync("k2", Lease, default))));
+        Assert.All(lookups, l => Assert.Equal(EntryState.Stale, l.State));
+        Assert.All(lookups, l => Assert.Equal("v2", Text(l.Page)));
+        var claim = Assert.Single(lookups, l => l.Claim is not null).Claim!.Value;
+        Assert.Equal(EntryState.Stale, (await Backend.LookupAsync("k1", Lease, default)).State);
+
+        // The claim taken after the clear stores; the page is fresh again, and a second lookup wins no claim.
+        Assert.Equal(StoreOutcome.Stored, await Backend.SetAsync("k2", Page("v2 again"), [], Kept, claim, default));
+        var refreshed = await Backend.LookupAsync("k2", Lease, default);
+        Assert.Equal(EntryState.Fresh, refreshed.State);
+        Assert.Equal("v2 again", Text(refreshed.Page));
+
+        // Marked stale, never extended: gone at its first expiry.
+        await PassAsync(Fresh + Grace);
+        Assert.Equal(EntryState.Missing, (await Backend.LookupAsync("k1", Lease, default)).State);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Clear_StoreUnderAClaimTakenBefore_Refused(bool soft)
+    {
+        await SetAsync("k", "v1");
+        await PassAsync(Fresh);
+        var mark = Backend.EvictionMark;
+        var claim = (await Backend.LookupAsync("k", Lease, default)).Claim!.Value;
+
+        // Evictions win: the page rendered before the clear must not be stored as fresh.
+        await Backend.ClearAsync(soft, default);
+
+        Assert.Equal(StoreOutcome.Revoked, await Backend.SetAsync("k", Page("late"), [], Kept, new StoreFence(claim, mark), default));
+        Assert.NotEqual("late", Text((await Backend.LookupAsync("k", Lease, default)).Page));
+    }
+
+    [Fact]
     public async Task Store_ValidForMaxValue_ClampedAndServedFresh()
     {
         // The middleware hands over whatever a policy's Expire(...) says: the store must not overflow on it.

@@ -41,27 +41,27 @@ public sealed class AddMintStoreTests
         {
             ["MintCache:Grace"] = "00:02:00",
             ["MintCache:LeaseDuration"] = "00:00:20",
-            ["MintCache:KeyPrefix"] = "shop:",
-            ["MintCache:ColdMissWait"] = "00:00:03",
-            ["MintCache:NearCache"] = "false",
-            ["MintCache:NearCacheSizeLimit"] = "1048576",
+            ["MintCache:Redis:KeyPrefix"] = "shop:",
+            ["MintCache:Redis:ColdMissWait"] = "00:00:03",
+            ["MintCache:Redis:NearCache"] = "false",
+            ["MintCache:Redis:NearCacheSizeLimit"] = "1048576",
             ["MintCache:ResponseTagHeader"] = "Cache-Tag",
             ["MintCache:StripResponseTagHeader"] = "true",
             ["MintCache:TrackPaths"] = "true",
             ["MintCache:RefreshMode"] = "Foreground",
         }).Build();
         var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration);
-        services.AddOutputCache().AddMintStore(o => o.KeyPrefix = "code:");
+        services.AddOutputCache().AddMintStore(o => o.Redis.KeyPrefix = "code:");
 
         using var provider = services.BuildServiceProvider();
         var options = provider.GetRequiredService<IOptions<MintCacheOptions>>().Value;
 
         Assert.Equal(TimeSpan.FromMinutes(2), options.Grace);
         Assert.Equal(TimeSpan.FromSeconds(20), options.LeaseDuration);
-        Assert.Equal("code:", options.KeyPrefix);
-        Assert.Equal(TimeSpan.FromSeconds(3), options.ColdMissWait);
-        Assert.False(options.NearCache);
-        Assert.Equal(1_048_576, options.NearCacheSizeLimit);
+        Assert.Equal("code:", options.Redis.KeyPrefix);
+        Assert.Equal(TimeSpan.FromSeconds(3), options.Redis.ColdMissWait);
+        Assert.False(options.Redis.NearCache);
+        Assert.Equal(1_048_576, options.Redis.NearCacheSizeLimit);
         Assert.Equal("Cache-Tag", options.ResponseTagHeader);
         Assert.True(options.StripResponseTagHeader);
         Assert.True(options.TrackPaths);
@@ -75,15 +75,18 @@ public sealed class AddMintStoreTests
     [InlineData("LeaseDuration", "01:00:00")]
     [InlineData("FailureBackoff", "00:00:30")]
     [InlineData("FailSafe", "00:00:10")]
-    [InlineData("KeyPrefix", "")]
-    [InlineData("ColdMissWait", "-00:00:01")]
-    [InlineData("ColdMissWait", "00:10:00")]
-    [InlineData("NearCacheSizeLimit", "100")]
+    [InlineData("Redis:KeyPrefix", "")]
+    [InlineData("Redis:ColdMissWait", "-00:00:01")]
+    [InlineData("Redis:ColdMissWait", "00:10:00")]
+    [InlineData("Redis:NearCacheSizeLimit", "100")]
+    [InlineData("Redis:CompressionThreshold", "-1")]
     [InlineData("EagerRefreshThreshold", "0")]
     [InlineData("EagerRefreshThreshold", "1")]
     [InlineData("EagerRefreshThreshold", "1.5")]
     [InlineData("EagerRefreshThreshold", "-0.2")]
     [InlineData("ResponseTagHeader", "Surrogate Key")]
+    [InlineData("Redis:OperationTimeout", "00:00:00")]
+    [InlineData("Redis:BreakDuration", "00:00:00.010")]
     public async Task InvalidOption_FailsAtStartup_NamingTheOption(string option, string value)
     {
         var builder = Host.CreateApplicationBuilder();
@@ -93,7 +96,43 @@ public sealed class AddMintStoreTests
 
         var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
 
-        Assert.Contains(option, error.Message, StringComparison.Ordinal);
+        // A nested option is named by its path: "MintCache:Redis:KeyPrefix" is reported as "Redis.KeyPrefix".
+        Assert.Contains(option.Replace(':', '.'), error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task RedisSectionHoldingAValue_FailsAtStartup_NamingTheConfigurationKey()
+    {
+        var builder = Host.CreateApplicationBuilder();
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?> { ["MintCache:Redis"] = "127.0.0.1:6379,password=hunter2" });
+        builder.Services.AddOutputCache().AddMintStore();
+        using var host = builder.Build();
+
+        var error = await Assert.ThrowsAsync<OptionsValidationException>(() => host.StartAsync());
+
+        Assert.Contains("MintCache:Redis:Configuration", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("hunter2", error.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void RedisSection_BindsTheNestedOptions()
+    {
+        var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["MintCache:Redis:Configuration"] = "127.0.0.1:1",
+            ["MintCache:Redis:OperationTimeout"] = "00:00:02",
+            ["MintCache:Redis:BreakDuration"] = "00:00:07",
+        }).Build();
+        var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration);
+        services.AddOutputCache().AddMintStore();
+
+        using var provider = services.BuildServiceProvider();
+        var options = provider.GetRequiredService<IOptions<MintCacheOptions>>().Value;
+
+        Assert.Equal("127.0.0.1:1", options.Redis.Configuration);
+        Assert.Equal(TimeSpan.FromSeconds(2), options.Redis.OperationTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(7), options.Redis.BreakDuration);
+        Assert.True(options.UsesRedis);
     }
 
     [Fact]

@@ -26,7 +26,7 @@ internal sealed class RedisHost : IAsyncDisposable
     {
         _app = app;
         Client = app.GetTestClient();
-        Store = (MintOutputCacheStore)app.Services.GetRequiredService<IOutputCacheStore>();
+        Store = app.Services.GetRequiredService<MintOutputCacheStore>();
         Backend = (RedisBackend)app.Services.GetRequiredService<IMintBackend>();
         Logs = app.Services.GetRequiredService<FakeLogCollector>();
     }

@@ -45,11 +45,11 @@ internal sealed class RedisStoreHarness : IAsyncDisposable
     /// <summary>What every test store on Redis is configured with, before the test's own <paramref name="configure"/>.</summary>
     public static Action<MintCacheOptions> TestOptions(string redis, string prefix, Action<MintCacheOptions>? configure) => o =>
     {
-        o.Redis = redis;
-        o.KeyPrefix = prefix;
+        o.Redis.Configuration = redis;
+        o.Redis.KeyPrefix = prefix;
 
         // Generous by default so a busy test machine does not look like an outage; outage tests set their own.
-        o.RedisOperationTimeout = TimeSpan.FromSeconds(5);
+        o.Redis.OperationTimeout = TimeSpan.FromSeconds(5);
 
         // As in TestApp: the tests of the background path (the default) ask for it.
         o.RefreshMode = RefreshMode.Foreground;

@@ -55,7 +55,9 @@ internal sealed class TestApp : IAsyncDisposable
         Action<OutputCachePolicyBuilder>? pagePolicy = null,
         Action<IServiceCollection>? configureServices = null,
         FakeTimeProvider? time = null,
-        Action<WebApplication>? mapMore = null)
+        Action<WebApplication>? mapMore = null,
+        TimeProvider? clock = null,
+        TimeSpan? fresh = null)
     {
         time ??= new FakeTimeProvider(new DateTimeOffset(2026, 1, 1, 0, 0, 0, TimeSpan.Zero));
         var logs = new LogEvents();
@@ -66,14 +68,16 @@ internal sealed class TestApp : IAsyncDisposable
         builder.Configuration.Sources.Clear();
         builder.WebHost.UseTestServer();
         builder.Logging.ClearProviders().AddProvider(new FakeLoggerProvider(logs.Collector)).AddFilter<FakeLoggerProvider>(null, LogLevel.Debug);
-        builder.Services.AddSingleton<TimeProvider>(time);
+        // The host decides on the fake clock unless it is given another: a Redis host decides on the server's clock,
+        // and its leases are renewed on real time.
+        builder.Services.AddSingleton<TimeProvider>(clock ?? time);
         builder.Services.AddSingleton<GatedPage>();
         builder.Services.AddControllers().AddApplicationPart(typeof(TestApp).Assembly);
         builder.Services.AddOutputCache(o =>
         {
             o.AddPolicy("gated", p =>
             {
-                p.Expire(Fresh);
+                p.Expire(fresh ?? Fresh);
                 pagePolicy?.Invoke(p);
             });
         }).AddMintStore(o =>

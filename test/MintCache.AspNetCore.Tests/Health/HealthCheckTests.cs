@@ -89,7 +89,7 @@ public sealed class HealthCheckTests
             ["MintCache:MaxConcurrentRegenerations"] = "8",
             ["MintCache:RegenerationTimeout"] = "00:01:00",
             ["MintCache:FailSafe"] = "01:00:00",
-            ["MintCache:KeyPrefix"] = "app1:",
+            ["MintCache:Redis:KeyPrefix"] = "app1:",
             ["MintCache:CacheStatusHeader"] = "true",
         }).Build();
         using var services = new ServiceCollection().AddLogging().AddSingleton<IConfiguration>(configuration)
@@ -104,7 +104,7 @@ public sealed class HealthCheckTests
         Assert.Equal(8, options.MaxConcurrentRegenerations);
         Assert.Equal(TimeSpan.FromMinutes(1), options.RegenerationTimeout);
         Assert.Equal(TimeSpan.FromHours(1), options.FailSafe);
-        Assert.Equal("app1:", options.KeyPrefix);
+        Assert.Equal("app1:", options.Redis.KeyPrefix);
         Assert.True(options.CacheStatusHeader);
     }
 
@@ -146,5 +146,7 @@ public sealed class HealthCheckTests
         public ValueTask EvictByTagAsync(string tag, bool soft, CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public ValueTask EvictKeyAsync(string key, CancellationToken cancellationToken) => throw new NotSupportedException();
+
+        public ValueTask ClearAsync(bool soft, CancellationToken cancellationToken) => throw new NotSupportedException();
     }
 }

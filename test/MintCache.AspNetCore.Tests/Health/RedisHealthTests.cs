@@ -40,12 +40,15 @@ public sealed class RedisHealthTests(RedisServerFixture redis)
         Assert.Equal(true, report.Entries["mintcache"].Data["reachable"]);
     }
 
-    [Fact]
-    public async Task AllKeysEvictionPolicy_DegradedNamingIt_OneWarningAtStartUp()
+    [Theory]
+    [InlineData("allkeys-lru")]
+    [InlineData("volatile-lru")]
+    public async Task EvictionPolicyReachingPurgeKeys_DegradedNamingIt_OneWarningAtStartUp(string policy)
     {
+        // volatile-*: the managed-Redis default. Tag sets and revocations carry TTLs, so they are eviction candidates.
         var executable = LocalRedisServer.FindExecutable();
         Assert.True(executable is not null, "redis-server is not installed.");
-        using var server = await LocalRedisServer.StartAsync(executable, LocalRedisServer.FreeLoopbackPort(), arguments: ["--maxmemory", "40mb", "--maxmemory-policy", "allkeys-lru"]);
+        using var server = await LocalRedisServer.StartAsync(executable, LocalRedisServer.FreeLoopbackPort(), arguments: ["--maxmemory", "40mb", "--maxmemory-policy", policy]);
         await using var services = Services(server.Endpoint, fakeLogs: true);
         var checks = services.GetRequiredService<HealthCheckService>();
 
@@ -54,13 +57,44 @@ public sealed class RedisHealthTests(RedisServerFixture redis)
 
         // Redis may evict the keys purges and fences rely on: the farm shares a cache that may forget a purge.
         Assert.Equal(HealthStatus.Degraded, report.Status);
-        Assert.Contains("allkeys-lru", report.Entries["mintcache"].Description, StringComparison.Ordinal);
-        Assert.Equal("allkeys-lru", report.Entries["mintcache"].Data["memoryPolicy"]);
+        Assert.Contains(policy, report.Entries["mintcache"].Description, StringComparison.Ordinal);
+        Assert.Equal(policy, report.Entries["mintcache"].Data["memoryPolicy"]);
         Assert.Equal(true, report.Entries["mintcache"].Data["reachable"]);
         var logs = services.GetRequiredService<FakeLogCollector>();
         var warning = Assert.Single(logs.GetSnapshot(), r => r.Id.Id == Log.IdRedisMemoryPolicyEvicts);
         Assert.Equal(LogLevel.Warning, warning.Level);
-        Assert.Contains("allkeys-lru", warning.Message, StringComparison.Ordinal);
+        Assert.Contains(policy, warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task NoEvictionPolicy_UnderMaxMemory_Healthy()
+    {
+        var executable = LocalRedisServer.FindExecutable();
+        Assert.True(executable is not null, "redis-server is not installed.");
+        using var server = await LocalRedisServer.StartAsync(executable, LocalRedisServer.FreeLoopbackPort(), arguments: ["--maxmemory", "40mb", "--maxmemory-policy", "noeviction"]);
+        await using var services = Services(server.Endpoint, fakeLogs: true);
+
+        var report = await services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+
+        Assert.Equal(HealthStatus.Healthy, report.Status);
+        Assert.Equal("noeviction", report.Entries["mintcache"].Data["memoryPolicy"]);
+        Assert.DoesNotContain(services.GetRequiredService<FakeLogCollector>().GetSnapshot(), r => r.Id.Id == Log.IdRedisMemoryPolicyEvicts);
+    }
+
+    [Fact]
+    public async Task EvictionPolicyWithoutMemoryLimit_Healthy()
+    {
+        // maxmemory 0: Redis never evicts, whatever the policy says.
+        var executable = LocalRedisServer.FindExecutable();
+        Assert.True(executable is not null, "redis-server is not installed.");
+        using var server = await LocalRedisServer.StartAsync(executable, LocalRedisServer.FreeLoopbackPort(), arguments: ["--maxmemory", "0", "--maxmemory-policy", "volatile-lru"]);
+        await using var services = Services(server.Endpoint, fakeLogs: true);
+
+        var report = await services.GetRequiredService<HealthCheckService>().CheckHealthAsync();
+
+        Assert.Equal(HealthStatus.Healthy, report.Status);
+        Assert.Equal("noeviction", report.Entries["mintcache"].Data["memoryPolicy"]);
+        Assert.DoesNotContain(services.GetRequiredService<FakeLogCollector>().GetSnapshot(), r => r.Id.Id == Log.IdRedisMemoryPolicyEvicts);
     }
 
     [Fact]
@@ -110,8 +144,8 @@ public sealed class RedisHealthTests(RedisServerFixture redis)
         });
         services.AddOutputCache().AddMintStore(o =>
         {
-            o.Redis = endpoint;
-            o.RedisOperationTimeout = TimeSpan.FromSeconds(2);
+            o.Redis.Configuration = endpoint;
+            o.Redis.OperationTimeout = TimeSpan.FromSeconds(2);
         });
         services.AddHealthChecks().AddMintCache();
         return services.BuildServiceProvider();

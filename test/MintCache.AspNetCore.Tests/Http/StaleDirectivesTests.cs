@@ -189,7 +189,7 @@ public sealed class RedisStaleDirectivesTests(RedisServerFixture redis)
         await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, new GatedEndpoint(), TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(10), o =>
         {
             o.Grace = TimeSpan.FromSeconds(10);
-            o.NearCache = false;
+            o.Redis.NearCache = false;
         }, mapMore: app => app.MapGet("/swr", (Delegate)origin.HandleAsync).CacheOutput(p => p.Expire(TimeSpan.FromMilliseconds(500))));
         Assert.Equal("v1", await host.Client.GetStringAsync("/swr"));
 

@@ -1,5 +1,8 @@
 using System.Diagnostics;
 using System.Text;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.OutputCaching;
+using Microsoft.Extensions.DependencyInjection;
 using MintCache.AspNetCore.Diagnostics;
 using MintCache.AspNetCore.Tests.Fixtures;
 using Xunit.Abstractions;
@@ -85,7 +88,7 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
         // Room for a stalled machine above the bound, and still below the lease: a waiter kept until the claim lapses fails.
         var slack = TimeSpan.FromSeconds(4);
         await using var a = new RedisStoreHarness(redis.Endpoint, prefix, o => { o.LeaseDuration = lease; o.FailureBackoff = TimeSpan.Zero; });
-        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => { o.LeaseDuration = lease; o.FailureBackoff = TimeSpan.Zero; o.ColdMissWait = bound; });
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => { o.LeaseDuration = lease; o.FailureBackoff = TimeSpan.Zero; o.Redis.ColdMissWait = bound; });
         await Eventually.HoldsAsync(() => b.Backend.Notifications.IsLive, Deadline, "B subscribed");
 
         // A wins the claim and never stores (outside a request nothing releases it: as if the process died).
@@ -115,7 +118,7 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
         var atOnce = TimeSpan.FromSeconds(10);
         var prefix = RedisStoreHarness.UniquePrefix();
         await using var a = new RedisStoreHarness(redis.Endpoint, prefix);
-        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => o.ColdMissWait = TimeSpan.FromMinutes(1));
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => o.Redis.ColdMissWait = TimeSpan.FromMinutes(1));
         await Eventually.HoldsAsync(() => b.Backend.Notifications.IsLive, Deadline, "B subscribed");
         var won = await a.Backend.LookupAsync("k", TimeSpan.FromMinutes(1), default);
         Assert.NotNull(won.Claim);
@@ -141,7 +144,7 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
     {
         var prefix = RedisHost.UniquePrefix();
         var endpoint = new GatedEndpoint();
-        await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), o => o.ColdMissWait = TimeSpan.FromMinutes(1));
+        await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), o => o.Redis.ColdMissWait = TimeSpan.FromMinutes(1));
         await Eventually.HoldsAsync(() => host.Backend.Notifications.IsLive, Deadline, "subscribed");
 
         // The first lookup wins the claim of the missing page; a later lookup of the same process must not wait on a
@@ -152,6 +155,114 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
     }
 
     [Fact]
+    public async Task ColdMiss_LookupAnsweredDuringOwnRender_ReachesMiddlewareAfterIt_ServedThatRender()
+    {
+        // The interleaving a loaded machine produces: a second request's lookup is answered while this process renders
+        // the missing page, but the answer reaches the middleware only after that render stored and left the
+        // middleware's per-key lock, so the request cannot join it any more.
+        var prefix = RedisHost.UniquePrefix();
+        var endpoint = new GatedEndpoint();
+        await using var host = await RedisHost.StartAsync(
+            redis.Endpoint,
+            prefix,
+            endpoint,
+            TimeSpan.FromMinutes(1),
+            TimeSpan.FromMinutes(1),
+            o => o.Redis.ColdMissWait = TimeSpan.FromMinutes(1),
+            configureServices: s =>
+            {
+                HeldAnswerStore.Decorate(s, heldCall: 2);
+                PipelineEnds.Register(s);
+            });
+        var held = (HeldAnswerStore)host.Services.GetRequiredService<IOutputCacheStore>();
+        var ends = host.Services.GetRequiredService<PipelineEnds>();
+        await Eventually.HoldsAsync(() => host.Backend.Notifications.IsLive, Deadline, "subscribed");
+
+        endpoint.Close();
+        var first = host.Client.GetStringAsync("/page");
+        await Eventually.HoldsAsync(() => endpoint.Waiting == 1 && host.Store.LocalClaimCount == 1, Deadline, "the first request renders under the cold claim");
+
+        var second = host.Client.GetStringAsync("/page");
+        await Eventually.HoldsAsync(
+            () => held.HeldAnswered || host.Store.OwnColdClaimWaits == 1,
+            Deadline,
+            "the second lookup was answered, or waits on the claim of this process");
+        endpoint.Open();
+        Assert.Equal("page 1", await first.WaitAsync(Deadline));
+        await Eventually.HoldsAsync(() => ends.Ended == 1, Deadline, "the first request left the middleware");
+
+        held.Release();
+        var served = await second.WaitAsync(Deadline);
+        output.WriteLine($"second request served \"{served}\", executions={endpoint.Executions}");
+        Assert.Equal(1, endpoint.Executions);
+        Assert.Equal("page 1", served);
+    }
+
+    [Fact]
+    public async Task ColdMiss_OwnClaimOfAnotherRequest_WaitsForItsStore_NotForItsOwnRequest()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix, o => o.Redis.ColdMissWait = TimeSpan.FromMinutes(1));
+        await Eventually.HoldsAsync(() => a.Backend.Notifications.IsLive, Deadline, "subscribed");
+        var accessor = a.Services.GetRequiredService<IHttpContextAccessor>();
+        var rendering = new DefaultHttpContext();
+        var other = new DefaultHttpContext();
+
+        Assert.Null(await InRequestAsync(accessor, rendering, () => a.Store.GetAsync("k", default).AsTask()));
+        Assert.Equal(1, a.Store.LocalClaimCount);
+
+        // The request that renders looks again: its own claim never holds it.
+        Assert.Null(await InRequestAsync(accessor, rendering, () => a.Store.GetAsync("k", default).AsTask()).WaitAsync(Deadline));
+
+        // Another request of this process waits for that render instead of answering "miss" and rendering it again.
+        var waiting = InRequestAsync(accessor, other, () => a.Store.GetAsync("k", default).AsTask());
+        await Eventually.HoldsAsync(() => a.Store.OwnColdClaimWaits == 1, Deadline, "the other request waits on the claim");
+        Assert.False(waiting.IsCompleted);
+
+        await InRequestAsync(accessor, rendering, async () => { await a.Store.SetAsync("k", Bytes("v1"), [], TimeSpan.FromMinutes(1), default); return 0; });
+        Assert.Equal("v1", Text(await waiting.WaitAsync(Deadline)));
+        Assert.Equal(0, a.Store.OwnColdClaimWaits);
+    }
+
+    [Fact]
+    public async Task ColdMiss_OwnRenderEndsWithoutStore_WaiterRendersAtOnce()
+    {
+        var prefix = RedisHost.UniquePrefix();
+        var endpoint = new GatedEndpoint();
+        await using var host = await RedisHost.StartAsync(
+            redis.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), o => { o.Redis.ColdMissWait = TimeSpan.FromMinutes(1); o.FailureBackoff = TimeSpan.Zero; });
+        await Eventually.HoldsAsync(() => host.Backend.Notifications.IsLive, Deadline, "subscribed");
+        var statuses = new Queue<int>([500, 200]);
+        endpoint.OnExecution = () => { lock (statuses) { return statuses.Dequeue(); } };
+
+        endpoint.Close();
+        var first = host.Client.GetAsync("/page");
+        await Eventually.HoldsAsync(() => endpoint.Waiting == 1 && host.Store.LocalClaimCount == 1, Deadline, "the first request renders under the cold claim");
+        var second = host.Client.GetStringAsync("/page");
+        await Eventually.HoldsAsync(() => host.Store.OwnColdClaimWaits == 1 || endpoint.Executions == 2, Deadline, "the second request waits for the first");
+
+        // The render fails: the claim ends with its request, and the waiter renders at once, not after ColdMissWait.
+        var clock = Stopwatch.StartNew();
+        endpoint.Open();
+        using (var failed = await first.WaitAsync(Deadline))
+        {
+            Assert.Equal(500, (int)failed.StatusCode);
+        }
+
+        Assert.Equal("page 2", await second.WaitAsync(Deadline));
+        output.WriteLine($"the waiter rendered {clock.Elapsed.TotalMilliseconds:F0} ms after the failed render was let go");
+        Assert.Equal(2, endpoint.Executions);
+    }
+
+    private static async Task<T> InRequestAsync<T>(IHttpContextAccessor accessor, HttpContext request, Func<Task<T>> work)
+        => await Task.Run(async () =>
+        {
+            // Its own flow: setting the accessor here leaves the other flows' requests as they were.
+            accessor.HttpContext = request;
+            return await work();
+        });
+
+    [Fact]
     public async Task ColdMiss_RedisDown_NoWaiting()
     {
         using var server = await RedisServerFixture.StartDedicatedAsync();
@@ -159,7 +270,7 @@ public sealed class ColdMissTests(RedisServerFixture redis, ITestOutputHelper ou
         // A wait bound far above what a stalled machine may take to notice Redis is gone, so a waiter or lookup held
         // for the bound fails the test.
         var atOnce = TimeSpan.FromSeconds(20);
-        Action<MintCacheOptions> options = o => { o.RedisOperationTimeout = TimeSpan.FromSeconds(2); o.ColdMissWait = TimeSpan.FromMinutes(1); };
+        Action<MintCacheOptions> options = o => { o.Redis.OperationTimeout = TimeSpan.FromSeconds(2); o.Redis.ColdMissWait = TimeSpan.FromMinutes(1); };
         await using var a = new RedisStoreHarness(server.Endpoint, prefix, options);
         await using var b = new RedisStoreHarness(server.Endpoint, prefix, options);
         await Eventually.HoldsAsync(() => a.Backend.Notifications.IsLive && b.Backend.Notifications.IsLive, Deadline, "both subscribed");

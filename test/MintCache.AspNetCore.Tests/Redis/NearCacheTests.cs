@@ -147,7 +147,7 @@ public sealed class NearCacheTests(RedisServerFixture redis, ITestOutputHelper o
     public async Task NearCache_RespectsSizeLimit()
     {
         const long limit = 4096;
-        await using var farm = await Farm.StartAsync(redis.Endpoint, o => o.NearCacheSizeLimit = limit);
+        await using var farm = await Farm.StartAsync(redis.Endpoint, o => o.Redis.NearCacheSizeLimit = limit);
         var page = new string('x', 1000);
         var maxSize = 0L;
         var received = farm.B.Backend.Notifications.Received;

@@ -136,6 +136,50 @@ public sealed class RedisAvailabilityTests
         Assert.False(h.Availability.AnswersLocally);
     }
 
+    [Fact]
+    public void Subscription_LostAndProven_SaidOncePerChange()
+    {
+        using var h = new Harness();
+        Assert.False(h.Availability.SubscriptionLive);
+        Assert.False(h.Availability.SubscriptionLost("Interactive"));
+
+        h.Availability.SubscriptionProven();
+        h.Availability.SubscriptionProven();
+        Assert.True(h.Availability.SubscriptionLive);
+        Assert.True(h.Availability.SubscriptionLost("Subscription"));
+        Assert.False(h.Availability.SubscriptionLost("Interactive"));
+        Assert.False(h.Availability.SubscriptionLive);
+
+        // Ended on purpose (disposed): not live, and not said.
+        h.Availability.SubscriptionProven();
+        Assert.True(h.Availability.SubscriptionLost(connectionType: null));
+
+        Assert.Equal(2, h.Logs.GetSnapshot().Count(r => r.Id.Id == Log.IdNotificationsLive));
+        Assert.Equal(1, h.Logs.GetSnapshot().Count(r => r.Id.Id == Log.IdNotificationsLost));
+    }
+
+    [Fact]
+    public void Subscription_NotLive_OneEchoAtATime_AtMostOncePerInterval()
+    {
+        using var h = new Harness();
+        Assert.True(h.Availability.TryBeginEcho());
+        Assert.False(h.Availability.TryBeginEcho());
+
+        // The echo did not come back: the next one waits for the interval on the availability's clock.
+        h.Availability.EndEcho();
+        Assert.False(h.Availability.TryBeginEcho());
+        h.Clock.Advance(RedisAvailability.EchoInterval - TimeSpan.FromMilliseconds(1));
+        Assert.False(h.Availability.TryBeginEcho());
+        h.Clock.Advance(TimeSpan.FromMilliseconds(1));
+        Assert.True(h.Availability.TryBeginEcho());
+        h.Availability.EndEcho();
+
+        // Live: nothing to prove.
+        h.Availability.SubscriptionProven();
+        h.Clock.Advance(RedisAvailability.EchoInterval);
+        Assert.False(h.Availability.TryBeginEcho());
+    }
+
     private sealed class Harness : IDisposable
     {
         private int _degraded;
@@ -145,10 +189,13 @@ public sealed class RedisAvailabilityTests
         {
             var options = new MintCacheOptions
             {
-                RedisOperationTimeout = TimeSpan.FromSeconds(1),
-                RedisBreakDuration = TimeSpan.FromSeconds(5),
-                RedisMinimumThroughput = 2,
-                RedisFailureRatio = 0.5,
+                Redis =
+                {
+                    OperationTimeout = TimeSpan.FromSeconds(1),
+                    BreakDuration = TimeSpan.FromSeconds(5),
+                    MinimumThroughput = 2,
+                    FailureRatio = 0.5,
+                },
             };
             Availability = new RedisAvailability(options, Clock, Logger, AskAsync, () => Interlocked.Increment(ref _degraded), () => Interlocked.Increment(ref _restored));
         }

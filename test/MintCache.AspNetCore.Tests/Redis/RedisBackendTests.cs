@@ -23,7 +23,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
     public async Task Lookup_OneRoundTrip_DecidesOnServerClock()
     {
         // Without the near cache, which would answer the repeated fresh lookups without Redis.
-        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.Redis.NearCache = false);
         var backend = host.Backend;
         var before = await redis.ServerNowAsync();
         // Windows long enough that a busy machine still looks the entry up fresh, then stale, before it expires.
@@ -39,8 +39,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         Assert.InRange((await redis.Database.KeyTimeToLiveAsync(backend.Keys.Entry("k")))!.Value.TotalMilliseconds, 1, 8000);
 
         // Warm the script cache and measure the server's clock, then count the commands one lookup sends: a fresh
-        // entry not seen before is two plain GETs in one round trip, the entry and its claim (no script), decided
-        // against the clock.
+        // entry not seen before is one plain GET of the entry (no script), decided against the clock.
         await backend.LookupAsync("warm", Lease, default);
         var multiplexer = await backend.Connection.GetAsync(default);
         await backend.FastReads.Clocks.MeasureAsync(multiplexer, backend.Keys.Entry("k"));
@@ -49,7 +48,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
         multiplexer.RegisterProfiler(() => session);
         var fresh = await backend.LookupAsync("k", Lease, default);
         multiplexer.RegisterProfiler(() => null);
-        Assert.Equal(["GET", "GET"], session.FinishProfiling().Select(c => c.Command).ToArray());
+        Assert.Equal(["GET"], session.FinishProfiling().Select(c => c.Command).ToArray());
         Assert.Equal(EntryState.Fresh, fresh.State);
         Assert.Equal("v1", Encoding.UTF8.GetString(fresh.Page!));
 
@@ -91,7 +90,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis)
     [Fact]
     public async Task Lookup_SeenFreshThenMarkedStale_TakesTheClaimThenReadsTheClaimAgain()
     {
-        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.Redis.NearCache = false);
         var backend = host.Backend;
         Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), ["news"], Long, null, default));
         var multiplexer = await backend.Connection.GetAsync(default);

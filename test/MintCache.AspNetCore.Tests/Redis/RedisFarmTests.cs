@@ -67,8 +67,8 @@ public sealed class RedisFarmTests(RedisServerFixture redis)
         // "At once" is Redis's own consistency: a near copy on B goes only when A's notification arrives, which
         // NearCacheTests measures.
         var prefix = RedisStoreHarness.UniquePrefix();
-        await using var a = new RedisStoreHarness(redis.Endpoint, prefix, o => o.NearCache = false);
-        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => o.NearCache = false);
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix, o => o.Redis.NearCache = false);
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, o => o.Redis.NearCache = false);
         await a.Store.SetAsync("k1", Bytes("v1"), ["news"], TimeSpan.FromMinutes(1), default);
         await a.Store.SetAsync("k2", Bytes("v2"), ["news", "sport"], TimeSpan.FromMinutes(1), default);
         await a.Store.SetAsync("k3", Bytes("v3"), ["sport"], TimeSpan.FromMinutes(1), default);

@@ -19,7 +19,7 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis)
     [Fact]
     public async Task FreshRead_AnswerReadTwice_Throws_AndTheReadServesOneLookupAtATime()
     {
-        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.Redis.NearCache = false);
         var backend = host.Backend;
         var multiplexer = await backend.Connection.GetAsync(default);
         Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("a", Page("page a"), [], Long, null, default));
@@ -43,7 +43,7 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis)
     [Fact]
     public async Task ClockStepped_PlainReadsDecideNothing_UntilAMeasurementAgrees()
     {
-        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.Redis.NearCache = false);
         var backend = host.Backend;
         var multiplexer = await backend.Connection.GetAsync(default);
         var entryKey = backend.Keys.Entry("k");
@@ -68,7 +68,7 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis)
     [Fact]
     public async Task ClockEstimateOld_PlainReadsDecideNothing()
     {
-        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.Redis.NearCache = false);
         var backend = host.Backend;
         var multiplexer = await backend.Connection.GetAsync(default);
         Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], Long, null, default));
@@ -85,7 +85,7 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis)
     [Fact]
     public async Task FastReadsOff_EveryLookupRunsTheScript()
     {
-        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.Redis.NearCache = false);
         var backend = host.Backend;
         var multiplexer = await backend.Connection.GetAsync(default);
         Assert.Equal(StoreOutcome.Stored, await backend.SetAsync("k", Page("v1"), [], Long, null, default));

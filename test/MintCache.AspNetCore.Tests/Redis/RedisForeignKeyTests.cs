@@ -17,7 +17,7 @@ public sealed class RedisForeignKeyTests(RedisServerFixture redis)
     [Fact]
     public async Task ClaimKeyOfAnotherType_LookupIsLoggedMiss_StoreRefused_NotDegraded()
     {
-        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), o => o.RedisMinimumThroughput = 2);
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), o => o.Redis.MinimumThroughput = 2);
         await redis.Database.HashSetAsync(host.Backend.Keys.Claim("k"), "foreign", "value");
 
         for (var i = 0; i < 4; i++)
@@ -38,7 +38,7 @@ public sealed class RedisForeignKeyTests(RedisServerFixture redis)
     [Fact]
     public async Task TagKeyOfAnotherType_StoreRefused_EvictionReturns_NotDegraded()
     {
-        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), o => o.RedisMinimumThroughput = 2);
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), o => o.Redis.MinimumThroughput = 2);
         await redis.Database.StringSetAsync(host.Backend.Keys.Tag("news"), "foreign");
 
         await host.Store.SetAsync("k", Bytes("v1"), ["news"], Long, default);

@@ -16,9 +16,9 @@ public sealed class RedisLastKnownTests
     private static readonly Action<MintCacheOptions> Options = static o =>
     {
         o.RefreshMode = RefreshMode.Background;
-        o.RedisOperationTimeout = TimeSpan.FromSeconds(2);
-        o.RedisBreakDuration = TimeSpan.FromMilliseconds(500);
-        o.RedisMinimumThroughput = 2;
+        o.Redis.OperationTimeout = TimeSpan.FromSeconds(2);
+        o.Redis.BreakDuration = TimeSpan.FromMilliseconds(500);
+        o.Redis.MinimumThroughput = 2;
     };
 
     [Fact]

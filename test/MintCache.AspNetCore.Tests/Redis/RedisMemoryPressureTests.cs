@@ -24,8 +24,8 @@ public sealed class RedisMemoryPressureTests
         // A breaker that opens on the second failure: one OOM counted as a failure shows.
         await using var host = new RedisStoreHarness(server.Endpoint, RedisStoreHarness.UniquePrefix(), o =>
         {
-            o.RedisMinimumThroughput = 2;
-            o.NearCache = false;
+            o.Redis.MinimumThroughput = 2;
+            o.Redis.NearCache = false;
         });
         await host.Store.SetAsync("warm", Bytes("v0"), ["news"], Long, default);
 

@@ -21,7 +21,7 @@ public sealed class RedisNodeClockTests(RedisClusterFixture cluster)
     [Fact]
     public async Task PlainRead_ClockMeasuredOnOneMaster_NotAppliedToAnotherMastersKeys()
     {
-        await using var host = new RedisStoreHarness(cluster.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.NearCache = false);
+        await using var host = new RedisStoreHarness(cluster.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.Redis.NearCache = false);
         var backend = host.Backend;
         var multiplexer = await backend.Connection.GetAsync(default);
         var here = "k-0";

@@ -20,7 +20,7 @@ public sealed class RedisNotificationsTests
     public async Task StartAsync_SubscriberFailsUnexpectedly_WarningNotThrown()
     {
         var multiplexer = FailingMultiplexer.Create(new InvalidOperationException("broken"));
-        using var notifications = new RedisNotifications("test:", near: null, _logger);
+        using var notifications = new RedisNotifications("test:", near: null, Availability(), _logger);
 
         await notifications.StartAsync(multiplexer);
 
@@ -35,7 +35,7 @@ public sealed class RedisNotificationsTests
     {
         // The failure comes before the first await, so it is logged by the time EnsureStarted returns.
         var multiplexer = FailingMultiplexer.Create(new InvalidOperationException("broken"));
-        using var notifications = new RedisNotifications("test:", near: null, _logger);
+        using var notifications = new RedisNotifications("test:", near: null, Availability(), _logger);
 
         notifications.EnsureStarted(multiplexer);
 
@@ -46,7 +46,7 @@ public sealed class RedisNotificationsTests
     public async Task ConnectionRestored_ResubscribeFails_EachFailureLogged()
     {
         var multiplexer = FailingMultiplexer.Create(new RedisConnectionException(ConnectionFailureType.SocketFailure, "down"));
-        using var notifications = new RedisNotifications("test:", near: null, _logger);
+        using var notifications = new RedisNotifications("test:", near: null, Availability(), _logger);
         await notifications.StartAsync(multiplexer);
         Assert.Single(Records(Log.IdNotificationsSubscribeFailed));
 
@@ -58,6 +58,9 @@ public sealed class RedisNotificationsTests
         var record = Assert.Single(Records(Log.IdNotificationsFailed));
         Assert.Equal(LogLevel.Warning, record.Level);
     }
+
+    private RedisAvailability Availability()
+        => new(new MintCacheOptions(), TimeProvider.System, _logger, static (_, _) => Task.FromResult(false), static () => { }, static () => { });
 
     private IReadOnlyList<FakeLogRecord> Records(int eventId)
         => [.. _logger.Collector.GetSnapshot().Where(r => r.Id.Id == eventId)];

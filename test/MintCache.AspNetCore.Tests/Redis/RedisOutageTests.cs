@@ -17,9 +17,9 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
     // calls at once (the connection drops), so the timeout stays long enough that a busy machine is not an outage.
     private static readonly Action<MintCacheOptions> Resilient = static o =>
     {
-        o.RedisOperationTimeout = TimeSpan.FromSeconds(2);
-        o.RedisBreakDuration = TimeSpan.FromMilliseconds(500);
-        o.RedisMinimumThroughput = 4;
+        o.Redis.OperationTimeout = TimeSpan.FromSeconds(2);
+        o.Redis.BreakDuration = TimeSpan.FromMilliseconds(500);
+        o.Redis.MinimumThroughput = 4;
         o.LeaseDuration = TimeSpan.FromSeconds(2);
         o.FailureBackoff = TimeSpan.FromMilliseconds(200);
     };
@@ -134,7 +134,7 @@ public sealed class RedisOutageTests(ITestOutputHelper output)
 
         // An invalid string fails validation without echoing itself.
         var services = new ServiceCollection();
-        services.AddOutputCache().AddMintStore(o => o.Redis = $"{server.Endpoint},password={password},=oops,ssl=notabool");
+        services.AddOutputCache().AddMintStore(o => o.Redis.Configuration = $"{server.Endpoint},password={password},=oops,ssl=notabool");
         using var provider = services.BuildServiceProvider();
         var invalid = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<MintCacheOptions>>().Value);
 

@@ -52,7 +52,7 @@ public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper 
         {
             var prefix = RedisStoreHarness.UniquePrefix();
             await using var writer = new RedisStoreHarness(redis.Endpoint, prefix);
-            await using var purger = new RedisStoreHarness($"{redis.Endpoint},user={user},password=secret", prefix, o => o.RedisOperationTimeout = TimeSpan.FromSeconds(1));
+            await using var purger = new RedisStoreHarness($"{redis.Endpoint},user={user},password=secret", prefix, o => o.Redis.OperationTimeout = TimeSpan.FromSeconds(1));
             await Eventually.HoldsAsync(() => writer.Backend.Notifications.IsLive, Deadline, "the writer subscribed");
             await writer.Store.SetAsync("k", Bytes("v1"), ["news"], Long, default);
             Assert.Equal("v1", Text(await writer.Store.GetAsync("k", default)));
@@ -104,8 +104,8 @@ public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper 
         using var server = await RedisServerFixture.StartDedicatedAsync();
         await using var host = new RedisStoreHarness(server.Endpoint, RedisStoreHarness.UniquePrefix(), o =>
         {
-            o.RedisOperationTimeout = TimeSpan.FromSeconds(2);
-            o.RedisBreakDuration = TimeSpan.FromMilliseconds(500);
+            o.Redis.OperationTimeout = TimeSpan.FromSeconds(2);
+            o.Redis.BreakDuration = TimeSpan.FromMilliseconds(500);
         });
         await host.Store.SetAsync("before", Bytes("v0"), [], Long, default);
 
@@ -150,8 +150,8 @@ public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper 
         await using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"{server.Endpoint},allowAdmin=true");
         await using var host = new RedisStoreHarness(server.Endpoint, RedisStoreHarness.UniquePrefix(), o =>
         {
-            o.RedisOperationTimeout = TimeSpan.FromMilliseconds(300);
-            o.RedisBreakDuration = TimeSpan.FromMilliseconds(500);
+            o.Redis.OperationTimeout = TimeSpan.FromMilliseconds(300);
+            o.Redis.BreakDuration = TimeSpan.FromMilliseconds(500);
         });
         await host.Store.SetAsync("before", Bytes("v0"), [], Long, default);
         await Eventually.HoldsAsync(() => host.Backend.EpochKnown, Deadline, "the host knows the data's epoch");

@@ -23,7 +23,7 @@ public sealed class RedisRegistrationTests(RedisServerFixture redis)
     [Fact]
     public async Task AddMintStore_RedisString_UsesRedisAndDisposesItsOwnMultiplexer()
     {
-        var provider = Build(o => o.Redis = redis.Endpoint);
+        var provider = Build(o => o.Redis.Configuration = redis.Endpoint);
         var backend = Assert.IsType<RedisBackend>(provider.GetRequiredService<IMintBackend>());
         Assert.True(backend.Connection.Owned);
         var multiplexer = await backend.Connection.GetAsync(default);
@@ -36,7 +36,7 @@ public sealed class RedisRegistrationTests(RedisServerFixture redis)
     [Fact]
     public async Task AddMintStore_RedisString_DisposedSynchronously_DisposesItsOwnMultiplexer()
     {
-        var provider = Build(o => o.Redis = redis.Endpoint);
+        var provider = Build(o => o.Redis.Configuration = redis.Endpoint);
         var backend = Assert.IsType<RedisBackend>(provider.GetRequiredService<IMintBackend>());
         var multiplexer = await backend.Connection.GetAsync(default);
 
@@ -48,7 +48,7 @@ public sealed class RedisRegistrationTests(RedisServerFixture redis)
     public async Task AddMintStore_Factory_NeverDisposesTheApplicationsMultiplexer()
     {
         await using var own = await ConnectionMultiplexer.ConnectAsync(redis.Endpoint);
-        var provider = Build(o => o.ConnectionMultiplexerFactory = _ => Task.FromResult<IConnectionMultiplexer>(own));
+        var provider = Build(o => o.Redis.ConnectionMultiplexerFactory = _ => Task.FromResult<IConnectionMultiplexer>(own));
         var backend = Assert.IsType<RedisBackend>(provider.GetRequiredService<IMintBackend>());
         Assert.Same(own, await backend.Connection.GetAsync(default));
 
@@ -63,7 +63,7 @@ public sealed class RedisRegistrationTests(RedisServerFixture redis)
         await using var own = await ConnectionMultiplexer.ConnectAsync(redis.Endpoint);
         var services = new ServiceCollection();
         services.AddSingleton<IConnectionMultiplexer>(own);
-        var provider = Build(static o => o.ConnectionMultiplexerFactory = static sp => Task.FromResult(sp.GetRequiredService<IConnectionMultiplexer>()), services);
+        var provider = Build(static o => o.Redis.ConnectionMultiplexerFactory = static sp => Task.FromResult(sp.GetRequiredService<IConnectionMultiplexer>()), services);
         var backend = Assert.IsType<RedisBackend>(provider.GetRequiredService<IMintBackend>());
         Assert.Same(own, await backend.Connection.GetAsync(default));
         Assert.False(backend.Connection.Owned);
@@ -78,18 +78,18 @@ public sealed class RedisRegistrationTests(RedisServerFixture redis)
     {
         var configuration = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
         {
-            ["MintCache:Redis"] = redis.Endpoint,
-            ["MintCache:KeyPrefix"] = "fromconfig:",
-            ["MintCache:RedisOperationTimeout"] = "00:00:00.250",
-            ["MintCache:RedisBreakDuration"] = "00:00:03",
+            ["MintCache:Redis:Configuration"] = redis.Endpoint,
+            ["MintCache:Redis:KeyPrefix"] = "fromconfig:",
+            ["MintCache:Redis:OperationTimeout"] = "00:00:00.250",
+            ["MintCache:Redis:BreakDuration"] = "00:00:03",
         }).Build();
         var services = new ServiceCollection();
         services.AddSingleton<IConfiguration>(configuration);
         using var provider = Build(static _ => { }, services);
 
         var options = provider.GetRequiredService<IOptions<MintCacheOptions>>().Value;
-        Assert.Equal(TimeSpan.FromMilliseconds(250), options.RedisOperationTimeout);
-        Assert.Equal(TimeSpan.FromSeconds(3), options.RedisBreakDuration);
+        Assert.Equal(TimeSpan.FromMilliseconds(250), options.Redis.OperationTimeout);
+        Assert.Equal(TimeSpan.FromSeconds(3), options.Redis.BreakDuration);
         var backend = Assert.IsType<RedisBackend>(provider.GetRequiredService<IMintBackend>());
         Assert.Equal("fromconfig:", backend.Keys.Prefix);
     }
@@ -99,25 +99,23 @@ public sealed class RedisRegistrationTests(RedisServerFixture redis)
     [InlineData("app}:")]
     public void AddMintStore_RedisWithBraceInPrefix_FailsValidation(string prefix)
     {
-        using var provider = Build(o => { o.Redis = redis.Endpoint; o.KeyPrefix = prefix; });
+        using var provider = Build(o => { o.Redis.Configuration = redis.Endpoint; o.Redis.KeyPrefix = prefix; });
         var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<MintCacheOptions>>().Value);
         Assert.Contains("KeyPrefix", error.Message, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void AddMintStore_RedisOptionsOutOfRange_FailValidation()
+    public void AddMintStore_RedisOptionsOutOfRange_FailValidationNamingTheirPath()
     {
         using var provider = Build(o =>
         {
-            o.Redis = redis.Endpoint;
-            o.RedisOperationTimeout = TimeSpan.Zero;
-            o.RedisBreakDuration = TimeSpan.FromMilliseconds(10);
-            o.RedisMinimumThroughput = 1;
+            o.Redis.Configuration = redis.Endpoint;
+            o.Redis.OperationTimeout = TimeSpan.Zero;
+            o.Redis.BreakDuration = TimeSpan.FromMilliseconds(10);
         });
         var error = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptions<MintCacheOptions>>().Value);
-        Assert.Contains(nameof(MintCacheOptions.RedisOperationTimeout), error.Message, StringComparison.Ordinal);
-        Assert.Contains(nameof(MintCacheOptions.RedisBreakDuration), error.Message, StringComparison.Ordinal);
-        Assert.Contains(nameof(MintCacheOptions.RedisMinimumThroughput), error.Message, StringComparison.Ordinal);
+        Assert.Contains("Redis.OperationTimeout", error.Message, StringComparison.Ordinal);
+        Assert.Contains("Redis.BreakDuration", error.Message, StringComparison.Ordinal);
     }
 
     private static ServiceProvider Build(Action<MintCacheOptions> configure, ServiceCollection? services = null)

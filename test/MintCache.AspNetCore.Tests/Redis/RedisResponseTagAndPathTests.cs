@@ -100,7 +100,7 @@ public sealed class RedisResponseTagAndPathTests(RedisServerFixture redis)
             TimeSpan.FromMinutes(1),
             o =>
             {
-                o.NearCache = false;
+                o.Redis.NearCache = false;
                 o.TrackPaths = true;
                 o.RefreshMode = mode;
             },

@@ -23,9 +23,9 @@ public sealed class RedisReturnTests
         var endpoint = new GatedEndpoint();
         await using var host = await RedisHost.StartAsync(server.Endpoint, RedisHost.UniquePrefix(), endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), static o =>
         {
-            o.RedisOperationTimeout = TimeSpan.FromSeconds(2);
-            o.RedisBreakDuration = TimeSpan.FromMinutes(1);
-            o.RedisMinimumThroughput = 2;
+            o.Redis.OperationTimeout = TimeSpan.FromSeconds(2);
+            o.Redis.BreakDuration = TimeSpan.FromMinutes(1);
+            o.Redis.MinimumThroughput = 2;
         });
         Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
 
@@ -78,7 +78,7 @@ public sealed class RedisReturnTests
             var port = ((IPEndPoint)silent.LocalEndpoint).Port;
             var endpoint = new GatedEndpoint();
             await using var host = await RedisHost.StartAsync($"127.0.0.1:{port},connectTimeout=30000", RedisHost.UniquePrefix(), endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), static o =>
-                o.RedisOperationTimeout = TimeSpan.FromSeconds(1));
+                o.Redis.OperationTimeout = TimeSpan.FromSeconds(1));
 
             var clock = Stopwatch.StartNew();
             Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));

@@ -30,8 +30,8 @@ public sealed class RedisSharedLookupTests(RedisServerFixture redis)
             static o =>
             {
                 // Every lookup goes to Redis, and only Redis's own answer (or this bound) ends it.
-                o.NearCache = false;
-                o.RedisOperationTimeout = TimeSpan.FromSeconds(60);
+                o.Redis.NearCache = false;
+                o.Redis.OperationTimeout = TimeSpan.FromSeconds(60);
             },
             configureServices: s => s.AddSingleton<IStartupFilter>(arrivals));
         Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));

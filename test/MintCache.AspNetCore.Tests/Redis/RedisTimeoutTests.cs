@@ -7,7 +7,7 @@ namespace MintCache.AspNetCore.Tests.Redis;
 
 /// <summary>
 /// A Redis that stops answering (connected, silent): a hit's reads skip the resilience pipeline while it is healthy,
-/// yet a lookup still waits no longer than <see cref="MintCacheOptions.RedisOperationTimeout"/> on the backend's clock,
+/// yet a lookup still waits no longer than <see cref="MintRedisOptions.OperationTimeout"/> on the backend's clock,
 /// and such timeouts still open the circuit breaker.
 /// </summary>
 [Collection(RedisCollection.Name)]
@@ -22,10 +22,10 @@ public sealed class RedisTimeoutTests
         // StackExchange.Redis's own timeout far away: only MintCache's can end these lookups within the test.
         var harness = new RedisStoreHarness(server.Endpoint + ",asyncTimeout=120000,syncTimeout=120000", RedisStoreHarness.UniquePrefix(), static o =>
             {
-                o.NearCache = false;
-                o.RedisOperationTimeout = TimeSpan.FromSeconds(1);
-                o.RedisMinimumThroughput = 2;
-                o.RedisFailureRatio = 0.5;
+                o.Redis.NearCache = false;
+                o.Redis.OperationTimeout = TimeSpan.FromSeconds(1);
+                o.Redis.MinimumThroughput = 2;
+                o.Redis.FailureRatio = 0.5;
             }, time);
         try
         {

@@ -1,22 +1,19 @@
-using System.Net;
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.OutputCaching;
 using Microsoft.Extensions.DependencyInjection;
-using MintCache.AspNetCore.Diagnostics;
 using MintCache.AspNetCore.Tests.Fixtures;
 
 namespace MintCache.AspNetCore.Tests.Refresh;
 
 /// <summary>
-/// Background refresh regenerates from an in-memory copy of the request that won the claim: every ordinary policy
-/// setting keeps it working, the copy is exactly that request (host, connection), and nothing a client sends can
-/// start, force, skip or redirect a regeneration.
+/// Background refresh regenerates from an in-memory copy of the request that won the claim, through hosts sharing one
+/// backend: every ordinary policy setting keeps it working, a Host sent once does not come back at later refreshes on
+/// any host, and a stopping host ends its copy and passes its claim on at once (design.md §2 invariants 1 and 2).
 /// </summary>
-public sealed class BackgroundCopyTests
+public abstract class BackgroundCopyTests
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
-
     public static TheoryData<string, string> PolicySettings => new()
     {
         { "/page", "endpoint prefix" },
@@ -30,14 +27,22 @@ public sealed class BackgroundCopyTests
         { "/mvc/page", "vary by value" },
     };
 
+    private protected abstract Task<HostFarm> StartFarmAsync(FarmSetup setup, string test);
+
     [Theory]
     [MemberData(nameof(PolicySettings))]
     public async Task PolicySetting_BackgroundRefreshStillRegeneratesOnce_NobodyWaits(string path, string setting)
     {
         // Defaults: background refresh is what a new app gets.
-        await using var app = await TestApp.StartAsync(
-            o => o.RefreshMode = new MintCacheOptions().RefreshMode,
-            pagePolicy: p =>
+        await using var farm = await StartAsync(new FarmSetup
+        {
+            Hosts = 1,
+            ConfigureMint = o =>
+            {
+                o.Grace = TimeSpan.FromMinutes(1);
+                o.RefreshMode = new MintCacheOptions().RefreshMode;
+            },
+            PagePolicy = p =>
             {
                 switch (setting)
                 {
@@ -46,193 +51,93 @@ public sealed class BackgroundCopyTests
                     case "vary by value": p.VaryByValue(c => new KeyValuePair<string, string>("lang", c.Request.Query["lang"].ToString())); break;
                 }
             },
-            configureServices: services => services.Configure<OutputCacheOptions>(o =>
+            ConfigureServices = services => services.Configure<OutputCacheOptions>(o =>
             {
                 if (setting is "base prefix" or "base and endpoint prefix")
                 {
                     o.AddBasePolicy(b => b.SetCacheKeyPrefix(c => "site-" + c.Request.Host.Host));
                 }
-            }));
+            }),
+        });
+        var app = farm.A;
         var url = path + "?lang=fr";
         Assert.Equal("v1", await app.Client.GetStringAsync(url));
-        app.Time.Advance(TestApp.Fresh);
+        await farm.GoStaleAsync();
 
         // The winner is served the stale page; the copy runs the endpoint behind the gate.
         Assert.Equal("v1", await app.Client.GetStringAsync(url));
-        await app.Page.RegenerationStarted.WaitAsync(Deadline);
+        await farm.Page.RegenerationStarted.WaitAsync(HostFarm.Deadline);
         Assert.Equal("v1", await app.Client.GetStringAsync(url));
-        app.Page.OpenGate();
-        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, Deadline);
+        farm.Page.OpenGate();
+        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, HostFarm.Deadline);
 
-        Assert.Equal("v2", await app.Client.GetStringAsync(url));
-        Assert.Equal(2, app.Page.Executions);
+        await farm.WaitUntilAsync(async () => await app.Client.GetStringAsync(url) == "v2", "the regenerated page is served");
+        Assert.Equal(2, farm.Page.Executions);
         Assert.Equal(1, app.Logs["BackgroundRegenerationStarted"]);
         Assert.Equal(0, app.Logs["ForegroundFallback"] + app.Logs["BackgroundRegenerationImpossible"] + app.Logs["BackgroundRegenerationNotStored"]);
     }
 
     [Fact]
-    public async Task HostSentOnce_DoesNotComeBackAtLaterRefreshes()
+    public async Task HostSentOnce_DoesNotComeBackAtLaterRefreshes_AcrossTwoHosts()
     {
-        await using var app = await TestApp.StartAsync(
-            o => o.RefreshMode = RefreshMode.Background,
-            mapMore: web => web.MapGet("/links", (HttpContext c) => $"links to {c.Request.Host}").CacheOutput(p => p.Expire(TestApp.Fresh).SetVaryByHost(false)));
-        Assert.Equal("links to www.example", await SendAsync(app, "www.example"));
-
-        // One request with a forged Host wins a refresh: its copy renders what it would have rendered in the foreground.
-        app.Time.Advance(TestApp.Fresh);
-        Assert.Equal("links to www.example", await SendAsync(app, "evil.example"));
-        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, Deadline);
-        Assert.Equal("links to evil.example", await SendAsync(app, "www.example"));
-
-        // Only honest requests from then on: the next refresh copies one of them, and the forged Host is gone.
-        app.Time.Advance(TestApp.Fresh);
-        Assert.Equal("links to evil.example", await SendAsync(app, "www.example"));
-        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 3, Deadline);
-        Assert.Equal("links to www.example", await SendAsync(app, "www.example"));
-        Assert.Equal(2, app.Logs["BackgroundRegenerationStarted"]);
-
-        static Task<string> SendAsync(TestApp app, string host) => app.SendAsync("/links", c => c.Request.Host = new HostString(host));
-    }
-
-    [Fact]
-    public async Task Copy_HasTheWinnersConnection_AndIsMarkedAsARegeneration()
-    {
-        await using var app = await TestApp.StartAsync(
-            o => o.RefreshMode = RefreshMode.Background,
-            mapMore: web => web.MapGet("/who", (HttpContext c) =>
-                    $"{c.Connection.RemoteIpAddress}:{c.Connection.RemotePort} -> {c.Connection.LocalIpAddress}:{c.Connection.LocalPort} {c.Request.Scheme} regeneration={c.IsBackgroundRegeneration()}")
-                .CacheOutput(p => p.Expire(TestApp.Fresh)));
-        Assert.Equal("198.51.100.1:1111 -> 10.0.0.1:443 http regeneration=False", await SendAsync(app, "198.51.100.1", 1111));
-
-        app.Time.Advance(TestApp.Fresh);
-        Assert.Equal("198.51.100.1:1111 -> 10.0.0.1:443 http regeneration=False", await SendAsync(app, "203.0.113.7", 2222));
-        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, Deadline);
-
-        // Not a null address, which some apps take for a local, trusted caller: the winner's, port for port.
-        Assert.Equal("203.0.113.7:2222 -> 10.0.0.1:443 http regeneration=True", await SendAsync(app, "198.51.100.1", 1111));
-
-        static Task<string> SendAsync(TestApp app, string remote, int port) => app.SendAsync("/who", c =>
+        await using var farm = await StartAsync(new FarmSetup
         {
-            c.Connection.RemoteIpAddress = IPAddress.Parse(remote);
-            c.Connection.RemotePort = port;
-            c.Connection.LocalIpAddress = IPAddress.Parse("10.0.0.1");
-            c.Connection.LocalPort = 443;
+            ConfigureMint = o =>
+            {
+                o.Grace = TimeSpan.FromMinutes(1);
+                o.RefreshMode = RefreshMode.Background;
+            },
+            MapMore = (web, fresh) => web.MapGet("/links", (HttpContext c) => $"links to {c.Request.Host}").CacheOutput(p => p.Expire(fresh).SetVaryByHost(false)),
         });
-    }
+        Assert.Equal("links to www.example", await SendAsync(farm.A, "www.example"));
 
-    public static TheoryData<string, string> ForgedInputs => new()
-    {
-        { "X-MintCache-Regeneration", "1" },
-        { "mint.regeneration", "1" },
-        { "Cache-Control", "no-cache" },
-        { "Pragma", "no-cache" },
-        { "X-Forwarded-Host", "evil.example" },
-    };
+        // A forged Host wins one refresh on host A: its copy renders what the foreground would have.
+        await farm.GoStaleAsync();
+        Assert.Equal("links to www.example", await SendAsync(farm.A, "evil.example"));
+        await farm.WaitUntilAsync(() => farm["EntryStored"] >= 2, "the forged refresh is stored");
+        await farm.WaitUntilAsync(async () => await SendAsync(farm.B, "www.example") == "links to evil.example", "host B serves the forged refresh");
 
-    [Theory]
-    [MemberData(nameof(ForgedInputs))]
-    public async Task ForgedHeader_NeitherStartsNorForcesNorSkipsARegeneration(string header, string value)
-    {
-        await using var app = await TestApp.StartAsync(o => o.RefreshMode = RefreshMode.Background);
-        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
-
-        // Fresh: served from the cache, nothing starts.
-        Assert.Equal("v1", await ForgedAsync(app, header, value));
-        Assert.Equal(0, app.Logs["ClaimWon"] + app.Logs["BackgroundRegenerationStarted"]);
-        Assert.Equal(1, app.Page.Executions);
-
-        // Stale: served stale like everyone; one regeneration, the normal one.
-        app.Time.Advance(TestApp.Fresh);
-        for (var i = 0; i < 5; i++)
+        // Then only honest requests, on host B: the next refresh copies one of them; nothing replays the forged Host.
+        await farm.GoStaleAsync();
+        Assert.Equal("links to evil.example", await SendAsync(farm.B, "www.example"));
+        await farm.WaitUntilAsync(() => farm["EntryStored"] >= 3, "the honest refresh is stored");
+        await farm.WaitUntilAsync(async () => await SendAsync(farm.B, "www.example") == "links to www.example", "an honest refresh replaces it");
+        Assert.Equal("links to www.example", await SendAsync(farm.A, "www.example"));
+        if (farm.IsExact)
         {
-            Assert.Equal("v1", await ForgedAsync(app, header, value));
+            Assert.Equal(2, farm["BackgroundRegenerationStarted"]);
         }
 
-        await app.Page.RegenerationStarted.WaitAsync(Deadline);
-        Assert.Equal(1, app.Logs["BackgroundRegenerationStarted"]);
-        Assert.Equal(2, app.Page.Executions);
-        app.Page.OpenGate();
-        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, Deadline);
-        Assert.Equal("v2", await ForgedAsync(app, header, value));
-        Assert.Equal(2, app.Page.Executions);
+        static Task<string> SendAsync(TestApp host, string hostName) => host.SendAsync("/links", c => c.Request.Host = new HostString(hostName));
+    }
 
-        static async Task<string> ForgedAsync(TestApp app, string header, string value)
+    [Fact]
+    public async Task HostStops_RunningCopyCancelledAndAwaited_ItsClaimReleasedForTheOtherHostAtOnce()
+    {
+        // A lease and a backoff far longer than the test: only an immediate release lets host B take the page over.
+        await using var farm = await StartAsync(new FarmSetup
         {
-            using var request = new HttpRequestMessage(HttpMethod.Get, "/page");
-            request.Headers.TryAddWithoutValidation(header, value);
-            return await (await app.Client.SendAsync(request)).Content.ReadAsStringAsync();
-        }
-    }
-
-    [Fact]
-    public async Task QueryNamedLikeTheMarker_IsAnOrdinaryVaryByQuery_ServedFromTheCache()
-    {
-        // A page that varies by a query key spelled like MintCache's marker: the key then holds the marker's text, and
-        // still only a regeneration's own request is treated as one.
-        await using var app = await TestApp.StartAsync(o => o.RefreshMode = RefreshMode.Background, pagePolicy: p => p.SetVaryByQuery("mint.regeneration"));
-        Assert.Equal("v1", await app.Client.GetStringAsync("/page?mint.regeneration=1"));
-        Assert.Equal("v1", await app.Client.GetStringAsync("/page?mint.regeneration=1"));
-        Assert.Equal(1, app.Page.Executions);
-        Assert.Equal(0, app.Logs["BackgroundRegenerationStarted"]);
-    }
-
-    [Fact]
-    public async Task CopyKeyedApart_IsRefreshedInTheForeground_LoggedOncePerEndpoint()
-    {
-        // A vary-by value that the copy does not reproduce: its page would belong under another key than the claim's.
-        await using var app = await TestApp.StartAsync(
-            o =>
+            ConfigureMint = o =>
             {
+                o.Grace = TimeSpan.FromMinutes(5);
                 o.RefreshMode = RefreshMode.Background;
-                o.FailureBackoff = TimeSpan.FromSeconds(1);
+                o.LeaseDuration = TimeSpan.FromMinutes(1);
+                o.FailureBackoff = TimeSpan.FromMinutes(1);
             },
-            pagePolicy: p => p.VaryByValue(c => new KeyValuePair<string, string>("origin", c.IsBackgroundRegeneration() ? "copy" : "user")));
-        app.Page.UngatedExecutions = int.MaxValue;
-        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
-        app.Time.Advance(TestApp.Fresh);
+        });
+        Assert.Equal("v1", await farm.A.Client.GetStringAsync("/page"));
+        await farm.GoStaleAsync();
 
-        // The copy renders but stores nothing, and says why, once.
-        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
-        // Waited for by the claim's release, which starts the backoff on the fake clock before the test moves it.
-        await app.Logs.WaitUntilAsync(l => l["BackgroundRegenerationImpossible"] == 1 && l["RegenerationNotStored"] == 1, Deadline);
-        Assert.Equal(2, app.Page.Executions);
-        Assert.Equal(1, app.Logs["EntryStored"]);
+        Assert.Equal("v1", await farm.A.Client.GetStringAsync("/page"));
+        await farm.Page.RegenerationStarted.WaitAsync(HostFarm.Deadline);
 
-        // After the backoff the next winner renders in the foreground, and so do the endpoint's later refreshes.
-        app.Time.Advance(TimeSpan.FromSeconds(1));
-        Assert.Equal("v3", await app.Client.GetStringAsync("/page"));
-        app.Time.Advance(TestApp.Fresh);
-        Assert.Equal("v4", await app.Client.GetStringAsync("/page"));
-        Assert.Equal("v4", await app.Client.GetStringAsync("/page"));
-        Assert.Equal(1, app.Logs["BackgroundRegenerationStarted"]);
-        Assert.Equal(1, app.Logs["BackgroundRegenerationImpossible"]);
-        Assert.Equal(Log.IdBackgroundRegenerationImpossible, app.Logs.Collector.GetSnapshot().Single(r => r.Id.Name == "BackgroundRegenerationImpossible").Id.Id);
+        // The stop returns once the copy ended and its claim was released.
+        await farm.A.StopAsync().WaitAsync(HostFarm.Deadline);
+        Assert.Equal(0, farm.A.Services.GetRequiredService<AspNetCore.Refresh.BackgroundRegenerator>().Running);
+
+        farm.Page.OpenGate();
+        await farm.WaitUntilAsync(async () => await farm.B.Client.GetStringAsync("/page") == "v3", "B regenerates the page at once");
     }
 
-    [Fact]
-    public async Task CopyAnsweredWithAnUncachedStatus_NextRefreshRunsInTheForeground()
-    {
-        // The copy lacks something its original had (here: it is answered 401), so its response is not stored: the
-        // next claim renders in the foreground, and the page is refreshed after all.
-        await using var app = await TestApp.StartAsync(
-            o =>
-            {
-                o.RefreshMode = RefreshMode.Background;
-                o.FailureBackoff = TimeSpan.FromSeconds(1);
-            },
-            mapMore: web => web.MapGet("/fussy", (HttpContext c) => c.IsBackgroundRegeneration() ? Results.Unauthorized() : Results.Text("fresh for users"))
-                .CacheOutput(p => p.Expire(TestApp.Fresh)));
-        Assert.Equal("fresh for users", await app.Client.GetStringAsync("/fussy"));
-        app.Time.Advance(TestApp.Fresh);
-
-        Assert.Equal("fresh for users", await app.Client.GetStringAsync("/fussy"));
-        await app.Logs.WaitUntilAsync(l => l["BackgroundRegenerationNotStored"] == 1 && l["RegenerationNotStored"] == 1, Deadline);
-
-        app.Time.Advance(TimeSpan.FromSeconds(1));
-        using var foreground = await app.Client.GetAsync("/fussy");
-        Assert.Equal(HttpStatusCode.OK, foreground.StatusCode);
-        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, Deadline);
-        Assert.Equal(1, app.Logs["BackgroundRegenerationStarted"]);
-        Assert.Equal(1, app.Logs["ForegroundFallback"]);
-    }
+    private Task<HostFarm> StartAsync(FarmSetup setup, [CallerMemberName] string test = "") => StartFarmAsync(setup, test);
 }

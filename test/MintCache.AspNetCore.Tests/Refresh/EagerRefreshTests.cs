@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Microsoft.AspNetCore.OutputCaching;
 using Microsoft.Extensions.DependencyInjection;
 using MintCache.AspNetCore.Tests.Fixtures;
@@ -5,66 +6,97 @@ using MintCache.AspNetCore.Tests.Fixtures;
 namespace MintCache.AspNetCore.Tests.Refresh;
 
 /// <summary>
-/// Eager refresh: once a page has been fresh for its threshold of its freshness, the next lookup refreshes it in the
-/// background while everyone, that request included, is still served the fresh page.
+/// Eager refresh through hosts sharing one backend: once a page has been fresh for its threshold of its freshness,
+/// the next lookup on any host refreshes it in the background, once farm-wide (design.md §2 invariant 1), while
+/// everyone, that request included, is still served the fresh page.
 /// </summary>
-public sealed class EagerRefreshTests
+public abstract class EagerRefreshTests
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(30);
+    // Refreshed from 0.9 s of 3 s: on Redis's real clock, a refresh that starts while the page is fresh stays there
+    // for the 2 s the test holds it at the gate.
+    private static readonly TimeSpan Fresh = TimeSpan.FromSeconds(3);
+    private const double Threshold = 0.3;
+
+    private protected abstract Task<HostFarm> StartFarmAsync(FarmSetup setup, string test);
 
     [Theory]
     [InlineData(RefreshMode.Background)]
     [InlineData(RefreshMode.Foreground)]
-    public async Task PastTheThreshold_OneBackgroundRefresh_EveryoneServedTheFreshPage(RefreshMode mode)
+    public async Task PastTheThreshold_OneEarlyRefreshFarmWide_EveryoneServedTheFreshPage(RefreshMode mode)
     {
-        await using var app = await TestApp.StartAsync(o =>
+        await using var farm = await StartAsync(o =>
         {
             o.RefreshMode = mode;
-            o.EagerRefreshThreshold = 0.8;
+            o.EagerRefreshThreshold = Threshold;
         });
-        using var metrics = new MintMetrics(app.Services);
-        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+        Assert.Equal("v1", await farm.A.Client.GetStringAsync("/page"));
 
-        // Before the threshold (8 s of a 10 s freshness): a plain hit, nothing claimed.
-        app.Time.Advance(TimeSpan.FromSeconds(8) - TimeSpan.FromTicks(1));
-        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
-        Assert.Equal(0, metrics.Claim("won"));
-
-        // At the threshold: the lookup wins the claim, is served the fresh page, and a copy refreshes it behind the gate.
-        app.Time.Advance(TimeSpan.FromTicks(1));
-        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
-        await app.Page.RegenerationStarted.WaitAsync(Deadline);
-        for (var i = 0; i < 5; i++)
+        // Counted from here: the first render was a cold miss.
+        using var metrics = new FarmMetrics(farm);
+        if (farm.IsExact)
         {
-            Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
+            // Before the threshold: a plain hit, nothing claimed.
+            await farm.PassAsync((Fresh * Threshold) - TimeSpan.FromTicks(1));
+            Assert.Equal("v1", await farm.B.Client.GetStringAsync("/page"));
+            Assert.Equal(0, metrics.Claim("won"));
+
+            // At the threshold: the lookup wins the claim, is served the fresh page, and a copy refreshes it behind the gate.
+            await farm.PassAsync(TimeSpan.FromTicks(1));
+            Assert.Equal("v1", await farm.B.Client.GetStringAsync("/page"));
+            await farm.Page.RegenerationStarted.WaitAsync(HostFarm.Deadline);
+        }
+        else
+        {
+            // Both hosts ask until one of them starts the refresh; every answer is the first page.
+            await farm.WaitUntilAsync(
+                async () =>
+                {
+                    Assert.Equal("v1", await farm.A.Client.GetStringAsync("/page"));
+                    Assert.Equal("v1", await farm.B.Client.GetStringAsync("/page"));
+                    return farm.Page.RegenerationStarted.IsCompleted;
+                },
+                "one host starts the early refresh");
         }
 
-        Assert.Equal(2, app.Page.Executions);
+        for (var i = 0; i < 5; i++)
+        {
+            Assert.Equal("v1", await farm.Hosts[i % 2].Client.GetStringAsync("/page"));
+        }
+
+        Assert.Equal(2, farm.Page.Executions);
         Assert.Equal(1, metrics.Started("eager"));
         Assert.Equal(0, metrics.Started("background") + metrics.Started("foreground"));
         Assert.Equal(0, metrics.Lookup("hit", "stale") + metrics.Lookup("miss", "stale"));
 
-        app.Page.OpenGate();
-        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, Deadline);
-        Assert.Equal("v2", await app.Client.GetStringAsync("/page"));
-
-        // The refreshed page starts a new period: fresh, and not refreshed again before its own threshold.
-        app.Time.Advance(TimeSpan.FromSeconds(7));
-        Assert.Equal("v2", await app.Client.GetStringAsync("/page"));
-        Assert.Equal(2, app.Page.Executions);
+        farm.Page.OpenGate();
+        await farm.WaitUntilAsync(() => farm["EntryStored"] >= 2, "the refresh is stored");
+        await farm.WaitUntilAsync(async () => await farm.B.Client.GetStringAsync("/page") == "v2", "host B serves the refreshed page");
+        Assert.Equal("v2", await farm.A.Client.GetStringAsync("/page"));
+        Assert.Equal(2, farm.Page.Executions);
         Assert.Equal(1, metrics.Claim("won"));
+
+        if (farm.IsExact)
+        {
+            // The refreshed page starts a new period: fresh, and not refreshed again before its own threshold.
+            await farm.PassAsync((Fresh * Threshold) - TimeSpan.FromTicks(1));
+            Assert.Equal("v2", await farm.A.Client.GetStringAsync("/page"));
+            Assert.Equal(2, farm.Page.Executions);
+            Assert.Equal(1, metrics.Claim("won"));
+        }
     }
 
     [Fact]
     public async Task NoTraffic_NoRefresh()
     {
         // No timer refreshes pages: only a lookup past the threshold does, so a page nobody asks for costs nothing.
-        await using var app = await TestApp.StartAsync(o => o.EagerRefreshThreshold = 0.5);
-        using var metrics = new MintMetrics(app.Services);
-        Assert.Equal("v1", await app.Client.GetStringAsync("/page"));
-        app.Time.Advance(TimeSpan.FromSeconds(9));
-        Assert.Equal(0, app.Services.GetRequiredService<AspNetCore.Refresh.BackgroundRegenerator>().Running);
-        Assert.Equal(1, app.Page.Executions);
+        await using var farm = await StartAsync(o => o.EagerRefreshThreshold = 0.5);
+        Assert.Equal("v1", await farm.A.Client.GetStringAsync("/page"));
+
+        // Counted from here: the first render was a cold miss.
+        using var metrics = new FarmMetrics(farm);
+        await farm.PassAsync(Fresh * 0.9);
+        Assert.All(farm.Hosts, h => Assert.Equal(0, h.Services.GetRequiredService<AspNetCore.Refresh.BackgroundRegenerator>().Running));
+        Assert.Equal(1, farm.Page.Executions);
         Assert.Equal(0, metrics.Claim("won"));
     }
 
@@ -74,42 +106,67 @@ public sealed class EagerRefreshTests
     public async Task PolicyThreshold_OverridesTheOptions(string path)
     {
         // Options off, the policy on at half the freshness; the MVC action reaches the same named policy.
-        await using var app = await TestApp.StartAsync(pagePolicy: p => p.EagerRefresh(0.5));
-        app.Page.OpenGate();
-        Assert.Equal("v1", await app.Client.GetStringAsync(path));
-        app.Time.Advance(TimeSpan.FromSeconds(5));
-        Assert.Equal("v1", await app.Client.GetStringAsync(path));
-        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 2, Deadline);
-        Assert.Equal("v2", await app.Client.GetStringAsync(path));
+        await using var farm = await StartAsync(pagePolicy: p => p.EagerRefresh(0.5));
+        farm.Page.OpenGate();
+        Assert.Equal("v1", await farm.A.Client.GetStringAsync(path));
+        await farm.PassAsync(Fresh / 2);
+
+        // Still fresh: the lookup that starts the refresh is served the first page, as every other.
+        Assert.Equal("v1", await farm.B.Client.GetStringAsync(path));
+        await farm.WaitUntilAsync(
+            async () =>
+            {
+                Assert.Contains(await farm.B.Client.GetStringAsync(path), new[] { "v1", "v2" });
+                return farm.Page.Executions == 2;
+            },
+            "one host refreshes early");
+        await farm.WaitUntilAsync(() => farm["EntryStored"] >= 2, "the refresh is stored");
+        await farm.WaitUntilAsync(async () => await farm.A.Client.GetStringAsync(path) == "v2", "the refreshed page is served");
     }
 
     [Fact]
     public async Task NoFreeSlot_ClaimGivenBack_PageRefreshedWhenStaleAsWithout()
     {
-        await using var app = await TestApp.StartAsync(o =>
+        await using var farm = await StartAsync(o =>
         {
             o.RefreshMode = RefreshMode.Background;
             o.EagerRefreshThreshold = 0.5;
             o.MaxConcurrentRegenerations = 1;
         });
-        app.Page.UngatedExecutions = 2;
-        Assert.Equal("v1", await app.Client.GetStringAsync("/page?id=1"));
-        Assert.Equal("v2", await app.Client.GetStringAsync("/page?id=2"));
-        app.Time.Advance(TimeSpan.FromSeconds(5));
+        var a = farm.A;
+        farm.Page.UngatedExecutions = 2;
+        Assert.Equal("v1", await a.Client.GetStringAsync("/page?id=1"));
+        Assert.Equal("v2", await a.Client.GetStringAsync("/page?id=2"));
+        await farm.PassAsync(Fresh / 2);
 
-        // The first page's refresh takes the one slot; the second page's eager claim finds none: nobody renders in
-        // the foreground for an eager refresh, and the claim is free again at once.
-        Assert.Equal("v1", await app.Client.GetStringAsync("/page?id=1"));
-        await app.Page.RegenerationStarted.WaitAsync(Deadline);
-        Assert.Equal("v2", await app.Client.GetStringAsync("/page?id=2"));
-        Assert.Equal(3, app.Page.Executions);
-        Assert.Equal(1, app.Logs["RegenerationSlotsFull"]);
+        // The first page's refresh takes host A's one slot; the second page's eager claim finds none: nobody renders
+        // in the foreground for an eager refresh, and the claim is free again at once.
+        await farm.WaitUntilAsync(async () => await a.Client.GetStringAsync("/page?id=1") == "v1" && farm.Page.RegenerationStarted.IsCompleted, "the first page's refresh starts");
+        await farm.WaitUntilAsync(async () => await a.Client.GetStringAsync("/page?id=2") == "v2" && a.Logs["RegenerationSlotsFull"] >= 1, "the second page finds no slot");
+        Assert.Equal(3, farm.Page.Executions);
+        Assert.Equal(1, a.Logs["RegenerationSlotsFull"]);
 
-        app.Page.OpenGate();
-        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 3, Deadline);
-        await Eventually.HoldsAsync(() => app.Services.GetRequiredService<AspNetCore.Refresh.BackgroundRegenerator>().Running == 0, Deadline, "the slot is free");
-        Assert.Equal("v2", await app.Client.GetStringAsync("/page?id=2"));
-        await app.Logs.WaitUntilAsync(l => l["EntryStored"] >= 4, Deadline);
-        Assert.Equal("v4", await app.Client.GetStringAsync("/page?id=2"));
+        farm.Page.OpenGate();
+        await farm.WaitUntilAsync(() => farm["EntryStored"] >= 3, "the first page's refresh is stored");
+        await farm.WaitUntilAsync(() => a.Services.GetRequiredService<AspNetCore.Refresh.BackgroundRegenerator>().Running == 0, "the slot is free");
+        await farm.WaitUntilAsync(async () => await a.Client.GetStringAsync("/page?id=2") == "v4", "the second page is refreshed");
+        Assert.Equal(4, farm["EntryStored"]);
     }
+
+    private Task<HostFarm> StartAsync(
+        Action<MintCacheOptions>? configure = null,
+        Action<OutputCachePolicyBuilder>? pagePolicy = null,
+        [CallerMemberName] string test = "")
+        => StartFarmAsync(
+            new FarmSetup
+            {
+                ConfigureMint = o =>
+                {
+                    o.Grace = TimeSpan.FromMinutes(1);
+                    configure?.Invoke(o);
+                },
+                PagePolicy = pagePolicy,
+                Fresh = Fresh,
+            },
+            test);
 }

@@ -100,6 +100,23 @@ public sealed class WebDemoTests : IClassFixture<WebApplicationFactory<Program>>
         Assert.Contains("product 7, generation", afterPath, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Clear_HardThenSoft_EveryPageRendersAgain()
+    {
+        using var client = _factory.CreateClient();
+        var original = await client.GetStringAsync("/products/8");
+        Assert.Equal(original, await client.GetStringAsync("/products/8"));
+
+        (await client.PostAsync("/clear", null)).EnsureSuccessStatusCode();
+        var cleared = await client.GetStringAsync("/products/8");
+        Assert.NotEqual(original, cleared);
+
+        // Soft: the next request is served the old page while a background copy renders the new one.
+        (await client.PostAsync("/clear?soft=true", null)).EnsureSuccessStatusCode();
+        Assert.Equal(cleared, await client.GetStringAsync("/products/8"));
+        await Eventually.HoldsAsync(async () => await client.GetStringAsync("/products/8") != cleared, TimeSpan.FromSeconds(20), "the page marked stale is rendered again");
+    }
+
     private static string CacheStatus(HttpResponseMessage response)
         => string.Join(", ", response.Headers.TryGetValues("Cache-Status", out var values) ? values : []);
 }

@@ -91,6 +91,9 @@ public sealed class BackendTelemetryTests
         public ValueTask EvictKeyAsync(string key, CancellationToken cancellationToken)
             => new(Fail<bool>().AsTask());
 
+        public ValueTask ClearAsync(bool soft, CancellationToken cancellationToken)
+            => new(Fail<bool>().AsTask());
+
         private ValueTask<T> Fail<T>()
         {
             if (!async)

@@ -42,6 +42,11 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
     private long _size;
     private long _lastGeneration;
 
+    // The latest clears (see ClearAsync): written under the store lock, the stamps first, then their maximum, which the
+    // hit path compares an entry's generation with before it reads the stamps.
+    private ClearStamps _clears = new(0, 0, 0, 0);
+    private long _clearedUpTo;
+
     public MemoryBackend(IOptions<OutputCacheOptions> outputCacheOptions, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<MemoryBackend> logger)
     {
         _sizeLimit = outputCacheOptions.Value.SizeLimit;
@@ -86,6 +91,12 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
     {
         if (!_entries.TryGetValue(key, out var entry))
         {
+            return BackendLookup.Missing;
+        }
+
+        if (entry.Generation <= Volatile.Read(ref _clearedUpTo) && IsCleared(entry))
+        {
+            Remove(entry);
             return BackendLookup.Missing;
         }
 
@@ -235,6 +246,12 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
             }
         }
 
+        if (fence.EvictionMark != 0 && fence.EvictionMark < _clears.Mark)
+        {
+            // Began before a clear, hard or soft: its page may be older than the clear wants.
+            return StoreOutcome.Revoked;
+        }
+
         if (fence.EvictionMark != 0 && _keyEvictions.Count != 0 && _keyEvictions.TryGetValue(key, out var keyEviction) && keyEviction.Mark > fence.EvictionMark)
         {
             return StoreOutcome.Revoked;
@@ -347,10 +364,63 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
         return ValueTask.CompletedTask;
     }
 
+    /// <summary>
+    /// Clears in constant time: entries stored before the call (a generation at or below the stamp) are removed
+    /// (hard) or marked stale (soft) when a lookup next reads them, and the stores of regenerations that began before it
+    /// are refused, through the eviction mark. A hard clear also drops the entries now, to free their memory.
+    /// </summary>
+    /// <remarks>
+    /// A soft clear brings stale-at forward to the clear's time and keeps the expiry: an entry already stale, or kept
+    /// by a fail-safe, is left as it was. A claim taken before it stays until its holder's store is refused or it lapses.
+    /// </remarks>
+    public ValueTask ClearAsync(bool soft, CancellationToken cancellationToken)
+    {
+        lock (_storeLock)
+        {
+            var clears = Volatile.Read(ref _clears);
+            var upTo = Interlocked.Read(ref _lastGeneration);
+            var mark = Interlocked.Increment(ref _evictions);
+            clears = soft ? clears with { SoftUpTo = upTo, SoftAt = Now(), Mark = mark } : clears with { HardUpTo = upTo, Mark = mark };
+            Volatile.Write(ref _clears, clears);
+            Volatile.Write(ref _clearedUpTo, Math.Max(clears.HardUpTo, clears.SoftUpTo));
+        }
+
+        if (!soft)
+        {
+            foreach (var (_, entry) in _entries)
+            {
+                if (entry.Generation <= Volatile.Read(ref _clears).HardUpTo)
+                {
+                    Remove(entry);
+                }
+            }
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Whether a clear removed the entry; marks it stale when a soft clear came after its store.</summary>
+    private bool IsCleared(MemoryEntry entry)
+    {
+        var clears = Volatile.Read(ref _clears);
+        if (entry.Generation <= clears.HardUpTo)
+        {
+            return true;
+        }
+
+        if (entry.Generation <= clears.SoftUpTo)
+        {
+            entry.MarkStale(clears.SoftAt);
+        }
+
+        return false;
+    }
+
     /// <summary>The page stored under <paramref name="key"/>, fresh or stale, if it has not expired; no claim is taken.</summary>
     internal bool TryPeek(string key, out byte[] page)
     {
-        if (_entries.TryGetValue(key, out var entry) && Now() < entry.ExpiresAt)
+        if (_entries.TryGetValue(key, out var entry) && Now() < entry.ExpiresAt
+            && (entry.Generation > Volatile.Read(ref _clearedUpTo) || !IsCleared(entry)))
         {
             page = entry.Page;
             return true;
@@ -506,6 +576,13 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
 
         return (timestamp / frequency * TimeSpan.TicksPerSecond) + (timestamp % frequency * TimeSpan.TicksPerSecond / frequency);
     }
+
+    /// <summary>
+    /// The latest clears: entries of a generation at or below <paramref name="HardUpTo"/> are gone, at or below
+    /// <paramref name="SoftUpTo"/> stale from <paramref name="SoftAt"/>; <paramref name="Mark"/> is the eviction count the
+    /// latest raised.
+    /// </summary>
+    private sealed record ClearStamps(long HardUpTo, long SoftUpTo, long SoftAt, long Mark);
 
     /// <summary>When a tag was last evicted: the eviction count it raised, and the time.</summary>
     private readonly record struct TagEviction(long Mark, long At);

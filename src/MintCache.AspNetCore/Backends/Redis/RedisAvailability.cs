@@ -20,8 +20,10 @@ internal enum RedisAvailabilityState
 }
 
 /// <summary>
-/// The one owner of "is Redis usable": the circuit breaker (its pipeline, state and manual control), degraded mode, and
-/// the return probe. The backend asks <see cref="AnswersLocally"/> before each call and reports each call's outcome.
+/// The one owner of "is Redis usable": the circuit breaker (its pipeline, state and manual control), degraded mode, the
+/// return probe, and whether the change subscription delivers (<see cref="SubscriptionLive"/>). The backend asks
+/// <see cref="AnswersLocally"/> before each call and reports each call's outcome; <see cref="RedisNotifications"/>
+/// reports what it learns of the subscription.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -35,10 +37,18 @@ internal enum RedisAvailabilityState
 /// Without the probe, an open circuit sends nothing to Redis until its break runs out, and each process comes back on
 /// its own schedule: a farm would render each page once per process meanwhile instead of once.
 /// </para>
+/// <para>
+/// The subscription is live once a (re)subscription or an echo proved it delivers, and not live from a lost connection
+/// on: a message published meanwhile is lost, so nothing may rely on one (near copies, cold-miss waits). While it is not
+/// live and Redis answers, an echo is tried at most once per <see cref="EchoInterval"/> on this clock.
+/// </para>
 /// </remarks>
 internal sealed class RedisAvailability : IDisposable
 {
     internal static readonly TimeSpan ReturnProbeInterval = TimeSpan.FromMilliseconds(500);
+
+    // How often a subscription that is not live may be proven with an echo while Redis answers.
+    internal static readonly TimeSpan EchoInterval = TimeSpan.FromSeconds(1);
 
     private readonly CircuitBreakerStateProvider _breaker = new();
     private readonly CircuitBreakerManualControl _manualControl = new();
@@ -58,6 +68,11 @@ internal sealed class RedisAvailability : IDisposable
     private long _degradedSince;
     private long _probeAt;
     private string? _failedKey;
+
+    // The subscription: live (1) or not; an echo running (1); the timestamp before which no echo starts.
+    private int _subscriptionLive;
+    private int _echoRunning;
+    private long _echoAfter;
 
     /// <param name="options">The timeout and breaker settings.</param>
     /// <param name="timeProvider">The clock of the breaker, its break and the probe's timer.</param>
@@ -109,6 +124,59 @@ internal sealed class RedisAvailability : IDisposable
 
     /// <summary>The key the probe reads (a slot that failed), or null for a ping.</summary>
     internal string? FailedKey => Volatile.Read(ref _failedKey);
+
+    /// <summary>Whether every change published since the subscription was (re)established reaches this process.</summary>
+    public bool SubscriptionLive => Volatile.Read(ref _subscriptionLive) == 1;
+
+    /// <summary>The subscription is proven to deliver: live from now on. Said once per return.</summary>
+    public void SubscriptionProven()
+    {
+        if (Interlocked.Exchange(ref _subscriptionLive, 1) == 0)
+        {
+            Log.NotificationsLive(_logger);
+        }
+    }
+
+    /// <summary>
+    /// A connection was lost (<paramref name="connectionType"/>), or the subscription ended (null, not said): it is not
+    /// live until proven again.
+    /// </summary>
+    /// <returns>Whether it was live (a loss is said once).</returns>
+    public bool SubscriptionLost(string? connectionType)
+    {
+        if (Interlocked.Exchange(ref _subscriptionLive, 0) == 0)
+        {
+            return false;
+        }
+
+        if (connectionType is not null)
+        {
+            Log.NotificationsLost(_logger, connectionType);
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Whether to prove a subscription that is not live with an echo now: not while one runs, and at most once per
+    /// <see cref="EchoInterval"/>. A <see langword="true"/> answer must be followed by <see cref="EndEcho"/>.
+    /// </summary>
+    public bool TryBeginEcho()
+    {
+        if (SubscriptionLive
+            || _timeProvider.GetTimestamp() < Interlocked.Read(ref _echoAfter)
+            || Interlocked.Exchange(ref _echoRunning, 1) == 1)
+        {
+            return false;
+        }
+
+        var interval = (long)(EchoInterval.TotalSeconds * _timeProvider.TimestampFrequency);
+        Interlocked.Exchange(ref _echoAfter, _timeProvider.GetTimestamp() + interval);
+        return true;
+    }
+
+    /// <summary>The echo begun by <see cref="TryBeginEcho"/> ended, whether or not it came back.</summary>
+    public void EndEcho() => Volatile.Write(ref _echoRunning, 0);
 
     /// <summary>Numbers a call as it starts, for <see cref="OnSuccess"/> and <see cref="OnFailure"/>.</summary>
     public long BeginCall() => Interlocked.Increment(ref _calls);

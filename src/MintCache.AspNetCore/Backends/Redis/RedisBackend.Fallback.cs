@@ -22,7 +22,7 @@ internal sealed partial class RedisBackend
     {
         // Redis answers: a subscription lost with a connection that never comes back (a master that died in a failover)
         // is proven again here.
-        _notifications.Resume(_options.RedisOperationTimeout);
+        _notifications.Resume(_options.Redis.OperationTimeout);
         _availability.OnSuccess(call);
     }
 

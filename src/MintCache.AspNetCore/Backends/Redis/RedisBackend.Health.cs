@@ -7,7 +7,7 @@ using StackExchange.Redis;
 namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
-/// What the health check reports: a ping of Redis, bounded by <see cref="MintCacheOptions.RedisOperationTimeout"/> and
+/// What the health check reports: a ping of Redis, bounded by <see cref="MintRedisOptions.OperationTimeout"/> and
 /// reused for <see cref="ProbeReuse"/>, next to the state the backend keeps anyway (circuit, local fallback).
 /// </summary>
 /// <remarks>
@@ -23,7 +23,7 @@ internal sealed partial class RedisBackend : IBackendHealth
     private RedisMemoryPolicy? _memoryPolicy;
 
     private RedisMemoryPolicy MemoryPolicy
-        => LazyInitializer.EnsureInitialized(ref _memoryPolicy, () => new RedisMemoryPolicy(_logger, _options.RedisOperationTimeout));
+        => LazyInitializer.EnsureInitialized(ref _memoryPolicy, () => new RedisMemoryPolicy(_logger, _options.Redis.OperationTimeout));
 
     /// <summary>The first connection: subscribes, and reads the memory policy so that a risky one is said at start-up.</summary>
     private void OnConnected(IConnectionMultiplexer multiplexer)
@@ -68,7 +68,7 @@ internal sealed partial class RedisBackend : IBackendHealth
             data[BackendHealthData.MemoryPolicy] = policy;
         }
 
-        return RedisMemoryPolicy.EvictsAnyKey(policy)
+        return RedisMemoryPolicy.EvictsPurgeKeys(policy)
             ? HealthCheckResult.Degraded($"Redis runs with maxmemory-policy {policy}: under memory pressure it may evict the keys purges and claims rely on, so a purge may be lost.", data: data)
             : HealthCheckResult.Healthy("Redis answers; the farm shares one cache.", data);
     }
@@ -107,7 +107,7 @@ internal sealed partial class RedisBackend : IBackendHealth
     private async Task<bool> PingAsync(string? key = null)
     {
         // Real time, as the connection and Redis's answers come in real time.
-        var timeout = _options.RedisOperationTimeout;
+        var timeout = _options.Redis.OperationTimeout;
         try
         {
             var multiplexer = await _connection.GetAsync(CancellationToken.None).AsTask().WaitAsync(timeout).ConfigureAwait(false);

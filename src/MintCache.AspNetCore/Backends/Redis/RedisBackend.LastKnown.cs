@@ -167,10 +167,10 @@ internal sealed partial class RedisBackend
     /// </summary>
     private async Task<string?> ReadEpochAsync()
     {
-        var multiplexer = await _connection.GetAsync(CancellationToken.None).AsTask().WaitAsync(_options.RedisOperationTimeout).ConfigureAwait(false);
+        var multiplexer = await _connection.GetAsync(CancellationToken.None).AsTask().WaitAsync(_options.Redis.OperationTimeout).ConfigureAwait(false);
         var db = multiplexer.GetDatabase();
         var key = _keys.Epoch;
-        await db.StringSetAsync(key, Guid.NewGuid().ToString("N"), when: When.NotExists).WaitAsync(_options.RedisOperationTimeout).ConfigureAwait(false);
-        return await db.StringGetAsync(key).WaitAsync(_options.RedisOperationTimeout).ConfigureAwait(false);
+        await db.StringSetAsync(key, Guid.NewGuid().ToString("N"), when: When.NotExists).WaitAsync(_options.Redis.OperationTimeout).ConfigureAwait(false);
+        return await db.StringGetAsync(key).WaitAsync(_options.Redis.OperationTimeout).ConfigureAwait(false);
     }
 }

@@ -13,11 +13,7 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// </remarks>
 internal sealed partial class RedisBackend : IDisposable
 {
-    private long _redisLookups;
     private long _nearHits;
-
-    /// <summary>For tests and diagnostics: lookups sent to Redis (the lookup script).</summary>
-    internal long RedisLookups => Interlocked.Read(ref _redisLookups);
 
     /// <summary>For tests and diagnostics: lookups answered from the near cache, without Redis.</summary>
     internal long NearHits => Interlocked.Read(ref _nearHits);

@@ -40,8 +40,8 @@ internal sealed partial class RedisBackend
 
     /// <summary>
     /// A connection to a node failed: this process answers locally from now on, not from the next call that fails,
-    /// which StackExchange.Redis holds until its reconnection attempt fails (up to a second, measured on a killed
-    /// cluster master). The probe then reads a key of a slot that node served, so the process comes back once that
+    /// which StackExchange.Redis holds until its reconnection attempt fails (up to a second). The probe then reads a
+    /// key of a slot that node served, so the process comes back once that
     /// slot answers again (the node restarted, or its replica promoted), not as soon as any other node answers a ping.
     /// </summary>
     private void OnConnectionLost(IConnectionMultiplexer multiplexer, ConnectionFailedEventArgs args)

@@ -168,7 +168,7 @@ internal sealed partial class RedisBackend
         _notifications.Invalidate();
         try
         {
-            await db.PublishAsync(_notifications.Channel, RedisValue.EmptyString).WaitAsync(_options.RedisOperationTimeout).ConfigureAwait(false);
+            await db.PublishAsync(_notifications.Channel, RedisValue.EmptyString).WaitAsync(_options.Redis.OperationTimeout).ConfigureAwait(false);
             return null;
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)

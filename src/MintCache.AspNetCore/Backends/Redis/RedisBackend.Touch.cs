@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Diagnostics;
 using MintCache.AspNetCore.Diagnostics;
@@ -12,10 +13,12 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// near copy moves on to the new times instead of being dropped.
 /// </summary>
 /// <remarks>
-/// The touch runs the store script, so its fence is the store's (evictions win). The middleware's render time
-/// (<c>Created</c>, from which it serves <c>Age</c>, and its <c>Date</c> header) is patched in the stored page, so a
-/// touched page is served as a page rendered now would be: <c>Age</c> starts again from zero, the app's own validators
-/// (<c>ETag</c>, <c>Last-Modified</c>) stay as they were.
+/// The touch runs the store script, so its fence is the store's (evictions win, clears included). It writes header
+/// fields only, never page bytes, so it works on compressed pages too: the new render time goes into the header, and
+/// the one place pages leave Redis decoded (<see cref="RedisPageCodec.TryDecode"/>) stamps it on the page's
+/// <c>Created</c> (from which the middleware serves <c>Age</c>) and <c>Date</c>. A touched page is thus served as a
+/// page rendered now would be: <c>Age</c> starts again from zero, the app's own validators (<c>ETag</c>,
+/// <c>Last-Modified</c>) stay as they were. A page whose render time cannot be stamped back is always stored whole.
 /// </remarks>
 internal sealed partial class RedisBackend
 {
@@ -26,28 +29,26 @@ internal sealed partial class RedisBackend
 
     /// <summary>
     /// Writes the page's hash into <paramref name="value"/>'s header (every store keeps it) and, when the page is the
-    /// one the fence's claim was won on, the touch that may replace the store.
+    /// one the fence's claim was won on and the header's render time can reproduce it, the touch that may replace the
+    /// store. The hash is of the page as the middleware handed it over, whatever its codec in Redis.
     /// </summary>
-    private static RedisScripts.TouchArguments? TouchFor(byte[] value, StoreFence fence)
+    private static RedisScripts.TouchArguments? TouchFor(in ReadOnlySequence<byte> page, byte[] value, StoreFence fence)
     {
-        var page = value.AsSpan(RedisWire.HeaderSize);
-        if (!PageFingerprint.TryRead(page, out var fingerprint))
+        var bytes = page.IsSingleSegment ? page.FirstSpan : page.ToArray();
+        if (!PageFingerprint.TryRead(bytes, out var fingerprint))
         {
             return null;
         }
 
         BinaryPrimitives.WriteUInt64BigEndian(value.AsSpan(RedisWire.PageHashOffset), fingerprint.Hash);
-        if (fence.Claim is not { PageHash: var claimed } || claimed != fingerprint.Hash)
+        if (fence.Claim is not { PageHash: var claimed } || claimed != fingerprint.Hash || !PageFingerprint.IsStampable(bytes, fingerprint))
         {
             return null;
         }
 
-        return new RedisScripts.TouchArguments(
-            value.AsSpan(RedisWire.PageHashOffset, 8).ToArray(),
-            fingerprint.CreatedOffset,
-            page.Slice(fingerprint.CreatedOffset, fingerprint.CreatedLength).ToArray(),
-            fingerprint.DateOffset,
-            page.Slice(fingerprint.DateOffset, fingerprint.DateLength).ToArray());
+        var renderTime = new byte[8];
+        BinaryPrimitives.WriteInt64BigEndian(renderTime, fingerprint.CreatedTicks);
+        return new RedisScripts.TouchArguments(value.AsSpan(RedisWire.PageHashOffset, 8).ToArray(), renderTime);
     }
 
     /// <summary>A touch's reply that needs no page: touched, or refused by the fence as a store would be.</summary>

@@ -38,6 +38,10 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     private readonly MintCacheOptions _options;
     private readonly Metrics _metrics;
     private readonly RedisFastReads _fastReads;
+    private readonly RedisClearStamps _clears = new();
+
+    // Counted by the script lookups here and the plain reads (RedisBackend.FreshRead.cs).
+    private long _redisLookups;
 
     public RedisBackend(RedisConnection connection, MemoryBackend local, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<RedisBackend> logger, Metrics metrics)
     {
@@ -47,12 +51,14 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _logger = logger;
         _timeProvider = timeProvider;
         _options = options.Value;
-        _keys = new RedisKeys(options.Value.KeyPrefix);
+        _keys = new RedisKeys(options.Value.Redis.KeyPrefix);
         _availability = new RedisAvailability(options.Value, timeProvider, logger, SlotAnswersAsync, OnDegraded, OnRestored);
         _pipeline = _availability.Pipeline;
-        _fastReads = new RedisFastReads(_keys, timeProvider, options.Value.RedisOperationTimeout);
-        _near = options.Value.NearCache ? new RedisNearCache(options.Value.NearCacheSizeLimit) : null;
-        _notifications = new RedisNotifications(options.Value.KeyPrefix, _near, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, DropLastKnownUnlessDegraded, OnTouchNotice);
+        _fastReads = new RedisFastReads(_keys, timeProvider, options.Value.Redis.OperationTimeout, _clears);
+        _near = options.Value.Redis.NearCache ? new RedisNearCache(options.Value.Redis.NearCacheSizeLimit) : null;
+        _notifications = new RedisNotifications(
+            options.Value.Redis.KeyPrefix, _near, _availability, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, OnNotificationsLive, _clears, OnClearedElsewhere,
+            OnTouchNotice);
 
         // Connect now, in the background, rather than on the first lookup, subscribe to the farm's changes and check
         // the server's memory policy.
@@ -85,13 +91,16 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     /// <summary>For tests: the local fallback this backend answers from while Redis fails.</summary>
     internal MemoryBackend Local => _local;
 
+    /// <summary>For tests and diagnostics: lookups sent to Redis (the lookup script).</summary>
+    internal long RedisLookups => Interlocked.Read(ref _redisLookups);
+
     /// <summary>For tests: the connection this backend uses.</summary>
     internal RedisConnection Connection => _connection;
 
     /// <remarks>
     /// Routes each lookup: local memory while Redis is not usable, the near copy, the plain reads (RedisFastReads), and
     /// the script for whatever they leave undecided. The caller's token is not honoured: the middleware shares one lookup
-    /// among every request of a key, and <see cref="MintCacheOptions.RedisOperationTimeout"/> bounds it instead.
+    /// among every request of a key, and <see cref="MintRedisOptions.OperationTimeout"/> bounds it instead.
     /// </remarks>
     public ValueTask<BackendLookup> LookupAsync(string key, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
@@ -150,15 +159,16 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                 OnSuccess(call);
                 return AnswerFresh(key, read, mark, sentAt);
             default:
-                return await LookupByScriptAsync(key, entryKey, leaseDuration, call, mark, sentAt).ConfigureAwait(false);
+                return await LookupByScriptAsync(key, entryKey, leaseDuration, call, mark, sentAt, read).ConfigureAwait(false);
         }
     }
 
     /// <summary>
     /// The lookup script: for an entry plain reads could not decide (stale with its claim free, missing, borderline, of
-    /// another type), it answers on the server's clock and takes the claim when it is free.
+    /// another type), it answers on the server's clock and takes the claim when it is free. It leaves out of its reply
+    /// the page of the generation an undecided plain read already holds (<c>known</c>).
     /// </summary>
-    private async ValueTask<BackendLookup> LookupByScriptAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, long call, long mark, long sentAt)
+    private async ValueTask<BackendLookup> LookupByScriptAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, long call, long mark, long sentAt, RedisFastRead known = default)
     {
         var token = ClaimTicket.NewToken();
         RedisResult result;
@@ -167,14 +177,19 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             result = await _pipeline.ExecuteAsync(
                 static async (state, ct) =>
                 {
-                    return await RedisScripts.LookupAsync(await state.Self.DatabaseAsync(ct).ConfigureAwait(false),
+                    var db = await state.Self.DatabaseAsync(ct).ConfigureAwait(false);
+                    return await RedisScripts.LookupAsync(db,
                         state.EntryKey,
                         state.Self._keys.Claim(state.Key),
                         state.Token,
                         Milliseconds(state.Lease),
-                        Milliseconds(state.Self._options.FailureBackoff + state.Self._options.RegenerationTimeout)).WaitAsync(ct).ConfigureAwait(false);
+                        Milliseconds(state.Self._options.FailureBackoff + state.Self._options.RegenerationTimeout),
+                        state.KnownGeneration,
+                        state.Self.ClearRecordFor(db),
+                        state.Self._clears.Hard,
+                        state.Self._clears.Soft).WaitAsync(ct).ConfigureAwait(false);
                 },
-                (Self: this, Key: key, EntryKey: entryKey, Token: token, Lease: leaseDuration),
+                (Self: this, Key: key, EntryKey: entryKey, Token: token, Lease: leaseDuration, KnownGeneration: known.Page is null ? 0 : known.Generation),
                 CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -184,7 +199,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
 
         OnSuccess(call);
-        return await WithLastKnownOnceSettledAsync(key, ReadLookup(key, entryKey, result, token, mark, sentAt)).ConfigureAwait(false);
+        return await WithLastKnownOnceSettledAsync(key, ReadLookup(key, entryKey, result, token, mark, sentAt, known.Page)).ConfigureAwait(false);
     }
 
     /// <summary>A fresh page plain reads found: kept near, and the answer.</summary>
@@ -194,13 +209,21 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         return BackendLookup.Fresh(fresh.Page!);
     }
 
-    private BackendLookup ReadLookup(string key, RedisKey entryKey, RedisResult result, long token, long mark, long sentAt)
+    private BackendLookup ReadLookup(string key, RedisKey entryKey, RedisResult result, long token, long mark, long sentAt, byte[]? knownPage)
     {
         var reply = new RedisLookupReply(result);
+
+        // A fresh or stale reply without a page is of the generation the plain read had, so of its codec and render time too.
+        byte[]? page = null;
+        if ((reply.Page ?? knownPage) is { } stored && RedisPageCodec.TryDecode(reply.Codec, stored, out page, reply.RenderTime) is not RedisPageCodec.Failure.None and var failure)
+        {
+            return NotDecoded(key, reply, token, failure);
+        }
+
         switch (reply.Code)
         {
             case RedisWire.LookupCode.Fresh:
-                var fresh = reply.Page!;
+                var fresh = page!;
                 _fastReads.SawFresh(key, entryKey, RedisFastReads.TicksAfter(sentAt, reply.MsToKeep));
                 KeepNear(key, fresh, mark, sentAt, reply.MsToKeep, reply.MsToExpiry, reply.MsToFailSafe, reply.GraceMs);
                 return reply.Claimed
@@ -208,14 +231,27 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                     : BackendLookup.Fresh(fresh);
             case RedisWire.LookupCode.Stale:
                 return reply.Claimed
-                    ? BackendLookup.StaleClaimed(reply.Page!, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now, PageHash: PageFingerprint.HashOf(reply.Page)))
-                    : BackendLookup.Stale(reply.Page!);
+                    ? BackendLookup.StaleClaimed(page!, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now, PageHash: PageFingerprint.HashOf(page)))
+                    : BackendLookup.Stale(page!);
             case RedisWire.LookupCode.Rejected:
                 Log.EntryRejected(_logger, Name, reply.Reason);
                 return BackendLookup.MissingAt(reply.Now);
             default:
                 return WithLastKnown(key, ReadMissing(reply, token, mark));
         }
+    }
+
+    /// <summary>
+    /// A page Redis answered with that cannot be decoded (damaged, or written by a newer MintCache): a logged miss, as
+    /// any rejected value (invariant 4). A claim the lookup took stays this request's, so its render replaces the value.
+    /// </summary>
+    private BackendLookup NotDecoded(string key, in RedisLookupReply reply, long token, RedisPageCodec.Failure failure)
+    {
+        Log.RedisPageNotDecoded(_logger, failure);
+        _fastReads.Forget(key);
+        return reply.Claimed
+            ? BackendLookup.MissingClaimed(new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
+            : BackendLookup.MissingAt(reply.Now);
     }
 
     public ValueTask<StoreOutcome> SetAsync(string key, ReadOnlySequence<byte> page, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
@@ -231,19 +267,20 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
 
         // Room for the header first, which the store script writes in place: Redis copies the page once.
-        var value = new byte[RedisWire.HeaderSize + page.Length];
-        page.CopyTo(value.AsSpan(RedisWire.HeaderSize));
-        return SetOnRedisAsync(key, value, tags, lifetime, fence, cancellationToken);
+        var value = RedisPageCodec.Encode(page, _options.Redis.CompressionThreshold);
+        var touch = TouchFor(page, value, fence);
+        return SetOnRedisAsync(key, value, tags, lifetime, fence, touch, cancellationToken);
     }
 
-    private async ValueTask<StoreOutcome> SetOnRedisAsync(string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
+    private async ValueTask<StoreOutcome> SetOnRedisAsync(
+        string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, RedisScripts.TouchArguments? touch, CancellationToken cancellationToken)
     {
         var call = BeginCall();
         try
         {
             var outcome = await _pipeline.ExecuteAsync(
-                static (state, ct) => state.Self.StoreOnRedisAsync(state.Key, state.Value, state.Tags, state.Lifetime, state.Fence, ct),
-                (Self: this, Key: key, Value: value, Tags: tags, Lifetime: lifetime, Fence: fence),
+                static (state, ct) => state.Self.StoreOnRedisAsync(state.Key, state.Value, state.Tags, state.Lifetime, state.Fence, state.Touch, ct),
+                (Self: this, Key: key, Value: value, Tags: tags, Lifetime: lifetime, Fence: fence, Touch: touch),
                 cancellationToken).ConfigureAwait(false);
             OnSuccess(call);
 
@@ -254,7 +291,9 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
             OnFailure(call, ex, Tags.OperationStore, _keys.Entry(key));
-            return _local.Set(key, value.AsSpan(RedisWire.HeaderSize).ToArray(), tags, lifetime, fence);
+            // Decoding what this process just encoded cannot fail.
+            _ = RedisPageCodec.TryDecodeValue(value, out var page);
+            return _local.Set(key, page, tags, lifetime, fence);
         }
     }
 
@@ -329,7 +368,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
     /// <summary>
     /// The database, once connected. Called inside the pipeline: a request waits for the connection no longer than
-    /// <see cref="MintCacheOptions.RedisOperationTimeout"/> (the pipeline's timeout; the attempt itself goes on in the
+    /// <see cref="MintRedisOptions.OperationTimeout"/> (the pipeline's timeout; the attempt itself goes on in the
     /// background and serves the next calls), and a connection that cannot be made counts towards the circuit
     /// breaker like any failed command. Once connected this completes synchronously.
     /// </summary>

@@ -6,7 +6,7 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// The one long-lived multiplexer the Redis backend uses, connected on first use, and whether MintCache owns it.
 /// </summary>
 /// <remarks>
-/// A multiplexer MintCache created from <see cref="MintCacheOptions.Redis"/> is disposed with the backend; one the
+/// A multiplexer MintCache created from <see cref="MintRedisOptions.Configuration"/> is disposed with the backend; one the
 /// application supplied (a factory, or its own registration) is the application's and is never disposed here.
 /// </remarks>
 internal sealed class RedisConnection : IAsyncDisposable, IDisposable

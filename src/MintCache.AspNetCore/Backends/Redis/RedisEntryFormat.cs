@@ -17,7 +17,8 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// offset  size  field
 ///      0     4  magic "MINT" (a value without it was written by another program)
 ///      4     1  format version, 3
-///      5     3  reserved, zero
+///      5     1  codec of the page (<see cref="RedisPageCodec"/>): 0 as it is, 1 Brotli
+///      6     2  reserved, zero
 ///      8     8  stale-at (ms, server clock): before it the entry is fresh
 ///     16     8  expires-at (ms, server clock): from it the entry is gone
 ///     24     8  generation: grows with every store under the key (fencing)
@@ -26,7 +27,8 @@ namespace MintCache.AspNetCore.Backends.Redis;
 ///     44     8  eager-at (ms, server clock): from it a lookup of the fresh entry may refresh it early; 0 for never
 ///     52     4  page length n (a value shorter than the header + n was truncated)
 ///     56     8  page hash (<see cref="PageFingerprint"/>, 0 unknown): a refresh rendering the same hash only moves the times
-///     64     n  the page
+///     64     8  render time (UTC ticks, 0 none): set by such a refresh, patched into the decoded page's Created and Date
+///     72     n  the page, encoded by its codec (a compressed page: its decoded length, u32, then the stream)
 /// </code>
 /// <para>
 /// A value that fails any check is a <see cref="EntryRejectReason"/>: logged, answered as a miss, overwritten by the
@@ -44,15 +46,16 @@ internal static class RedisEntryFormat
 
     /// <summary>
     /// The page of a current-version value that is fresh until after <paramref name="latestNowMs"/> and not due for an eager
-    /// refresh by then, copied out; <see langword="false"/> for anything else (stale, due, another version, damaged),
+    /// refresh by then, decoded; <see langword="false"/> for anything else (stale, due, another version, damaged),
     /// which the lookup script then decides. <paramref name="msToKeep"/>: how long it certainly stays so; the rest is the
-    /// entry's life past its freshness, which a near copy keeps.
+    /// entry's life past its freshness, which a near copy keeps. A value of a generation at or below
+    /// <paramref name="clearedUpTo"/> (stored before a clear) is the script's too.
     /// </summary>
-    public static bool TryReadFresh(ReadOnlySpan<byte> value, long latestNowMs, out byte[] page, out long msToKeep, out long msToExpiry, out long msToFailSafe, out long graceMs)
+    public static bool TryReadFresh(ReadOnlySpan<byte> value, long latestNowMs, out byte[] page, out long msToKeep, out long msToExpiry, out long msToFailSafe, out long graceMs, long clearedUpTo = 0)
     {
         page = null!;
         msToKeep = msToExpiry = msToFailSafe = graceMs = 0;
-        if (!IsIntact(value))
+        if (!IsIntact(value) || Cleared(value, clearedUpTo))
         {
             return false;
         }
@@ -69,7 +72,11 @@ internal static class RedisEntryFormat
             return false;
         }
 
-        page = value[HeaderSize..].ToArray();
+        if (RedisPageCodec.TryDecodeValue(value, out page) != RedisPageCodec.Failure.None)
+        {
+            return false;
+        }
+
         msToKeep = keepUntil - latestNowMs;
         ReadLife(value, latestNowMs, out msToExpiry, out msToFailSafe, out graceMs);
         return true;
@@ -77,14 +84,15 @@ internal static class RedisEntryFormat
 
     /// <summary>
     /// The page of a current-version value that is certainly stale at <paramref name="earliestNowMs"/> and certainly not
-    /// expired at <paramref name="latestNowMs"/>, copied out, with the rest of its life from <paramref name="latestNowMs"/>
-    /// (so never overstated); <see langword="false"/> for anything else.
+    /// expired at <paramref name="latestNowMs"/>, decoded, with the rest of its life from <paramref name="latestNowMs"/>
+    /// (so never overstated); <see langword="false"/> for anything else, a value of a generation at or below
+    /// <paramref name="clearedUpTo"/> included.
     /// </summary>
-    public static bool TryReadStale(ReadOnlySpan<byte> value, long earliestNowMs, long latestNowMs, out byte[] page, out long msToExpiry, out long msToFailSafe, out long graceMs)
+    public static bool TryReadStale(ReadOnlySpan<byte> value, long earliestNowMs, long latestNowMs, out byte[] page, out long msToExpiry, out long msToFailSafe, out long graceMs, long clearedUpTo = 0)
     {
         page = null!;
         msToExpiry = msToFailSafe = graceMs = 0;
-        if (!IsIntact(value))
+        if (!IsIntact(value) || Cleared(value, clearedUpTo))
         {
             return false;
         }
@@ -95,8 +103,30 @@ internal static class RedisEntryFormat
             return false;
         }
 
-        page = value[HeaderSize..].ToArray();
+        if (RedisPageCodec.TryDecodeValue(value, out page) != RedisPageCodec.Failure.None)
+        {
+            return false;
+        }
+
         ReadLife(value, latestNowMs, out msToExpiry, out msToFailSafe, out graceMs);
+        return true;
+    }
+
+    /// <summary>
+    /// The page and generation of an intact current-version value, whatever its state: what the lookup script would answer
+    /// with for that generation, so it need not send the page back.
+    /// </summary>
+    public static bool TryReadPage(ReadOnlySpan<byte> value, out byte[] page, out long generation)
+    {
+        if (!IsIntact(value))
+        {
+            page = null!;
+            generation = 0;
+            return false;
+        }
+
+        page = value[HeaderSize..].ToArray();
+        generation = (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.GenerationOffset..]);
         return true;
     }
 
@@ -107,6 +137,10 @@ internal static class RedisEntryFormat
         msToFailSafe = (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.FailSafeUntilOffset..]) - latestNowMs;
         graceMs = BinaryPrimitives.ReadUInt32BigEndian(value[RedisWire.GraceOffset..]);
     }
+
+    // Generations are microseconds of the server clock at the store, as the clear stamps are: at or below one, stored before it.
+    private static bool Cleared(ReadOnlySpan<byte> value, long clearedUpTo)
+        => clearedUpTo > 0 && (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.GenerationOffset..]) <= clearedUpTo;
 
     // The plain reads decide only current-version values that pass every check the scripts make; anything else is the script's.
     private static bool IsIntact(ReadOnlySpan<byte> value)

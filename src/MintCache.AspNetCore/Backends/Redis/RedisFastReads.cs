@@ -39,11 +39,13 @@ internal sealed class RedisFastReads : IDisposable
     private readonly RedisFreshnessHints _hints = new();
     private readonly RedisReplyWaits<Lease<byte>?> _entryReplies;
     private readonly RedisReplyWaits<RedisValue> _claimReplies;
+    private readonly RedisClearStamps _clears;
     private volatile bool _enabled = true;
 
-    public RedisFastReads(RedisKeys keys, TimeProvider timeProvider, TimeSpan timeout)
+    public RedisFastReads(RedisKeys keys, TimeProvider timeProvider, TimeSpan timeout, RedisClearStamps? clears = null)
     {
         _keys = keys;
+        _clears = clears ?? new RedisClearStamps();
         _entryReplies = new RedisReplyWaits<Lease<byte>?>(timeProvider, timeout);
         _claimReplies = new RedisReplyWaits<RedisValue>(timeProvider, timeout);
     }
@@ -104,8 +106,8 @@ internal sealed class RedisFastReads : IDisposable
             return fresh;
         }
 
-        _hints.Forget(key);
-        return RedisFastRead.Undecided;
+        _hints.Expire(key);
+        return Known(value);
     }
 
     /// <summary>
@@ -138,7 +140,7 @@ internal sealed class RedisFastReads : IDisposable
         }
 
         var reading = db.StringGetLeaseAsync(entryKey, Flags);
-        var claim = _hints.ExpectFresh(key, sentAt) ? null : db.StringGetAsync(_keys.Claim(key), Flags);
+        var claim = _hints.ExpectStale(key, sentAt) ? db.StringGetAsync(_keys.Claim(key), Flags) : null;
         return DecideAsync(db, reading, claim, key, entryKey, sentAt, earliestNow, latestNow, redirected);
     }
 
@@ -181,18 +183,27 @@ internal sealed class RedisFastReads : IDisposable
 
             if (claim is null)
             {
-                // Not fresh after all (evicted, marked stale, replaced): the next lookups read the claim with it again.
-                _hints.Forget(key);
-                return RedisFastRead.Undecided;
+                // Not fresh (never seen, or not fresh after all: evicted, marked stale, replaced): the script decides
+                // this one, and the next lookups of an entry there read its claim with it.
+                if (value is null)
+                {
+                    _hints.Expire(key);
+                }
+                else
+                {
+                    _hints.SawStale(key, entryKey);
+                }
+
+                return Known(value);
             }
 
             // Certainly stale: while another holder's claim stands (live, or released and backing off), the answer is
             // the stale page, as the script would give; a free or revoked claim is for the script to take.
             var holder = (string?)holding;
             if (value is null || holder is not { Length: > 0 } || holder[0] == '!'
-                || !RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out var stale, out var msToGone, out var msToFailSafeGone, out var staleGraceMs))
+                || !RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out var stale, out var msToGone, out var msToFailSafeGone, out var staleGraceMs, _clears.StaleUpTo))
             {
-                return RedisFastRead.Undecided;
+                return Known(value);
             }
 
             return new RedisFastRead(RedisFastRead.Verdict.Stale, stale, 0, msToGone, msToFailSafeGone, staleGraceMs);
@@ -205,7 +216,7 @@ internal sealed class RedisFastReads : IDisposable
     /// </summary>
     private bool TryReadFresh(Lease<byte>? value, string key, RedisKey entryKey, long sentAt, long latestNow, out RedisFastRead fresh)
     {
-        if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs))
+        if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs, _clears.FreshUpTo))
         {
             _hints.Fresh(key, entryKey, TicksAfter(sentAt, msToKeep));
             fresh = new RedisFastRead(RedisFastRead.Verdict.Fresh, page, msToKeep, msToExpiry, msToFailSafe, graceMs);
@@ -215,6 +226,15 @@ internal sealed class RedisFastReads : IDisposable
         fresh = default;
         return false;
     }
+
+    /// <summary>
+    /// Undecided, with the page read and its generation when the value is intact: the script then answers without
+    /// sending back a page this process already holds.
+    /// </summary>
+    private static RedisFastRead Known(Lease<byte>? value)
+        => value is not null && RedisEntryFormat.TryReadPage(value.Span, out var page, out var generation)
+            ? RedisFastRead.UndecidedWith(page, generation)
+            : RedisFastRead.Undecided;
 
     /// <summary>A time Redis gave as milliseconds from now, from when the request was sent, as a <see cref="Stopwatch"/> timestamp.</summary>
     internal static long TicksAfter(long sentAt, long ms) => sentAt + (long)(ms * (Stopwatch.Frequency / 1000.0));

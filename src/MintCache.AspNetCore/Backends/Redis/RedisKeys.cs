@@ -25,6 +25,9 @@ internal sealed class RedisKeys(string prefix)
     /// <summary>The farm's data epoch (see RedisBackend.LastKnown.cs): one key, kept without expiry.</summary>
     public RedisKey Epoch => (RedisKey)(Prefix + "epoch");
 
+    /// <summary>The farm's clear record (see <see cref="RedisClearStamps"/>): a hash of the latest hard and soft clears, kept without expiry.</summary>
+    public RedisKey Clear => (RedisKey)(Prefix + "clear");
+
     /// <summary>The Redis key pattern that matches every entry key under this prefix (for tests and tools).</summary>
     public string EntryPattern => Prefix + "{*}:e";
 

@@ -5,8 +5,11 @@ using StackExchange.Redis;
 namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
-/// Redis's <c>maxmemory-policy</c>, read once with <c>CONFIG GET</c>: under an <c>allkeys-*</c> policy Redis may evict
-/// the keys that purges and fences depend on (tag sets, revocations, the epoch), so the health check reads Degraded.
+/// Redis's <c>maxmemory-policy</c>, read once with <c>CONFIG GET</c>; with <c>maxmemory 0</c> (no limit) Redis never
+/// evicts, whatever the policy, and it reads as <c>noeviction</c>. Under an <c>allkeys-*</c> policy Redis may evict
+/// any key the backend writes (tag sets, revocations, the epoch), and under a <c>volatile-*</c> policy the keys with a
+/// TTL, among them the tag sets and revocations that purges and fences depend on. Under either the health check reads
+/// Degraded: a purge may be lost (docs/decisions/eviction-policies.md). Only <c>noeviction</c> keeps them.
 /// </summary>
 /// <remarks>
 /// Said once: a Warning when the policy evicts any key, a Debug line when Redis refuses <c>CONFIG</c> (managed services
@@ -16,6 +19,8 @@ namespace MintCache.AspNetCore.Backends.Redis;
 internal sealed class RedisMemoryPolicy(ILogger logger, TimeSpan timeout)
 {
     private const string AllKeysPrefix = "allkeys-";
+    private const string VolatilePrefix = "volatile-";
+    private const string NoEviction = "noeviction";
 
     private readonly Lock _lock = new();
     private Task<string?>? _reading;
@@ -23,6 +28,10 @@ internal sealed class RedisMemoryPolicy(ILogger logger, TimeSpan timeout)
 
     /// <summary>Whether <paramref name="policy"/> lets Redis evict keys that carry no expiry.</summary>
     public static bool EvictsAnyKey(string? policy) => policy is not null && policy.StartsWith(AllKeysPrefix, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Whether <paramref name="policy"/> lets Redis evict the keys purges and fences depend on (they carry TTLs).</summary>
+    public static bool EvictsPurgeKeys(string? policy)
+        => EvictsAnyKey(policy) || (policy is not null && policy.StartsWith(VolatilePrefix, StringComparison.OrdinalIgnoreCase));
 
     /// <summary>The policy, or <see langword="null"/> when it could not be read; never throws.</summary>
     public Task<string?> ReadAsync(IConnectionMultiplexer multiplexer)
@@ -38,14 +47,29 @@ internal sealed class RedisMemoryPolicy(ILogger logger, TimeSpan timeout)
         }
     }
 
+    /// <summary>The effective policy from a <c>CONFIG GET maxmemory*</c> reply: <c>noeviction</c> when nothing limits memory.</summary>
+    internal static string? ReadPolicy(RedisResult[]? pairs)
+    {
+        string? policy = null, limit = null;
+        for (var i = 0; pairs is not null && i + 1 < pairs.Length; i += 2)
+        {
+            switch ((string?)pairs[i])
+            {
+                case "maxmemory-policy": policy = (string?)pairs[i + 1]; break;
+                case "maxmemory": limit = (string?)pairs[i + 1]; break;
+            }
+        }
+
+        return limit == "0" && policy is not null ? NoEviction : policy;
+    }
+
     private async Task<string?> ReadOnceAsync(IConnectionMultiplexer multiplexer)
     {
         try
         {
-            var reply = await multiplexer.GetDatabase().ExecuteAsync("CONFIG", "GET", "maxmemory-policy").WaitAsync(timeout).ConfigureAwait(false);
-            var pair = (RedisResult[]?)reply;
-            var policy = pair is { Length: 2 } ? (string?)pair[1] : null;
-            if (EvictsAnyKey(policy))
+            var reply = await multiplexer.GetDatabase().ExecuteAsync("CONFIG", "GET", "maxmemory*").WaitAsync(timeout).ConfigureAwait(false);
+            var policy = ReadPolicy((RedisResult[]?)reply);
+            if (EvictsPurgeKeys(policy))
             {
                 Log.RedisMemoryPolicyEvicts(logger, policy!);
             }

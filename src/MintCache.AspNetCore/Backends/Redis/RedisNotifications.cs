@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 using MintCache.AspNetCore.Diagnostics;
 using StackExchange.Redis;
@@ -9,7 +8,8 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// The one pub/sub subscription of a process: Redis tells every process when an entry changed (a store, a released
 /// claim: the message is the cache key) or when a tag eviction ran (an empty message). Each message is counted by the
 /// <see cref="RedisChangeStamps"/> (which drop the near copies it makes wrong) and wakes the
-/// <see cref="RedisColdMissWaiters"/> of its key; this type owns the subscription and whether it <see cref="IsLive"/>.
+/// <see cref="RedisColdMissWaiters"/> of its key. This type owns the subscription; whether it <see cref="IsLive"/> is
+/// <see cref="RedisAvailability"/>'s to say, told here what the subscription learns.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -25,8 +25,9 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// <para>
 /// A lost connection may never be restored: on a Redis Cluster, the master that died in a failover stays dead, and
 /// its replica serves its slots instead. So while Redis answers and the notifications are not live, <see cref="Resume"/>
-/// publishes an echo of this process's own, at most once a second, and the notifications are live again once it
-/// comes back through the subscription: proof that changes published from now on reach this process.
+/// publishes an echo of this process's own, as often as <see cref="RedisAvailability.TryBeginEcho"/> allows, and the
+/// notifications are live again once it comes back through the subscription: proof that changes published from now on
+/// reach this process.
 /// </para>
 /// </remarks>
 internal sealed class RedisNotifications : IDisposable
@@ -39,18 +40,23 @@ internal sealed class RedisNotifications : IDisposable
     private readonly ILogger _logger;
     private readonly Action _tagsEvicted;
     private readonly Action<RedisTouchNotice>? _touched;
+    private readonly RedisAvailability _availability;
+    private readonly RedisClearStamps? _clears;
+    private readonly Action<bool, bool> _cleared;
     private IConnectionMultiplexer? _multiplexer;
     private ChannelMessageQueue? _queue;
     private long _received;
-    private int _live;
     private int _disposed;
-    private int _resuming;
-    private long _resumeAfter;
     private Echo? _echo;
 
-    public RedisNotifications(string prefix, RedisNearCache? near, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null, Action? wentLive = null, Action<RedisTouchNotice>? touched = null)
+    public RedisNotifications(
+        string prefix, RedisNearCache? near, RedisAvailability availability, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null,
+        Action? wentLive = null, RedisClearStamps? clears = null, Action<bool, bool>? cleared = null, Action<RedisTouchNotice>? touched = null)
     {
         _touched = touched;
+        _availability = availability;
+        _clears = clears;
+        _cleared = cleared ?? (static (_, _) => { });
         _wentLive = wentLive ?? (static () => { });
         _tagsEvicted = tagsEvicted ?? (static () => { });
         _connectionLost = connectionLost ?? (static () => { });
@@ -63,8 +69,8 @@ internal sealed class RedisNotifications : IDisposable
     /// <summary>The channel every process of the farm publishes its changes on and listens to.</summary>
     public RedisChannel Channel => _channel;
 
-    /// <summary>Whether every change since the subscription was (re)established reaches this process.</summary>
-    public bool IsLive => Volatile.Read(ref _live) == 1;
+    /// <inheritdoc cref="RedisAvailability.SubscriptionLive"/>
+    public bool IsLive => _availability.SubscriptionLive;
 
     /// <summary>For tests: how many keys have lookups waiting in this process.</summary>
     internal int WaiterCount => _waiters.Count;
@@ -165,28 +171,27 @@ internal sealed class RedisNotifications : IDisposable
     /// <summary>The subscription is proven to deliver: live from now on.</summary>
     private void GoLive()
     {
-        // Whatever changed while nobody listened is unknown: forget every near copy taken before.
+        // Whatever changed while nobody listened is unknown: forget every near copy taken before, and the clears heard
+        // (the backend reads the record again).
         Invalidate();
+        _clears?.Distrust();
         _wentLive();
-        Volatile.Write(ref _live, 1);
+        _availability.SubscriptionProven();
         _waiters.WakeAll();
-        Log.NotificationsLive(_logger);
     }
 
     /// <summary>
     /// Called while Redis answers: when the notifications are not live, proves the subscription delivers with an echo
-    /// (at most once a second, in the background), then makes them live again. Cheap when they are live.
+    /// (in the background, as often as <see cref="RedisAvailability.TryBeginEcho"/> allows), then makes them live
+    /// again. Cheap when they are live.
     /// </summary>
     public void Resume(TimeSpan timeout)
     {
-        if (IsLive || Volatile.Read(ref _queue) is null || Volatile.Read(ref _disposed) == 1
-            || Stopwatch.GetTimestamp() < Interlocked.Read(ref _resumeAfter)
-            || Interlocked.Exchange(ref _resuming, 1) == 1)
+        if (IsLive || Volatile.Read(ref _queue) is null || Volatile.Read(ref _disposed) == 1 || !_availability.TryBeginEcho())
         {
             return;
         }
 
-        Interlocked.Exchange(ref _resumeAfter, Stopwatch.GetTimestamp() + Stopwatch.Frequency);
         _ = ResumeAsync(timeout);
     }
 
@@ -221,23 +226,20 @@ internal sealed class RedisNotifications : IDisposable
         finally
         {
             Volatile.Write(ref _echo, null);
-            Volatile.Write(ref _resuming, 0);
+            _availability.EndEcho();
         }
     }
 
     private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args)
     {
         // Any connection: with RESP3 the subscription shares the interactive one, and clearing costs little.
-        var wasLive = Interlocked.Exchange(ref _live, 0) == 1;
+        _availability.SubscriptionLost(args.ConnectionType.ToString());
+        _clears?.Distrust();
 
         // Before the copies are dropped: the backend keeps them as last-known pages, should Redis be gone.
         _connectionLost();
         Invalidate();
         _waiters.WakeAll();
-        if (wasLive)
-        {
-            Log.NotificationsLost(_logger, args.ConnectionType.ToString());
-        }
     }
 
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs args)
@@ -278,6 +280,15 @@ internal sealed class RedisNotifications : IDisposable
         if (Volatile.Read(ref _echo) is { } echo && key == echo.Message)
         {
             echo.Received.TrySetResult();
+            return;
+        }
+
+        if (_clears is not null && RedisClearStamps.TryParse(key ?? "", out var hard, out var soft))
+        {
+            // A clear: every near copy may be older than it.
+            var (hardGrew, softGrew) = _clears.Heard(hard, soft);
+            Invalidate();
+            _cleared(hardGrew, softGrew);
             return;
         }
 
@@ -336,7 +347,7 @@ internal sealed class RedisNotifications : IDisposable
             return;
         }
 
-        Volatile.Write(ref _live, 0);
+        _availability.SubscriptionLost(connectionType: null);
         if (_multiplexer is { } multiplexer)
         {
             multiplexer.ConnectionFailed -= OnConnectionFailed;

@@ -4,7 +4,7 @@ using Polly.Timeout;
 namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
-/// Waits for Redis replies for at most <see cref="MintCacheOptions.RedisOperationTimeout"/>, allocating nothing once warm.
+/// Waits for Redis replies for at most <see cref="MintRedisOptions.OperationTimeout"/>, allocating nothing once warm.
 /// </summary>
 /// <remarks>
 /// <para>

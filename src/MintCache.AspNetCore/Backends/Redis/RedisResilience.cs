@@ -8,9 +8,9 @@ namespace MintCache.AspNetCore.Backends.Redis;
 internal static class RedisResilience
 {
     /// <summary>
-    /// A circuit breaker around a timeout: a call slower than <see cref="MintCacheOptions.RedisOperationTimeout"/>
-    /// fails (and counts as a failure), and when failures pass <see cref="MintCacheOptions.RedisFailureRatio"/> the
-    /// breaker opens for <see cref="MintCacheOptions.RedisBreakDuration"/>, during which the backend does not ask Redis
+    /// A circuit breaker around a timeout: a call slower than <see cref="MintRedisOptions.OperationTimeout"/>
+    /// fails (and counts as a failure), and when failures pass <see cref="MintRedisOptions.FailureRatio"/> the
+    /// breaker opens for <see cref="MintRedisOptions.BreakDuration"/>, during which the backend does not ask Redis
     /// at all and answers from local memory.
     /// </summary>
     /// <remarks>
@@ -27,16 +27,16 @@ internal static class RedisResilience
         var builder = new ResiliencePipelineBuilder { TimeProvider = timeProvider };
         builder.AddCircuitBreaker(new CircuitBreakerStrategyOptions
         {
-            FailureRatio = options.RedisFailureRatio,
-            MinimumThroughput = options.RedisMinimumThroughput,
+            FailureRatio = options.Redis.FailureRatio,
+            MinimumThroughput = options.Redis.MinimumThroughput,
             SamplingDuration = MintCacheConstants.RedisSamplingDuration,
-            BreakDuration = options.RedisBreakDuration,
+            BreakDuration = options.Redis.BreakDuration,
             StateProvider = stateProvider,
             ManualControl = manualControl,
             ShouldHandle = static args => ValueTask.FromResult(args.Outcome.Exception is { } ex && ex is not OperationCanceledException),
             OnOpened = onOpened,
         });
-        builder.AddTimeout(new TimeoutStrategyOptions { Timeout = options.RedisOperationTimeout });
+        builder.AddTimeout(new TimeoutStrategyOptions { Timeout = options.Redis.OperationTimeout });
         return builder.Build();
     }
 }

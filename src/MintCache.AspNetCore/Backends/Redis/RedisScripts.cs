@@ -34,12 +34,38 @@ internal static class RedisScripts
     /// <paramref name="holdMs"/> (the failure backoff and the regeneration timeout), within its fail-safe-until, so
     /// that the stale page stays in service for as long as the regeneration may run. A fresh page is kept near until
     /// its stale-at, or its eager-at when that comes first; past its eager-at, the lookup that takes the claim
-    /// refreshes it early.
+    /// refreshes it early. The page is left out of the reply when its generation is <paramref name="knownGeneration"/>
+    /// (the caller read it with a plain <c>GET</c>; 0 for none): a page moved through Lua costs more than the script's
+    /// commands together (bench/results/longtail.md).
     /// </remarks>
-    public static Task<RedisResult> LookupAsync(IDatabase db, RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs)
-        => db.ScriptEvaluateAsync(LookupScript, [entry, claim], [token, leaseMs, holdMs]);
+    /// <para>
+    /// Clears: an entry of a generation at or below the hard stamp is deleted and answered missing; at or below the soft
+    /// stamp and still fresh, its stale-at moves to now (its expiry kept), and it is answered as any stale entry. The
+    /// stamps are the record <paramref name="clear"/> (on one node) and the host's copy (<paramref name="hardUs"/>,
+    /// <paramref name="softUs"/>), whichever is later.
+    /// </para>
+    public static Task<RedisResult> LookupAsync(IDatabase db, RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs, long knownGeneration = 0, RedisKey? clear = null, long hardUs = 0, long softUs = 0)
+        => clear is { } record
+            ? db.ScriptEvaluateAsync(LookupScript, [entry, claim, record], [token, leaseMs, holdMs, hardUs, softUs, knownGeneration])
+            : db.ScriptEvaluateAsync(LookupScript, [entry, claim], [token, leaseMs, holdMs, hardUs, softUs, knownGeneration]);
 
-    private static readonly string LookupScript = RedisWire.LuaPrelude + """
+    // The latest clears' stamps (µs): the host's copy (two arguments from 'at'), and the record in 'key' when one is given.
+    private const string ClearStamps = """
+        local function clears(key, at)
+          local hard, soft = tonumber(ARGV[at]) or 0, tonumber(ARGV[at + 1]) or 0
+          if key then
+            local c = redis.pcall('HMGET', key, 'h', 's')
+            if type(c) == 'table' and not c.err then
+              hard = math.max(hard, tonumber(c[1]) or 0)
+              soft = math.max(soft, tonumber(c[2]) or 0)
+            end
+          end
+          return hard, soft
+        end
+
+        """;
+
+    private static readonly string LookupScript = RedisWire.LuaPrelude + ClearStamps + """
         local now = nowms()
         local function claim()
           local c = redis.pcall('GET', KEYS[2])
@@ -60,10 +86,21 @@ internal static class RedisScripts
         local h, bad = header(KEYS[1])
         if bad ~= R_NONE then return lookupreply{code = REJECTED, now = now, detail = bad} end
         if not h then return missing() end
+        local hard, soft = clears(KEYS[3], 4)
+        local gen = u64(h, OFF_GEN)
+        if gen <= hard then
+          redis.call('DEL', KEYS[1])
+          return missing()
+        end
         local expires = u64(h, OFF_EXPIRES)
         if now >= expires then return missing() end
         local stale = u64(h, OFF_STALE)
-        local r = {now = now, generation = u64(h, OFF_GEN), msToExpiry = expires - now,
+        if gen <= soft and now < stale then
+          -- Stale from now, written so later reads agree; answered stale even if Redis refuses the write (OOM).
+          redis.pcall('SETRANGE', KEYS[1], OFF_STALE, pn(now, 8))
+          stale = now
+        end
+        local r = {now = now, generation = gen, msToExpiry = expires - now,
           msToFailSafe = u64(h, OFF_FAILSAFE) - now, graceMs = u32(h, OFF_GRACE)}
         if now < stale then
           r.code = FRESH
@@ -84,7 +121,9 @@ internal static class RedisScripts
             end
           end
         end
-        r.page = page(KEYS[1])
+        r.codec = string.byte(h, OFF_CODEC + 1)
+        r.renderTime = string.sub(h, OFF_RENDER + 1, OFF_RENDER + 8)
+        if tonumber(ARGV[6] or 0) ~= r.generation then r.page = page(KEYS[1]) end
         return lookupreply(r)
         """;
 
@@ -104,12 +143,16 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// Stores a page: <paramref name="value"/> is <see cref="RedisWire.HeaderSize"/> bytes of room for the header,
-    /// then the page, written as sent and its header set in place. Fresh for <paramref name="freshMs"/>, then stale for
-    /// <paramref name="graceMs"/>, physically deleted by Redis after both and the fail-safe
-    /// (<paramref name="failSafeMs"/>) that failed regenerations may use; refreshed early from <paramref name="eagerMs"/>
-    /// after now when that is not 0 (eager refresh). <paramref name="keys"/> are the entry's, its claim's, and on one
-    /// node the page's tags' (the store and its tags in one step), each membership written for <paramref name="tagLifeMs"/>.
+    /// Stores a page: <paramref name="value"/> is <see cref="RedisWire.HeaderSize"/> bytes of room for the header (its
+    /// codec byte set by the caller, and kept), then the page. It is staged first with a plain <c>SET</c> under a key of its own in the entry's slot, then the
+    /// script (sent right behind it, on the same connection) fences the store and, when it stands, renames the staged
+    /// value onto the entry and sets its header in place: the page never passes through Lua, where an argument or a
+    /// reply of a few KiB costs more than all the script's commands (bench/results/longtail.md). Fresh for
+    /// <paramref name="freshMs"/>, then stale for <paramref name="graceMs"/>, physically deleted by Redis after both and
+    /// the fail-safe (<paramref name="failSafeMs"/>) that failed regenerations may use; refreshed early from
+    /// <paramref name="eagerMs"/> after now when that is not 0 (eager refresh). <paramref name="keys"/> are the entry's,
+    /// its claim's, and on one node the page's tags' (the store and its tags in one step), each membership written for
+    /// <paramref name="tagLifeMs"/>.
     /// </summary>
     /// <remarks>
     /// The fence (<see cref="Store.StoreFence"/>), where <paramref name="since"/> is when the page's regeneration
@@ -119,59 +162,123 @@ internal static class RedisScripts
     /// evictions remembered (<paramref name="horizonMs"/>), or an eviction revoked the claim key at or after it (a claim
     /// of unknown start included; a store of unknown start without a claim is a direct caller's, and not fenced); with a
     /// claim (<paramref name="token"/> not empty), refused when another live token holds the claim, or a live entry of
-    /// another generation than <paramref name="claimGen"/> is stored. Either way the claim is deleted if
-    /// <paramref name="token"/> still owns it (compare-and-delete), never otherwise, and <paramref name="member"/> (the
+    /// another generation than <paramref name="claimGen"/> is stored; refused, unstaged, when the staged value is not
+    /// there as sent (evicted under memory pressure). Either way the claim is deleted if <paramref name="token"/> still
+    /// owns it (compare-and-delete), never otherwise, the staged value is deleted, and <paramref name="member"/> (the
     /// cache key) is published on <paramref name="channel"/>, which invalidates near copies and wakes cold-miss waiters
-    /// on every process. Reply: a <see cref="RedisStoreReply"/>.
+    /// on every process. Reply: a <see cref="RedisStoreReply"/>. A staging <c>SET</c> Redis refuses (OOM) is thrown. A
+    /// clear (the record <paramref name="clear"/>, appended to the keys on one node, and the host's copy
+    /// <paramref name="hardUs"/>, <paramref name="softUs"/>) at or after <paramref name="since"/> refuses the store as
+    /// revoked, as an eviction does.
     /// </remarks>
     /// <remarks>
-    /// A touch (<paramref name="touch"/> set, <paramref name="value"/> empty): the regenerated page is the same as the
-    /// stored one, so after the same fence, and when the live entry's hash is <see cref="TouchArguments.Hash"/> (its page
-    /// stored as is), only the header's times, the generation and the middleware's render time in the page (patched in
-    /// place) are written, the tags' memberships renewed, and a <see cref="RedisWire.TouchedMark"/> notice published, which
-    /// moves near copies on to the new times instead of dropping them. Otherwise nothing is written and the claim is
-    /// kept: the reply's <see cref="RedisWire.StoreField.Touch"/> says <see cref="RedisWire.TouchResult.Changed"/>, and
-    /// the page follows in a store.
+    /// A touch (<paramref name="touch"/> set): the regenerated page is the same as the stored one, so nothing is staged
+    /// and, after the same fence, when the live entry's hash is <see cref="TouchArguments.Hash"/>, only the header's
+    /// times, generation and render time (<see cref="RedisWire.RenderTimeOffset"/>) are written, never page bytes (a
+    /// compressed page included), the tags' memberships renewed, and a <see cref="RedisWire.TouchedMark"/> notice
+    /// published, which moves near copies on to the new times instead of dropping them. Otherwise nothing is written and
+    /// the claim is kept: the reply's <see cref="RedisWire.StoreField.Touch"/> says
+    /// <see cref="RedisWire.TouchResult.Changed"/>, and the page follows in a store.
     /// </remarks>
-    public static Task<RedisResult> SetAsync(
+    public static async Task<RedisResult> SetAsync(
         IDatabase db, RedisKey[] keys, byte[] value, long freshMs, long graceMs, long failSafeMs, RedisValue token, RedisValue claimGen,
         long since, int decided, RedisValue channel, RedisValue member, long eagerMs, long tagLifeMs, RedisValue marker, long horizonMs,
-        TouchArguments? touch = null)
+        RedisKey? clear = null, long hardUs = 0, long softUs = 0, TouchArguments? touch = null)
+    {
+        // KEYS: the entry, its claim, the staged value (none staged for a touch), the tags, then the clear record on one node.
+        var scriptKeys = new RedisKey[keys.Length + (clear is null ? 1 : 2)];
+        scriptKeys[0] = keys[0];
+        scriptKeys[1] = keys[1];
+        scriptKeys[2] = StagedKey(keys[0]);
+        Array.Copy(keys, 2, scriptKeys, 3, keys.Length - 2);
+        if (clear is { } record)
+        {
+            scriptKeys[^1] = record;
+        }
+
+        if (touch is not null)
+        {
+            return await StoreStagedAsync(
+                db, scriptKeys, 0, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs,
+                0, clear is not null, hardUs, softUs, touch).ConfigureAwait(false);
+        }
+
+        var staging = db.StringSetAsync(scriptKeys[2], value, StagedLife);
+        var storing = StoreStagedAsync(
+            db, scriptKeys, value.Length, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs,
+            value[RedisWire.CodecOffset], clear is not null, hardUs, softUs);
+
+        // Both awaited, so neither fails unobserved; a refused staging (OOM) is the one thrown.
+        try
+        {
+            await staging.ConfigureAwait(false);
+        }
+        catch
+        {
+            _ = storing.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            throw;
+        }
+
+        return await storing.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The store script alone, on a value staged under <c>keys[2]</c> (<paramref name="length"/> bytes, header room
+    /// included, its page encoded with <paramref name="codec"/>); with <paramref name="clearRecord"/>, the last key is
+    /// the clear record; the other keys and arguments as for <see cref="SetAsync"/>.
+    /// </summary>
+    internal static Task<RedisResult> StoreStagedAsync(
+        IDatabase db, RedisKey[] keys, long length, long freshMs, long graceMs, long failSafeMs, RedisValue token, RedisValue claimGen,
+        long since, int decided, RedisValue channel, RedisValue member, long eagerMs, long tagLifeMs, RedisValue marker, long horizonMs,
+        byte codec = 0, bool clearRecord = false, long hardUs = 0, long softUs = 0, TouchArguments? touch = null)
         => db.ScriptEvaluateAsync(
             SetScript,
             keys,
-            touch is { } t
-                ? [RedisValue.EmptyString, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs, t.Hash, t.CreatedOffset, t.Created, t.DateOffset, t.Date]
-                : [value, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs, RedisValue.EmptyString]);
+            [length, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs, hardUs, softUs, clearRecord ? 1 : 0, (int)codec,
+                touch is { } t ? t.Hash : RedisValue.EmptyString, touch is { } r ? r.RenderTime : RedisValue.EmptyString]);
 
     /// <summary>
-    /// A touch's arguments: the page's hash (8 bytes, big-endian) and the new render's time fields, each with its offset
-    /// in the page, to patch in place.
+    /// A touch's arguments: the page's hash and the new render's time (UTC ticks), each 8 bytes big-endian, as the
+    /// header holds them.
     /// </summary>
-    internal readonly record struct TouchArguments(byte[] Hash, int CreatedOffset, byte[] Created, int DateOffset, byte[] Date);
+    internal readonly record struct TouchArguments(byte[] Hash, byte[] RenderTime);
 
-    private static readonly string SetScript = RedisWire.LuaPrelude + TagMembership + """
+    // Long enough for the script sent right behind the staging SET; a staged value the script never reached (the
+    // connection lost in between) is gone after it.
+    private static readonly TimeSpan StagedLife = TimeSpan.FromSeconds(60);
+
+    // In the entry's hash slot (it extends the entry's key), one per store, so that concurrent stores never share one.
+    private static RedisKey StagedKey(RedisKey entry) => entry.Append(":s" + Random.Shared.NextInt64().ToString("x", System.Globalization.CultureInfo.InvariantCulture));
+
+    private static readonly string SetScript = RedisWire.LuaPrelude + TagMembership + ClearStamps + """
         local now, nowus = nowms()
         local holder = redis.pcall('GET', KEYS[2])
         local claimed = ARGV[5] ~= ''
         local mine = claimed and holder == ARGV[5]
+        local unstaged = 0
         local function refuse(outcome)
           if mine then redis.call('DEL', KEYS[2]) end
+          redis.call('DEL', KEYS[3])
           redis.call('PUBLISH', ARGV[9], ARGV[10])
-          return storereply{outcome = outcome, now = now}
+          return storereply{outcome = outcome, now = now, unstaged = unstaged}
         end
         if type(holder) == 'table' then return refuse(S_REFUSED) end
         if tonumber(ARGV[8]) ~= 0 then return refuse(tonumber(ARGV[8])) end
         local since = tonumber(ARGV[7])
         local mark = holder and string.sub(holder, 1, 1)
         if mark == REVOKED and ((claimed and since == 0) or (since > 0 and since <= revokedat(holder))) then return refuse(S_REVOKED) end
+        local ntags = #KEYS
+        if ARGV[17] == '1' then ntags = ntags - 1 end
+        local hard, soft = clears(ARGV[17] == '1' and KEYS[#KEYS], 15)
+        local cleared = math.max(hard, soft)
+        if cleared > 0 and ((claimed and since == 0) or (since > 0 and since * 1000 <= cleared)) then return refuse(S_REVOKED) end
         local horizon = tonumber(ARGV[14])
-        for i = 3, #KEYS do
+        for i = 4, ntags do
           local evicted = redis.pcall('ZSCORE', KEYS[i], ARGV[13])
           if type(evicted) == 'table' then return refuse(S_REFUSED) end
           if since > 0 and evicted and tonumber(evicted) - horizon >= since then return refuse(S_REVOKED) end
         end
-        if #KEYS > 2 and since > 0 and since < now - horizon then return refuse(S_REVOKED) end
+        if ntags > 3 and since > 0 and since < now - horizon then return refuse(S_REVOKED) end
         if claimed and holder and mark ~= RELEASED and mark ~= REVOKED and not mine then return refuse(S_TAKEN_OVER) end
         local old = header(KEYS[1])
         local oldgen = 0
@@ -184,34 +291,35 @@ internal static class RedisScripts
         local eager = tonumber(ARGV[11])
         if eager > 0 then eager = now + eager end
         local latest = now + fresh + grace + tonumber(ARGV[4])
-        if ARGV[15] ~= '' then
-          local len = old and u32(old, OFF_LENGTH) or 0
-          local cat, created, dat, date = tonumber(ARGV[16]), ARGV[17], tonumber(ARGV[18]), ARGV[19]
-          if not old or u64(old, OFF_EXPIRES) <= now or string.sub(old, OFF_HASH + 1, OFF_HASH + 8) ~= ARGV[15]
-            or string.sub(old, OFF_VERSION + 2, OFF_VERSION + 4) ~= '\0\0\0' or cat + #created > len or dat + #date > len then
+        if ARGV[19] ~= '' then
+          if not old or u64(old, OFF_EXPIRES) <= now or string.sub(old, OFF_HASH + 1, OFF_HASH + 8) ~= ARGV[19] then
             return storereply{outcome = S_STORED, now = now, touch = T_CHANGED}
           end
-          redis.call('SETRANGE', KEYS[1], 0, MAGIC .. string.char(VERSION, 0, 0, 0) .. pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
+          redis.call('SETRANGE', KEYS[1], OFF_STALE, pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
             .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8))
-          redis.call('SETRANGE', KEYS[1], HEADER + cat, created)
-          if date ~= '' then redis.call('SETRANGE', KEYS[1], HEADER + dat, date) end
+          redis.call('SETRANGE', KEYS[1], OFF_RENDER, ARGV[20])
           redis.call('PEXPIRE', KEYS[1], latest - now)
           local life = tonumber(ARGV[12])
-          for i = 3, #KEYS do addmember(KEYS[i], ARGV[10], now, life) end
+          for i = 4, ntags do addmember(KEYS[i], ARGV[10], now, life) end
           if mine then redis.call('DEL', KEYS[2]) end
           local keep = now + fresh
           if eager > 0 and eager < keep then keep = eager end
           redis.call('PUBLISH', ARGV[9], string.char(TOUCHED_MARK) .. pn(keep, 8) .. pn(now + fresh + grace, 8) .. pn(latest, 8)
-            .. pn(grace, 4) .. pn(cat, 4) .. pn(#created, 4) .. created .. pn(dat, 4) .. pn(#date, 4) .. date .. ARGV[10])
+            .. pn(grace, 4) .. ARGV[20] .. ARGV[10])
           return storereply{outcome = S_STORED, latestExpiry = latest, now = now, touch = T_TOUCHED}
         end
-        local value = ARGV[1]
-        local head = MAGIC .. string.char(VERSION, 0, 0, 0) .. pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
-          .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8) .. pn(#value - HEADER, 4)
-        redis.call('SET', KEYS[1], value, 'PX', latest - now)
+        local length = tonumber(ARGV[1])
+        if redis.call('STRLEN', KEYS[3]) ~= length then
+          unstaged = 1
+          return refuse(S_REFUSED)
+        end
+        local head = MAGIC .. string.char(VERSION, tonumber(ARGV[18]), 0, 0) .. pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
+          .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8) .. pn(length - HEADER, 4)
+        redis.call('RENAME', KEYS[3], KEYS[1])
+        redis.call('PEXPIRE', KEYS[1], latest - now)
         redis.call('SETRANGE', KEYS[1], 0, head)
         local life = tonumber(ARGV[12])
-        for i = 3, #KEYS do addmember(KEYS[i], ARGV[10], now, life) end
+        for i = 4, ntags do addmember(KEYS[i], ARGV[10], now, life) end
         if mine then redis.call('DEL', KEYS[2]) end
         redis.call('PUBLISH', ARGV[9], ARGV[10])
         return storereply{outcome = S_STORED, latestExpiry = latest, now = now}
@@ -354,5 +462,27 @@ internal static class RedisScripts
         end
         addmember(KEYS[1], ARGV[1], now, tonumber(ARGV[2]))
         return S_STORED
+        """;
+
+    /// <summary>
+    /// A clear: raises the hard (<paramref name="soft"/> 0) or soft (1) stamp of the record <paramref name="clear"/> to the
+    /// server's time in microseconds (the unit of entry generations), and publishes <paramref name="messagePrefix"/>
+    /// then <c>hard:soft</c> on <paramref name="channel"/> in the same step. Nothing else is touched: each entry is
+    /// compared with the stamps when a lookup next reads it. Reply: the stamps, hard then soft; an error when the key
+    /// holds another type.
+    /// </summary>
+    public static Task<RedisResult> ClearAsync(IDatabase db, RedisKey clear, int soft, RedisValue channel, RedisValue messagePrefix)
+        => db.ScriptEvaluateAsync(ClearScript, [clear], [soft, channel, messagePrefix]);
+
+    private static readonly string ClearScript = RedisWire.LuaPrelude + """
+        local _, us = nowms()
+        local c = redis.pcall('HMGET', KEYS[1], 'h', 's')
+        if err(c) then return redis.error_reply(c.err) end
+        local hard, soft = tonumber(c[1]) or 0, tonumber(c[2]) or 0
+        if tonumber(ARGV[1]) == 1 then soft = math.max(soft, us) else hard = math.max(hard, us) end
+        local h, s = string.format('%.0f', hard), string.format('%.0f', soft)
+        redis.call('HSET', KEYS[1], 'h', h, 's', s)
+        redis.call('PUBLISH', ARGV[2], ARGV[3] .. h .. ':' .. s)
+        return {h, s}
         """;
 }

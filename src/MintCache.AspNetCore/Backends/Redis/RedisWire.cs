@@ -20,6 +20,9 @@ internal static class RedisWire
 {
     public const int MagicOffset = 0;
     public const int VersionOffset = 4;
+
+    /// <summary>The page's codec (<see cref="RedisPageCodec.Codec"/>): 0, as every value before it, is the page as it is.</summary>
+    public const int CodecOffset = 5;
     public const int StaleAtOffset = 8;
     public const int ExpiresAtOffset = 16;
     public const int GenerationOffset = 24;
@@ -30,9 +33,15 @@ internal static class RedisWire
 
     /// <summary>The page's <see cref="Entries.PageFingerprint"/> hash: a refresh that renders the same page moves only the times.</summary>
     public const int PageHashOffset = 56;
-    public const int HeaderSize = 64;
 
-    /// <summary>The one format version written and read (3: the page hash, and the page at 64).</summary>
+    /// <summary>
+    /// The render time of the page's last unchanged refresh (UTC ticks, 0 none): patched into the decoded page's
+    /// <c>Created</c> and <c>Date</c>, so a touch never writes page bytes, compressed or not.
+    /// </summary>
+    public const int RenderTimeOffset = 64;
+    public const int HeaderSize = 72;
+
+    /// <summary>The one format version written and read (3: the page hash and render time, and the page at 72).</summary>
     public const byte Version = 3;
 
     public const string Magic = "MINT";
@@ -86,6 +95,12 @@ internal static class RedisWire
         MsToFailSafe,
         GraceMs,
 
+        /// <summary>With a page: its header's codec byte (<see cref="RedisPageCodec.Codec"/>).</summary>
+        Codec,
+
+        /// <summary>With a page: its header's render time (<see cref="RenderTimeOffset"/>), to patch into it once decoded.</summary>
+        RenderTime,
+
         /// <summary>Last: present only when the reply answers with the page.</summary>
         Page,
     }
@@ -99,6 +114,9 @@ internal static class RedisWire
 
         /// <summary>With a touch (a page sent as its hash alone): a <see cref="TouchResult"/>; 0 for a store.</summary>
         Touch,
+
+        /// <summary>Last: 1 in a refusal when the staged page was not there as sent (evicted under memory pressure).</summary>
+        Unstaged,
     }
 
     /// <summary>What the store script did with a touch: the times of an unchanged page, or nothing (the page is needed).</summary>
@@ -129,6 +147,7 @@ internal static class RedisWire
         void Text(string name, string value) => lua.Append("local ").Append(name).Append(" = '").Append(value).Append("'\n");
 
         Constant("OFF_VERSION", VersionOffset);
+        Constant("OFF_CODEC", CodecOffset);
         Constant("OFF_STALE", StaleAtOffset);
         Constant("OFF_EXPIRES", ExpiresAtOffset);
         Constant("OFF_GEN", GenerationOffset);
@@ -137,6 +156,7 @@ internal static class RedisWire
         Constant("OFF_EAGER", EagerAtOffset);
         Constant("OFF_LENGTH", PageLengthOffset);
         Constant("OFF_HASH", PageHashOffset);
+        Constant("OFF_RENDER", RenderTimeOffset);
         Constant("HEADER", HeaderSize);
         Constant("VERSION", Version);
         Text("MAGIC", Magic);
