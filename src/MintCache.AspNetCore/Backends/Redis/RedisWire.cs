@@ -130,7 +130,8 @@ internal static class RedisWire
     }
 
     /// <summary>First character of a notification that an entry's times moved, its page unchanged (see <see cref="RedisTouchNotice"/>).</summary>
-    public const char TouchedMark = '\u0002';
+    /// <remarks>Not U+0002, which starts a clear's message (<see cref="RedisClearStamps.MessagePrefix"/>), nor U+0001, an echo's.</remarks>
+    public const char TouchedMark = '\u0003';
 
     /// <summary>
     /// The Lua prelude of every script: the constants above, then the shared helpers. <c>u64</c>/<c>u32</c> read and
