@@ -6,7 +6,7 @@ using MintCache.Bench.Shared;
 namespace MintCache.Benchmarks;
 
 /// <summary>
-/// Turns one run's summary into the table issue 6 asks for: per operation, each store's mean, allocations and its
+/// Turns one run's summary into the comparison table: per operation, each store's mean, allocations and its
 /// ratio to the built-in store of the same kind (memory to <c>MemoryOutputCacheStore</c>, Redis to the built-in Redis
 /// store), plus MintCache Redis against the memory store for the near-cache target. Ratios use the median of the
 /// iterations, which a busy machine's preemptions disturb less than the mean.

@@ -6,7 +6,7 @@ namespace MintCache.LoadTest;
 /// <summary>Settings of one load-test run (from the command line).</summary>
 internal sealed record RunSettings(int Clients, TimeSpan Warmup, TimeSpan HitDuration, TimeSpan StormDuration, long MaxRequests, int RenderMs);
 
-/// <summary>The two end-to-end scenarios of issue 6.</summary>
+/// <summary>The two end-to-end scenarios: the hot page's hits, and its storm at each expiry.</summary>
 internal static class Scenarios
 {
     /// <summary>(a) Fresh hits: a 4 KiB page cached for an hour, every request a hit after the first.</summary>

@@ -41,8 +41,6 @@ internal static partial class Log
     internal const int IdRedisStoreOutOfMemory = 120;
     internal const int IdRedisStoreRefusedForeignKey = 121;
     internal const int IdRedisTagKeyForeign = 122;
-    // 210-219: Redis work per request (the staged store).
-    internal const int IdRedisStoreUnstaged = 210;
 
     // 100-119: background regenerations (the copy's failures, its context) and the origin's answer.
     internal const int IdCopyFailed = 100;
@@ -280,11 +278,6 @@ internal static partial class Log
         "A tag eviction found another program's data under the tag's Redis key and evicted nothing.",
         EventName = "RedisTagKeyForeign")]
     public static partial void RedisTagKeyForeign(ILogger logger);
-
-    [LoggerMessage(IdRedisStoreUnstaged, LogLevel.Warning,
-        "A page was not stored on Redis: its staged copy was gone when the store script ran (evicted under memory pressure).",
-        EventName = "RedisStoreUnstaged")]
-    public static partial void RedisStoreUnstaged(ILogger logger);
 
     [LoggerMessage(IdResponseTagsIgnored, LogLevel.Warning,
         "{Count} tags of the response's {Header} header were ignored ({Reason}); the page is stored with its other tags.",

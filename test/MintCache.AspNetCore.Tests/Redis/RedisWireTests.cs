@@ -29,7 +29,7 @@ public sealed class RedisWireTests(RedisServerFixture redis)
         {
             ("OFF_VERSION", VersionOffset), ("OFF_CODEC", CodecOffset), ("OFF_STALE", StaleAtOffset), ("OFF_EXPIRES", ExpiresAtOffset), ("OFF_GEN", GenerationOffset),
             ("OFF_FAILSAFE", FailSafeUntilOffset), ("OFF_GRACE", GraceOffset), ("OFF_EAGER", EagerAtOffset), ("OFF_LENGTH", PageLengthOffset),
-            ("OFF_HASH", PageHashOffset), ("OFF_RENDER", RenderTimeOffset), ("TOUCHED_MARK", TouchedMark), ("HEADER", HeaderSize), ("VERSION", RedisWire.Version),
+            ("OFF_HASH", PageHashOffset), ("OFF_RENDER", RenderTimeOffset), ("TOUCHED_MARK", ChannelMark.Touched), ("HEADER", HeaderSize), ("VERSION", RedisWire.Version),
         };
         var all = codes.Concat(offsets).ToArray();
         var script = LuaPrelude + "return {" + string.Join(", ", all.Select(c => c.Name)) + "}";

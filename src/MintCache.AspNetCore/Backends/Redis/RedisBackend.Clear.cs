@@ -35,12 +35,14 @@ internal sealed partial class RedisBackend
         try
         {
             var stamps = await _pipeline.ExecuteAsync(
-                static async (state, ct) => await RedisScripts.ClearAsync(
-                    await state.Self.DatabaseAsync(ct).ConfigureAwait(false),
-                    state.Self._keys.Clear,
-                    state.Soft ? 1 : 0,
-                    state.Self.ChannelName,
-                    ClearMessagePrefix).WaitAsync(ct).ConfigureAwait(false),
+                static async (state, ct) =>
+                {
+                    var db = await state.Self.DatabaseAsync(ct).ConfigureAwait(false);
+                    var reply = await RedisScripts.ClearAsync(db, state.Self._keys.Clear, state.Soft ? 1 : 0, state.Self.ChannelName, ClearMessagePrefix)
+                        .WaitAsync(ct).ConfigureAwait(false);
+                    await PassClearMillisecondAsync(db, state.Self._keys.Clear, (long)((RedisResult[])reply!)[state.Soft ? 1 : 0], ct).ConfigureAwait(false);
+                    return reply;
+                },
                 (Self: this, Soft: soft),
                 cancellationToken).ConfigureAwait(false);
             OnSuccess(call);
@@ -60,6 +62,29 @@ internal sealed partial class RedisBackend
             _notifications.Invalidate();
         }
     }
+
+    /// <summary>
+    /// Returns once the clock of the record's node has passed the millisecond of the clear stamped <paramref name="stampUs"/>:
+    /// stores are fenced against a clear at the server's millisecond, so a regeneration begun after the clear returned is
+    /// never taken for one begun before it (in that millisecond it would be refused, and render once more).
+    /// </summary>
+    private static async Task PassClearMillisecondAsync(IDatabase db, RedisKey record, long stampUs, CancellationToken cancellationToken)
+    {
+        var passed = (stampUs / 1000 + 1) * 1000;
+        while (true)
+        {
+            var time = (RedisResult[])(await db.ScriptEvaluateAsync(NodeTimeScript, [record]).WaitAsync(cancellationToken).ConfigureAwait(false))!;
+            if ((long)time[0] * 1_000_000 + (long)time[1] >= passed)
+            {
+                return;
+            }
+
+            await Task.Delay(1, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // TIME on the node that holds the key (the record's, on a cluster).
+    private const string NodeTimeScript = "return redis.call('TIME')";
 
     /// <summary>The record the scripts read themselves, where it shares their node (one node); on a cluster, none.</summary>
     private RedisKey? ClearRecordFor(IDatabase db) => TagsShareNode(db) ? _keys.Clear : (RedisKey?)null;

@@ -130,10 +130,9 @@ internal sealed partial class RedisBackend
 
         CountInBreaker(failure: null);
         OnSuccess(read.Call);
-        RedisFastRead fresh;
         using (value)
         {
-            fresh = _fastReads.DecideFresh(value, read.Key, read.EntryKey, read.SentAt, read.LatestNow);
+            var fresh = _fastReads.DecideFresh(value, read.Key, read.EntryKey, read.SentAt, read.LatestNow);
             if (fresh.Decision == RedisFastRead.Verdict.Fresh)
             {
                 return ValueTask.FromResult(AnswerFresh(read.Key, fresh, read.Mark, read.SentAt));
@@ -142,7 +141,7 @@ internal sealed partial class RedisBackend
 
         // Not fresh after all (evicted, marked stale, replaced): the script decides, as for any entry plain reads
         // cannot, and the next lookups read the claim with the entry again.
-        return LookupByScriptAsync(read.Key, read.EntryKey, read.LeaseDuration, read.Call, read.Mark, read.SentAt, fresh);
+        return LookupByScriptAsync(read.Key, read.EntryKey, read.LeaseDuration, read.Call, read.Mark, read.SentAt);
     }
 
     /// <summary>What a fresh read needs once its reply is back.</summary>

@@ -97,20 +97,13 @@ internal sealed partial class RedisBackend
             }
         }
 
-        var stored = new RedisStoreReply(await Run(null).WaitAsync(cancellationToken).ConfigureAwait(false));
-        if (stored.Outcome == StoreOutcome.Refused)
+        var outcome = new RedisStoreReply(await Run(null).WaitAsync(cancellationToken).ConfigureAwait(false)).Outcome;
+        if (outcome == StoreOutcome.Refused)
         {
-            if (stored.Unstaged)
-            {
-                Log.RedisStoreUnstaged(_logger);
-            }
-            else
-            {
-                Log.RedisStoreRefusedForeignKey(_logger);
-            }
+            Log.RedisStoreRefusedForeignKey(_logger);
         }
 
-        return stored.Outcome;
+        return outcome;
     }
 
     /// <summary>

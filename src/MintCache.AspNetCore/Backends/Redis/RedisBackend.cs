@@ -159,16 +159,15 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                 OnSuccess(call);
                 return AnswerFresh(key, read, mark, sentAt);
             default:
-                return await LookupByScriptAsync(key, entryKey, leaseDuration, call, mark, sentAt, read).ConfigureAwait(false);
+                return await LookupByScriptAsync(key, entryKey, leaseDuration, call, mark, sentAt).ConfigureAwait(false);
         }
     }
 
     /// <summary>
     /// The lookup script: for an entry plain reads could not decide (stale with its claim free, missing, borderline, of
-    /// another type), it answers on the server's clock and takes the claim when it is free. It leaves out of its reply
-    /// the page of the generation an undecided plain read already holds (<c>known</c>).
+    /// another type), it answers on the server's clock and takes the claim when it is free.
     /// </summary>
-    private async ValueTask<BackendLookup> LookupByScriptAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, long call, long mark, long sentAt, RedisFastRead known = default)
+    private async ValueTask<BackendLookup> LookupByScriptAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, long call, long mark, long sentAt)
     {
         var token = ClaimTicket.NewToken();
         RedisResult result;
@@ -184,12 +183,11 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                         state.Token,
                         Milliseconds(state.Lease),
                         Milliseconds(state.Self._options.FailureBackoff + state.Self._options.RegenerationTimeout),
-                        state.KnownGeneration,
                         state.Self.ClearRecordFor(db),
                         state.Self._clears.Hard,
                         state.Self._clears.Soft).WaitAsync(ct).ConfigureAwait(false);
                 },
-                (Self: this, Key: key, EntryKey: entryKey, Token: token, Lease: leaseDuration, KnownGeneration: known.Page is null ? 0 : known.Generation),
+                (Self: this, Key: key, EntryKey: entryKey, Token: token, Lease: leaseDuration),
                 CancellationToken.None).ConfigureAwait(false);
         }
         catch (Exception ex)
@@ -199,7 +197,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
 
         OnSuccess(call);
-        return await WithLastKnownOnceSettledAsync(key, ReadLookup(key, entryKey, result, token, mark, sentAt, known.Page)).ConfigureAwait(false);
+        return await WithLastKnownOnceSettledAsync(key, ReadLookup(key, entryKey, result, token, mark, sentAt)).ConfigureAwait(false);
     }
 
     /// <summary>A fresh page plain reads found: kept near, and the answer.</summary>
@@ -209,13 +207,11 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         return BackendLookup.Fresh(fresh.Page!);
     }
 
-    private BackendLookup ReadLookup(string key, RedisKey entryKey, RedisResult result, long token, long mark, long sentAt, byte[]? knownPage)
+    private BackendLookup ReadLookup(string key, RedisKey entryKey, RedisResult result, long token, long mark, long sentAt)
     {
         var reply = new RedisLookupReply(result);
-
-        // A fresh or stale reply without a page is of the generation the plain read had, so of its codec and render time too.
         byte[]? page = null;
-        if ((reply.Page ?? knownPage) is { } stored && RedisPageCodec.TryDecode(reply.Codec, stored, out page, reply.RenderTime) is not RedisPageCodec.Failure.None and var failure)
+        if (reply.Page is { } stored && RedisPageCodec.TryDecode(reply.Codec, stored, out page, reply.RenderTime) is not RedisPageCodec.Failure.None and var failure)
         {
             return NotDecoded(key, reply, token, failure);
         }

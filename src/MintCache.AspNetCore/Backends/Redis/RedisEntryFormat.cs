@@ -112,24 +112,6 @@ internal static class RedisEntryFormat
         return true;
     }
 
-    /// <summary>
-    /// The page and generation of an intact current-version value, whatever its state: what the lookup script would answer
-    /// with for that generation, so it need not send the page back.
-    /// </summary>
-    public static bool TryReadPage(ReadOnlySpan<byte> value, out byte[] page, out long generation)
-    {
-        if (!IsIntact(value))
-        {
-            page = null!;
-            generation = 0;
-            return false;
-        }
-
-        page = value[HeaderSize..].ToArray();
-        generation = (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.GenerationOffset..]);
-        return true;
-    }
-
     // The entry's life past its freshness, from the header, in milliseconds from latestNowMs.
     private static void ReadLife(ReadOnlySpan<byte> value, long latestNowMs, out long msToExpiry, out long msToFailSafe, out long graceMs)
     {

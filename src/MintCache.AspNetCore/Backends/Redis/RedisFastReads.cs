@@ -106,8 +106,8 @@ internal sealed class RedisFastReads : IDisposable
             return fresh;
         }
 
-        _hints.Expire(key);
-        return Known(value);
+        _hints.Forget(key);
+        return RedisFastRead.Undecided;
     }
 
     /// <summary>
@@ -140,7 +140,7 @@ internal sealed class RedisFastReads : IDisposable
         }
 
         var reading = db.StringGetLeaseAsync(entryKey, Flags);
-        var claim = _hints.ExpectStale(key, sentAt) ? db.StringGetAsync(_keys.Claim(key), Flags) : null;
+        var claim = _hints.ExpectFresh(key, sentAt) ? null : db.StringGetAsync(_keys.Claim(key), Flags);
         return DecideAsync(db, reading, claim, key, entryKey, sentAt, earliestNow, latestNow, redirected);
     }
 
@@ -183,18 +183,9 @@ internal sealed class RedisFastReads : IDisposable
 
             if (claim is null)
             {
-                // Not fresh (never seen, or not fresh after all: evicted, marked stale, replaced): the script decides
-                // this one, and the next lookups of an entry there read its claim with it.
-                if (value is null)
-                {
-                    _hints.Expire(key);
-                }
-                else
-                {
-                    _hints.SawStale(key, entryKey);
-                }
-
-                return Known(value);
+                // Not fresh after all (evicted, marked stale, replaced): the next lookups read the claim with it again.
+                _hints.Forget(key);
+                return RedisFastRead.Undecided;
             }
 
             // Certainly stale: while another holder's claim stands (live, or released and backing off), the answer is
@@ -203,7 +194,7 @@ internal sealed class RedisFastReads : IDisposable
             if (value is null || holder is not { Length: > 0 } || holder[0] == '!'
                 || !RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out var stale, out var msToGone, out var msToFailSafeGone, out var staleGraceMs, _clears.StaleUpTo))
             {
-                return Known(value);
+                return RedisFastRead.Undecided;
             }
 
             return new RedisFastRead(RedisFastRead.Verdict.Stale, stale, 0, msToGone, msToFailSafeGone, staleGraceMs);
@@ -226,15 +217,6 @@ internal sealed class RedisFastReads : IDisposable
         fresh = default;
         return false;
     }
-
-    /// <summary>
-    /// Undecided, with the page read and its generation when the value is intact: the script then answers without
-    /// sending back a page this process already holds.
-    /// </summary>
-    private static RedisFastRead Known(Lease<byte>? value)
-        => value is not null && RedisEntryFormat.TryReadPage(value.Span, out var page, out var generation)
-            ? RedisFastRead.UndecidedWith(page, generation)
-            : RedisFastRead.Undecided;
 
     /// <summary>A time Redis gave as milliseconds from now, from when the request was sent, as a <see cref="Stopwatch"/> timestamp.</summary>
     internal static long TicksAfter(long sentAt, long ms) => sentAt + (long)(ms * (Stopwatch.Frequency / 1000.0));

@@ -6,10 +6,8 @@ namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
 /// Until when this process last saw each key's entry certainly fresh (local <see cref="Stopwatch"/> ticks): a lookup
-/// of a key still expected fresh reads the entry alone, one <c>GET</c>; one of a key seen before and now expected stale
-/// also reads the claim in the same round trip, which only a stale entry needs; one of a key never seen (or no longer
-/// held) reads the entry alone too, and leaves a missing or stale entry to the lookup script, so that a cold miss costs
-/// one <c>GET</c> and the script.
+/// of a key still expected fresh reads the entry alone, one <c>GET</c>; any other also reads the claim in the same
+/// round trip, which only a stale entry needs.
 /// </summary>
 /// <remarks>
 /// A hint chooses which reads to send, never the answer: a wrong one (an entry stale early, evicted or replaced) costs
@@ -39,30 +37,6 @@ internal sealed class RedisFreshnessHints
 
         entryKey = default;
         return false;
-    }
-
-    /// <summary>Whether <paramref name="key"/> was seen and is no longer expected fresh: its entry is likely stale.</summary>
-    public bool ExpectStale(string key, long now) => _hints.TryGetValue(key, out var hint) && now >= Volatile.Read(ref hint.Until);
-
-    /// <summary>The entry was not fresh after all: the key is expected stale from now on, until seen fresh again.</summary>
-    public void Expire(string key)
-    {
-        if (_hints.TryGetValue(key, out var hint))
-        {
-            Volatile.Write(ref hint.Until, 0);
-        }
-    }
-
-    /// <summary>An entry read stale (or not fresh after all): the key is expected stale, hinted now if it was not.</summary>
-    public void SawStale(string key, RedisKey entryKey)
-    {
-        if (_hints.TryGetValue(key, out var hint))
-        {
-            Volatile.Write(ref hint.Until, 0);
-            return;
-        }
-
-        Fresh(key, entryKey, until: 0);
     }
 
     public void Forget(string key)

@@ -42,9 +42,6 @@ internal readonly struct RedisLookupReply(RedisResult result)
         ? System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(ticks)
         : 0;
 
-    /// <summary>
-    /// The page as stored (see <see cref="Codec"/>), when the reply answers with it (fresh or stale) and it is not the
-    /// one the caller said it holds.
-    /// </summary>
+    /// <summary>The page as stored (see <see cref="Codec"/>), when the reply answers with it (fresh or stale).</summary>
     public byte[]? Page => _fields.Length > (int)LookupField.Page ? (byte[]?)_fields[(int)LookupField.Page] : null;
 }

@@ -207,7 +207,7 @@ internal sealed class RedisNotifications : IDisposable
 
             // A message no cache key can be (the middleware's keys start with the method): to other processes, a
             // change of a key nobody holds.
-            var echo = new Echo("\u0001echo:" + Guid.NewGuid().ToString("N"));
+            var echo = new Echo(RedisWire.ChannelMark.Echo + "echo:" + Guid.NewGuid().ToString("N"));
             Volatile.Write(ref _echo, echo);
             await multiplexer.GetSubscriber().PublishAsync(_channel, echo.Message).WaitAsync(timeout).ConfigureAwait(false);
             await echo.Received.Task.WaitAsync(timeout).ConfigureAwait(false);

@@ -34,9 +34,7 @@ internal static class RedisScripts
     /// <paramref name="holdMs"/> (the failure backoff and the regeneration timeout), within its fail-safe-until, so
     /// that the stale page stays in service for as long as the regeneration may run. A fresh page is kept near until
     /// its stale-at, or its eager-at when that comes first; past its eager-at, the lookup that takes the claim
-    /// refreshes it early. The page is left out of the reply when its generation is <paramref name="knownGeneration"/>
-    /// (the caller read it with a plain <c>GET</c>; 0 for none): a page moved through Lua costs more than the script's
-    /// commands together (bench/results/longtail.md).
+    /// refreshes it early.
     /// </remarks>
     /// <para>
     /// Clears: an entry of a generation at or below the hard stamp is deleted and answered missing; at or below the soft
@@ -44,10 +42,10 @@ internal static class RedisScripts
     /// stamps are the record <paramref name="clear"/> (on one node) and the host's copy (<paramref name="hardUs"/>,
     /// <paramref name="softUs"/>), whichever is later.
     /// </para>
-    public static Task<RedisResult> LookupAsync(IDatabase db, RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs, long knownGeneration = 0, RedisKey? clear = null, long hardUs = 0, long softUs = 0)
+    public static Task<RedisResult> LookupAsync(IDatabase db, RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs, RedisKey? clear = null, long hardUs = 0, long softUs = 0)
         => clear is { } record
-            ? db.ScriptEvaluateAsync(LookupScript, [entry, claim, record], [token, leaseMs, holdMs, hardUs, softUs, knownGeneration])
-            : db.ScriptEvaluateAsync(LookupScript, [entry, claim], [token, leaseMs, holdMs, hardUs, softUs, knownGeneration]);
+            ? db.ScriptEvaluateAsync(LookupScript, [entry, claim, record], [token, leaseMs, holdMs, hardUs, softUs])
+            : db.ScriptEvaluateAsync(LookupScript, [entry, claim], [token, leaseMs, holdMs, hardUs, softUs]);
 
     // The latest clears' stamps (µs): the host's copy (two arguments from 'at'), and the record in 'key' when one is given.
     private const string ClearStamps = """
@@ -123,7 +121,7 @@ internal static class RedisScripts
         end
         r.codec = string.byte(h, OFF_CODEC + 1)
         r.renderTime = string.sub(h, OFF_RENDER + 1, OFF_RENDER + 8)
-        if tonumber(ARGV[6] or 0) ~= r.generation then r.page = page(KEYS[1]) end
+        r.page = page(KEYS[1])
         return lookupreply(r)
         """;
 
@@ -144,15 +142,11 @@ internal static class RedisScripts
 
     /// <summary>
     /// Stores a page: <paramref name="value"/> is <see cref="RedisWire.HeaderSize"/> bytes of room for the header (its
-    /// codec byte set by the caller, and kept), then the page. It is staged first with a plain <c>SET</c> under a key of its own in the entry's slot, then the
-    /// script (sent right behind it, on the same connection) fences the store and, when it stands, renames the staged
-    /// value onto the entry and sets its header in place: the page never passes through Lua, where an argument or a
-    /// reply of a few KiB costs more than all the script's commands (bench/results/longtail.md). Fresh for
-    /// <paramref name="freshMs"/>, then stale for <paramref name="graceMs"/>, physically deleted by Redis after both and
-    /// the fail-safe (<paramref name="failSafeMs"/>) that failed regenerations may use; refreshed early from
-    /// <paramref name="eagerMs"/> after now when that is not 0 (eager refresh). <paramref name="keys"/> are the entry's,
-    /// its claim's, and on one node the page's tags' (the store and its tags in one step), each membership written for
-    /// <paramref name="tagLifeMs"/>.
+    /// codec byte set by the caller, and kept), then the page, written as sent and its header set in place. Fresh for <paramref name="freshMs"/>, then stale for
+    /// <paramref name="graceMs"/>, physically deleted by Redis after both and the fail-safe
+    /// (<paramref name="failSafeMs"/>) that failed regenerations may use; refreshed early from <paramref name="eagerMs"/>
+    /// after now when that is not 0 (eager refresh). <paramref name="keys"/> are the entry's, its claim's, and on one
+    /// node the page's tags' (the store and its tags in one step), each membership written for <paramref name="tagLifeMs"/>.
     /// </summary>
     /// <remarks>
     /// The fence (<see cref="Store.StoreFence"/>), where <paramref name="since"/> is when the page's regeneration
@@ -162,80 +156,34 @@ internal static class RedisScripts
     /// evictions remembered (<paramref name="horizonMs"/>), or an eviction revoked the claim key at or after it (a claim
     /// of unknown start included; a store of unknown start without a claim is a direct caller's, and not fenced); with a
     /// claim (<paramref name="token"/> not empty), refused when another live token holds the claim, or a live entry of
-    /// another generation than <paramref name="claimGen"/> is stored; refused, unstaged, when the staged value is not
-    /// there as sent (evicted under memory pressure). Either way the claim is deleted if <paramref name="token"/> still
-    /// owns it (compare-and-delete), never otherwise, the staged value is deleted, and <paramref name="member"/> (the
+    /// another generation than <paramref name="claimGen"/> is stored. Either way the claim is deleted if
+    /// <paramref name="token"/> still owns it (compare-and-delete), never otherwise, and <paramref name="member"/> (the
     /// cache key) is published on <paramref name="channel"/>, which invalidates near copies and wakes cold-miss waiters
-    /// on every process. Reply: a <see cref="RedisStoreReply"/>. A staging <c>SET</c> Redis refuses (OOM) is thrown. A
-    /// clear (the record <paramref name="clear"/>, appended to the keys on one node, and the host's copy
-    /// <paramref name="hardUs"/>, <paramref name="softUs"/>) at or after <paramref name="since"/> refuses the store as
-    /// revoked, as an eviction does.
+    /// on every process. Reply: a <see cref="RedisStoreReply"/>. A clear (the record <paramref name="clear"/>, appended to
+    /// the keys on one node, and the host's copy <paramref name="hardUs"/>, <paramref name="softUs"/>) at or after
+    /// <paramref name="since"/> refuses the store as revoked, as an eviction does.
     /// </remarks>
     /// <remarks>
-    /// A touch (<paramref name="touch"/> set): the regenerated page is the same as the stored one, so nothing is staged
-    /// and, after the same fence, when the live entry's hash is <see cref="TouchArguments.Hash"/>, only the header's
-    /// times, generation and render time (<see cref="RedisWire.RenderTimeOffset"/>) are written, never page bytes (a
-    /// compressed page included), the tags' memberships renewed, and a <see cref="RedisWire.TouchedMark"/> notice
-    /// published, which moves near copies on to the new times instead of dropping them. Otherwise nothing is written and
-    /// the claim is kept: the reply's <see cref="RedisWire.StoreField.Touch"/> says
-    /// <see cref="RedisWire.TouchResult.Changed"/>, and the page follows in a store.
+    /// A touch (<paramref name="touch"/> set): the regenerated page is the same as the one its claim was won on, so
+    /// <paramref name="value"/> is not sent (the page argument is empty) and, after the same fence, when the live entry's
+    /// hash is <see cref="TouchArguments.Hash"/>, only the header's times, generation and render time
+    /// (<see cref="RedisWire.RenderTimeOffset"/>) are written, never page bytes (a compressed page included), the tags'
+    /// memberships renewed, and a <see cref="RedisWire.ChannelMark.Touched"/> notice published, which moves near
+    /// copies on to the new times instead of dropping them. Otherwise nothing is written and the claim is kept: the
+    /// reply's <see cref="RedisWire.StoreField.Touch"/> says <see cref="RedisWire.TouchResult.Changed"/>, and the page
+    /// follows in a store.
     /// </remarks>
-    public static async Task<RedisResult> SetAsync(
+    public static Task<RedisResult> SetAsync(
         IDatabase db, RedisKey[] keys, byte[] value, long freshMs, long graceMs, long failSafeMs, RedisValue token, RedisValue claimGen,
         long since, int decided, RedisValue channel, RedisValue member, long eagerMs, long tagLifeMs, RedisValue marker, long horizonMs,
         RedisKey? clear = null, long hardUs = 0, long softUs = 0, TouchArguments? touch = null)
-    {
-        // KEYS: the entry, its claim, the staged value (none staged for a touch), the tags, then the clear record on one node.
-        var scriptKeys = new RedisKey[keys.Length + (clear is null ? 1 : 2)];
-        scriptKeys[0] = keys[0];
-        scriptKeys[1] = keys[1];
-        scriptKeys[2] = StagedKey(keys[0]);
-        Array.Copy(keys, 2, scriptKeys, 3, keys.Length - 2);
-        if (clear is { } record)
-        {
-            scriptKeys[^1] = record;
-        }
-
-        if (touch is not null)
-        {
-            return await StoreStagedAsync(
-                db, scriptKeys, 0, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs,
-                0, clear is not null, hardUs, softUs, touch).ConfigureAwait(false);
-        }
-
-        var staging = db.StringSetAsync(scriptKeys[2], value, StagedLife);
-        var storing = StoreStagedAsync(
-            db, scriptKeys, value.Length, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs,
-            value[RedisWire.CodecOffset], clear is not null, hardUs, softUs);
-
-        // Both awaited, so neither fails unobserved; a refused staging (OOM) is the one thrown.
-        try
-        {
-            await staging.ConfigureAwait(false);
-        }
-        catch
-        {
-            _ = storing.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-            throw;
-        }
-
-        return await storing.ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// The store script alone, on a value staged under <c>keys[2]</c> (<paramref name="length"/> bytes, header room
-    /// included, its page encoded with <paramref name="codec"/>); with <paramref name="clearRecord"/>, the last key is
-    /// the clear record; the other keys and arguments as for <see cref="SetAsync"/>.
-    /// </summary>
-    internal static Task<RedisResult> StoreStagedAsync(
-        IDatabase db, RedisKey[] keys, long length, long freshMs, long graceMs, long failSafeMs, RedisValue token, RedisValue claimGen,
-        long since, int decided, RedisValue channel, RedisValue member, long eagerMs, long tagLifeMs, RedisValue marker, long horizonMs,
-        byte codec = 0, bool clearRecord = false, long hardUs = 0, long softUs = 0, TouchArguments? touch = null)
         => db.ScriptEvaluateAsync(
             SetScript,
-            keys,
-            [length, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs, hardUs, softUs, clearRecord ? 1 : 0, (int)codec,
-                touch is { } t ? t.Hash : RedisValue.EmptyString, touch is { } r ? r.RenderTime : RedisValue.EmptyString]);
+            clear is { } record ? [.. keys, record] : keys,
+            touch is { } t
+                ? [RedisValue.EmptyString, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs, hardUs, softUs, clear is null ? 0 : 1,
+                    t.Hash, t.RenderTime]
+                : [value, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs, hardUs, softUs, clear is null ? 0 : 1]);
 
     /// <summary>
     /// A touch's arguments: the page's hash and the new render's time (UTC ticks), each 8 bytes big-endian, as the
@@ -243,24 +191,15 @@ internal static class RedisScripts
     /// </summary>
     internal readonly record struct TouchArguments(byte[] Hash, byte[] RenderTime);
 
-    // Long enough for the script sent right behind the staging SET; a staged value the script never reached (the
-    // connection lost in between) is gone after it.
-    private static readonly TimeSpan StagedLife = TimeSpan.FromSeconds(60);
-
-    // In the entry's hash slot (it extends the entry's key), one per store, so that concurrent stores never share one.
-    private static RedisKey StagedKey(RedisKey entry) => entry.Append(":s" + Random.Shared.NextInt64().ToString("x", System.Globalization.CultureInfo.InvariantCulture));
-
     private static readonly string SetScript = RedisWire.LuaPrelude + TagMembership + ClearStamps + """
         local now, nowus = nowms()
         local holder = redis.pcall('GET', KEYS[2])
         local claimed = ARGV[5] ~= ''
         local mine = claimed and holder == ARGV[5]
-        local unstaged = 0
         local function refuse(outcome)
           if mine then redis.call('DEL', KEYS[2]) end
-          redis.call('DEL', KEYS[3])
           redis.call('PUBLISH', ARGV[9], ARGV[10])
-          return storereply{outcome = outcome, now = now, unstaged = unstaged}
+          return storereply{outcome = outcome, now = now}
         end
         if type(holder) == 'table' then return refuse(S_REFUSED) end
         if tonumber(ARGV[8]) ~= 0 then return refuse(tonumber(ARGV[8])) end
@@ -273,12 +212,12 @@ internal static class RedisScripts
         local cleared = math.max(hard, soft)
         if cleared > 0 and ((claimed and since == 0) or (since > 0 and since * 1000 <= cleared)) then return refuse(S_REVOKED) end
         local horizon = tonumber(ARGV[14])
-        for i = 4, ntags do
+        for i = 3, ntags do
           local evicted = redis.pcall('ZSCORE', KEYS[i], ARGV[13])
           if type(evicted) == 'table' then return refuse(S_REFUSED) end
           if since > 0 and evicted and tonumber(evicted) - horizon >= since then return refuse(S_REVOKED) end
         end
-        if ntags > 3 and since > 0 and since < now - horizon then return refuse(S_REVOKED) end
+        if ntags > 2 and since > 0 and since < now - horizon then return refuse(S_REVOKED) end
         if claimed and holder and mark ~= RELEASED and mark ~= REVOKED and not mine then return refuse(S_TAKEN_OVER) end
         local old = header(KEYS[1])
         local oldgen = 0
@@ -291,35 +230,30 @@ internal static class RedisScripts
         local eager = tonumber(ARGV[11])
         if eager > 0 then eager = now + eager end
         local latest = now + fresh + grace + tonumber(ARGV[4])
-        if ARGV[19] ~= '' then
-          if not old or u64(old, OFF_EXPIRES) <= now or string.sub(old, OFF_HASH + 1, OFF_HASH + 8) ~= ARGV[19] then
+        if ARGV[18] then
+          if not old or u64(old, OFF_EXPIRES) <= now or string.sub(old, OFF_HASH + 1, OFF_HASH + 8) ~= ARGV[18] then
             return storereply{outcome = S_STORED, now = now, touch = T_CHANGED}
           end
           redis.call('SETRANGE', KEYS[1], OFF_STALE, pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
             .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8))
-          redis.call('SETRANGE', KEYS[1], OFF_RENDER, ARGV[20])
+          redis.call('SETRANGE', KEYS[1], OFF_RENDER, ARGV[19])
           redis.call('PEXPIRE', KEYS[1], latest - now)
           local life = tonumber(ARGV[12])
-          for i = 4, ntags do addmember(KEYS[i], ARGV[10], now, life) end
+          for i = 3, ntags do addmember(KEYS[i], ARGV[10], now, life) end
           if mine then redis.call('DEL', KEYS[2]) end
           local keep = now + fresh
           if eager > 0 and eager < keep then keep = eager end
           redis.call('PUBLISH', ARGV[9], string.char(TOUCHED_MARK) .. pn(keep, 8) .. pn(now + fresh + grace, 8) .. pn(latest, 8)
-            .. pn(grace, 4) .. ARGV[20] .. ARGV[10])
+            .. pn(grace, 4) .. ARGV[19] .. ARGV[10])
           return storereply{outcome = S_STORED, latestExpiry = latest, now = now, touch = T_TOUCHED}
         end
-        local length = tonumber(ARGV[1])
-        if redis.call('STRLEN', KEYS[3]) ~= length then
-          unstaged = 1
-          return refuse(S_REFUSED)
-        end
-        local head = MAGIC .. string.char(VERSION, tonumber(ARGV[18]), 0, 0) .. pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
-          .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8) .. pn(length - HEADER, 4)
-        redis.call('RENAME', KEYS[3], KEYS[1])
-        redis.call('PEXPIRE', KEYS[1], latest - now)
+        local value = ARGV[1]
+        local head = MAGIC .. string.char(VERSION, string.byte(value, OFF_CODEC + 1), 0, 0) .. pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
+          .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8) .. pn(#value - HEADER, 4)
+        redis.call('SET', KEYS[1], value, 'PX', latest - now)
         redis.call('SETRANGE', KEYS[1], 0, head)
         local life = tonumber(ARGV[12])
-        for i = 4, ntags do addmember(KEYS[i], ARGV[10], now, life) end
+        for i = 3, ntags do addmember(KEYS[i], ARGV[10], now, life) end
         if mine then redis.call('DEL', KEYS[2]) end
         redis.call('PUBLISH', ARGV[9], ARGV[10])
         return storereply{outcome = S_STORED, latestExpiry = latest, now = now}

@@ -18,7 +18,4 @@ internal readonly struct RedisStoreReply(RedisResult result)
 
     /// <summary>What a touch did; 0 for a store.</summary>
     public TouchResult Touch => _fields.Length > (int)StoreField.Touch ? (TouchResult)(int)_fields[(int)StoreField.Touch] : 0;
-
-    /// <summary>With <see cref="StoreOutcome.Refused"/>: the staged page was gone, not a foreign key.</summary>
-    public bool Unstaged => _fields.Length > (int)StoreField.Unstaged && (int)_fields[(int)StoreField.Unstaged] == 1;
 }

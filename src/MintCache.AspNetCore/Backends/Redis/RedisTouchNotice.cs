@@ -9,7 +9,7 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// new render time to stamp on a near copy of the page, so that copies stay in service instead of being dropped.
 /// </summary>
 /// <remarks>
-/// Published by the store script as <see cref="RedisWire.TouchedMark"/>, then big-endian: keep-until (8, ms: stale-at or
+/// Published by the store script as <see cref="RedisWire.ChannelMark.Touched"/>, then big-endian: keep-until (8, ms: stale-at or
 /// eager-at, whichever comes first), expires-at (8), fail-safe-until (8), grace (4, ms), the render time (8, the ticks
 /// of the middleware's Created, as the header holds it), then the cache key in UTF-8.
 /// </remarks>
@@ -42,7 +42,7 @@ internal sealed class RedisTouchNotice
     public long RenderTicks { get; }
 
     /// <summary>Whether a message is a touch notice at all (a cache key never starts with the mark).</summary>
-    public static bool IsNotice(ReadOnlySpan<byte> message) => message.Length > 0 && message[0] == RedisWire.TouchedMark;
+    public static bool IsNotice(ReadOnlySpan<byte> message) => message.Length > 0 && message[0] == RedisWire.ChannelMark.Touched;
 
     public static bool TryParse(ReadOnlySpan<byte> message, out RedisTouchNotice notice)
     {

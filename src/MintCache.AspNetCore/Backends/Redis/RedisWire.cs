@@ -112,11 +112,8 @@ internal static class RedisWire
         LatestExpiry,
         Now,
 
-        /// <summary>With a touch (a page sent as its hash alone): a <see cref="TouchResult"/>; 0 for a store.</summary>
+        /// <summary>Last: with a touch (a page sent as its hash alone), a <see cref="TouchResult"/>; absent for a store.</summary>
         Touch,
-
-        /// <summary>Last: 1 in a refusal when the staged page was not there as sent (evicted under memory pressure).</summary>
-        Unstaged,
     }
 
     /// <summary>What the store script did with a touch: the times of an unchanged page, or nothing (the page is needed).</summary>
@@ -129,9 +126,24 @@ internal static class RedisWire
         Changed = 2,
     }
 
-    /// <summary>First character of a notification that an entry's times moved, its page unchanged (see <see cref="RedisTouchNotice"/>).</summary>
-    /// <remarks>Not U+0002, which starts a clear's message (<see cref="RedisClearStamps.MessagePrefix"/>), nor U+0001, an echo's.</remarks>
-    public const char TouchedMark = '\u0003';
+    /// <summary>
+    /// The first character of every message on the change channel that is not a cache key (a store's, or empty for a
+    /// tag eviction): one registry, so that no two kinds share one. No cache key starts with a control character.
+    /// </summary>
+    internal static class ChannelMark
+    {
+        /// <summary>A process's own echo, which proves its subscription delivers.</summary>
+        public const char Echo = '\u0001';
+
+        /// <summary>A clear's stamps (<see cref="RedisClearStamps.MessagePrefix"/>).</summary>
+        public const char Clear = '\u0002';
+
+        /// <summary>An entry's times moved, its page unchanged (<see cref="RedisTouchNotice"/>).</summary>
+        public const char Touched = '\u0003';
+
+        /// <summary>Every mark by name, for the contract test.</summary>
+        internal static IEnumerable<(string Name, char Mark)> All() => [(nameof(Echo), Echo), (nameof(Clear), Clear), (nameof(Touched), Touched)];
+    }
 
     /// <summary>
     /// The Lua prelude of every script: the constants above, then the shared helpers. <c>u64</c>/<c>u32</c> read and
@@ -163,7 +175,7 @@ internal static class RedisWire
         Text("MAGIC", Magic);
         Text("RELEASED", ReleasedMark.ToString());
         Text("REVOKED", RevokedMark.ToString());
-        Constant("TOUCHED_MARK", TouchedMark);
+        Constant("TOUCHED_MARK", ChannelMark.Touched);
         foreach (var (name, value) in LuaCodes())
         {
             Constant(name, value);
