@@ -193,10 +193,41 @@ public sealed class RedisWireTests(RedisServerFixture redis)
         Assert.Equal(638_000_000_000_000_000, lookup.RenderTime);
     }
 
-    private Task<RedisResult> SetAsync(RedisKeys keys, string key, byte[] value, long freshMs, RedisScripts.TouchArguments? touch = null)
+    [Fact]
+    public async Task ChannelMarks_AreDistinct_AndEachMessageKindStartsWithItsOwn()
+    {
+        var marks = ChannelMark.All().ToArray();
+        Assert.Equal(marks.Length, marks.Select(m => m.Mark).Distinct().Count());
+        Assert.All(marks, m => Assert.True(char.IsControl(m.Mark), $"{m.Name}: a cache key may start with it"));
+        Assert.Equal(ChannelMark.Clear, RedisClearStamps.MessagePrefix[0]);
+
+        // The notice the store script publishes for a touch starts with the touch's mark, and reads back as a touch.
+        var keys = new RedisKeys(RedisStoreHarness.UniquePrefix());
+        byte[] hash = [1, 2, 3, 4, 5, 6, 7, 8];
+        var value = new byte[HeaderSize].Concat("page"u8.ToArray()).ToArray();
+        hash.CopyTo(value, PageHashOffset);
+        Assert.Equal(StoreOutcome.Stored, new RedisStoreReply(await SetAsync(keys, "k", value, freshMs: 10_000)).Outcome);
+        var channel = RedisChannel.Literal(keys.Entry("marks").ToString());
+        var queue = await redis.Multiplexer.GetSubscriber().SubscribeAsync(channel);
+        try
+        {
+            var touched = new RedisStoreReply(await SetAsync(keys, "k", value, freshMs: 10_000, touch: new(hash, new byte[8]), channel: channel.ToString()));
+            Assert.Equal(TouchResult.Touched, touched.Touch);
+            var message = (byte[])(await queue.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10))).Message!;
+            Assert.Equal((byte)ChannelMark.Touched, message[0]);
+            Assert.True(RedisTouchNotice.TryParse(message, out var notice));
+            Assert.Equal("k", notice.Key);
+        }
+        finally
+        {
+            await queue.UnsubscribeAsync();
+        }
+    }
+
+    private Task<RedisResult> SetAsync(RedisKeys keys, string key, byte[] value, long freshMs, RedisScripts.TouchArguments? touch = null, string? channel = null)
         => RedisScripts.SetAsync(
             redis.Database, [keys.Entry(key), keys.Claim(key)], value, freshMs, 60_000, 0, RedisValue.EmptyString, RedisValue.EmptyString,
-            0, 0, Channel, key, 0, freshMs + 61_000, Marker, 600_000, touch: touch);
+            0, 0, channel is null ? Channel : (RedisValue)channel, key, 0, freshMs + 61_000, Marker, 600_000, touch: touch);
 
     private async Task<RedisLookupReply> LookupAsync(RedisKeys keys, string key, long token)
         => new(await RedisScripts.LookupAsync(redis.Database, keys.Entry(key), keys.Claim(key), token, Lease, Hold));
