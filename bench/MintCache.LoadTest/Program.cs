@@ -175,7 +175,7 @@ if (options.Scenarios.Contains('g'))
         }
     }
 
-    await PublishAsync("unchanged-refresh-load.md", Refreshes.Report(options, $"Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", results));
+    await PublishAsync("unchanged-refresh.md", Refreshes.Report(options, $"Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", results));
 }
 
 // loadtest.md holds scenarios a and b: a run of only c, d or e leaves it as it is.

@@ -153,6 +153,8 @@ internal static class Refreshes
                 $"| {result.Store}{(result.CompressionOff ? " (compression off)" : "")} | {(result.Changing ? "changed" : "unchanged")} | {result.Regenerations} | {result.BytesPerRegeneration:0} | {result.BytesPerRegeneration / PageSize:0.0%} | {Ratio(result.BytesPerRegeneration, baseline?.BytesPerRegeneration)} | {result.StoredValueBytes} | {result.RedisMicrosecondsPerRegeneration:0.0} | {Ratio(result.RedisMicrosecondsPerRegeneration, baseline?.RedisMicrosecondsPerRegeneration)} | {result.CpuMicrosecondsPerRegeneration:0.0} | {Ratio(result.CpuMicrosecondsPerRegeneration, baseline?.CpuMicrosecondsPerRegeneration)} | {top} |"));
         }
 
+        text.AppendLine();
+        text.AppendLine(CultureInfo.InvariantCulture, $"What an unchanged regeneration writes into the stored value, by construction (src/MintCache.AspNetCore/Backends/Redis/RedisScripts.cs, the store script's touch): the header's times and generation (44 bytes from offset 8) and the render time (8 bytes at offset 64), 52 bytes, never page bytes, whatever the codec: {52.0 / PageSize:0.0%} of an {PageSize:N0}-byte page. Its page argument is empty; the bytes received above are the commands themselves (the lookup that finds the page stale and the store script with its keys and arguments).");
         return text.ToString();
 
         static string Ratio(double value, double? baseline)
