@@ -106,6 +106,20 @@ internal static class BenchServer
                 p.Grace(TimeSpan.FromSeconds(10));
             }
         });
+        // (g) Refreshes: 8 KiB of realistic HTML per id, rendered the same on every refresh (/same/{id}) or with a
+        // render counter written into it (/changing/{id}, the same size), cached 1 s (MintCache: grace 30 s).
+        app.MapGet("/same/{id:int}", (int id) =>
+        {
+            Interlocked.Increment(ref stats.RefreshRenders);
+            return Results.Bytes(HtmlPage.Create(id, 8192), "text/html");
+        }).CacheOutput(p => RefreshPolicy(p, isMint));
+        app.MapGet("/changing/{id:int}", (int id) =>
+        {
+            var render = Interlocked.Increment(ref stats.RefreshRenders);
+            var body = HtmlPage.Create(id, 8192).ToArray();
+            System.Text.Encoding.ASCII.GetBytes(render.ToString("D12", CultureInfo.InvariantCulture)).CopyTo(body.AsSpan(body.Length / 2));
+            return Results.Bytes(body, "text/html");
+        }).CacheOutput(p => RefreshPolicy(p, isMint));
         using var meters = new MeterTally();
         app.MapGet("/bench/ready", () => Results.Text(instance));
         app.MapPost("/bench/meters/reset", () => meters.Reset());
@@ -113,6 +127,15 @@ internal static class BenchServer
         app.MapGet("/bench/stats", (ServerStats s) => Results.Json(s.Snapshot(instance), ServerStatsJson.Default.StatsSnapshot));
 
         await app.RunAsync();
+    }
+
+    private static void RefreshPolicy(OutputCachePolicyBuilder policy, bool isMint)
+    {
+        policy.Expire(TimeSpan.FromSeconds(1));
+        if (isMint)
+        {
+            policy.Grace(TimeSpan.FromSeconds(30));
+        }
     }
 }
 
@@ -124,13 +147,14 @@ internal sealed class ServerStats
     public long SlowRequests;
     public long OlderThanFresh;
     public long ItemRenders;
+    public long RefreshRenders;
 #pragma warning restore CA1051
 
     public ConcurrentQueue<Span> Executions { get; } = new();
 
     public ConcurrentQueue<Span> Held { get; } = new();
 
-    public StatsSnapshot Snapshot(string instance) => new(instance, [.. Executions], [.. Held], Interlocked.Read(ref Lookups), Interlocked.Read(ref SlowRequests), Interlocked.Read(ref OlderThanFresh), Interlocked.Read(ref ItemRenders));
+    public StatsSnapshot Snapshot(string instance) => new(instance, [.. Executions], [.. Held], Interlocked.Read(ref Lookups), Interlocked.Read(ref SlowRequests), Interlocked.Read(ref OlderThanFresh), Interlocked.Read(ref ItemRenders), Interlocked.Read(ref RefreshRenders));
 }
 
 internal readonly record struct Span(long Start, long End);
@@ -153,7 +177,7 @@ internal sealed class ItemTagPolicy : IOutputCachePolicy
     public ValueTask ServeResponseAsync(OutputCacheContext context, CancellationToken cancellation) => ValueTask.CompletedTask;
 }
 
-internal sealed record StatsSnapshot(string Instance, Span[] Executions, Span[] Held, long Lookups, long SlowRequests, long OlderThanFresh, long ItemRenders);
+internal sealed record StatsSnapshot(string Instance, Span[] Executions, Span[] Held, long Lookups, long SlowRequests, long OlderThanFresh, long ItemRenders, long RefreshRenders);
 
 [System.Text.Json.Serialization.JsonSerializable(typeof(StatsSnapshot))]
 internal sealed partial class ServerStatsJson : System.Text.Json.Serialization.JsonSerializerContext;

@@ -159,6 +159,25 @@ if (options.Scenarios.Contains('f'))
     await PublishAsync("longtail.md", LongTail.Report(options, $"Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", results));
 }
 
+if (options.Scenarios.Contains('g'))
+{
+    // (g) Regenerations of unchanged and changed pages: the built-in Redis store, then MintCache with compression on
+    // (its default) and off, two instances on a dedicated redis-server each run.
+    var results = new List<RefreshResult>();
+    foreach (var changing in new[] { false, true })
+    {
+        foreach (var (store, compressionOff) in new[] { (StoreKind.BuiltInRedis, false), (StoreKind.MintRedisBackground, false), (StoreKind.MintRedisBackground, true) })
+        {
+            Console.WriteLine($"[load] (g) {(changing ? "changed" : "unchanged")} pages, {store}{(compressionOff ? " (compression off)" : "")} x2 ...");
+            var result = await Refreshes.RunAsync(store, changing, compressionOff, options.Settings);
+            results.Add(result);
+            Console.WriteLine($"[load]     {result.Regenerations} regenerations, {result.BytesPerRegeneration:0} B received and {result.RedisMicrosecondsPerRegeneration:0.0} µs of Redis per regeneration");
+        }
+    }
+
+    await PublishAsync("unchanged-refresh.md", Refreshes.Report(options, $"Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", results));
+}
+
 // loadtest.md holds scenarios a and b: a run of only c, d or e leaves it as it is.
 if (options.Scenarios.Contains('a') || options.Scenarios.Contains('b'))
 {

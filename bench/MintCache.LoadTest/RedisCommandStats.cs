@@ -84,6 +84,36 @@ internal sealed class RedisCommandStats : IAsyncDisposable
         return count;
     }
 
+    /// <summary>What every client has sent the server since it started (<c>total_net_input_bytes</c>), in bytes.</summary>
+    public async Task<long> NetInputBytesAsync()
+    {
+        foreach (var group in await Server.InfoAsync("stats"))
+        {
+            foreach (var (name, value) in group)
+            {
+                if (name == "total_net_input_bytes")
+                {
+                    return long.Parse(value, CultureInfo.InvariantCulture);
+                }
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>The largest value among the keys that match <paramref name="pattern"/> (<c>STRLEN</c>), in bytes.</summary>
+    public async Task<long> LargestValueAsync(string pattern)
+    {
+        long largest = 0;
+        var db = _multiplexer.GetDatabase();
+        await foreach (var key in Server.KeysAsync(pattern: pattern, pageSize: 1000))
+        {
+            largest = Math.Max(largest, await db.StringLengthAsync(key));
+        }
+
+        return largest;
+    }
+
     /// <summary>The server's <c>used_memory</c>, in bytes.</summary>
     public async Task<long> UsedMemoryAsync()
     {

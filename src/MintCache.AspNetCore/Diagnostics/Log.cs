@@ -298,6 +298,14 @@ internal static partial class Log
         EventName = "RedisMemoryPolicyUnknown")]
     public static partial void RedisMemoryPolicyUnknown(ILogger logger, Exception exception);
 
+    // 170 and up: unchanged pages.
+    internal const int IdPageUnchanged = 170;
+
+    [LoggerMessage(IdPageUnchanged, LogLevel.Debug,
+        "A regenerated page was the same as the stored one: only its times moved on the {Backend} backend.",
+        EventName = "PageUnchanged")]
+    public static partial void PageUnchanged(ILogger logger, string backend);
+
     // 200-209: compressed pages in Redis.
     internal const int IdRedisPageNotDecoded = 200;
 

@@ -13,7 +13,11 @@ namespace MintCache.AspNetCore.Store;
 /// When the backend granted the claim, on the backend's own clock (the Redis server's milliseconds): a tag eviction
 /// at or after it revokes the claim, so the page regenerated under it is never stored as fresh.
 /// </param>
-internal readonly record struct ClaimTicket(long Token, long Generation, long ClaimedAt = 0)
+/// <param name="PageHash">
+/// The <see cref="Entries.PageFingerprint"/> hash of the page the claim was won on (0 when none or unknown): a page
+/// regenerated under the claim with the same hash is the same response, and only the entry's times move.
+/// </param>
+internal readonly record struct ClaimTicket(long Token, long Generation, long ClaimedAt = 0, ulong PageHash = 0)
 {
     /// <summary>A fresh owner token: random, never zero (zero means "no claim" in the backends).</summary>
     public static long NewToken() => Random.Shared.NextInt64(1, long.MaxValue);

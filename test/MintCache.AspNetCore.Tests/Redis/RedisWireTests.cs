@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Text;
 using MintCache.AspNetCore.Backends.Redis;
 using MintCache.AspNetCore.Entries;
@@ -27,7 +28,7 @@ public sealed class RedisWireTests(RedisServerFixture redis) : IClassFixture<Red
         {
             ("OFF_VERSION", VersionOffset), ("OFF_CODEC", CodecOffset), ("OFF_STALE", StaleAtOffset), ("OFF_EXPIRES", ExpiresAtOffset), ("OFF_GEN", GenerationOffset),
             ("OFF_FAILSAFE", FailSafeUntilOffset), ("OFF_GRACE", GraceOffset), ("OFF_EAGER", EagerAtOffset), ("OFF_LENGTH", PageLengthOffset),
-            ("HEADER", HeaderSize), ("VERSION", RedisWire.Version),
+            ("OFF_HASH", PageHashOffset), ("OFF_RENDER", RenderTimeOffset), ("TOUCHED_MARK", ChannelMark.Touched), ("HEADER", HeaderSize), ("VERSION", RedisWire.Version),
         };
         var all = codes.Concat(offsets).ToArray();
         var script = LuaPrelude + "return {" + string.Join(", ", all.Select(c => c.Name)) + "}";
@@ -42,7 +43,7 @@ public sealed class RedisWireTests(RedisServerFixture redis) : IClassFixture<Red
 
         // Every member of every enum the scripts answer with has its Lua constant.
         var expected = Enum.GetValues<LookupCode>().Length + Enum.GetValues<MissKind>().Length + Enum.GetValues<EntryRejectReason>().Length
-            + Enum.GetValues<StoreOutcome>().Length + Enum.GetValues<ClaimRenewal>().Length;
+            + Enum.GetValues<StoreOutcome>().Length + Enum.GetValues<ClaimRenewal>().Length + Enum.GetValues<TouchResult>().Length;
         Assert.Equal(expected, codes.Length);
         Assert.Equal(codes.Length, codes.Select(c => c.Name).Distinct().Count());
         Assert.Equal((int)EntryState.Missing, (int)LookupCode.Missing);
@@ -155,6 +156,77 @@ public sealed class RedisWireTests(RedisServerFixture redis) : IClassFixture<Red
         Assert.Equal(5_001, msToExpiry);
         Assert.Equal(5_000, graceMs);
     }
+
+    [Fact]
+    public async Task TouchScript_WritesHeaderFieldsOnly_CodecAndPageBytesKept_RenderTimeAnswered()
+    {
+        var keys = new RedisKeys(RedisStoreHarness.UniquePrefix());
+        byte[] hash = [1, 2, 3, 4, 5, 6, 7, 8];
+        var value = new byte[HeaderSize].Concat("\u0000\u0001compressed bytes"u8.ToArray()).ToArray();
+        value[CodecOffset] = 1;
+        hash.CopyTo(value, PageHashOffset);
+        Assert.Equal(StoreOutcome.Stored, new RedisStoreReply(await SetAsync(keys, "k", value, freshMs: 10_000)).Outcome);
+        var before = (byte[])(await redis.Database.StringGetAsync(keys.Entry("k")))!;
+
+        // Another hash: nothing written, the page is needed.
+        var changed = new RedisStoreReply(await SetAsync(keys, "k", value, freshMs: 20_000, touch: new([8, 7, 6, 5, 4, 3, 2, 1], [0, 0, 0, 0, 0, 0, 0, 9])));
+        Assert.Equal(TouchResult.Changed, changed.Touch);
+        Assert.Equal(before, (byte[])(await redis.Database.StringGetAsync(keys.Entry("k")))!);
+
+        var renderTime = new byte[8];
+        BinaryPrimitives.WriteInt64BigEndian(renderTime, 638_000_000_000_000_000);
+        var touched = new RedisStoreReply(await SetAsync(keys, "k", value, freshMs: 20_000, touch: new(hash, renderTime)));
+        Assert.Equal(TouchResult.Touched, touched.Touch);
+        var after = (byte[])(await redis.Database.StringGetAsync(keys.Entry("k")))!;
+        Assert.Equal(before.AsSpan(0, CodecOffset + 1).ToArray(), after.AsSpan(0, CodecOffset + 1).ToArray());
+        Assert.Equal(before.AsSpan(PageLengthOffset, RenderTimeOffset - PageLengthOffset).ToArray(), after.AsSpan(PageLengthOffset, RenderTimeOffset - PageLengthOffset).ToArray());
+        Assert.Equal(renderTime, after.AsSpan(RenderTimeOffset, 8).ToArray());
+        Assert.Equal(before.AsSpan(HeaderSize).ToArray(), after.AsSpan(HeaderSize).ToArray());
+        RedisEntryFormat.TryReadHeader(before, out var staleBefore, out _, out var genBefore);
+        RedisEntryFormat.TryReadHeader(after, out var staleAfter, out _, out var genAfter);
+        Assert.True(staleAfter > staleBefore && genAfter > genBefore, "the touch moved the times and the generation");
+
+        var lookup = await LookupAsync(keys, "k", token: 7);
+        Assert.Equal(LookupCode.Fresh, lookup.Code);
+        Assert.Equal(1, lookup.Codec);
+        Assert.Equal(638_000_000_000_000_000, lookup.RenderTime);
+    }
+
+    [Fact]
+    public async Task ChannelMarks_AreDistinct_AndEachMessageKindStartsWithItsOwn()
+    {
+        var marks = ChannelMark.All().ToArray();
+        Assert.Equal(marks.Length, marks.Select(m => m.Mark).Distinct().Count());
+        Assert.All(marks, m => Assert.True(char.IsControl(m.Mark), $"{m.Name}: a cache key may start with it"));
+        Assert.Equal(ChannelMark.Clear, RedisClearStamps.MessagePrefix[0]);
+
+        // The notice the store script publishes for a touch starts with the touch's mark, and reads back as a touch.
+        var keys = new RedisKeys(RedisStoreHarness.UniquePrefix());
+        byte[] hash = [1, 2, 3, 4, 5, 6, 7, 8];
+        var value = new byte[HeaderSize].Concat("page"u8.ToArray()).ToArray();
+        hash.CopyTo(value, PageHashOffset);
+        Assert.Equal(StoreOutcome.Stored, new RedisStoreReply(await SetAsync(keys, "k", value, freshMs: 10_000)).Outcome);
+        var channel = RedisChannel.Literal(keys.Entry("marks").ToString());
+        var queue = await redis.Multiplexer.GetSubscriber().SubscribeAsync(channel);
+        try
+        {
+            var touched = new RedisStoreReply(await SetAsync(keys, "k", value, freshMs: 10_000, touch: new(hash, new byte[8]), channel: channel.ToString()));
+            Assert.Equal(TouchResult.Touched, touched.Touch);
+            var message = (byte[])(await queue.ReadAsync().AsTask().WaitAsync(TimeSpan.FromSeconds(10))).Message!;
+            Assert.Equal((byte)ChannelMark.Touched, message[0]);
+            Assert.True(RedisTouchNotice.TryParse(message, out var notice));
+            Assert.Equal("k", notice.Key);
+        }
+        finally
+        {
+            await queue.UnsubscribeAsync();
+        }
+    }
+
+    private Task<RedisResult> SetAsync(RedisKeys keys, string key, byte[] value, long freshMs, RedisScripts.TouchArguments? touch = null, string? channel = null)
+        => RedisScripts.SetAsync(
+            redis.Database, [keys.Entry(key), keys.Claim(key)], value, freshMs, 60_000, 0, RedisValue.EmptyString, RedisValue.EmptyString,
+            0, 0, channel is null ? Channel : (RedisValue)channel, key, 0, freshMs + 61_000, Marker, 600_000, touch: touch);
 
     private async Task<RedisLookupReply> LookupAsync(RedisKeys keys, string key, long token)
         => new(await RedisScripts.LookupAsync(redis.Database, keys.Entry(key), keys.Claim(key), token, Lease, Hold));

@@ -184,7 +184,14 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
             var expiresAt = staleAt + lifetime.Grace.Ticks;
             var created = new MemoryEntry(
                 key, page, tags, Interlocked.Increment(ref _lastGeneration), staleAt, expiresAt, lifetime.Grace.Ticks, expiresAt + lifetime.FailSafe.Ticks,
-                lifetime.EagerAfter > TimeSpan.Zero ? now + lifetime.EagerAfter.Ticks : 0);
+                lifetime.EagerAfter > TimeSpan.Zero ? now + lifetime.EagerAfter.Ticks : 0)
+            {
+                PageHash = PageFingerprint.HashOf(page),
+            };
+            if (created.PageHash != PageFingerprint.None && current?.PageHash == created.PageHash)
+            {
+                Log.PageUnchanged(_logger, Name);
+            }
 
             if (created.Size > _sizeLimit)
             {

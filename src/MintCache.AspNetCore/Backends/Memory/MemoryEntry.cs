@@ -38,6 +38,12 @@ internal sealed class MemoryEntry
 
     public long Generation { get; }
 
+    /// <summary>
+    /// The page's <see cref="Entries.PageFingerprint"/> hash (0 unknown). In memory a refresh that renders the same page
+    /// stores it all the same (it is already here, and carries the new render time); the hash says it was unchanged.
+    /// </summary>
+    public ulong PageHash { get; init; }
+
     public long Size { get; }
 
     /// <summary>The grace the entry was stored with, in ticks: what a failed regeneration gives it again.</summary>

@@ -23,11 +23,12 @@ internal sealed partial class RedisBackend
     /// Runs the store script for <paramref name="value"/> (room for the header, then the page). Its fence starts at the
     /// claim's time or, without one, at the request's miss (invariant 8 holds for every store path).
     /// </summary>
-    private async ValueTask<StoreOutcome> StoreOnRedisAsync(string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
+    private async ValueTask<StoreOutcome> StoreOnRedisAsync(
+        string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, RedisScripts.TouchArguments? touch, CancellationToken cancellationToken)
     {
         try
         {
-            return await WriteOnRedisAsync(key, value, tags, lifetime, fence, cancellationToken).ConfigureAwait(false);
+            return await WriteOnRedisAsync(key, value, tags, lifetime, fence, touch, cancellationToken).ConfigureAwait(false);
         }
         catch (RedisServerException ex) when (IsOutOfMemory(ex))
         {
@@ -38,7 +39,8 @@ internal sealed partial class RedisBackend
         }
     }
 
-    private async Task<StoreOutcome> WriteOnRedisAsync(string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
+    private async Task<StoreOutcome> WriteOnRedisAsync(
+        string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, RedisScripts.TouchArguments? touch, CancellationToken cancellationToken)
     {
         var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
         var since = fence.Claim is { ClaimedAt: > 0 } claim ? claim.ClaimedAt : fence.MissedAt;
@@ -64,7 +66,7 @@ internal sealed partial class RedisBackend
 
         keys[0] = _keys.Entry(key);
         keys[1] = _keys.Claim(key);
-        var reply = await RedisScripts.SetAsync(
+        Task<RedisResult> Run(RedisScripts.TouchArguments? touching) => RedisScripts.SetAsync(
             db,
             keys,
             value,
@@ -83,8 +85,19 @@ internal sealed partial class RedisBackend
             EvictionMemoryMs,
             ClearRecordFor(db),
             _clears.Hard,
-            _clears.Soft).WaitAsync(cancellationToken).ConfigureAwait(false);
-        var outcome = new RedisStoreReply(reply).Outcome;
+            _clears.Soft,
+            touching);
+        if (touch is { } sameAsClaimed)
+        {
+            // The same page as the claimed one: its hash and render time go, not the page (RedisBackend.Touch.cs).
+            var touched = new RedisStoreReply(await Run(sameAsClaimed).WaitAsync(cancellationToken).ConfigureAwait(false));
+            if (touched.Touch != RedisWire.TouchResult.Changed)
+            {
+                return OnTouched(touched);
+            }
+        }
+
+        var outcome = new RedisStoreReply(await Run(null).WaitAsync(cancellationToken).ConfigureAwait(false)).Outcome;
         if (outcome == StoreOutcome.Refused)
         {
             Log.RedisStoreRefusedForeignKey(_logger);

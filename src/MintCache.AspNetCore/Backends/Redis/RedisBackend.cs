@@ -57,7 +57,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _fastReads = new RedisFastReads(_keys, timeProvider, options.Value.Redis.OperationTimeout, _clears);
         _near = options.Value.Redis.NearCache ? new RedisNearCache(options.Value.Redis.NearCacheSizeLimit) : null;
         _notifications = new RedisNotifications(
-            options.Value.Redis.KeyPrefix, _near, _availability, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, OnNotificationsLive, _clears, OnClearedElsewhere);
+            options.Value.Redis.KeyPrefix, _near, _availability, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, OnNotificationsLive, _clears, OnClearedElsewhere,
+            OnTouchNotice);
 
         // Connect now, in the background, rather than on the first lookup, subscribe to the farm's changes and check
         // the server's memory policy.
@@ -210,7 +211,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     {
         var reply = new RedisLookupReply(result);
         byte[]? page = null;
-        if (reply.Page is { } stored && RedisPageCodec.TryDecode(reply.Codec, stored, out page) is not RedisPageCodec.Failure.None and var failure)
+        if (reply.Page is { } stored && RedisPageCodec.TryDecode(reply.Codec, stored, out page, reply.RenderTime) is not RedisPageCodec.Failure.None and var failure)
         {
             return NotDecoded(key, reply, token, failure);
         }
@@ -222,13 +223,13 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                 _fastReads.SawFresh(key, entryKey, RedisFastReads.TicksAfter(sentAt, reply.MsToKeep));
                 KeepNear(key, fresh, mark, sentAt, reply.MsToKeep, reply.MsToExpiry, reply.MsToFailSafe, reply.GraceMs);
                 return reply.Claimed
-                    ? BackendLookup.FreshClaimed(fresh, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
+                    ? BackendLookup.FreshClaimed(fresh, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now, PageHash: PageFingerprint.HashOf(fresh)))
                     : BackendLookup.Fresh(fresh);
             case RedisWire.LookupCode.Stale:
                 // Kept as this process's last known copy, as the plain reads keep theirs: turning them off changes no answer.
                 KeepNearAsStale(key, page!, mark, sentAt, reply.MsToExpiry, reply.MsToFailSafe, reply.GraceMs);
                 return reply.Claimed
-                    ? BackendLookup.StaleClaimed(page!, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now))
+                    ? BackendLookup.StaleClaimed(page!, new ClaimTicket(token, reply.Generation, ClaimedAt: reply.Now, PageHash: PageFingerprint.HashOf(page)))
                     : BackendLookup.Stale(page!);
             case RedisWire.LookupCode.Rejected:
                 Log.EntryRejected(_logger, Name, reply.Reason);
@@ -265,17 +266,19 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
         // Room for the header first, which the store script writes in place: Redis copies the page once.
         var value = RedisPageCodec.Encode(page, _options.Redis.CompressionThreshold);
-        return SetOnRedisAsync(key, value, tags, lifetime, fence, cancellationToken);
+        var touch = TouchFor(page, value, fence);
+        return SetOnRedisAsync(key, value, tags, lifetime, fence, touch, cancellationToken);
     }
 
-    private async ValueTask<StoreOutcome> SetOnRedisAsync(string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, CancellationToken cancellationToken)
+    private async ValueTask<StoreOutcome> SetOnRedisAsync(
+        string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, RedisScripts.TouchArguments? touch, CancellationToken cancellationToken)
     {
         var call = BeginCall();
         try
         {
             var outcome = await _pipeline.ExecuteAsync(
-                static (state, ct) => state.Self.StoreOnRedisAsync(state.Key, state.Value, state.Tags, state.Lifetime, state.Fence, ct),
-                (Self: this, Key: key, Value: value, Tags: tags, Lifetime: lifetime, Fence: fence),
+                static (state, ct) => state.Self.StoreOnRedisAsync(state.Key, state.Value, state.Tags, state.Lifetime, state.Fence, state.Touch, ct),
+                (Self: this, Key: key, Value: value, Tags: tags, Lifetime: lifetime, Fence: fence, Touch: touch),
                 cancellationToken).ConfigureAwait(false);
             OnSuccess(call);
 

@@ -29,6 +29,9 @@ internal sealed class RedisChangeStamps(RedisNearCache? near)
         near?.Remove(key);
     }
 
+    /// <summary>A touch of one key (its page regenerated the same): counted, its near copy left to the caller to move on.</summary>
+    public void Touched(string key) => Interlocked.Increment(ref _stripes[Stripe(key)]);
+
     /// <summary>A change of anything (a tag eviction, a gap in the subscription): counted first, then the near cache cleared.</summary>
     public void Invalidate()
     {

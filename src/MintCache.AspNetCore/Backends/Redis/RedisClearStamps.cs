@@ -15,8 +15,8 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// </remarks>
 internal sealed class RedisClearStamps
 {
-    /// <summary>The start of a clear's message (then <c>hard:soft</c>): no cache key starts with U+0002.</summary>
-    public const string MessagePrefix = "\u0002clear:";
+    /// <summary>The start of a clear's message (then <c>hard:soft</c>).</summary>
+    public static readonly string MessagePrefix = RedisWire.ChannelMark.Clear + "clear:";
 
     private long _hard;
     private long _soft;

@@ -16,7 +16,7 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// <code>
 /// offset  size  field
 ///      0     4  magic "MINT" (a value without it was written by another program)
-///      4     1  format version, 2
+///      4     1  format version, 3
 ///      5     1  codec of the page (<see cref="RedisPageCodec"/>): 0 as it is, 1 Brotli
 ///      6     2  reserved, zero
 ///      8     8  stale-at (ms, server clock): before it the entry is fresh
@@ -26,7 +26,9 @@ namespace MintCache.AspNetCore.Backends.Redis;
 ///     40     4  grace (ms): what each failed regeneration gives the entry again, within fail-safe-until
 ///     44     8  eager-at (ms, server clock): from it a lookup of the fresh entry may refresh it early; 0 for never
 ///     52     4  page length n (a value shorter than the header + n was truncated)
-///     56     n  the page, encoded by its codec (a compressed page: its decoded length, u32, then the stream)
+///     56     8  page hash (<see cref="PageFingerprint"/>, 0 unknown): a refresh rendering the same hash only moves the times
+///     64     8  render time (UTC ticks, 0 none): set by such a refresh, patched into the decoded page's Created and Date
+///     72     n  the page, encoded by its codec (a compressed page: its decoded length, u32, then the stream)
 /// </code>
 /// <para>
 /// A value that fails any check is a <see cref="EntryRejectReason"/>: logged, answered as a miss, overwritten by the
@@ -43,7 +45,7 @@ internal static class RedisEntryFormat
     public static ReadOnlySpan<byte> Magic => "MINT"u8;
 
     /// <summary>
-    /// The page of a version-2 value that is fresh until after <paramref name="latestNowMs"/> and not due for an eager
+    /// The page of a current-version value that is fresh until after <paramref name="latestNowMs"/> and not due for an eager
     /// refresh by then, decoded; <see langword="false"/> for anything else (stale, due, another version, damaged),
     /// which the lookup script then decides. <paramref name="msToKeep"/>: how long it certainly stays so; the rest is the
     /// entry's life past its freshness, which a near copy keeps. A value of a generation at or below
@@ -53,7 +55,7 @@ internal static class RedisEntryFormat
     {
         page = null!;
         msToKeep = msToExpiry = msToFailSafe = graceMs = 0;
-        if (!IsIntactVersion2(value) || Cleared(value, clearedUpTo))
+        if (!IsIntact(value) || Cleared(value, clearedUpTo))
         {
             return false;
         }
@@ -81,7 +83,7 @@ internal static class RedisEntryFormat
     }
 
     /// <summary>
-    /// The page of a version-2 value that is certainly stale at <paramref name="earliestNowMs"/> and certainly not
+    /// The page of a current-version value that is certainly stale at <paramref name="earliestNowMs"/> and certainly not
     /// expired at <paramref name="latestNowMs"/>, decoded, with the rest of its life from <paramref name="latestNowMs"/>
     /// (so never overstated); <see langword="false"/> for anything else, a value of a generation at or below
     /// <paramref name="clearedUpTo"/> included.
@@ -90,7 +92,7 @@ internal static class RedisEntryFormat
     {
         page = null!;
         msToExpiry = msToFailSafe = graceMs = 0;
-        if (!IsIntactVersion2(value) || Cleared(value, clearedUpTo))
+        if (!IsIntact(value) || Cleared(value, clearedUpTo))
         {
             return false;
         }
@@ -122,8 +124,8 @@ internal static class RedisEntryFormat
     private static bool Cleared(ReadOnlySpan<byte> value, long clearedUpTo)
         => clearedUpTo > 0 && (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.GenerationOffset..]) <= clearedUpTo;
 
-    // The plain reads decide only version-2 values that pass every check the scripts make; anything else is the script's.
-    private static bool IsIntactVersion2(ReadOnlySpan<byte> value)
+    // The plain reads decide only current-version values that pass every check the scripts make; anything else is the script's.
+    private static bool IsIntact(ReadOnlySpan<byte> value)
         => value.Length >= HeaderSize && value[RedisWire.VersionOffset] == Version && value[..4].SequenceEqual(Magic)
             && value.Length - HeaderSize == BinaryPrimitives.ReadUInt32BigEndian(value[RedisWire.PageLengthOffset..])
             && BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.StaleAtOffset..]) <= BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.ExpiresAtOffset..]);

@@ -37,6 +37,11 @@ internal readonly struct RedisLookupReply(RedisResult result)
     /// <summary>With a page: how it is encoded (<see cref="RedisPageCodec.Codec"/>).</summary>
     public byte Codec => (byte)(int)_fields[(int)LookupField.Codec];
 
+    /// <summary>With a page: the render time of its last unchanged refresh (UTC ticks), 0 for none.</summary>
+    public long RenderTime => _fields.Length > (int)LookupField.RenderTime && (byte[]?)_fields[(int)LookupField.RenderTime] is { Length: 8 } ticks
+        ? System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(ticks)
+        : 0;
+
     /// <summary>The page as stored (see <see cref="Codec"/>), when the reply answers with it (fresh or stale).</summary>
     public byte[]? Page => _fields.Length > (int)LookupField.Page ? (byte[]?)_fields[(int)LookupField.Page] : null;
 }

@@ -54,6 +54,9 @@ internal sealed class RedisNearCache
         return false;
     }
 
+    /// <summary>The copy of the key held, served or not.</summary>
+    public bool TryPeek(string key, out Entry entry) => _entries.TryGetValue(key, out entry!);
+
     /// <summary>Whether a copy of the key is held, served or not.</summary>
     public bool Contains(string key) => _entries.ContainsKey(key);
 

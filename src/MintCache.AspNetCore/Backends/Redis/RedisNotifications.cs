@@ -39,6 +39,7 @@ internal sealed class RedisNotifications : IDisposable
     private readonly RedisColdMissWaiters _waiters;
     private readonly ILogger _logger;
     private readonly Action _tagsEvicted;
+    private readonly Action<RedisTouchNotice>? _touched;
     private readonly RedisAvailability _availability;
     private readonly RedisClearStamps? _clears;
     private readonly Action<bool, bool> _cleared;
@@ -50,8 +51,9 @@ internal sealed class RedisNotifications : IDisposable
 
     public RedisNotifications(
         string prefix, RedisNearCache? near, RedisAvailability availability, ILogger logger, Action? tagsEvicted = null, Action? connectionLost = null,
-        Action? wentLive = null, RedisClearStamps? clears = null, Action<bool, bool>? cleared = null)
+        Action? wentLive = null, RedisClearStamps? clears = null, Action<bool, bool>? cleared = null, Action<RedisTouchNotice>? touched = null)
     {
+        _touched = touched;
         _availability = availability;
         _clears = clears;
         _cleared = cleared ?? (static (_, _) => { });
@@ -205,7 +207,7 @@ internal sealed class RedisNotifications : IDisposable
 
             // A message no cache key can be (the middleware's keys start with the method): to other processes, a
             // change of a key nobody holds.
-            var echo = new Echo("\u0001echo:" + Guid.NewGuid().ToString("N"));
+            var echo = new Echo(RedisWire.ChannelMark.Echo + "echo:" + Guid.NewGuid().ToString("N"));
             Volatile.Write(ref _echo, echo);
             await multiplexer.GetSubscriber().PublishAsync(_channel, echo.Message).WaitAsync(timeout).ConfigureAwait(false);
             await echo.Received.Task.WaitAsync(timeout).ConfigureAwait(false);
@@ -268,6 +270,12 @@ internal sealed class RedisNotifications : IDisposable
     private void OnMessage(ChannelMessage message)
     {
         Interlocked.Increment(ref _received);
+        if (RedisTouchNotice.IsNotice(((ReadOnlyMemory<byte>)message.Message).Span))
+        {
+            OnTouchNotice((byte[])message.Message!);
+            return;
+        }
+
         var key = (string?)message.Message;
         if (Volatile.Read(ref _echo) is { } echo && key == echo.Message)
         {
@@ -294,6 +302,32 @@ internal sealed class RedisNotifications : IDisposable
 
         Changed(key);
         _waiters.Wake(key);
+    }
+
+    /// <summary>
+    /// An entry's page was regenerated the same: counted as a change (a reply read before it is not kept near), then
+    /// its near copy moved on to the new times rather than dropped. A notice that does not read is a change.
+    /// </summary>
+    private void OnTouchNotice(byte[] message)
+    {
+        if (!RedisTouchNotice.TryParse(message, out var notice))
+        {
+            // Which key it names is unknown: every copy goes.
+            Invalidate();
+            return;
+        }
+
+        _stamps.Touched(notice.Key);
+        if (_touched is { } touched)
+        {
+            touched(notice);
+        }
+        else
+        {
+            _stamps.Changed(notice.Key);
+        }
+
+        _waiters.Wake(notice.Key);
     }
 
     /// <inheritdoc cref="RedisChangeStamps.Changed"/>

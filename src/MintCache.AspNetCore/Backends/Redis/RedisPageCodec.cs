@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Compression;
+using MintCache.AspNetCore.Entries;
 
 namespace MintCache.AspNetCore.Backends.Redis;
 
@@ -41,6 +42,9 @@ internal static class RedisPageCodec
         UnknownCodec,
         TooLarge,
         Corrupt,
+
+        /// <summary>The header's render time could not be stamped on the decoded page.</summary>
+        NotStamped,
     }
 
     /// <summary>
@@ -63,21 +67,43 @@ internal static class RedisPageCodec
 
     /// <summary>
     /// The page of a stored value's page bytes <paramref name="stored"/> (the script's reply, after the header), decoded
-    /// by <paramref name="codec"/>; a page stored as it is is that same array, not a copy.
+    /// by <paramref name="codec"/>, a page stored as it is being that same array, not a copy; then stamped with
+    /// <paramref name="renderTicks"/> as <see cref="TryDecode(byte, ReadOnlySpan{byte}, out byte[], long)"/> does.
     /// </summary>
-    public static Failure TryDecode(byte codec, byte[] stored, out byte[] page)
+    public static Failure TryDecode(byte codec, byte[] stored, out byte[] page, long renderTicks = 0)
     {
-        if ((Codec)codec == Codec.Identity)
+        if ((Codec)codec != Codec.Identity)
         {
-            page = stored;
-            return Failure.None;
+            return TryDecode(codec, stored.AsSpan(), out page, renderTicks);
         }
 
-        return TryDecode(codec, stored.AsSpan(), out page);
+        page = stored;
+        return Stamped(ref page, renderTicks);
     }
 
-    /// <summary>The page of a stored value's <paramref name="stored"/> bytes (after the header), decoded by <paramref name="codec"/>.</summary>
-    public static Failure TryDecode(byte codec, ReadOnlySpan<byte> stored, out byte[] page)
+    /// <summary>
+    /// The page of a stored value's <paramref name="stored"/> bytes (after the header), decoded by <paramref name="codec"/>,
+    /// then, when <paramref name="renderTicks"/> is not 0 (the header's <see cref="RedisWire.RenderTimeOffset"/>: an
+    /// unchanged refresh touched it), with that render time stamped on it (<see cref="PageFingerprint.TryStamp"/>).
+    /// </summary>
+    public static Failure TryDecode(byte codec, ReadOnlySpan<byte> stored, out byte[] page, long renderTicks = 0)
+    {
+        var failure = TryDecodeStored(codec, stored, out page);
+        return failure == Failure.None ? Stamped(ref page, renderTicks) : failure;
+    }
+
+    private static Failure Stamped(ref byte[] page, long renderTicks)
+    {
+        if (renderTicks != 0 && !PageFingerprint.TryStamp(page, renderTicks))
+        {
+            page = null!;
+            return Failure.NotStamped;
+        }
+
+        return Failure.None;
+    }
+
+    private static Failure TryDecodeStored(byte codec, ReadOnlySpan<byte> stored, out byte[] page)
     {
         page = null!;
         switch ((Codec)codec)
@@ -114,7 +140,10 @@ internal static class RedisPageCodec
 
     /// <summary>The page of a whole stored value (header included), decoded by its header's codec byte.</summary>
     public static Failure TryDecodeValue(ReadOnlySpan<byte> value, out byte[] page)
-        => TryDecode(value[RedisWire.CodecOffset], value[RedisWire.HeaderSize..], out page);
+        => TryDecode(value[RedisWire.CodecOffset], value[RedisWire.HeaderSize..], out page, RenderTicksOf(value));
+
+    /// <summary>The render time in a stored value's header (UTC ticks of the middleware's Created), 0 for none.</summary>
+    public static long RenderTicksOf(ReadOnlySpan<byte> value) => BinaryPrimitives.ReadInt64BigEndian(value[RedisWire.RenderTimeOffset..]);
 
     private static bool TryCompress(in ReadOnlySequence<byte> page, out byte[] value)
     {

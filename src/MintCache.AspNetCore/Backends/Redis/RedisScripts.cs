@@ -120,6 +120,7 @@ internal static class RedisScripts
           end
         end
         r.codec = string.byte(h, OFF_CODEC + 1)
+        r.renderTime = string.sub(h, OFF_RENDER + 1, OFF_RENDER + 8)
         r.page = page(KEYS[1])
         return lookupreply(r)
         """;
@@ -162,14 +163,33 @@ internal static class RedisScripts
     /// the keys on one node, and the host's copy <paramref name="hardUs"/>, <paramref name="softUs"/>) at or after
     /// <paramref name="since"/> refuses the store as revoked, as an eviction does.
     /// </remarks>
+    /// <remarks>
+    /// A touch (<paramref name="touch"/> set): the regenerated page is the same as the one its claim was won on, so
+    /// <paramref name="value"/> is not sent (the page argument is empty) and, after the same fence, when the live entry's
+    /// hash is <see cref="TouchArguments.Hash"/>, only the header's times, generation and render time
+    /// (<see cref="RedisWire.RenderTimeOffset"/>) are written, never page bytes (a compressed page included), the tags'
+    /// memberships renewed, and a <see cref="RedisWire.ChannelMark.Touched"/> notice published, which moves near
+    /// copies on to the new times instead of dropping them. Otherwise nothing is written and the claim is kept: the
+    /// reply's <see cref="RedisWire.StoreField.Touch"/> says <see cref="RedisWire.TouchResult.Changed"/>, and the page
+    /// follows in a store.
+    /// </remarks>
     public static Task<RedisResult> SetAsync(
         IDatabase db, RedisKey[] keys, byte[] value, long freshMs, long graceMs, long failSafeMs, RedisValue token, RedisValue claimGen,
         long since, int decided, RedisValue channel, RedisValue member, long eagerMs, long tagLifeMs, RedisValue marker, long horizonMs,
-        RedisKey? clear = null, long hardUs = 0, long softUs = 0)
+        RedisKey? clear = null, long hardUs = 0, long softUs = 0, TouchArguments? touch = null)
         => db.ScriptEvaluateAsync(
             SetScript,
             clear is { } record ? [.. keys, record] : keys,
-            [value, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs, hardUs, softUs, clear is null ? 0 : 1]);
+            touch is { } t
+                ? [RedisValue.EmptyString, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs, hardUs, softUs, clear is null ? 0 : 1,
+                    t.Hash, t.RenderTime]
+                : [value, freshMs, graceMs, failSafeMs, token, claimGen, since, decided, channel, member, eagerMs, tagLifeMs, marker, horizonMs, hardUs, softUs, clear is null ? 0 : 1]);
+
+    /// <summary>
+    /// A touch's arguments: the page's hash and the new render's time (UTC ticks), each 8 bytes big-endian, as the
+    /// header holds them.
+    /// </summary>
+    internal readonly record struct TouchArguments(byte[] Hash, byte[] RenderTime);
 
     private static readonly string SetScript = RedisWire.LuaPrelude + TagMembership + ClearStamps + """
         local now, nowus = nowms()
@@ -210,6 +230,23 @@ internal static class RedisScripts
         local eager = tonumber(ARGV[11])
         if eager > 0 then eager = now + eager end
         local latest = now + fresh + grace + tonumber(ARGV[4])
+        if ARGV[18] then
+          if not old or u64(old, OFF_EXPIRES) <= now or string.sub(old, OFF_HASH + 1, OFF_HASH + 8) ~= ARGV[18] then
+            return storereply{outcome = S_STORED, now = now, touch = T_CHANGED}
+          end
+          redis.call('SETRANGE', KEYS[1], OFF_STALE, pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
+            .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8))
+          redis.call('SETRANGE', KEYS[1], OFF_RENDER, ARGV[19])
+          redis.call('PEXPIRE', KEYS[1], latest - now)
+          local life = tonumber(ARGV[12])
+          for i = 3, ntags do addmember(KEYS[i], ARGV[10], now, life) end
+          if mine then redis.call('DEL', KEYS[2]) end
+          local keep = now + fresh
+          if eager > 0 and eager < keep then keep = eager end
+          redis.call('PUBLISH', ARGV[9], string.char(TOUCHED_MARK) .. pn(keep, 8) .. pn(now + fresh + grace, 8) .. pn(latest, 8)
+            .. pn(grace, 4) .. ARGV[19] .. ARGV[10])
+          return storereply{outcome = S_STORED, latestExpiry = latest, now = now, touch = T_TOUCHED}
+        end
         local value = ARGV[1]
         local head = MAGIC .. string.char(VERSION, string.byte(value, OFF_CODEC + 1), 0, 0) .. pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
           .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8) .. pn(#value - HEADER, 4)

@@ -15,4 +15,7 @@ internal readonly struct RedisStoreReply(RedisResult result)
     public long LatestExpiry => (long)_fields[(int)StoreField.LatestExpiry];
 
     public long Now => (long)_fields[(int)StoreField.Now];
+
+    /// <summary>What a touch did; 0 for a store.</summary>
+    public TouchResult Touch => _fields.Length > (int)StoreField.Touch ? (TouchResult)(int)_fields[(int)StoreField.Touch] : 0;
 }

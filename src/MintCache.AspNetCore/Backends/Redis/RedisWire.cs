@@ -30,10 +30,19 @@ internal static class RedisWire
     public const int GraceOffset = 40;
     public const int EagerAtOffset = 44;
     public const int PageLengthOffset = 52;
-    public const int HeaderSize = 56;
 
-    /// <summary>The one format version written and read.</summary>
-    public const byte Version = 2;
+    /// <summary>The page's <see cref="Entries.PageFingerprint"/> hash: a refresh that renders the same page moves only the times.</summary>
+    public const int PageHashOffset = 56;
+
+    /// <summary>
+    /// The render time of the page's last unchanged refresh (UTC ticks, 0 none): patched into the decoded page's
+    /// <c>Created</c> and <c>Date</c>, so a touch never writes page bytes, compressed or not.
+    /// </summary>
+    public const int RenderTimeOffset = 64;
+    public const int HeaderSize = 72;
+
+    /// <summary>The one format version written and read (3: the page hash and render time, and the page at 72).</summary>
+    public const byte Version = 3;
 
     public const string Magic = "MINT";
 
@@ -89,6 +98,9 @@ internal static class RedisWire
         /// <summary>With a page: its header's codec byte (<see cref="RedisPageCodec.Codec"/>).</summary>
         Codec,
 
+        /// <summary>With a page: its header's render time (<see cref="RenderTimeOffset"/>), to patch into it once decoded.</summary>
+        RenderTime,
+
         /// <summary>Last: present only when the reply answers with the page.</summary>
         Page,
     }
@@ -99,6 +111,38 @@ internal static class RedisWire
         Outcome,
         LatestExpiry,
         Now,
+
+        /// <summary>Last: with a touch (a page sent as its hash alone), a <see cref="TouchResult"/>; absent for a store.</summary>
+        Touch,
+    }
+
+    /// <summary>What the store script did with a touch: the times of an unchanged page, or nothing (the page is needed).</summary>
+    internal enum TouchResult
+    {
+        /// <summary>The stored page is the same: only its times moved, and the hosts were told so.</summary>
+        Touched = 1,
+
+        /// <summary>No live entry with that hash (or one stored transformed): nothing written, the claim kept; send the page.</summary>
+        Changed = 2,
+    }
+
+    /// <summary>
+    /// The first character of every message on the change channel that is not a cache key (a store's, or empty for a
+    /// tag eviction): one registry, so that no two kinds share one. No cache key starts with a control character.
+    /// </summary>
+    internal static class ChannelMark
+    {
+        /// <summary>A process's own echo, which proves its subscription delivers.</summary>
+        public const char Echo = '\u0001';
+
+        /// <summary>A clear's stamps (<see cref="RedisClearStamps.MessagePrefix"/>).</summary>
+        public const char Clear = '\u0002';
+
+        /// <summary>An entry's times moved, its page unchanged (<see cref="RedisTouchNotice"/>).</summary>
+        public const char Touched = '\u0003';
+
+        /// <summary>Every mark by name, for the contract test.</summary>
+        internal static IEnumerable<(string Name, char Mark)> All() => [(nameof(Echo), Echo), (nameof(Clear), Clear), (nameof(Touched), Touched)];
     }
 
     /// <summary>
@@ -124,11 +168,14 @@ internal static class RedisWire
         Constant("OFF_GRACE", GraceOffset);
         Constant("OFF_EAGER", EagerAtOffset);
         Constant("OFF_LENGTH", PageLengthOffset);
+        Constant("OFF_HASH", PageHashOffset);
+        Constant("OFF_RENDER", RenderTimeOffset);
         Constant("HEADER", HeaderSize);
         Constant("VERSION", Version);
         Text("MAGIC", Magic);
         Text("RELEASED", ReleasedMark.ToString());
         Text("REVOKED", RevokedMark.ToString());
+        Constant("TOUCHED_MARK", ChannelMark.Touched);
         foreach (var (name, value) in LuaCodes())
         {
             Constant(name, value);
@@ -180,6 +227,11 @@ internal static class RedisWire
         foreach (var renewal in Enum.GetValues<ClaimRenewal>())
         {
             yield return ("C_" + Upper(renewal.ToString()), (int)renewal);
+        }
+
+        foreach (var touch in Enum.GetValues<TouchResult>())
+        {
+            yield return ("T_" + Upper(touch.ToString()), (int)touch);
         }
     }
 
