@@ -178,7 +178,10 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
     [Fact]
     public async Task Clear_Soft_FreshEntriesStaleOnce_OneClaimEach_ExpiryKept()
     {
-        await SetAsync("k1", "v1");
+        // k1 fresh long enough that the 40 lookups below end before it would turn stale on its own on a real clock (a
+        // loaded machine once took longer than Fresh + Grace), and short enough to see it gone at its first expiry.
+        var soonGone = new EntryLifetime(TimeSpan.FromSeconds(5), Grace);
+        await SetAsync("k1", "v1", soonGone);
         await SetAsync("k2", "v2", Kept);
 
         // Seen fresh first: nothing this process remembers of an entry outlives the clear.
@@ -199,7 +202,7 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
         Assert.Equal("v2 again", Text(refreshed.Page));
 
         // Marked stale, never extended: gone at its first expiry.
-        await PassAsync(Fresh + Grace);
+        await PassAsync(soonGone.Fresh + soonGone.Grace);
         Assert.Equal(EntryState.Missing, (await Backend.LookupAsync("k1", Lease, default)).State);
     }
 
