@@ -70,6 +70,18 @@ internal sealed class AppInstance : IAsyncDisposable
         throw new TimeoutException($"The app instance {instance} ({store}) did not answer within 30 s.");
     }
 
+    /// <summary>One counter of <see cref="StatsAsync"/>, summed over <paramref name="apps"/>.</summary>
+    public static async Task<long> SumAsync(IEnumerable<AppInstance> apps, Func<StatsSnapshot, long> counter)
+    {
+        long sum = 0;
+        foreach (var app in apps)
+        {
+            sum += counter(await app.StatsAsync());
+        }
+
+        return sum;
+    }
+
     public async Task<StatsSnapshot> StatsAsync()
     {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };

@@ -39,7 +39,7 @@ internal static class LongTail
 
             var targets = apps.Select(static a => a.BaseAddress).ToList();
             await LoadClient.RunAsync(targets, settings.Clients, settings.Warmup, settings.MaxRequests, Item);
-            var before = await RendersAsync(apps);
+            var before = await AppInstance.SumAsync(apps, static s => s.ItemRenders);
             await MetersAsync(apps, reset: true);
 
             await using var stats = await RedisCommandStats.ConnectAsync(server.Endpoint);
@@ -52,7 +52,7 @@ internal static class LongTail
             var appCpu = apps.Sum(static a => a.ProcessorTime.TotalSeconds) - appCpuBefore;
             var memory = await stats.UsedMemoryAsync();
             var pages = await stats.CountKeysAsync(store == StoreKind.BuiltInRedis ? "*__MSOCV_*" : "*}:e");
-            var renders = await RendersAsync(apps) - before;
+            var renders = await AppInstance.SumAsync(apps, static s => s.ItemRenders) - before;
             await MetersAsync(apps, reset: false);
 
             var seconds = samples.Length == 0 ? 1 : (samples.Max(static s => s.End) - samples.Min(static s => s.Start)) / (double)Stopwatch.Frequency;
@@ -93,17 +93,6 @@ internal static class LongTail
                 Console.Error.Write(await http.GetStringAsync(new Uri(app.BaseAddress, "bench/meters")));
             }
         }
-    }
-
-    private static async Task<long> RendersAsync(List<AppInstance> apps)
-    {
-        long renders = 0;
-        foreach (var app in apps)
-        {
-            renders += (await app.StatsAsync()).ItemRenders;
-        }
-
-        return renders;
     }
 
     /// <summary>The results as a Markdown report: each store against the built-in Redis store of the same memory setting.</summary>

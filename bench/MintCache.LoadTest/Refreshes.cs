@@ -112,20 +112,9 @@ internal static class Refreshes
 
         var deadline = Stopwatch.StartNew();
         long renders;
-        while ((renders = await RendersAsync(apps)) < rendersSoFar + Pages && deadline.Elapsed < RoundDeadline)
+        while ((renders = await AppInstance.SumAsync(apps, static s => s.RefreshRenders)) < rendersSoFar + Pages && deadline.Elapsed < RoundDeadline)
         {
             await Task.Delay(20);
-        }
-
-        return renders;
-    }
-
-    private static async Task<long> RendersAsync(List<AppInstance> apps)
-    {
-        long renders = 0;
-        foreach (var app in apps)
-        {
-            renders += (await app.StatsAsync()).RefreshRenders;
         }
 
         return renders;
