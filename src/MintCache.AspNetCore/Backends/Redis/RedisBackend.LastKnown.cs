@@ -67,8 +67,10 @@ internal sealed partial class RedisBackend
         foreach (var (key, copy) in near.Snapshot())
         {
             var life = copy.Life;
-            if (life.ExpiresAt <= now)
+            if (life.ExpiresAt <= now || (_local.TryPeek(key, out var kept) && ReferenceEquals(kept, copy.Page)))
             {
+                // Expired, or kept already (the subscription's loss and the switch to local memory both keep them):
+                // kept again, it would be a new entry, and a claim won on the first copy would be won a second time.
                 continue;
             }
 
