@@ -95,6 +95,71 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis) : IClassFixtur
         Assert.True(commands is [var script] && script.StartsWith("EVAL", StringComparison.Ordinal), string.Join(",", commands));
     }
 
+    [Fact]
+    public async Task ColdMiss_ClaimTakenWithoutTheScript_ASecondHostSeesItHeld_AndTheStoreIsFencedFromTheMiss()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix, static o => o.Redis.NearCache = false);
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, static o => o.Redis.NearCache = false);
+        var ma = await ClockKnownAsync(a.Backend);
+        var mb = await ClockKnownAsync(b.Backend);
+
+        BackendLookup won = default;
+        var commands = await RedisCommandLog.CommandsAsync(ma, async () => won = await a.Backend.LookupAsync("cold", Lease, default));
+        Assert.Equal(["GET", "GET", "SET"], commands);
+        Assert.Equal(EntryState.Missing, won.State);
+        var claim = Assert.IsType<ClaimTicket>(won.Claim);
+        Assert.True(claim.ClaimedAt > 0, "the claim carries the time of the miss");
+
+        BackendLookup held = default;
+        commands = await RedisCommandLog.CommandsAsync(mb, async () => held = await b.Backend.LookupAsync("cold", Lease, default));
+        Assert.Equal(["GET", "GET"], commands);
+        Assert.True(held.ClaimedElsewhere);
+        Assert.Null(held.Claim);
+
+        // A purge of the page's tag after the miss, while the key is in no tag set yet: the claimed store is refused.
+        await b.Backend.EvictByTagAsync("cold-tag", soft: false, default);
+        Assert.Equal(StoreOutcome.Revoked, await a.Backend.SetAsync("cold", Page("rendered before the purge"), ["cold-tag"], Long, claim, default));
+        Assert.Equal(EntryState.Missing, (await b.Backend.LookupAsync("cold", Lease, default)).State);
+    }
+
+    [Fact]
+    public async Task ColdMiss_ClaimBackingOff_AnsweredWithoutTheScript_AndARevokedClaimIsTheScripts()
+    {
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.Redis.NearCache = false);
+        var backend = host.Backend;
+        var multiplexer = await ClockKnownAsync(backend);
+
+        var first = await backend.LookupAsync("failing", Lease, default);
+        var claim = Assert.IsType<ClaimTicket>(first.Claim);
+        await backend.ReleaseClaimAsync("failing", claim, TimeSpan.FromMinutes(1), failed: true, default);
+
+        BackendLookup backingOff = default;
+        var commands = await RedisCommandLog.CommandsAsync(multiplexer, async () => backingOff = await backend.LookupAsync("failing", Lease, default));
+        Assert.Equal(["GET", "GET"], commands);
+        Assert.Equal(EntryState.Missing, backingOff.State);
+        Assert.Null(backingOff.Claim);
+        Assert.False(backingOff.ClaimedElsewhere);
+        Assert.True(backingOff.MissedAt > 0, "an unclaimed miss is fenced from its time");
+
+        // An eviction's revocation on the claim key: free to take, by the script, which reads the revocation's time.
+        await backend.EvictKeyAsync("failing", default);
+        BackendLookup retaken = default;
+        commands = await RedisCommandLog.CommandsAsync(multiplexer, async () => retaken = await backend.LookupAsync("failing", Lease, default));
+        Assert.True(commands is ["GET", "GET", var script] && script.StartsWith("EVAL", StringComparison.Ordinal), string.Join(",", commands));
+        Assert.NotNull(retaken.Claim);
+    }
+
+    /// <summary>Waits until this backend's plain reads decide (the node's clock measured), and returns its multiplexer.</summary>
+    private static async Task<IConnectionMultiplexer> ClockKnownAsync(RedisBackend backend)
+    {
+        var multiplexer = await backend.Connection.GetAsync(default);
+        var known = "clock-" + Guid.NewGuid().ToString("N");
+        Assert.Equal(StoreOutcome.Stored, await backend.SetAsync(known, Page("known"), [], Long, null, default));
+        await Eventually.HoldsAsync(async () => await RedisCommandLog.CommandsAsync(multiplexer, () => backend.LookupAsync(known, Lease, default).AsTask()) is ["GET"], TimeSpan.FromSeconds(30), "the node's clock is measured");
+        return multiplexer;
+    }
+
     // The node's milliseconds minus this process's, as RedisServerClock keeps them, from a reading of the node's clock.
     private static long OffsetNowMs(long serverNowMs) => serverNowMs - (long)(System.Diagnostics.Stopwatch.GetTimestamp() * 1000.0 / System.Diagnostics.Stopwatch.Frequency);
 

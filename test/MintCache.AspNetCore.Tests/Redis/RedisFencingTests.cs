@@ -59,7 +59,10 @@ public sealed class RedisFencingTests(RedisServerFixture redis) : IClassFixture<
         // Neither host serves the page whose render began before the purge as fresh.
         Assert.NotEqual("page 2", await b.Client.GetStringAsync("/page"));
         Assert.NotEqual("page 2", await a.Client.GetStringAsync("/page"));
-        Assert.Equal(1, b.CountLogs(Log.IdFencedWriteRefused));
+
+        // B's store at least; a miss decided by plain reads is fenced from the earliest the node's clock may have read,
+        // so the next render, begun a few milliseconds after the purge, may be refused too (the safe side).
+        Assert.InRange(b.CountLogs(Log.IdFencedWriteRefused), 1, 2);
     }
 
     // The claim key of the one page the test renders.

@@ -158,6 +158,14 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             case RedisFastRead.Verdict.Fresh:
                 OnSuccess(call);
                 return AnswerFresh(key, read, mark, sentAt);
+            case RedisFastRead.Verdict.MissingUnclaimed:
+                return await ClaimMissingAsync(key, entryKey, leaseDuration, call, mark, sentAt, read.MissedAt).ConfigureAwait(false);
+            case RedisFastRead.Verdict.MissingClaimedElsewhere:
+                OnSuccess(call);
+                return await AnswerMissingAsync(key, BackendLookup.MissingClaimedElsewhere(mark, read.MissedAt)).ConfigureAwait(false);
+            case RedisFastRead.Verdict.MissingBackingOff:
+                OnSuccess(call);
+                return await AnswerMissingAsync(key, BackendLookup.MissingAt(read.MissedAt)).ConfigureAwait(false);
             default:
                 return await LookupByScriptAsync(key, entryKey, leaseDuration, call, mark, sentAt).ConfigureAwait(false);
         }

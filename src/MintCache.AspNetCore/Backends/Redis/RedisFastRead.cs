@@ -2,18 +2,36 @@ namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
 /// What plain reads decided for one lookup: <see cref="Verdict.Undecided"/> (the lookup script decides), a fresh page
-/// with how long it certainly stays fresh, or a stale page whose claim another holder has; each with the entry's life
-/// past its freshness, which a near copy keeps.
+/// with how long it certainly stays fresh, a stale page whose claim another holder has, each with the entry's life past
+/// its freshness, which a near copy keeps; or a missing entry, with what its claim key held and
+/// <see cref="MissedAt"/>.
 /// </summary>
 internal readonly record struct RedisFastRead(RedisFastRead.Verdict Decision, byte[]? Page, long MsToKeep, long MsToExpiry, long MsToFailSafe, long GraceMs)
 {
     /// <summary>Nothing decided: the script answers, on the node's own clock.</summary>
     public static RedisFastRead Undecided => default;
 
+    /// <summary>
+    /// For a missing entry: the earliest the node's clock read when the reads were sent, so never after the miss. It
+    /// fences the page rendered for it as the script's time of the miss would (design.md §2 invariant 8).
+    /// </summary>
+    public long MissedAt { get; init; }
+
+    public static RedisFastRead Missing(Verdict decision, long missedAt) => new(decision, null, 0, 0, 0, 0) { MissedAt = missedAt };
+
     public enum Verdict
     {
         Undecided,
         Fresh,
         Stale,
+
+        /// <summary>No entry, and nothing under its claim key: the claim is free to take.</summary>
+        MissingUnclaimed,
+
+        /// <summary>No entry, and another lookup's live claim: the page is being rendered.</summary>
+        MissingClaimedElsewhere,
+
+        /// <summary>No entry, and a released claim backing off after a failure: nobody renders the page.</summary>
+        MissingBackingOff,
     }
 }

@@ -7,14 +7,16 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// <summary>
 /// The one seam of the reads that answer a lookup without the script: plain <c>GET</c>s of the entry (and of its claim,
 /// unless the entry is expected fresh), decided against the measured clock of the node serving the key's slot, as
-/// <see cref="RedisFastRead.Verdict.Fresh"/>, <see cref="RedisFastRead.Verdict.Stale"/> (its claim held by another) or
-/// <see cref="RedisFastRead.Verdict.Undecided"/>, which the lookup script then decides (design.md §4).
+/// <see cref="RedisFastRead.Verdict.Fresh"/>, <see cref="RedisFastRead.Verdict.Stale"/> (its claim held by another),
+/// missing (with what its claim key holds) or <see cref="RedisFastRead.Verdict.Undecided"/>, which the lookup script
+/// then decides (design.md §4).
 /// </summary>
 /// <remarks>
 /// <para>
 /// An optimisation only: Redis runs a <c>GET</c> in a couple of microseconds, the lookup script in tens. Turned off
 /// (<see cref="Enabled"/>), every lookup is the script's, and no answer may change: the backend behaviour suite runs
-/// both ways. Claims are taken by the script only, never here.
+/// both ways. Claims are taken by the script, or, on a missing entry whose claim key these reads found empty, by the
+/// backend with one <c>SET NX</c>; never here.
 /// </para>
 /// <para>
 /// Every read is sent with <see cref="Flags"/> and waited for no longer than the operation timeout, never cut short by
@@ -188,10 +190,15 @@ internal sealed class RedisFastReads : IDisposable
                 return RedisFastRead.Undecided;
             }
 
+            var holder = (string?)holding;
+            if (value is null)
+            {
+                return Missing(holder, earliestNow);
+            }
+
             // Certainly stale: while another holder's claim stands (live, or released and backing off), the answer is
             // the stale page, as the script would give; a free or revoked claim is for the script to take.
-            var holder = (string?)holding;
-            if (value is null || holder is not { Length: > 0 } || holder[0] == '!'
+            if (holder is not { Length: > 0 } || holder[0] == RedisWire.RevokedMark
                 || !RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out var stale, out var msToGone, out var msToFailSafeGone, out var staleGraceMs, _clears.StaleUpTo))
             {
                 return RedisFastRead.Undecided;
@@ -200,6 +207,18 @@ internal sealed class RedisFastReads : IDisposable
             return new RedisFastRead(RedisFastRead.Verdict.Stale, stale, 0, msToGone, msToFailSafeGone, staleGraceMs);
         }
     }
+
+    /// <summary>
+    /// A missing entry, as the script would answer it from its claim key: free to take, held by another lookup, or
+    /// backing off. A revoked claim (an eviction's mark, which carries its time) is left to the script.
+    /// </summary>
+    private static RedisFastRead Missing(string? holder, long missedAt) => holder switch
+    {
+        null => RedisFastRead.Missing(RedisFastRead.Verdict.MissingUnclaimed, missedAt),
+        "" or [RedisWire.RevokedMark, ..] => RedisFastRead.Undecided,
+        [RedisWire.ReleasedMark, ..] => RedisFastRead.Missing(RedisFastRead.Verdict.MissingBackingOff, missedAt),
+        _ => RedisFastRead.Missing(RedisFastRead.Verdict.MissingClaimedElsewhere, missedAt),
+    };
 
     /// <summary>
     /// The entry's page, when the value read is certainly fresh against <paramref name="latestNow"/>; the key is then
