@@ -150,6 +150,43 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis) : IClassFixtur
         Assert.NotNull(retaken.Claim);
     }
 
+    [Fact]
+    public async Task StalePage_FreeClaimTakenWithoutTheScript_ASecondHostServesItStale_AndTheRefreshReplacesIt()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix, static o => o.Redis.NearCache = false);
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, static o => o.Redis.NearCache = false);
+        var ma = await ClockKnownAsync(a.Backend);
+        var mb = await ClockKnownAsync(b.Backend);
+
+        // Fresh for a millisecond, then stale for minutes; read once the node's clock is certainly past its stale-at.
+        Assert.Equal(StoreOutcome.Stored, await a.Backend.SetAsync("s", Page("v1"), [], new EntryLifetime(TimeSpan.FromMilliseconds(1), TimeSpan.FromMinutes(5)), null, default));
+        var raw = (byte[])(await redis.Database.StringGetAsync(a.Backend.Keys.Entry("s")))!;
+        RedisEntryFormat.TryReadHeader(raw, out var staleAt, out _, out var generation);
+        await Eventually.HoldsAsync(async () => await redis.ServerNowAsync() > staleAt + 2000, TimeSpan.FromSeconds(30), "the page is stale by far");
+
+        BackendLookup won = default;
+        var commands = await RedisCommandLog.CommandsAsync(ma, async () => won = await a.Backend.LookupAsync("s", Lease, default));
+        Assert.Equal(["GET", "GET", "SET"], commands);
+        Assert.Equal(EntryState.Stale, won.State);
+        Assert.Equal("v1", Text(won.Page));
+        var claim = Assert.IsType<ClaimTicket>(won.Claim);
+        Assert.Equal(generation, claim.Generation);
+        Assert.Equal(PageFingerprint.HashOf(Encoding.UTF8.GetBytes("v1")), claim.PageHash);
+
+        BackendLookup held = default;
+        commands = await RedisCommandLog.CommandsAsync(mb, async () => held = await b.Backend.LookupAsync("s", Lease, default));
+        Assert.Equal(["GET", "GET"], commands);
+        Assert.Equal(EntryState.Stale, held.State);
+        Assert.Equal("v1", Text(held.Page));
+        Assert.Null(held.Claim);
+
+        Assert.Equal(StoreOutcome.Stored, await a.Backend.SetAsync("s", Page("v2"), [], Long, claim, default));
+        var refreshed = await b.Backend.LookupAsync("s", Lease, default);
+        Assert.Equal(EntryState.Fresh, refreshed.State);
+        Assert.Equal("v2", Text(refreshed.Page));
+    }
+
     /// <summary>Waits until this backend's plain reads decide (the node's clock measured), and returns its multiplexer.</summary>
     private static async Task<IConnectionMultiplexer> ClockKnownAsync(RedisBackend backend)
     {

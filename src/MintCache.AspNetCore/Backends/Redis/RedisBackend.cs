@@ -158,8 +158,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             case RedisFastRead.Verdict.Fresh:
                 OnSuccess(call);
                 return AnswerFresh(key, read, mark, sentAt);
-            case RedisFastRead.Verdict.MissingUnclaimed:
-                return await ClaimMissingAsync(key, entryKey, leaseDuration, call, mark, sentAt, read.MissedAt).ConfigureAwait(false);
+            case RedisFastRead.Verdict.MissingUnclaimed or RedisFastRead.Verdict.StaleUnclaimed:
+                return await ClaimFreeAsync(key, entryKey, leaseDuration, call, mark, sentAt, read).ConfigureAwait(false);
             case RedisFastRead.Verdict.MissingClaimedElsewhere:
                 OnSuccess(call);
                 return await AnswerMissingAsync(key, BackendLookup.MissingClaimedElsewhere(mark, read.MissedAt)).ConfigureAwait(false);

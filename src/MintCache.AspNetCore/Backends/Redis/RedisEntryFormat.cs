@@ -120,6 +120,9 @@ internal static class RedisEntryFormat
         graceMs = BinaryPrimitives.ReadUInt32BigEndian(value[RedisWire.GraceOffset..]);
     }
 
+    /// <summary>The generation of an intact value (see <see cref="TryReadStale"/>): the claim taken on it holds it.</summary>
+    public static long GenerationOf(ReadOnlySpan<byte> value) => (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.GenerationOffset..]);
+
     // Generations are microseconds of the server clock at the store, as the clear stamps are: at or below one, stored before it.
     private static bool Cleared(ReadOnlySpan<byte> value, long clearedUpTo)
         => clearedUpTo > 0 && (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.GenerationOffset..]) <= clearedUpTo;

@@ -2,7 +2,7 @@ namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
 /// What plain reads decided for one lookup: <see cref="Verdict.Undecided"/> (the lookup script decides), a fresh page
-/// with how long it certainly stays fresh, a stale page whose claim another holder has, each with the entry's life past
+/// with how long it certainly stays fresh, a stale page whose claim another holder has or is free, each with the entry's life past
 /// its freshness, which a near copy keeps; or a missing entry, with what its claim key held and
 /// <see cref="MissedAt"/>.
 /// </summary>
@@ -17,6 +17,9 @@ internal readonly record struct RedisFastRead(RedisFastRead.Verdict Decision, by
     /// </summary>
     public long MissedAt { get; init; }
 
+    /// <summary>For <see cref="Verdict.StaleUnclaimed"/>: the entry's generation, which a claim taken on it holds.</summary>
+    public long Generation { get; init; }
+
     public static RedisFastRead Missing(Verdict decision, long missedAt) => new(decision, null, 0, 0, 0, 0) { MissedAt = missedAt };
 
     public enum Verdict
@@ -24,6 +27,12 @@ internal readonly record struct RedisFastRead(RedisFastRead.Verdict Decision, by
         Undecided,
         Fresh,
         Stale,
+
+        /// <summary>
+        /// A stale page, nothing under its claim key (the claim is free to take), and no fail-safe to extend its expiry
+        /// by, which only the script does.
+        /// </summary>
+        StaleUnclaimed,
 
         /// <summary>No entry, and nothing under its claim key: the claim is free to take.</summary>
         MissingUnclaimed,

@@ -197,9 +197,25 @@ internal sealed class RedisFastReads : IDisposable
             }
 
             // Certainly stale: while another holder's claim stands (live, or released and backing off), the answer is
-            // the stale page, as the script would give; a free or revoked claim is for the script to take.
-            if (holder is not { Length: > 0 } || holder[0] == RedisWire.RevokedMark
-                || !RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out var stale, out var msToGone, out var msToFailSafeGone, out var staleGraceMs, _clears.StaleUpTo))
+            // the stale page, as the script would give; a free claim is taken by the backend, unless the script has a
+            // fail-safe to extend the expiry by; a revoked one is for the script to take.
+            if (!RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out var stale, out var msToGone, out var msToFailSafeGone, out var staleGraceMs, _clears.StaleUpTo))
+            {
+                return RedisFastRead.Undecided;
+            }
+
+            if (holder is null)
+            {
+                return msToFailSafeGone > msToGone
+                    ? RedisFastRead.Undecided
+                    : new RedisFastRead(RedisFastRead.Verdict.StaleUnclaimed, stale, 0, msToGone, msToFailSafeGone, staleGraceMs)
+                    {
+                        Generation = RedisEntryFormat.GenerationOf(value.Span),
+                        MissedAt = earliestNow,
+                    };
+            }
+
+            if (holder is "" or [RedisWire.RevokedMark, ..])
             {
                 return RedisFastRead.Undecided;
             }

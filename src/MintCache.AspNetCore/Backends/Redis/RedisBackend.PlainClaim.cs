@@ -1,22 +1,29 @@
 using MintCache.AspNetCore.Diagnostics;
+using MintCache.AspNetCore.Entries;
 using MintCache.AspNetCore.Store;
 using StackExchange.Redis;
 
 namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
-/// A miss decided by plain reads (<see cref="RedisFastReads"/>): answered without the lookup script, whose claim, when
-/// free, is taken with one <c>SET NX</c>. Its fence starts when the reads were sent, on the node's clock as measured,
-/// never later than the script's time of the miss would be (design.md §2 invariant 8).
+/// A miss, or a stale page, decided by plain reads (<see cref="RedisFastReads"/>) with the claim key found empty: the
+/// claim is taken with one <c>SET NX</c> instead of the lookup script, so no page passes through Lua. Its fence starts
+/// at the earliest the node's clock may have read when the reads were sent, never later than the script's time would
+/// be (design.md §2 invariant 8).
 /// </summary>
 internal sealed partial class RedisBackend
 {
     /// <summary>
-    /// A missing entry whose claim key plain reads found empty: the claim is taken with one <c>SET NX</c>, as the script
-    /// would take it, and fenced from the time the reads were sent. Taken first by another lookup (or written
-    /// meanwhile, a redirect, another type under the key), the script decides instead.
+    /// Takes the free claim of what plain reads found (<see cref="RedisFastRead.Verdict.MissingUnclaimed"/> or
+    /// <see cref="RedisFastRead.Verdict.StaleUnclaimed"/>), as the script would. Taken first by another lookup (or a
+    /// revocation written meanwhile, a redirect, another type under the key), the script decides instead; a write
+    /// Redis refuses for want of memory answers without a claim, as the script does.
     /// </summary>
-    private async ValueTask<BackendLookup> ClaimMissingAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, long call, long mark, long sentAt, long missedAt)
+    /// <remarks>
+    /// The entry may change between the reads and the claim; a claim then holds the generation read, and its store is
+    /// refused as superseded, as any claim's whose entry was rewritten.
+    /// </remarks>
+    private async ValueTask<BackendLookup> ClaimFreeAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, long call, long mark, long sentAt, RedisFastRead read)
     {
         var token = ClaimTicket.NewToken();
         ClaimWrite written;
@@ -33,21 +40,22 @@ internal sealed partial class RedisBackend
             return _local.Lookup(key, leaseDuration);
         }
 
-        if (written == ClaimWrite.OutOfMemory)
-        {
-            // Not written for want of memory: a miss backing off, as the script answers it; the page renders unclaimed.
-            OnSuccess(call);
-            return await AnswerMissingAsync(key, BackendLookup.MissingAt(missedAt)).ConfigureAwait(false);
-        }
-
-        var taken = written == ClaimWrite.Taken;
-        if (!taken)
+        if (written == ClaimWrite.NotTaken)
         {
             return await LookupByScriptAsync(key, entryKey, leaseDuration, call, mark, sentAt).ConfigureAwait(false);
         }
 
         OnSuccess(call);
-        return await AnswerMissingAsync(key, BackendLookup.MissingClaimed(new ClaimTicket(token, Generation: 0, ClaimedAt: missedAt))).ConfigureAwait(false);
+        ClaimTicket? claim = written == ClaimWrite.Taken
+            ? new ClaimTicket(token, read.Generation, ClaimedAt: read.MissedAt, PageHash: read.Page is { } page ? PageFingerprint.HashOf(page) : 0)
+            : null;
+        if (read.Page is { } stale)
+        {
+            KeepNearAsStale(key, stale, mark, sentAt, read.MsToExpiry, read.MsToFailSafe, read.GraceMs);
+            return claim is null ? BackendLookup.Stale(stale) : BackendLookup.StaleClaimed(stale, claim.Value);
+        }
+
+        return await AnswerMissingAsync(key, claim is null ? BackendLookup.MissingAt(read.MissedAt) : BackendLookup.MissingClaimed(claim.Value)).ConfigureAwait(false);
     }
 
     private async ValueTask<ClaimWrite> WriteClaimAsync(string key, long token, TimeSpan leaseDuration, CancellationToken cancellationToken)
