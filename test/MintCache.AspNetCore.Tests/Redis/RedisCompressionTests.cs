@@ -83,6 +83,41 @@ public sealed class RedisCompressionTests(RedisServerFixture redis) : IClassFixt
     }
 
     [Fact]
+    public async Task CompressedValueDecodingToAnotherPage_IsLoggedMiss_OnPlainReadsAndTheScript()
+    {
+        var prefix = RedisHost.UniquePrefix();
+        var page = Html(20_000);
+        var endpoint = new BytesEndpoint(page);
+        await using (var writer = await StartAsync(prefix, endpoint))
+        {
+            Assert.Equal(page, await writer.Client.GetByteArrayAsync("/bytes"));
+        }
+
+        // A valid Brotli stream of the same length, one byte of the page changed, under the stored header: it decodes.
+        var entry = await EntryKeyAsync(prefix);
+        var value = (byte[])(await redis.Database.StringGetAsync(entry))!;
+        Assert.NotEqual(0UL, BinaryPrimitives.ReadUInt64BigEndian(value.AsSpan(RedisWire.PageHashOffset)));
+        Assert.Equal(RedisPageCodec.Failure.None, RedisPageCodec.TryDecodeValue(value, out var stored));
+        stored[^1] ^= 0x20;
+        var other = RedisPageCodec.Encode(new ReadOnlySequence<byte>(stored), threshold: 0);
+        value.AsSpan(0, RedisWire.HeaderSize).CopyTo(other);
+        BinaryPrimitives.WriteUInt32BigEndian(other.AsSpan(RedisWire.PageLengthOffset), (uint)(other.Length - RedisWire.HeaderSize));
+        Assert.True(await redis.Database.StringSetAsync(entry, other, Long));
+
+        await using var plainReads = await StartAsync(prefix, endpoint);
+        await using var scriptOnly = await StartAsync(prefix, endpoint);
+        scriptOnly.Backend.FastReads.Enabled = false;
+        Assert.Equal(page, await scriptOnly.Client.GetByteArrayAsync("/bytes"));
+        Assert.True(scriptOnly.CountLogs(Log.IdRedisPageNotDecoded) >= 1, "the script's page is checked");
+
+        // Rewritten by that render: damaged once more for the plain reads.
+        Assert.True(await redis.Database.StringSetAsync(entry, other, Long));
+        Assert.Equal(page, await plainReads.Client.GetByteArrayAsync("/bytes"));
+        Assert.True(plainReads.CountLogs(Log.IdRedisPageNotDecoded) >= 1, "the plain read's page is checked");
+        Assert.Equal(3, endpoint.Executions);
+    }
+
+    [Fact]
     public async Task DeclaredLengthPastTheBound_IsLoggedMiss_NothingAllocated()
     {
         await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());

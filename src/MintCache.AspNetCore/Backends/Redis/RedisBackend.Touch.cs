@@ -15,7 +15,7 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// <remarks>
 /// The touch runs the store script, so its fence is the store's (evictions win, clears included). It writes header
 /// fields only, never page bytes, so it works on compressed pages too: the new render time goes into the header, and
-/// the one place pages leave Redis decoded (<see cref="RedisPageCodec.TryDecode(byte, ReadOnlySpan{byte}, out byte[], long)"/>) stamps it on the page's
+/// the one place pages leave Redis decoded (<see cref="RedisPageCodec.TryDecode(byte, ReadOnlySpan{byte}, out byte[], long, ulong)"/>) stamps it on the page's
 /// <c>Created</c> (from which the middleware serves <c>Age</c>) and <c>Date</c>. A touched page is thus served as a
 /// page rendered now would be: <c>Age</c> starts again from zero, the app's own validators (<c>ETag</c>,
 /// <c>Last-Modified</c>) stay as they were. A page whose render time cannot be stamped back is always stored whole.

@@ -219,7 +219,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     {
         var reply = new RedisLookupReply(result);
         byte[]? page = null;
-        if (reply.Page is { } stored && RedisPageCodec.TryDecode(reply.Codec, stored, out page, reply.RenderTime) is not RedisPageCodec.Failure.None and var failure)
+        if (reply.Page is { } stored && RedisPageCodec.TryDecode(reply.Codec, stored, out page, reply.RenderTime, reply.PageHash) is not RedisPageCodec.Failure.None and var failure)
         {
             return NotDecoded(key, reply, token, failure);
         }

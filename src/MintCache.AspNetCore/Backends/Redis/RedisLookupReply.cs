@@ -42,6 +42,11 @@ internal readonly struct RedisLookupReply(RedisResult result)
         ? System.Buffers.Binary.BinaryPrimitives.ReadInt64BigEndian(ticks)
         : 0;
 
+    /// <summary>With a page: the <see cref="PageFingerprint"/> hash of the page as stored, 0 for unknown.</summary>
+    public ulong PageHash => _fields.Length > (int)LookupField.PageHash && (byte[]?)_fields[(int)LookupField.PageHash] is { Length: 8 } hash
+        ? System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(hash)
+        : 0;
+
     /// <summary>The page as stored (see <see cref="Codec"/>), when the reply answers with it (fresh or stale).</summary>
     public byte[]? Page => _fields.Length > (int)LookupField.Page ? (byte[]?)_fields[(int)LookupField.Page] : null;
 }

@@ -67,14 +67,14 @@ internal static class RedisPageCodec
 
     /// <summary>
     /// The page of a stored value's page bytes <paramref name="stored"/> (the script's reply, after the header), decoded
-    /// by <paramref name="codec"/>, a page stored as it is being that same array, not a copy; then stamped with
-    /// <paramref name="renderTicks"/> as <see cref="TryDecode(byte, ReadOnlySpan{byte}, out byte[], long)"/> does.
+    /// by <paramref name="codec"/>, a page stored as it is being that same array, not a copy; then checked and stamped as
+    /// <see cref="TryDecode(byte, ReadOnlySpan{byte}, out byte[], long, ulong)"/> does.
     /// </summary>
-    public static Failure TryDecode(byte codec, byte[] stored, out byte[] page, long renderTicks = 0)
+    public static Failure TryDecode(byte codec, byte[] stored, out byte[] page, long renderTicks = 0, ulong pageHash = PageFingerprint.None)
     {
         if ((Codec)codec != Codec.Identity)
         {
-            return TryDecode(codec, stored.AsSpan(), out page, renderTicks);
+            return TryDecode(codec, stored.AsSpan(), out page, renderTicks, pageHash);
         }
 
         page = stored;
@@ -86,9 +86,22 @@ internal static class RedisPageCodec
     /// then, when <paramref name="renderTicks"/> is not 0 (the header's <see cref="RedisWire.RenderTimeOffset"/>: an
     /// unchanged refresh touched it), with that render time stamped on it (<see cref="PageFingerprint.TryStamp"/>).
     /// </summary>
-    public static Failure TryDecode(byte codec, ReadOnlySpan<byte> stored, out byte[] page, long renderTicks = 0)
+    /// <remarks>
+    /// A damaged Brotli stream can decode to the declared length and still be another page: a decompressed page whose
+    /// header names its hash (<paramref name="pageHash"/>, the header's <see cref="RedisWire.PageHashOffset"/>) must have
+    /// that hash, or it is <see cref="Failure.Corrupt"/>. A page stored as it is needs no such check: Redis returns its
+    /// bytes as written, and the scripts check its length.
+    /// </remarks>
+    public static Failure TryDecode(byte codec, ReadOnlySpan<byte> stored, out byte[] page, long renderTicks = 0, ulong pageHash = PageFingerprint.None)
     {
         var failure = TryDecodeStored(codec, stored, out page);
+        if (failure == Failure.None && (Codec)codec != Codec.Identity && pageHash != PageFingerprint.None
+            && (!PageFingerprint.TryRead(page, out var fingerprint) || fingerprint.Hash != pageHash))
+        {
+            page = null!;
+            return Failure.Corrupt;
+        }
+
         return failure == Failure.None ? Stamped(ref page, renderTicks) : failure;
     }
 
@@ -140,7 +153,7 @@ internal static class RedisPageCodec
 
     /// <summary>The page of a whole stored value (header included), decoded by its header's codec byte.</summary>
     public static Failure TryDecodeValue(ReadOnlySpan<byte> value, out byte[] page)
-        => TryDecode(value[RedisWire.CodecOffset], value[RedisWire.HeaderSize..], out page, RenderTicksOf(value));
+        => TryDecode(value[RedisWire.CodecOffset], value[RedisWire.HeaderSize..], out page, RenderTicksOf(value), BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.PageHashOffset..]));
 
     /// <summary>The render time in a stored value's header (UTC ticks of the middleware's Created), 0 for none.</summary>
     public static long RenderTicksOf(ReadOnlySpan<byte> value) => BinaryPrimitives.ReadInt64BigEndian(value[RedisWire.RenderTimeOffset..]);

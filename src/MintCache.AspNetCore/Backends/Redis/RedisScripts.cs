@@ -121,6 +121,7 @@ internal static class RedisScripts
         end
         r.codec = string.byte(h, OFF_CODEC + 1)
         r.renderTime = string.sub(h, OFF_RENDER + 1, OFF_RENDER + 8)
+        r.pageHash = string.sub(h, OFF_HASH + 1, OFF_HASH + 8)
         r.page = page(KEYS[1])
         return lookupreply(r)
         """;

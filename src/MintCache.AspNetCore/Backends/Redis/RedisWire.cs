@@ -101,6 +101,9 @@ internal static class RedisWire
         /// <summary>With a page: its header's render time (<see cref="RenderTimeOffset"/>), to patch into it once decoded.</summary>
         RenderTime,
 
+        /// <summary>With a page: its header's page hash (<see cref="PageHashOffset"/>), which a decompressed page must match.</summary>
+        PageHash,
+
         /// <summary>Last: present only when the reply answers with the page.</summary>
         Page,
     }
