@@ -47,8 +47,10 @@ public sealed class RedisUnchangedPageTests(ITestOutputHelper output)
 
         var bytesBefore = await farm.NetInputBytesAsync();
         var lookupsOnB = farm.B.Backend.RedisLookups;
+        var encodedOnA = farm.A.Backend.PagesEncoded;
         await farm.RefreshOnAAsync(executions: 2, handedOff: mode == RefreshMode.Foreground);
         var written = await farm.NetInputBytesAsync() - bytesBefore;
+        Assert.Equal(encodedOnA, farm.A.Backend.PagesEncoded);
         output.WriteLine($"mode={mode}, compressed={compressed}: unchanged refresh of a {BodySize} B body: {written} B sent to Redis by the farm");
         Assert.True(written < BodySize / 4, $"{written} B sent to Redis for an unchanged refresh of a {BodySize} B page");
 
@@ -78,8 +80,10 @@ public sealed class RedisUnchangedPageTests(ITestOutputHelper output)
 
         farm.Endpoint.Content = "v2";
         var bytesBefore = await farm.NetInputBytesAsync();
+        var encodedOnA = farm.A.Backend.PagesEncoded;
         await farm.RefreshOnAAsync(executions: 2);
         var written = await farm.NetInputBytesAsync() - bytesBefore;
+        Assert.Equal(encodedOnA + 1, farm.A.Backend.PagesEncoded);
         output.WriteLine($"changed refresh of a {BodySize} B body: {written} B sent to Redis by the farm");
         Assert.True(written > BodySize / 2, $"only {written} B sent to Redis for a changed page");
 

@@ -20,11 +20,11 @@ internal sealed partial class RedisBackend
     private RedisValue ChannelName => _channelName.IsNull ? _channelName = (string)_notifications.Channel! : _channelName;
 
     /// <summary>
-    /// Runs the store script for <paramref name="value"/> (room for the header, then the page). Its fence starts at the
+    /// Runs the store script for <paramref name="value"/> (room for the header, then the page), or first the touch. Its fence starts at the
     /// claim's time or, without one, at the request's miss (invariant 8 holds for every store path).
     /// </summary>
     private async ValueTask<StoreOutcome> StoreOnRedisAsync(
-        string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, RedisScripts.TouchArguments? touch, CancellationToken cancellationToken)
+        string key, RedisStoreValue value, string[] tags, EntryLifetime lifetime, StoreFence fence, RedisScripts.TouchArguments? touch, CancellationToken cancellationToken)
     {
         try
         {
@@ -40,7 +40,7 @@ internal sealed partial class RedisBackend
     }
 
     private async Task<StoreOutcome> WriteOnRedisAsync(
-        string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, RedisScripts.TouchArguments? touch, CancellationToken cancellationToken)
+        string key, RedisStoreValue value, string[] tags, EntryLifetime lifetime, StoreFence fence, RedisScripts.TouchArguments? touch, CancellationToken cancellationToken)
     {
         var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
         var since = fence.Claim is { ClaimedAt: > 0 } claim ? claim.ClaimedAt : fence.MissedAt;
@@ -69,7 +69,7 @@ internal sealed partial class RedisBackend
         Task<RedisResult> Run(RedisScripts.TouchArguments? touching) => RedisScripts.SetAsync(
             db,
             keys,
-            value,
+            touching is null ? value.Value : [],
             Milliseconds(lifetime.Fresh, minimum: 1),
             Milliseconds(lifetime.Grace),
             Milliseconds(lifetime.FailSafe),

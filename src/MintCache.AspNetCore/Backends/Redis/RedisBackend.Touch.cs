@@ -23,32 +23,48 @@ namespace MintCache.AspNetCore.Backends.Redis;
 internal sealed partial class RedisBackend
 {
     private long _touches;
+    private long _pagesEncoded;
 
     /// <summary>For tests and diagnostics: refreshes that found their page unchanged and moved only its times.</summary>
     internal long Touches => Interlocked.Read(ref _touches);
 
-    /// <summary>
-    /// Writes the page's hash into <paramref name="value"/>'s header (every store keeps it) and, when the page is the
-    /// one the fence's claim was won on and the header's render time can reproduce it, the touch that may replace the
-    /// store. The hash is of the page as the middleware handed it over, whatever its codec in Redis.
-    /// </summary>
-    private static RedisScripts.TouchArguments? TouchFor(in ReadOnlySequence<byte> page, byte[] value, StoreFence fence)
+    /// <summary>For tests and diagnostics: stores that encoded their page (compressed it, above the threshold); a touch does not.</summary>
+    internal long PagesEncoded => Interlocked.Read(ref _pagesEncoded);
+
+    private void CountEncoding(RedisStoreValue value)
     {
+        if (value.IsEncoded)
+        {
+            Interlocked.Increment(ref _pagesEncoded);
+        }
+    }
+
+    /// <summary>
+    /// The page's hash (<paramref name="hash"/>, every store keeps it in the header; <see cref="PageFingerprint.None"/>
+    /// when the page has none) and, when the page is the one the fence's claim was won on and the header's render time
+    /// can reproduce it, the touch that may replace the store. The hash is of the page as the middleware handed it over,
+    /// whatever its codec in Redis.
+    /// </summary>
+    private static RedisScripts.TouchArguments? TouchFor(in ReadOnlySequence<byte> page, StoreFence fence, out ulong hash)
+    {
+        hash = PageFingerprint.None;
         var bytes = page.IsSingleSegment ? page.FirstSpan : page.ToArray();
         if (!PageFingerprint.TryRead(bytes, out var fingerprint))
         {
             return null;
         }
 
-        BinaryPrimitives.WriteUInt64BigEndian(value.AsSpan(RedisWire.PageHashOffset), fingerprint.Hash);
+        hash = fingerprint.Hash;
         if (fence.Claim is not { PageHash: var claimed } || claimed != fingerprint.Hash || !PageFingerprint.IsStampable(bytes, fingerprint))
         {
             return null;
         }
 
+        var hashBytes = new byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(hashBytes, fingerprint.Hash);
         var renderTime = new byte[8];
         BinaryPrimitives.WriteInt64BigEndian(renderTime, fingerprint.CreatedTicks);
-        return new RedisScripts.TouchArguments(value.AsSpan(RedisWire.PageHashOffset, 8).ToArray(), renderTime);
+        return new RedisScripts.TouchArguments(hashBytes, renderTime);
     }
 
     /// <summary>A touch's reply that needs no page: touched, or refused by the fence as a store would be.</summary>

@@ -273,13 +273,15 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
 
         // Room for the header first, which the store script writes in place: Redis copies the page once.
-        var value = RedisPageCodec.Encode(page, _options.Redis.CompressionThreshold);
-        var touch = TouchFor(page, value, fence);
+        var touch = TouchFor(page, fence, out var hash);
+        var value = touch is null
+            ? RedisStoreValue.Encoded(page, _options.Redis.CompressionThreshold, hash)
+            : RedisStoreValue.Deferred(page, _options.Redis.CompressionThreshold, hash);
         return SetOnRedisAsync(key, value, tags, lifetime, fence, touch, cancellationToken);
     }
 
     private async ValueTask<StoreOutcome> SetOnRedisAsync(
-        string key, byte[] value, string[] tags, EntryLifetime lifetime, StoreFence fence, RedisScripts.TouchArguments? touch, CancellationToken cancellationToken)
+        string key, RedisStoreValue value, string[] tags, EntryLifetime lifetime, StoreFence fence, RedisScripts.TouchArguments? touch, CancellationToken cancellationToken)
     {
         var call = BeginCall();
         try
@@ -297,9 +299,11 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         catch (Exception ex) when (IsRedisFailure(ex, cancellationToken))
         {
             OnFailure(call, ex, Tags.OperationStore, _keys.Entry(key));
-            // Decoding what this process just encoded cannot fail.
-            _ = RedisPageCodec.TryDecodeValue(value, out var page);
-            return _local.Set(key, page, tags, lifetime, fence);
+            return _local.Set(key, value.Page, tags, lifetime, fence);
+        }
+        finally
+        {
+            CountEncoding(value);
         }
     }
 
