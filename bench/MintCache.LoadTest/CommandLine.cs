@@ -4,7 +4,7 @@ namespace MintCache.LoadTest;
 
 /// <summary>
 /// <c>[--scenarios ab] [--clients 64] [--warmup 3] [--hit-seconds 10] [--storm-seconds 18] [--max-requests 2000000]
-/// [--render-ms 300] [--rounds 3] [--quiet-wait 180] [--no-write]</c>.
+/// [--render-ms 300] [--rounds 3] [--quiet-wait 180] [--no-write] [--compressed-only]</c>.
 /// </summary>
 internal sealed record CommandLine(string Scenarios, RunSettings Settings, int Rounds, bool Write, TimeSpan QuietWait, string Arguments)
 {
@@ -15,6 +15,7 @@ internal sealed record CommandLine(string Scenarios, RunSettings Settings, int R
         double warmup = 3, hitSeconds = 10, stormSeconds = 18;
         long maxRequests = 2_000_000;
         var write = true;
+        var compressedOnly = false;
         double quietWait = 180;
         for (var i = 0; i < args.Length; i++)
         {
@@ -31,6 +32,7 @@ internal sealed record CommandLine(string Scenarios, RunSettings Settings, int R
                 case "--rounds": rounds = int.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--quiet-wait": quietWait = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--no-write": write = false; break;
+                case "--compressed-only": compressedOnly = true; break;
                 default: throw new ArgumentException($"Unknown argument {args[i]}.");
             }
         }
@@ -43,6 +45,12 @@ internal sealed record CommandLine(string Scenarios, RunSettings Settings, int R
         warmup = Math.Clamp(warmup, 0, 30);
         maxRequests = Math.Clamp(maxRequests, 1, 20_000_000);
         var settings = new RunSettings(clients, TimeSpan.FromSeconds(warmup), TimeSpan.FromSeconds(hitSeconds), TimeSpan.FromSeconds(stormSeconds), maxRequests, renderMs);
-        return new CommandLine(scenarios, settings, rounds, write, TimeSpan.FromSeconds(Math.Clamp(quietWait, 0, 600)), string.Join(' ', args));
+        return new CommandLine(scenarios, settings, rounds, write, TimeSpan.FromSeconds(Math.Clamp(quietWait, 0, 600)), string.Join(' ', args))
+        {
+            CompressedOnly = compressedOnly,
+        };
     }
+
+    /// <summary>The long tail (f) without MintCache's compression-off runs: the built-in store and MintCache's defaults only.</summary>
+    public bool CompressedOnly { get; init; }
 }

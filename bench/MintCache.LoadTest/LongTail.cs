@@ -51,7 +51,11 @@ internal static class LongTail
             var cpu = await stats.CpuSecondsAsync() - cpuBefore;
             var appCpu = apps.Sum(static a => a.ProcessorTime.TotalSeconds) - appCpuBefore;
             var memory = await stats.UsedMemoryAsync();
+            var expired = await stats.ExpiredKeysAsync();
+            var clientsAtEnd = await stats.ClientsMemoryAsync();
             var pages = await stats.CountKeysAsync(store == StoreKind.BuiltInRedis ? "*__MSOCV_*" : "*}:e");
+            var breakdown = await stats.MemoryBreakdownAsync(store, memory, expired, clientsAtEnd);
+            Console.Error.WriteLine(breakdown.Report(Title(store, memoryPressure, compressionOff)));
             var renders = await AppInstance.SumAsync(apps, static s => s.ItemRenders) - before;
             await MetersAsync(apps, reset: false);
 
@@ -62,6 +66,7 @@ internal static class LongTail
             {
                 CompressionOff = compressionOff,
                 AppCpuSeconds = appCpu,
+                Breakdown = breakdown,
             };
         }
         finally
@@ -75,6 +80,9 @@ internal static class LongTail
             Environment.SetEnvironmentVariable(CompressionThresholdVariable, null);
         }
     }
+
+    private static string Title(StoreKind store, bool memoryPressure, bool compressionOff)
+        => $"{store}{(compressionOff ? " (compression off)" : "")}, {(memoryPressure ? "maxmemory 40mb, allkeys-lru" : "unbounded")}";
 
     private static string Item(Random random) => "item/" + Popularity.Next(random).ToString(CultureInfo.InvariantCulture);
 
@@ -117,6 +125,16 @@ internal static class LongTail
                 $"| {result.Store}{(result.CompressionOff ? " (compression off)" : "")} | {(result.MemoryPressure ? "maxmemory 40mb, allkeys-lru" : "unbounded")} | {result.Requests} | {result.Errors} | {result.RequestsPerSecond:0} | {Ratio(result.RequestsPerSecond, baseline?.RequestsPerSecond)} | {result.P50:0.0} | {result.P99:0.0} | {(double)result.Renders / Math.Max(1, result.Requests):0.000} | {result.RedisMicrosecondsPerRequest:0.00} | {Ratio(result.RedisMicrosecondsPerRequest, baseline?.RedisMicrosecondsPerRequest)} | {result.CpuMicrosecondsPerRequest:0.0} | {Ratio(result.CpuMicrosecondsPerRequest, baseline?.CpuMicrosecondsPerRequest)} | {result.AppCpuMicrosecondsPerRequest:0} | {Ratio(result.AppCpuMicrosecondsPerRequest, baseline?.AppCpuMicrosecondsPerRequest)} | {result.UsedMemory / 1048576.0:0.0} | {result.Pages} | {result.MemoryPerPage:0} | {Ratio(result.MemoryPerPage, baseline?.MemoryPerPage)} | {top} |"));
         }
 
+        text.AppendLine();
+        text.AppendLine("### Where the memory goes");
+        text.AppendLine();
+        text.AppendLine("After each measured phase: every key by kind, its `MEMORY USAGE key SAMPLES 0`, length and TTL (bench/MintCache.LoadTest/RedisMemoryBreakdown.cs); the rest of `used_memory` is the server's own (dictionaries, expires, clients, scripts).");
+        foreach (var result in results.Where(static r => r.Breakdown is not null))
+        {
+            text.AppendLine();
+            text.Append(result.Breakdown!.Report(Title(result.Store, result.MemoryPressure, result.CompressionOff)));
+        }
+
         return text.ToString();
 
         static string Ratio(double value, double? baseline)
@@ -137,6 +155,9 @@ internal sealed record LongTailResult(
 
     /// <summary>Processor time of both app processes over the measured phase (the stores' own work, the app's and Kestrel's).</summary>
     public double AppCpuSeconds { get; init; }
+
+    /// <summary>Where Redis's memory went, read after the measured phase.</summary>
+    public RedisMemoryBreakdown? Breakdown { get; init; }
 
     public double AppCpuMicrosecondsPerRequest => AppCpuSeconds * 1e6 / Math.Max(1, Requests);
 

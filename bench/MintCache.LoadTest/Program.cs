@@ -147,7 +147,8 @@ if (options.Scenarios.Contains('f'))
     var results = new List<LongTailResult>();
     foreach (var memoryPressure in new[] { false, true })
     {
-        foreach (var (store, compressionOff) in new[] { (StoreKind.BuiltInRedis, false), (StoreKind.MintRedisBackground, false), (StoreKind.MintRedisBackground, true) })
+        foreach (var (store, compressionOff) in new[] { (StoreKind.BuiltInRedis, false), (StoreKind.MintRedisBackground, false), (StoreKind.MintRedisBackground, true) }
+            .Where(v => !(options.CompressedOnly && v.Item2)))
         {
             Console.WriteLine($"[load] (f) long tail, {store}{(compressionOff ? " (compression off)" : "")} x2{(memoryPressure ? ", maxmemory 40mb allkeys-lru" : "")} ...");
             var result = await LongTail.RunAsync(store, options.Settings, memoryPressure, compressionOff);

@@ -131,5 +131,29 @@ internal sealed class RedisCommandStats : IAsyncDisposable
         return 0;
     }
 
+    /// <summary>Where the server's memory goes, by kind of key (<see cref="RedisMemoryBreakdown"/>).</summary>
+    public async Task<RedisMemoryBreakdown> MemoryBreakdownAsync(MintCache.Bench.Shared.StoreKind store, long usedAtEnd, long expiredAtEnd, long clientsAtEnd)
+        => await RedisMemoryBreakdown.ReadAsync(_multiplexer, store, usedAtEnd, expiredAtEnd) with { ClientsAtEnd = clientsAtEnd };
+
+    /// <summary>What the clients' buffers hold (<c>mem_clients_normal</c>), in bytes.</summary>
+    public async Task<long> ClientsMemoryAsync()
+    {
+        foreach (var group in await Server.InfoAsync("memory"))
+        {
+            foreach (var (name, value) in group)
+            {
+                if (name == "mem_clients_normal")
+                {
+                    return long.Parse(value, CultureInfo.InvariantCulture);
+                }
+            }
+        }
+
+        return 0;
+    }
+
+    /// <summary>How many keys the server has expired since it started (<c>expired_keys</c>).</summary>
+    public Task<long> ExpiredKeysAsync() => RedisMemoryBreakdown.ExpiredKeysAsync(Server);
+
     public async ValueTask DisposeAsync() => await _multiplexer.DisposeAsync();
 }

@@ -11,7 +11,8 @@ namespace MintCache.AspNetCore.Tests.Redis;
 
 /// <summary>
 /// Invariant 5 on a real three-master Redis Cluster: a plain read is decided against the clock of the node that serves
-/// the key's slot, never against another master's.
+/// the key's slot, never against another master's; and a tag's membership, kept on another slot, covers the skew
+/// between masters.
 /// </summary>
 public sealed class RedisNodeClockTests(RedisClusterFixture cluster) : IClassFixture<RedisClusterFixture>
 {
@@ -38,6 +39,26 @@ public sealed class RedisNodeClockTests(RedisClusterFixture cluster) : IClassFix
         // The other master's clock was never measured: its key goes to the script, which decides on that node's clock.
         var commands = await RedisCommandLog.CommandsAsync(multiplexer, async () => Assert.Equal("there", Text((await backend.LookupAsync(there, Lease, default)).Page)));
         Assert.True(commands.Any(c => c.StartsWith("EVAL", StringComparison.Ordinal)) && !commands.Contains("GET"), string.Join(",", commands));
+    }
+
+    [Fact]
+    public async Task Tags_SetOnItsOwnSlot_MembershipOutlivesItsEntryByTheSkewMargin()
+    {
+        await using var host = new RedisStoreHarness(cluster.Endpoint, RedisStoreHarness.UniquePrefix());
+        var lifetime = new EntryLifetime(TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1));
+        Assert.Equal(StoreOutcome.Stored, await host.Backend.SetAsync("k", Page("v"), ["t"], lifetime, null, default));
+
+        // A tag's set lives on its own slot, maybe on another master than its entries: a membership pruned at its
+        // entry's expiry on a clock running ahead would let a purge miss a live entry, so it outlives the entry by a
+        // minute of skew (on one node, where one clock stamps both, by a second).
+        var db = cluster.Multiplexer.GetDatabase();
+        var raw = (byte[])(await db.StringGetAsync(host.Backend.Keys.Entry("k")))!;
+        Assert.Equal(EntryRejectReason.None, RedisEntryFormat.TryReadHeader(raw, out _, out var expiresAt, out _));
+        var score = await db.SortedSetScoreAsync(host.Backend.Keys.Tag("t"), "k");
+        Assert.NotNull(score);
+        // The tag is written on its own master just before the entry, each stamped by its own node's clock.
+        Assert.True(score.Value - expiresAt >= 55_000, $"membership scored {score.Value - expiresAt} ms past its entry's expiry");
+        Assert.True(await db.KeyTimeToLiveAsync(host.Backend.Keys.Tag("t")) >= TimeSpan.FromMilliseconds(score.Value - expiresAt) + lifetime.Total - TimeSpan.FromSeconds(5));
     }
 
     private static EndPoint? NodeOf(IConnectionMultiplexer multiplexer, RedisKey key)

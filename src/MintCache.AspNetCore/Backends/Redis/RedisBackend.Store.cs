@@ -44,10 +44,11 @@ internal sealed partial class RedisBackend
     {
         var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
         var since = fence.Claim is { ClaimedAt: > 0 } claim ? claim.ClaimedAt : fence.MissedAt;
-        var tagLifeMs = Milliseconds(lifetime.Total + lifetime.FailSafe + TagLifeMargin);
         var decided = 0;
         RedisKey[] keys;
-        if (tags.Length == 0 || TagsShareNode(db))
+        var sameNode = tags.Length == 0 || TagsShareNode(db);
+        var tagLifeMs = Milliseconds(lifetime.Total + lifetime.FailSafe + (sameNode ? SameNodeTagLifeMargin : TagLifeMargin));
+        if (sameNode)
         {
             keys = new RedisKey[2 + tags.Length];
             for (var i = 0; i < tags.Length; i++)

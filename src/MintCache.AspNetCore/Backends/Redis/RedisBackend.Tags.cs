@@ -33,6 +33,11 @@ internal sealed partial class RedisBackend
     // so this covers the clock skew between masters (pruning only saves space, a margin too short loses purges).
     private static readonly TimeSpan TagLifeMargin = TimeSpan.FromSeconds(60);
 
+    // The same margin where a store writes its tags in the entry's own script (one node): one clock stamps the entry's
+    // expiry and the membership, so there is no skew to cover, only rounding. Every tag set kept past its pages costs
+    // Redis memory on a long tail.
+    private static readonly TimeSpan SameNodeTagLifeMargin = TimeSpan.FromSeconds(1);
+
     /// <summary>
     /// On a cluster: writes the tags of a key about to be stored, before the entry, all sent before the first reply.
     /// <paramref name="since"/> is when the page's regeneration began (server ms; 0 when unknown).

@@ -128,14 +128,19 @@ internal static class RedisScripts
 
     // A tag's membership: scored at its last moment, the set kept a second past its longest-lived member. The set is
     // pruned and its life extended (by a quarter more, so a busy tag does it rarely) only when that life runs short:
-    // pruning only saves space, and a set just created (no TTL yet) holds nothing to prune.
+    // pruning only saves space. A set just created (no TTL yet) holds nothing to prune, and only the one member, so it
+    // is kept just a second past it: most such sets on a long tail are of one page, and never written again.
     private const string TagMembership = """
         local function addmember(k, member, now, life)
           redis.call('ZADD', k, now + life, member)
           local ttl = redis.call('PTTL', k)
           if ttl < life + 1000 then
-            if ttl ~= -1 then redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. now) end
-            redis.call('PEXPIRE', k, life + 1000 + math.floor(life / 4))
+            local more = 0
+            if ttl ~= -1 then
+              redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. now)
+              more = math.floor(life / 4)
+            end
+            redis.call('PEXPIRE', k, life + 1000 + more)
           end
         end
 
