@@ -141,8 +141,10 @@ internal sealed class RedisFastReads : IDisposable
             return ValueTask.FromResult(RedisFastRead.Undecided);
         }
 
-        var reading = db.StringGetLeaseAsync(entryKey, Flags);
+        // The claim first: a store that lands between the two reads then shows its new page, never the page it replaced
+        // beside a claim it already deleted, which would be taken and rendered again.
         var claim = _hints.ExpectFresh(key, sentAt) ? null : db.StringGetAsync(_keys.Claim(key), Flags);
+        var reading = db.StringGetLeaseAsync(entryKey, Flags);
         return DecideAsync(db, reading, claim, key, entryKey, sentAt, earliestNow, latestNow, redirected);
     }
 
