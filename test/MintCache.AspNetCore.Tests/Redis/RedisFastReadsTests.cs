@@ -187,6 +187,22 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis) : IClassFixtur
         Assert.Equal("v2", Text(refreshed.Page));
     }
 
+    [Fact]
+    public async Task PlainReads_ReadTheClaimBeforeTheEntry()
+    {
+        // A store landing between the two reads must show its new page, never the old one beside the claim it deleted.
+        await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix(), static o => o.Redis.NearCache = false);
+        var multiplexer = await ClockKnownAsync(host.Backend);
+        await using var monitor = await RedisMonitor.StartAsync(redis.Endpoint);
+
+        var commands = await RedisCommandLog.CommandsAsync(multiplexer, () => host.Backend.LookupAsync("ordered", Lease, default).AsTask());
+        Assert.Equal(["GET", "GET", "SET"], commands);
+        var gets = await monitor.CommandsMentioningAsync("{ordered}", count: 2, TimeSpan.FromSeconds(30));
+        Assert.Contains("\"GET\"", gets[0], StringComparison.Ordinal);
+        Assert.EndsWith("{ordered}:c\"", gets[0], StringComparison.Ordinal);
+        Assert.EndsWith("{ordered}:e\"", gets[1], StringComparison.Ordinal);
+    }
+
     /// <summary>Waits until this backend's plain reads decide (the node's clock measured), and returns its multiplexer.</summary>
     private static async Task<IConnectionMultiplexer> ClockKnownAsync(RedisBackend backend)
     {
