@@ -203,6 +203,23 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis) : IClassFixtur
         Assert.EndsWith("{ordered}:e\"", gets[1], StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ClockMeasurement_AskedForWhileOneIsInFlight_JoinsIt()
+    {
+        // A lookup starts a measurement in the background; a caller that asks for one meanwhile sees it done.
+        await using var gate = new RedisReplyGate(redis.Endpoint);
+        await using var multiplexer = await ConnectionMultiplexer.ConnectAsync(gate.Endpoint + ",abortConnect=false");
+        var clock = new RedisServerClock(node: null);
+        gate.Hold();
+        var inFlight = clock.MeasureAsync(multiplexer);
+        var asked = clock.MeasureAsync(multiplexer);
+        Assert.False(asked.IsCompleted);
+
+        gate.Release();
+        await Task.WhenAll(inFlight, asked).WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.True(clock.IsKnown);
+    }
+
     /// <summary>Waits until this backend's plain reads decide (the node's clock measured), and returns its multiplexer.</summary>
     private static async Task<IConnectionMultiplexer> ClockKnownAsync(RedisBackend backend)
     {

@@ -32,8 +32,9 @@ internal sealed class RedisServerClock
     internal static readonly TimeSpan MaxAge = TimeSpan.FromSeconds(15);
 
     private readonly EndPoint? _node;
+    private readonly Lock _starting = new();
     private Measurement? _measurement;
-    private int _measuring;
+    private Task _measuring = Task.CompletedTask;
 
     /// <param name="node">The node measured; null for the one server a non-cluster connection writes to.</param>
     public RedisServerClock(EndPoint? node) => _node = node;
@@ -68,13 +69,28 @@ internal sealed class RedisServerClock
         return true;
     }
 
-    public async Task MeasureAsync(IConnectionMultiplexer multiplexer)
+    /// <summary>Measures the clock, or joins the measurement in flight: one at a time, and the caller sees it done.</summary>
+    public Task MeasureAsync(IConnectionMultiplexer multiplexer)
     {
-        if (Interlocked.Exchange(ref _measuring, 1) == 1)
+        var measuring = Volatile.Read(ref _measuring);
+        if (!measuring.IsCompleted)
         {
-            return;
+            return measuring;
         }
 
+        lock (_starting)
+        {
+            if (_measuring.IsCompleted)
+            {
+                _measuring = MeasureOnceAsync(multiplexer);
+            }
+
+            return _measuring;
+        }
+    }
+
+    private async Task MeasureOnceAsync(IConnectionMultiplexer multiplexer)
+    {
         try
         {
             var sent = Stopwatch.GetTimestamp();
@@ -92,10 +108,6 @@ internal sealed class RedisServerClock
         catch (Exception)
 #pragma warning restore CA1031
         {
-        }
-        finally
-        {
-            Volatile.Write(ref _measuring, 0);
         }
     }
 
