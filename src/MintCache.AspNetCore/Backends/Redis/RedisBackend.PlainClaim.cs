@@ -47,7 +47,7 @@ internal sealed partial class RedisBackend
 
         OnSuccess(call);
         ClaimTicket? claim = written == ClaimWrite.Taken
-            ? new ClaimTicket(token, read.Generation, ClaimedAt: read.MissedAt, PageHash: read.Page is { } page ? PageFingerprint.HashOf(page) : 0)
+            ? new ClaimTicket(token, read.Generation, ClaimedAt: read.ReadAt, PageHash: read.Page is { } page ? PageFingerprint.HashOf(page) : 0)
             : null;
         if (read.Page is { } stale)
         {
@@ -55,7 +55,7 @@ internal sealed partial class RedisBackend
             return claim is null ? BackendLookup.Stale(stale) : BackendLookup.StaleClaimed(stale, claim.Value);
         }
 
-        return await AnswerMissingAsync(key, claim is null ? BackendLookup.MissingAt(read.MissedAt) : BackendLookup.MissingClaimed(claim.Value)).ConfigureAwait(false);
+        return await AnswerMissingAsync(key, claim is null ? BackendLookup.MissingAt(read.ReadAt) : BackendLookup.MissingClaimed(claim.Value)).ConfigureAwait(false);
     }
 
     private async ValueTask<ClaimWrite> WriteClaimAsync(string key, long token, TimeSpan leaseDuration, CancellationToken cancellationToken)

@@ -162,10 +162,10 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                 return await ClaimFreeAsync(key, entryKey, leaseDuration, call, mark, sentAt, read).ConfigureAwait(false);
             case RedisFastRead.Verdict.MissingClaimedElsewhere:
                 OnSuccess(call);
-                return await AnswerMissingAsync(key, BackendLookup.MissingClaimedElsewhere(mark, read.MissedAt)).ConfigureAwait(false);
+                return await AnswerMissingAsync(key, BackendLookup.MissingClaimedElsewhere(mark, read.ReadAt)).ConfigureAwait(false);
             case RedisFastRead.Verdict.MissingBackingOff:
                 OnSuccess(call);
-                return await AnswerMissingAsync(key, BackendLookup.MissingAt(read.MissedAt)).ConfigureAwait(false);
+                return await AnswerMissingAsync(key, BackendLookup.MissingAt(read.ReadAt)).ConfigureAwait(false);
             default:
                 return await LookupByScriptAsync(key, entryKey, leaseDuration, call, mark, sentAt).ConfigureAwait(false);
         }

@@ -2,9 +2,9 @@ namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
 /// What plain reads decided for one lookup: <see cref="Verdict.Undecided"/> (the lookup script decides), a fresh page
-/// with how long it certainly stays fresh, a stale page whose claim another holder has or is free, each with the entry's life past
-/// its freshness, which a near copy keeps; or a missing entry, with what its claim key held and
-/// <see cref="MissedAt"/>.
+/// with how long it certainly stays fresh, a stale page whose claim another holder has or is free, each with the
+/// entry's life past its freshness, which a near copy keeps; or a missing entry, with what its claim key held. A
+/// verdict that may take the claim or answer a miss carries <see cref="ReadAt"/>.
 /// </summary>
 internal readonly record struct RedisFastRead(RedisFastRead.Verdict Decision, byte[]? Page, long MsToKeep, long MsToExpiry, long MsToFailSafe, long GraceMs)
 {
@@ -12,15 +12,16 @@ internal readonly record struct RedisFastRead(RedisFastRead.Verdict Decision, by
     public static RedisFastRead Undecided => default;
 
     /// <summary>
-    /// For a missing entry: the earliest the node's clock read when the reads were sent, so never after the miss. It
-    /// fences the page rendered for it as the script's time of the miss would (design.md §2 invariant 8).
+    /// For a missing entry, or a stale one whose claim is free: the earliest the node's clock may have read when the
+    /// reads were sent, so never after they ran. It fences the page rendered for it (the time of the miss, or of the
+    /// claim) as the script's time would (design.md §2 invariant 8).
     /// </summary>
-    public long MissedAt { get; init; }
+    public long ReadAt { get; init; }
 
     /// <summary>For <see cref="Verdict.StaleUnclaimed"/>: the entry's generation, which a claim taken on it holds.</summary>
     public long Generation { get; init; }
 
-    public static RedisFastRead Missing(Verdict decision, long missedAt) => new(decision, null, 0, 0, 0, 0) { MissedAt = missedAt };
+    public static RedisFastRead Missing(Verdict decision, long readAt) => new(decision, null, 0, 0, 0, 0) { ReadAt = readAt };
 
     public enum Verdict
     {

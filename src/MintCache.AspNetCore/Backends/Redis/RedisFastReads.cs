@@ -15,8 +15,8 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// <para>
 /// An optimisation only: Redis runs a <c>GET</c> in a couple of microseconds, the lookup script in tens. Turned off
 /// (<see cref="Enabled"/>), every lookup is the script's, and no answer may change: the backend behaviour suite runs
-/// both ways. Claims are taken by the script, or, on a missing entry whose claim key these reads found empty, by the
-/// backend with one <c>SET NX</c>; never here.
+/// both ways. Claims are taken by the script, or, on a missing or certainly stale entry whose claim key these reads
+/// found empty, by the backend with one <c>SET NX</c>; never here.
 /// </para>
 /// <para>
 /// Every read is sent with <see cref="Flags"/> and waited for no longer than the operation timeout, never cut short by
@@ -213,7 +213,7 @@ internal sealed class RedisFastReads : IDisposable
                     : new RedisFastRead(RedisFastRead.Verdict.StaleUnclaimed, stale, 0, msToGone, msToFailSafeGone, staleGraceMs)
                     {
                         Generation = RedisEntryFormat.GenerationOf(value.Span),
-                        MissedAt = earliestNow,
+                        ReadAt = earliestNow,
                     };
             }
 
@@ -230,12 +230,12 @@ internal sealed class RedisFastReads : IDisposable
     /// A missing entry, as the script would answer it from its claim key: free to take, held by another lookup, or
     /// backing off. A revoked claim (an eviction's mark, which carries its time) is left to the script.
     /// </summary>
-    private static RedisFastRead Missing(string? holder, long missedAt) => holder switch
+    private static RedisFastRead Missing(string? holder, long readAt) => holder switch
     {
-        null => RedisFastRead.Missing(RedisFastRead.Verdict.MissingUnclaimed, missedAt),
+        null => RedisFastRead.Missing(RedisFastRead.Verdict.MissingUnclaimed, readAt),
         "" or [RedisWire.RevokedMark, ..] => RedisFastRead.Undecided,
-        [RedisWire.ReleasedMark, ..] => RedisFastRead.Missing(RedisFastRead.Verdict.MissingBackingOff, missedAt),
-        _ => RedisFastRead.Missing(RedisFastRead.Verdict.MissingClaimedElsewhere, missedAt),
+        [RedisWire.ReleasedMark, ..] => RedisFastRead.Missing(RedisFastRead.Verdict.MissingBackingOff, readAt),
+        _ => RedisFastRead.Missing(RedisFastRead.Verdict.MissingClaimedElsewhere, readAt),
     };
 
     /// <summary>
