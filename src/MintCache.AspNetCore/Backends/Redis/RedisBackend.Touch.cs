@@ -40,15 +40,30 @@ internal sealed partial class RedisBackend
     }
 
     /// <summary>
+    /// What a store sends: the page encoded now, or, when it may be a touch (<paramref name="touch"/>), kept to be encoded
+    /// only if the touch finds it changed.
+    /// </summary>
+    private RedisStoreValue StoreValueFor(in ReadOnlySequence<byte> page, StoreFence fence, out RedisScripts.TouchArguments? touch)
+    {
+        // One contiguous copy of a page the middleware handed over in segments: hashed, kept and encoded from it.
+        var copy = page.IsSingleSegment ? null : page.ToArray();
+        touch = TouchFor(copy ?? page.FirstSpan, fence, out var hash);
+
+        // Room for the header first, which the store script writes in place: Redis copies the page once.
+        return touch is null
+            ? RedisStoreValue.Encoded(copy is null ? page : new ReadOnlySequence<byte>(copy), _options.Redis.CompressionThreshold, hash)
+            : RedisStoreValue.Deferred(copy ?? page.FirstSpan.ToArray(), _options.Redis.CompressionThreshold, hash);
+    }
+
+    /// <summary>
     /// The page's hash (<paramref name="hash"/>, every store keeps it in the header; <see cref="PageFingerprint.None"/>
     /// when the page has none) and, when the page is the one the fence's claim was won on and the header's render time
     /// can reproduce it, the touch that may replace the store. The hash is of the page as the middleware handed it over,
     /// whatever its codec in Redis.
     /// </summary>
-    private static RedisScripts.TouchArguments? TouchFor(in ReadOnlySequence<byte> page, StoreFence fence, out ulong hash)
+    private static RedisScripts.TouchArguments? TouchFor(ReadOnlySpan<byte> bytes, StoreFence fence, out ulong hash)
     {
         hash = PageFingerprint.None;
-        var bytes = page.IsSingleSegment ? page.FirstSpan : page.ToArray();
         if (!PageFingerprint.TryRead(bytes, out var fingerprint))
         {
             return null;

@@ -272,11 +272,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
             return ValueTask.FromResult(_local.Set(key, page.ToArray(), tags, lifetime, fence));
         }
 
-        // Room for the header first, which the store script writes in place: Redis copies the page once.
-        var touch = TouchFor(page, fence, out var hash);
-        var value = touch is null
-            ? RedisStoreValue.Encoded(page, _options.Redis.CompressionThreshold, hash)
-            : RedisStoreValue.Deferred(page, _options.Redis.CompressionThreshold, hash);
+        var value = StoreValueFor(page, fence, out var touch);
         return SetOnRedisAsync(key, value, tags, lifetime, fence, touch, cancellationToken);
     }
 

@@ -32,9 +32,12 @@ internal sealed class RedisStoreValue
     public static RedisStoreValue Encoded(in ReadOnlySequence<byte> page, int? threshold, ulong hash)
         => new(Encode(page, threshold, hash), null, threshold, hash);
 
-    /// <summary>Encoded when first asked for: the store first tries a touch, which sends the hash alone.</summary>
-    public static RedisStoreValue Deferred(in ReadOnlySequence<byte> page, int? threshold, ulong hash)
-        => new(null, page.ToArray(), threshold, hash);
+    /// <summary>
+    /// Encoded when first asked for: the store first tries a touch, which sends the hash alone. <paramref name="page"/>
+    /// is this store's own copy.
+    /// </summary>
+    public static RedisStoreValue Deferred(byte[] page, int? threshold, ulong hash)
+        => new(null, page, threshold, hash);
 
     /// <summary>The value to send: room for the header (its codec byte and the page's hash set), then the page.</summary>
     public byte[] Value => _encoded ??= Encode(new ReadOnlySequence<byte>(_page!), _threshold, _hash);
