@@ -150,11 +150,7 @@ public class CodecBenchmarks
         output.AppendLine();
         output.AppendLine("## BenchmarkDotNet summary (time and allocations per page)");
         output.AppendLine();
-        output.AppendLine("```");
-        var log = new BenchmarkDotNet.Loggers.AccumulationLogger();
-        BenchmarkDotNet.Exporters.MarkdownExporter.Console.ExportToLog(summary, log);
-        output.AppendLine(log.GetLog().Trim());
-        output.AppendLine("```");
+        RatioReport.AppendSummary(output, summary);
         var path = Path.Combine(MachineInfo.ResultsFolder(), "benchmarks-codecs.md");
         await File.WriteAllTextAsync(path, output.ToString()).ConfigureAwait(false);
         Console.WriteLine(output);

@@ -64,11 +64,7 @@ foreach (var summary in summaries)
 {
     output.AppendLine("## BenchmarkDotNet summary");
     output.AppendLine();
-    output.AppendLine("```");
-    var log = new BenchmarkDotNet.Loggers.AccumulationLogger();
-    BenchmarkDotNet.Exporters.MarkdownExporter.Console.ExportToLog(summary, log);
-    output.AppendLine(log.GetLog().Trim());
-    output.AppendLine("```");
+    RatioReport.AppendSummary(output, summary);
 }
 
 var path = Path.Combine(MachineInfo.ResultsFolder(), "benchmarks.md");

@@ -13,6 +13,16 @@ namespace MintCache.Benchmarks;
 /// </summary>
 internal static class RatioReport
 {
+    /// <summary>BenchmarkDotNet's own Markdown table of <paramref name="summary"/>, as a code block.</summary>
+    public static void AppendSummary(StringBuilder output, Summary summary)
+    {
+        output.AppendLine("```");
+        var log = new BenchmarkDotNet.Loggers.AccumulationLogger();
+        BenchmarkDotNet.Exporters.MarkdownExporter.Console.ExportToLog(summary, log);
+        output.AppendLine(log.GetLog().Trim());
+        output.AppendLine("```");
+    }
+
     public static string Build(IEnumerable<Summary> summaries)
     {
         var rows = new List<Row>();

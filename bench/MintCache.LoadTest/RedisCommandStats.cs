@@ -85,21 +85,7 @@ internal sealed class RedisCommandStats : IAsyncDisposable
     }
 
     /// <summary>What every client has sent the server since it started (<c>total_net_input_bytes</c>), in bytes.</summary>
-    public async Task<long> NetInputBytesAsync()
-    {
-        foreach (var group in await Server.InfoAsync("stats"))
-        {
-            foreach (var (name, value) in group)
-            {
-                if (name == "total_net_input_bytes")
-                {
-                    return long.Parse(value, CultureInfo.InvariantCulture);
-                }
-            }
-        }
-
-        return 0;
-    }
+    public Task<long> NetInputBytesAsync() => InfoFieldAsync(Server, "stats", "total_net_input_bytes");
 
     /// <summary>The largest value among the keys that match <paramref name="pattern"/> (<c>STRLEN</c>), in bytes.</summary>
     public async Task<long> LargestValueAsync(string pattern)
@@ -115,34 +101,26 @@ internal sealed class RedisCommandStats : IAsyncDisposable
     }
 
     /// <summary>The server's <c>used_memory</c>, in bytes.</summary>
-    public async Task<long> UsedMemoryAsync()
-    {
-        foreach (var group in await Server.InfoAsync("memory"))
-        {
-            foreach (var (name, value) in group)
-            {
-                if (name == "used_memory")
-                {
-                    return long.Parse(value, CultureInfo.InvariantCulture);
-                }
-            }
-        }
-
-        return 0;
-    }
+    public Task<long> UsedMemoryAsync() => InfoFieldAsync(Server, "memory", "used_memory");
 
     /// <summary>Where the server's memory goes, by kind of key (<see cref="RedisMemoryBreakdown"/>).</summary>
     public async Task<RedisMemoryBreakdown> MemoryBreakdownAsync(MintCache.Bench.Shared.StoreKind store, long usedAtEnd, long expiredAtEnd, long clientsAtEnd)
         => await RedisMemoryBreakdown.ReadAsync(_multiplexer, store, usedAtEnd, expiredAtEnd) with { ClientsAtEnd = clientsAtEnd };
 
     /// <summary>What the clients' buffers hold (<c>mem_clients_normal</c>), in bytes.</summary>
-    public async Task<long> ClientsMemoryAsync()
+    public Task<long> ClientsMemoryAsync() => InfoFieldAsync(Server, "memory", "mem_clients_normal");
+
+    /// <summary>How many keys the server has expired since it started (<c>expired_keys</c>).</summary>
+    public Task<long> ExpiredKeysAsync() => RedisMemoryBreakdown.ExpiredKeysAsync(Server);
+
+    /// <summary>One numeric field of one <c>INFO</c> section; 0 when the server does not report it.</summary>
+    internal static async Task<long> InfoFieldAsync(IServer server, string section, string field)
     {
-        foreach (var group in await Server.InfoAsync("memory"))
+        foreach (var group in await server.InfoAsync(section))
         {
             foreach (var (name, value) in group)
             {
-                if (name == "mem_clients_normal")
+                if (name == field)
                 {
                     return long.Parse(value, CultureInfo.InvariantCulture);
                 }
@@ -151,9 +129,6 @@ internal sealed class RedisCommandStats : IAsyncDisposable
 
         return 0;
     }
-
-    /// <summary>How many keys the server has expired since it started (<c>expired_keys</c>).</summary>
-    public Task<long> ExpiredKeysAsync() => RedisMemoryBreakdown.ExpiredKeysAsync(Server);
 
     public async ValueTask DisposeAsync() => await _multiplexer.DisposeAsync();
 }

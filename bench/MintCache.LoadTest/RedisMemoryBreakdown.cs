@@ -67,21 +67,7 @@ internal sealed record RedisMemoryBreakdown(
     }
 
     /// <summary>How many keys the server has expired since it started (<c>expired_keys</c>).</summary>
-    public static async Task<long> ExpiredKeysAsync(IServer server)
-    {
-        foreach (var group in await server.InfoAsync("stats"))
-        {
-            foreach (var (name, value) in group)
-            {
-                if (name == "expired_keys")
-                {
-                    return long.Parse(value, CultureInfo.InvariantCulture);
-                }
-            }
-        }
-
-        return 0;
-    }
+    public static Task<long> ExpiredKeysAsync(IServer server) => RedisCommandStats.InfoFieldAsync(server, "stats", "expired_keys");
 
     /// <summary>The key's kind, from its name: the two stores name their keys differently.</summary>
     internal static string KindOf(StoreKind store, string key)
