@@ -54,16 +54,9 @@ public sealed class RedisCompressionTests(RedisServerFixture redis) : IClassFixt
     [Fact]
     public async Task CorruptCompressedValue_IsLoggedMiss_ThenReplaced()
     {
-        var prefix = RedisHost.UniquePrefix();
-        var page = Html(20_000);
-        var endpoint = new BytesEndpoint(page);
-        await using (var writer = await StartAsync(prefix, endpoint))
-        {
-            Assert.Equal(page, await writer.Client.GetByteArrayAsync("/bytes"));
-        }
+        var (prefix, page, endpoint, entry) = await StoredByAHostAsync();
 
         // The Brotli stream damaged in its middle, the header left intact: only decoding can tell.
-        var entry = await EntryKeyAsync(prefix);
         await redis.Database.StringSetRangeAsync(entry, RedisWire.HeaderSize + 100, (RedisValue)Enumerable.Repeat((byte)0xFF, 64).ToArray());
 
         await using var reader = await StartAsync(prefix, endpoint);
@@ -85,16 +78,9 @@ public sealed class RedisCompressionTests(RedisServerFixture redis) : IClassFixt
     [Fact]
     public async Task CompressedValueDecodingToAnotherPage_IsLoggedMiss_OnPlainReadsAndTheScript()
     {
-        var prefix = RedisHost.UniquePrefix();
-        var page = Html(20_000);
-        var endpoint = new BytesEndpoint(page);
-        await using (var writer = await StartAsync(prefix, endpoint))
-        {
-            Assert.Equal(page, await writer.Client.GetByteArrayAsync("/bytes"));
-        }
+        var (prefix, page, endpoint, entry) = await StoredByAHostAsync();
 
         // A valid Brotli stream of the same length, one byte of the page changed, under the stored header: it decodes.
-        var entry = await EntryKeyAsync(prefix);
         var value = (byte[])(await redis.Database.StringGetAsync(entry))!;
         Assert.NotEqual(0UL, BinaryPrimitives.ReadUInt64BigEndian(value.AsSpan(RedisWire.PageHashOffset)));
         Assert.Equal(RedisPageCodec.Failure.None, RedisPageCodec.TryDecodeValue(value, out var stored));
@@ -193,6 +179,20 @@ public sealed class RedisCompressionTests(RedisServerFixture redis) : IClassFixt
         var raw = (byte[])(await redis.Database.StringGetAsync(host.Backend.Keys.Entry(key)))!;
         Assert.Equal(EntryRejectReason.None, RedisEntryFormat.TryReadHeader(raw, out _, out _, out _));
         return raw[RedisWire.CodecOffset];
+    }
+
+    /// <summary>A 20,000-byte page rendered and stored (compressed) by a host that is gone again, and its entry key.</summary>
+    private async Task<(string Prefix, byte[] Page, BytesEndpoint Endpoint, RedisKey Entry)> StoredByAHostAsync()
+    {
+        var prefix = RedisHost.UniquePrefix();
+        var page = Html(20_000);
+        var endpoint = new BytesEndpoint(page);
+        await using (var writer = await StartAsync(prefix, endpoint))
+        {
+            Assert.Equal(page, await writer.Client.GetByteArrayAsync("/bytes"));
+        }
+
+        return (prefix, page, endpoint, await EntryKeyAsync(prefix));
     }
 
     private Task<RedisHost> StartAsync(string prefix, BytesEndpoint endpoint)
