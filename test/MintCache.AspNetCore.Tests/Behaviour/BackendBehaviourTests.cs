@@ -37,6 +37,12 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
     /// <summary>The store in front of <see cref="Backend"/>, as the middleware sees it.</summary>
     private protected abstract MintOutputCacheStore Store { get; }
 
+    /// <summary>
+    /// What the backend logged, for the message of an assertion that counts claims: on Redis, a call that failed and was
+    /// answered from local memory explains a second claim.
+    /// </summary>
+    private protected virtual string Logged => "";
+
     /// <summary>Lets at least <paramref name="duration"/> pass on the backend's own clock.</summary>
     protected abstract Task PassAsync(TimeSpan duration);
 
@@ -68,7 +74,7 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
 
         Assert.All(lookups, l => Assert.Equal(EntryState.Stale, l.State));
         Assert.All(lookups, l => Assert.Equal("v1", Text(l.Page)));
-        Assert.Single(lookups, l => l.Claim is not null);
+        AssertOneClaim(lookups);
     }
 
     [Fact]
@@ -192,7 +198,7 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
         var lookups = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => Task.Run(async () => await Backend.LookupAsync("k2", Lease, default))));
         Assert.All(lookups, l => Assert.Equal(EntryState.Stale, l.State));
         Assert.All(lookups, l => Assert.Equal("v2", Text(l.Page)));
-        var claim = Assert.Single(lookups, l => l.Claim is not null).Claim!.Value;
+        var claim = AssertOneClaim(lookups);
         Assert.Equal(EntryState.Stale, (await Backend.LookupAsync("k1", Lease, default)).State);
 
         // The claim taken after the clear stores; the page is fresh again, and a second lookup wins no claim.
@@ -260,4 +266,11 @@ public abstract class BackendBehaviourTests : IAsyncLifetime
     private static ReadOnlySequence<byte> Page(string text) => new(Encoding.UTF8.GetBytes(text));
 
     private static string? Text(byte[]? page) => page is null ? null : Encoding.UTF8.GetString(page);
+
+    private ClaimTicket AssertOneClaim(BackendLookup[] lookups)
+    {
+        var claims = lookups.Where(l => l.Claim is not null).Select(l => l.Claim!.Value).ToArray();
+        Assert.True(claims.Length == 1, $"{claims.Length} of {lookups.Length} lookups won the claim. Logged:{Environment.NewLine}{Logged}");
+        return claims[0];
+    }
 }

@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using MintCache.AspNetCore.Backends;
 using MintCache.AspNetCore.Store;
 using MintCache.AspNetCore.Tests.Fixtures;
@@ -20,6 +21,8 @@ public sealed class RedisClusterBackendBehaviourTests(RedisClusterFixture cluste
     }
 
     private protected override MintOutputCacheStore Store => _harness!.Store;
+
+    private protected override string Logged => _harness!.LogDigest(LogLevel.Debug);
 
     protected override async Task PassAsync(TimeSpan duration)
     {

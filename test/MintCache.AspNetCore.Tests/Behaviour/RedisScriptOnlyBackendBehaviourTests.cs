@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using MintCache.AspNetCore.Backends;
 using MintCache.AspNetCore.Store;
 using MintCache.AspNetCore.Tests.Fixtures;
@@ -21,6 +22,8 @@ public sealed class RedisScriptOnlyBackendBehaviourTests(RedisServerFixture redi
     }
 
     private protected override MintOutputCacheStore Store => _harness!.Store;
+
+    private protected override string Logged => _harness!.LogDigest(LogLevel.Debug);
 
     protected override async Task PassAsync(TimeSpan duration)
     {
