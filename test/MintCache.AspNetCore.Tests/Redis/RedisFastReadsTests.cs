@@ -188,6 +188,30 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis) : IClassFixtur
     }
 
     [Fact]
+    public async Task PageAtItsStaleAt_WithinTheClocksError_AnsweredStaleWithoutTheScript()
+    {
+        var prefix = RedisStoreHarness.UniquePrefix();
+        await using var a = new RedisStoreHarness(redis.Endpoint, prefix, static o => o.Redis.NearCache = false);
+        await using var b = new RedisStoreHarness(redis.Endpoint, prefix, static o => o.Redis.NearCache = false);
+        await ClockKnownAsync(a.Backend);
+        var mb = await ClockKnownAsync(b.Backend);
+        Assert.Equal(StoreOutcome.Stored, await a.Backend.SetAsync("edge", Page("v1"), [], Long, null, default));
+
+        // Stale from the node's now: a lookup a moment later is within the clock estimate's error of the boundary, where
+        // the plain reads once left the decision to the script; the page is the same either way, so it is answered stale.
+        var entryKey = a.Backend.Keys.Entry("edge");
+        var now = (ulong)await redis.ServerNowAsync();
+        await redis.Database.StringSetRangeAsync(entryKey, RedisWire.StaleAtOffset, BigEndian(now));
+
+        BackendLookup won = default;
+        var commands = await RedisCommandLog.CommandsAsync(mb, async () => won = await b.Backend.LookupAsync("edge", Lease, default));
+        Assert.Equal(["GET", "GET", "SET"], commands);
+        Assert.Equal(EntryState.Stale, won.State);
+        Assert.Equal("v1", Text(won.Page));
+        Assert.NotNull(won.Claim);
+    }
+
+    [Fact]
     public async Task PlainReads_ReadTheClaimBeforeTheEntry()
     {
         // A store landing between the two reads must show its new page, never the old one beside the claim it deleted.
@@ -232,6 +256,13 @@ public sealed class RedisFastReadsTests(RedisServerFixture redis) : IClassFixtur
 
     // The node's milliseconds minus this process's, as RedisServerClock keeps them, from a reading of the node's clock.
     private static long OffsetNowMs(long serverNowMs) => serverNowMs - (long)(System.Diagnostics.Stopwatch.GetTimestamp() * 1000.0 / System.Diagnostics.Stopwatch.Frequency);
+
+    private static byte[] BigEndian(ulong value)
+    {
+        var bytes = new byte[8];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(bytes, value);
+        return bytes;
+    }
 
     private static ReadOnlySequence<byte> Page(string text) => new(Encoding.UTF8.GetBytes(text));
 

@@ -83,12 +83,18 @@ internal static class RedisEntryFormat
     }
 
     /// <summary>
-    /// The page of a current-version value that is certainly stale at <paramref name="earliestNowMs"/> and certainly not
-    /// expired at <paramref name="latestNowMs"/>, decoded, with the rest of its life from <paramref name="latestNowMs"/>
-    /// (so never overstated); <see langword="false"/> for anything else, a value of a generation at or below
-    /// <paramref name="clearedUpTo"/> included.
+    /// The page of a current-version value that is stale at <paramref name="staleNowMs"/> and certainly not expired at
+    /// <paramref name="latestNowMs"/> (the latest the node's clock may read), decoded, with the rest of its life from
+    /// <paramref name="latestNowMs"/> (so never overstated); <see langword="false"/> for anything else, a value of a
+    /// generation at or below <paramref name="clearedUpTo"/> included.
     /// </summary>
-    public static bool TryReadStale(ReadOnlySpan<byte> value, long earliestNowMs, long latestNowMs, out byte[] page, out long msToExpiry, out long msToFailSafe, out long graceMs, long clearedUpTo = 0)
+    /// <remarks>
+    /// <paramref name="staleNowMs"/> is the earliest the node's clock may read (certainly stale), or, where the clock's
+    /// error is small, the latest: a page within that error of its stale-at is the same page either way, and its claim
+    /// only starts the refresh that much early. Answering it fresh could serve a page marked stale as fresh, so only
+    /// this side of the boundary may be decided on a guess (<see cref="TryReadFresh"/> takes the latest).
+    /// </remarks>
+    public static bool TryReadStale(ReadOnlySpan<byte> value, long staleNowMs, long latestNowMs, out byte[] page, out long msToExpiry, out long msToFailSafe, out long graceMs, long clearedUpTo = 0)
     {
         page = null!;
         msToExpiry = msToFailSafe = graceMs = 0;
@@ -98,7 +104,7 @@ internal static class RedisEntryFormat
         }
 
         var expiresAt = (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.ExpiresAtOffset..]);
-        if (earliestNowMs < (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.StaleAtOffset..]) || latestNowMs >= expiresAt)
+        if (staleNowMs < (long)BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.StaleAtOffset..]) || latestNowMs >= expiresAt)
         {
             return false;
         }

@@ -36,6 +36,13 @@ internal sealed class RedisFastReads : IDisposable
     /// </remarks>
     public const CommandFlags Flags = CommandFlags.NoRedirect;
 
+    /// <summary>
+    /// Up to this error in the clock's estimate, a page that may be past its stale-at is answered stale, its claim taken,
+    /// rather than sent to the script; past it (a measurement with a slow round trip), only a certainly stale one is, so
+    /// a refresh never starts more than twice this early.
+    /// </summary>
+    internal static readonly TimeSpan EarlyStaleSlack = TimeSpan.FromMilliseconds(25);
+
     private readonly RedisKeys _keys;
     private readonly RedisServerClocks _clocks = new();
     private readonly RedisFreshnessHints _hints = new();
@@ -198,10 +205,11 @@ internal sealed class RedisFastReads : IDisposable
                 return Missing(holder, earliestNow);
             }
 
-            // Certainly stale: while another holder's claim stands (live, or released and backing off), the answer is
-            // the stale page, as the script would give; a free claim is taken by the backend, unless the script has a
-            // fail-safe to extend the expiry by; a revoked one is for the script to take.
-            if (!RedisEntryFormat.TryReadStale(value.Span, earliestNow, latestNow, out var stale, out var msToGone, out var msToFailSafeGone, out var staleGraceMs, _clears.StaleUpTo))
+            // Stale, or within the clock's error of it: while another holder's claim stands (live, or released and
+            // backing off), the answer is the stale page, as the script would give; a free claim is taken by the backend,
+            // unless the script has a fail-safe to extend the expiry by; a revoked one is for the script to take.
+            var staleNow = latestNow - earliestNow <= 2 * EarlyStaleSlack.TotalMilliseconds ? latestNow : earliestNow;
+            if (!RedisEntryFormat.TryReadStale(value.Span, staleNow, latestNow, out var stale, out var msToGone, out var msToFailSafeGone, out var staleGraceMs, _clears.StaleUpTo))
             {
                 return RedisFastRead.Undecided;
             }
