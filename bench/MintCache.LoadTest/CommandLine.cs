@@ -4,7 +4,7 @@ namespace MintCache.LoadTest;
 
 /// <summary>
 /// <c>[--scenarios ab] [--clients 64] [--warmup 3] [--hit-seconds 10] [--storm-seconds 18] [--max-requests 2000000]
-/// [--render-ms 300] [--rounds 3] [--quiet-wait 180] [--no-write] [--compressed-only]</c>.
+/// [--render-ms 300] [--rounds 3] [--quiet-wait 180] [--no-write] [--compressed-only] [--redis-realtime]</c>.
 /// </summary>
 internal sealed record CommandLine(string Scenarios, RunSettings Settings, int Rounds, bool Write, TimeSpan QuietWait, string Arguments)
 {
@@ -16,6 +16,7 @@ internal sealed record CommandLine(string Scenarios, RunSettings Settings, int R
         long maxRequests = 2_000_000;
         var write = true;
         var compressedOnly = false;
+        var redisRealTime = false;
         double quietWait = 180;
         for (var i = 0; i < args.Length; i++)
         {
@@ -33,6 +34,7 @@ internal sealed record CommandLine(string Scenarios, RunSettings Settings, int R
                 case "--quiet-wait": quietWait = double.Parse(Next(), CultureInfo.InvariantCulture); break;
                 case "--no-write": write = false; break;
                 case "--compressed-only": compressedOnly = true; break;
+                case "--redis-realtime": redisRealTime = true; break;
                 default: throw new ArgumentException($"Unknown argument {args[i]}.");
             }
         }
@@ -48,9 +50,13 @@ internal sealed record CommandLine(string Scenarios, RunSettings Settings, int R
         return new CommandLine(scenarios, settings, rounds, write, TimeSpan.FromSeconds(Math.Clamp(quietWait, 0, 600)), string.Join(' ', args))
         {
             CompressedOnly = compressedOnly,
+            RedisRealTime = redisRealTime,
         };
     }
 
     /// <summary>The long tail (f) without MintCache's compression-off runs: the built-in store and MintCache's defaults only.</summary>
     public bool CompressedOnly { get; init; }
+
+    /// <summary>Runs the benchmark's redis-servers at real-time priority (<see cref="RedisPriority"/>).</summary>
+    public bool RedisRealTime { get; init; }
 }

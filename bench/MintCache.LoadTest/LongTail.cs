@@ -18,14 +18,18 @@ internal static class LongTail
 
     private static readonly Zipf Popularity = new(Pages, 0.99);
 
+    // How long every command is logged after the warm-up (RedisCommandStats.ScriptShareAsync).
+    private static readonly TimeSpan ScriptShareSample = TimeSpan.FromSeconds(3);
+
     /// <summary>The app instances' configuration variable that turns MintCache's page compression off (a threshold past any page).</summary>
     private const string CompressionThresholdVariable = "MintCache__Redis__CompressionThreshold";
 
-    public static async Task<LongTailResult> RunAsync(StoreKind store, RunSettings settings, bool memoryPressure, bool compressionOff = false)
+    public static async Task<LongTailResult> RunAsync(StoreKind store, RunSettings settings, bool memoryPressure, bool compressionOff = false, bool realTimeRedis = false)
     {
         var executable = LocalRedisServer.FindExecutable() ?? throw new InvalidOperationException("The long-tail scenario needs redis-server.");
         string[] arguments = memoryPressure ? ["--maxmemory", "40mb", "--maxmemory-policy", "allkeys-lru"] : [];
         using var server = await LocalRedisServer.StartAsync(executable, LocalRedisServer.FreeLoopbackPort(), arguments: arguments);
+        var realTime = realTimeRedis && await RedisPriority.TryRaiseAsync(server.ProcessId);
         var previous = Environment.GetEnvironmentVariable(LocalRedis.EnvironmentVariable);
         Environment.SetEnvironmentVariable(LocalRedis.EnvironmentVariable, server.Endpoint);
         Environment.SetEnvironmentVariable(CompressionThresholdVariable, compressionOff ? int.MaxValue.ToString(CultureInfo.InvariantCulture) : null);
@@ -39,10 +43,21 @@ internal static class LongTail
 
             var targets = apps.Select(static a => a.BaseAddress).ToList();
             await LoadClient.RunAsync(targets, settings.Clients, settings.Warmup, settings.MaxRequests, Item);
+
+            // After the warm-up, a few seconds more with every command logged: how much of commandstats' time is counted twice.
+            await using var stats = await RedisCommandStats.ConnectAsync(server.Endpoint);
+            await stats.StartCommandLogAsync();
+            await LoadClient.RunAsync(targets, settings.Clients, ScriptShareSample, settings.MaxRequests, Item);
+            var scriptShare = await stats.ScriptShareAsync();
+            Console.Error.WriteLine($"{Title(store, memoryPressure, compressionOff)}: every command for {ScriptShareSample.TotalSeconds} s after the warm-up (SLOWLOG), calls and mean µs:");
+            foreach (var (name, (calls, usec)) in stats.LastSample.OrderByDescending(static c => c.Value.Usec))
+            {
+                Console.Error.WriteLine(FormattableString.Invariant($"  {name}: {calls} calls, {(double)usec / calls:0.0} µs each, {usec} µs in all"));
+            }
+
             var before = await AppInstance.SumAsync(apps, static s => s.ItemRenders);
             await MetersAsync(apps, reset: true);
 
-            await using var stats = await RedisCommandStats.ConnectAsync(server.Endpoint);
             await stats.ResetAsync();
             var cpuBefore = await stats.CpuSecondsAsync();
             var appCpuBefore = apps.Sum(static a => a.ProcessorTime.TotalSeconds);
@@ -67,6 +82,8 @@ internal static class LongTail
                 CompressionOff = compressionOff,
                 AppCpuSeconds = appCpu,
                 Breakdown = breakdown,
+                ScriptShare = scriptShare,
+                RealTimeRedis = realTime,
             };
         }
         finally
@@ -109,10 +126,10 @@ internal static class LongTail
         var text = new StringBuilder();
         text.AppendLine("# Long tail on Redis");
         text.AppendLine();
-        text.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.LoadTest -- {options.Arguments}`: {Pages:N0} pages `/item/{{id}}`, Zipf(0.99) popularity, 8 KiB of realistic HTML each (bench/Shared/HtmlPage.cs: a product page of its own per id), rendered in 20 ms, cached 10 s (MintCache: grace 10 s), tagged `items` and `item-{{id}}`; two app instances sharing one dedicated redis-server, {options.Settings.Clients} clients, warm-up {options.Settings.Warmup.TotalSeconds} s, measured {options.Settings.StormDuration.TotalSeconds} s per store. The stores run one after the other in the same sitting, each on a fresh server. Redis time: `INFO commandstats` (usec), reset after the warm-up; Redis CPU: `used_cpu_user` + `used_cpu_sys`; app CPU: both app processes' processor time over the measured phase; stored pages: the entry keys counted by `SCAN` after the measured phase, memory per page: `used_memory` over them. {machine}.");
+        text.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.LoadTest -- {options.Arguments}`: {Pages:N0} pages `/item/{{id}}`, Zipf(0.99) popularity, 8 KiB of realistic HTML each (bench/Shared/HtmlPage.cs: a product page of its own per id), rendered in 20 ms, cached 10 s (MintCache: grace 10 s), tagged `items` and `item-{{id}}`; two app instances sharing one dedicated redis-server, {options.Settings.Clients} clients, warm-up {options.Settings.Warmup.TotalSeconds} s, measured {options.Settings.StormDuration.TotalSeconds} s per store. The stores run one after the other in the same sitting, each on a fresh server. Redis time: `INFO commandstats` (usec), reset after the warm-up, and the same with each command counted once (commandstats counts a command a script calls under its own name too, inside the script's time: the share of time those took, in a 3 s `SLOWLOG` of every command after the warm-up, is taken off); {(results.All(static r => r.RealTimeRedis) ? RedisPriority.Description : "redis-server at normal priority")}; Redis CPU: `used_cpu_user` + `used_cpu_sys`; app CPU: both app processes' processor time over the measured phase; stored pages: the entry keys counted by `SCAN` after the measured phase, memory per page: `used_memory` over them. {machine}.");
         text.AppendLine();
-        text.AppendLine("| Store | Memory | Requests | Errors | req/s | Throughput vs built-in | p50 ms | p99 ms | Renders per request | Redis µs per request (commandstats) | vs built-in | Redis CPU µs per request | vs built-in | App CPU µs per request | vs built-in | Redis used memory MB | Stored pages | Memory per page bytes | vs built-in | Top commands (µs, calls per request) |");
-        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
+        text.AppendLine("| Store | Memory | Requests | Errors | req/s | Throughput vs built-in | p50 ms | p99 ms | Renders per request | Redis µs per request (commandstats) | vs built-in | Redis µs per request, each command once | vs built-in | Redis CPU µs per request | vs built-in | App CPU µs per request | vs built-in | Redis used memory MB | Stored pages | Memory per page bytes | vs built-in | Top commands (µs, calls per request) |");
+        text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
         foreach (var result in results)
         {
             var baseline = results.FirstOrDefault(r => r.Store == StoreKind.BuiltInRedis && r.MemoryPressure == result.MemoryPressure);
@@ -122,7 +139,7 @@ internal static class LongTail
                 .Take(4)
                 .Select(c => FormattableString.Invariant($"{c.Key} {(double)c.Value.Usec / Math.Max(1, result.Requests):0.00} µs, {(double)c.Value.Calls / Math.Max(1, result.Requests):0.00}")));
             text.AppendLine(FormattableString.Invariant(
-                $"| {result.Store}{(result.CompressionOff ? " (compression off)" : "")} | {(result.MemoryPressure ? "maxmemory 40mb, allkeys-lru" : "unbounded")} | {result.Requests} | {result.Errors} | {result.RequestsPerSecond:0} | {Ratio(result.RequestsPerSecond, baseline?.RequestsPerSecond)} | {result.P50:0.0} | {result.P99:0.0} | {(double)result.Renders / Math.Max(1, result.Requests):0.000} | {result.RedisMicrosecondsPerRequest:0.00} | {Ratio(result.RedisMicrosecondsPerRequest, baseline?.RedisMicrosecondsPerRequest)} | {result.CpuMicrosecondsPerRequest:0.0} | {Ratio(result.CpuMicrosecondsPerRequest, baseline?.CpuMicrosecondsPerRequest)} | {result.AppCpuMicrosecondsPerRequest:0} | {Ratio(result.AppCpuMicrosecondsPerRequest, baseline?.AppCpuMicrosecondsPerRequest)} | {result.UsedMemory / 1048576.0:0.0} | {result.Pages} | {result.MemoryPerPage:0} | {Ratio(result.MemoryPerPage, baseline?.MemoryPerPage)} | {top} |"));
+                $"| {result.Store}{(result.CompressionOff ? " (compression off)" : "")} | {(result.MemoryPressure ? "maxmemory 40mb, allkeys-lru" : "unbounded")} | {result.Requests} | {result.Errors} | {result.RequestsPerSecond:0} | {Ratio(result.RequestsPerSecond, baseline?.RequestsPerSecond)} | {result.P50:0.0} | {result.P99:0.0} | {(double)result.Renders / Math.Max(1, result.Requests):0.000} | {result.RedisMicrosecondsPerRequest:0.00} | {Ratio(result.RedisMicrosecondsPerRequest, baseline?.RedisMicrosecondsPerRequest)} | {result.RedisMicrosecondsPerRequestOnce:0.00} | {Ratio(result.RedisMicrosecondsPerRequestOnce, baseline?.RedisMicrosecondsPerRequestOnce)} | {result.CpuMicrosecondsPerRequest:0.0} | {Ratio(result.CpuMicrosecondsPerRequest, baseline?.CpuMicrosecondsPerRequest)} | {result.AppCpuMicrosecondsPerRequest:0} | {Ratio(result.AppCpuMicrosecondsPerRequest, baseline?.AppCpuMicrosecondsPerRequest)} | {result.UsedMemory / 1048576.0:0.0} | {result.Pages} | {result.MemoryPerPage:0} | {Ratio(result.MemoryPerPage, baseline?.MemoryPerPage)} | {top} |"));
         }
 
         text.AppendLine();
@@ -163,4 +180,13 @@ internal sealed record LongTailResult(
 
     public double RedisMicrosecondsPerRequest
         => (double)Commands.Where(static c => c.Key is not ("info" or "config")).Sum(static c => c.Value.Usec) / Math.Max(1, Requests);
+
+    /// <summary>Of commandstats' time, the share that scripts' own commands took, counted a second time (sampled after the warm-up).</summary>
+    public double ScriptShare { get; init; }
+
+    /// <summary><see cref="RedisMicrosecondsPerRequest"/> with each command counted once: scripts' own commands only inside their script.</summary>
+    public double RedisMicrosecondsPerRequestOnce => RedisMicrosecondsPerRequest * (1 - ScriptShare);
+
+    /// <summary>Whether redis-server ran at real-time priority (<see cref="RedisPriority"/>).</summary>
+    public bool RealTimeRedis { get; init; }
 }

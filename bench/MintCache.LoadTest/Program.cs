@@ -20,8 +20,11 @@ if (args.Length > 0 && args[0] == "server")
 var options = CommandLine.Parse(args);
 using var redis = LocalRedis.StartOrAttach();
 var redisEndpoint = redis.Endpoint;
+var redisDescription = options.RedisRealTime && redis.ProcessId is { } redisProcess && await RedisPriority.TryRaiseAsync(redisProcess)
+    ? $"{redis.Description}, {RedisPriority.Description}"
+    : redis.Description;
 var available = StoreHost.Available(redisEndpoint).ToList();
-Console.WriteLine($"[load] {redis.Description}");
+Console.WriteLine($"[load] {redisDescription}");
 Console.WriteLine($"[load] clients {options.Settings.Clients}, warm-up {options.Settings.Warmup.TotalSeconds} s, hits {options.Settings.HitDuration.TotalSeconds} s, storm {options.Settings.StormDuration.TotalSeconds} s, at most {options.Settings.MaxRequests} requests per phase");
 
 var quiet = MachineInfo.WaitForQuiet(1.0, options.QuietWait);
@@ -87,7 +90,7 @@ if (options.Scenarios.Contains('c'))
     }
 
     Console.WriteLine();
-    await PublishAsync("eager-refresh.md", LoadReport.BuildEager(options, $"{redis.Description}. Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", eager));
+    await PublishAsync("eager-refresh.md", LoadReport.BuildEager(options, $"{redisDescription}. Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", eager));
 }
 
 // The (d) and (e) tables' legend.
@@ -151,9 +154,9 @@ if (options.Scenarios.Contains('f'))
             .Where(v => !(options.CompressedOnly && v.Item2)))
         {
             Console.WriteLine($"[load] (f) long tail, {store}{(compressionOff ? " (compression off)" : "")} x2{(memoryPressure ? ", maxmemory 40mb allkeys-lru" : "")} ...");
-            var result = await LongTail.RunAsync(store, options.Settings, memoryPressure, compressionOff);
+            var result = await LongTail.RunAsync(store, options.Settings, memoryPressure, compressionOff, options.RedisRealTime);
             results.Add(result);
-            Console.WriteLine($"[load]     {result.RequestsPerSecond:0} req/s, {result.RedisMicrosecondsPerRequest:0.00} µs Redis per request, {result.AppCpuMicrosecondsPerRequest:0} µs app CPU per request, renders/request {(double)result.Renders / Math.Max(1, result.Requests):0.000}, errors {result.Errors}");
+            Console.WriteLine($"[load]     {result.RequestsPerSecond:0} req/s, {result.RedisMicrosecondsPerRequest:0.00} µs Redis per request ({result.RedisMicrosecondsPerRequestOnce:0.00} each command once, {result.CpuMicrosecondsPerRequest:0.0} CPU), {result.AppCpuMicrosecondsPerRequest:0} µs app CPU per request, renders/request {(double)result.Renders / Math.Max(1, result.Requests):0.000}, errors {result.Errors}");
         }
     }
 
@@ -183,7 +186,7 @@ if (options.Scenarios.Contains('g'))
 if (options.Scenarios.Contains('a') || options.Scenarios.Contains('b'))
 {
     Console.WriteLine();
-    await PublishAsync("loadtest.md", LoadReport.Build(options, $"{redis.Description}. Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", hits, storms));
+    await PublishAsync("loadtest.md", LoadReport.Build(options, $"{redisDescription}. Before the run: {quiet}; after it: load average {MachineInfo.LoadAverage()}", hits, storms));
 }
 
 return 0;

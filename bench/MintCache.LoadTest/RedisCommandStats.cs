@@ -72,6 +72,59 @@ internal sealed class RedisCommandStats : IAsyncDisposable
         return seconds;
     }
 
+    /// <summary>Logs every command from now on (<c>SLOWLOG</c> at 0 µs, its last 250,000 kept), for <see cref="ScriptShareAsync"/>.</summary>
+    public async Task StartCommandLogAsync()
+    {
+        await Server.ExecuteAsync("CONFIG", "SET", "slowlog-log-slower-than", "0");
+        await Server.ExecuteAsync("CONFIG", "SET", "slowlog-max-len", "250000");
+        await Server.ExecuteAsync("SLOWLOG", "RESET");
+    }
+
+    /// <summary>
+    /// Of the time the commands logged since <see cref="StartCommandLogAsync"/> took, the share that commands called by
+    /// scripts took: <c>commandstats</c> counts each of them twice (under its own name, and inside its script's time),
+    /// <c>SLOWLOG</c> names their client <c>?:0</c>. Stops the logging.
+    /// </summary>
+    public async Task<double> ScriptShareAsync()
+    {
+        var entries = (RedisResult[])(await Server.ExecuteAsync("SLOWLOG", "GET", "-1"))!;
+        await Server.ExecuteAsync("CONFIG", "SET", "slowlog-log-slower-than", "10000");
+        await Server.ExecuteAsync("CONFIG", "SET", "slowlog-max-len", "128");
+        await Server.ExecuteAsync("SLOWLOG", "RESET");
+        double all = 0, byScripts = 0;
+        var byCommand = new Dictionary<string, (long Calls, long Usec)>(StringComparer.Ordinal);
+        foreach (var entry in entries)
+        {
+            // [id, timestamp, microseconds, [command, arguments...], client address, client name]
+            var fields = (RedisResult[])entry!;
+            var arguments = (RedisResult[])fields[3]!;
+            var command = ((string?)arguments[0] ?? "").ToLowerInvariant();
+            if (command is "slowlog" or "config" or "info" or "ping" or "client" or "echo" or "subscribe" or "cluster")
+            {
+                continue;
+            }
+
+            var microseconds = (long)fields[2];
+            all += microseconds;
+            var inScript = (string?)fields[4] == "?:0";
+            if (inScript)
+            {
+                byScripts += microseconds;
+            }
+
+            // A script by its SHA's first characters and its key count; a script's own commands apart from the same sent alone.
+            var name = command == "evalsha" && arguments.Length > 2 ? $"evalsha {((string?)arguments[1])?[..8]} keys={(string?)arguments[2]}" : inScript ? "  (script) " + command : command;
+            var (calls, usec) = byCommand.GetValueOrDefault(name);
+            byCommand[name] = (calls + 1, usec + microseconds);
+        }
+
+        LastSample = byCommand;
+        return all == 0 ? 0 : byScripts / all;
+    }
+
+    /// <summary>The last <see cref="ScriptShareAsync"/> sample by command (scripts by SHA and key count, their own commands apart).</summary>
+    public Dictionary<string, (long Calls, long Usec)> LastSample { get; private set; } = [];
+
     /// <summary>How many keys match <paramref name="pattern"/> (a <c>SCAN</c>, after the measured phase).</summary>
     public async Task<long> CountKeysAsync(string pattern)
     {

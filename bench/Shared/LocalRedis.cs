@@ -28,6 +28,9 @@ internal sealed class LocalRedis : IDisposable
 
     public string Description { get; }
 
+    /// <summary>The server's process id when it was started here, or null when attached to another.</summary>
+    public int? ProcessId => _server?.ProcessId;
+
     /// <summary>The endpoint a child process inherited, or null.</summary>
     public static string? FromEnvironment()
     {
