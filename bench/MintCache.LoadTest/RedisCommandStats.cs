@@ -72,6 +72,13 @@ internal sealed class RedisCommandStats : IAsyncDisposable
         return seconds;
     }
 
+    /// <summary>
+    /// Whether <paramref name="command"/> is the connections' own housekeeping or the benchmark's reading of the server,
+    /// not a store's work: left out of the reports' commands.
+    /// </summary>
+    public static bool IsHousekeeping(string command)
+        => command is "info" or "config" or "ping" or "client" or "cluster" or "subscribe" or "echo";
+
     /// <summary>Logs every command from now on (<c>SLOWLOG</c> at 0 µs, its last 250,000 kept), for <see cref="ScriptShareAsync"/>.</summary>
     public async Task StartCommandLogAsync()
     {
@@ -99,7 +106,7 @@ internal sealed class RedisCommandStats : IAsyncDisposable
             var fields = (RedisResult[])entry!;
             var arguments = (RedisResult[])fields[3]!;
             var command = ((string?)arguments[0] ?? "").ToLowerInvariant();
-            if (command is "slowlog" or "config" or "info" or "ping" or "client" or "echo" or "subscribe" or "cluster")
+            if (command == "slowlog" || IsHousekeeping(command))
             {
                 continue;
             }

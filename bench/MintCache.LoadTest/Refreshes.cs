@@ -134,7 +134,7 @@ internal static class Refreshes
         {
             var baseline = results.FirstOrDefault(r => r.Store == StoreKind.BuiltInRedis && r.Changing == result.Changing);
             var top = string.Join(", ", result.Commands
-                .Where(static c => c.Key is not ("info" or "config" or "ping" or "client" or "cluster" or "subscribe" or "echo" or "scan" or "strlen"))
+                .Where(static c => !RedisCommandStats.IsHousekeeping(c.Key) && c.Key is not ("scan" or "strlen"))
                 .OrderByDescending(static c => c.Value.Usec)
                 .Take(4)
                 .Select(c => FormattableString.Invariant($"{c.Key} {(double)c.Value.Usec / Math.Max(1, result.Regenerations):0.00} µs, {(double)c.Value.Calls / Math.Max(1, result.Regenerations):0.00}")));
