@@ -85,6 +85,9 @@ internal sealed class RedisHost : IAsyncDisposable
 
     public int CountLogs(int eventId) => Logs.GetSnapshot().Count(r => r.Id.Id == eventId);
 
+    /// <summary>Every record logged at <paramref name="minimum"/> or above, one a line, for an assertion's message.</summary>
+    public string LogDigest(LogLevel minimum = LogLevel.Information) => Fixtures.LogDigest.Of(Logs, minimum);
+
     /// <summary>The server itself: <c>Server.SendAsync</c> sets what a client cannot, such as the Host or the connection.</summary>
     public TestServer Server => _app.GetTestServer();
 
@@ -157,14 +160,14 @@ internal sealed class GatedEndpoint
 /// <summary>Polls a condition until it holds or a deadline passes; never a fixed sleep standing in for a signal.</summary>
 internal static class Eventually
 {
-    public static async Task<TimeSpan> HoldsAsync(Func<Task<bool>> condition, TimeSpan timeout, string what)
+    public static async Task<TimeSpan> HoldsAsync(Func<Task<bool>> condition, TimeSpan timeout, string what, Func<string>? explain = null)
     {
         var clock = Stopwatch.StartNew();
         while (!await condition())
         {
             if (clock.Elapsed > timeout)
             {
-                throw new TimeoutException($"Not within {timeout}: {what}.");
+                throw new TimeoutException($"Not within {timeout}: {what}.{(explain is null ? "" : Environment.NewLine + explain())}");
             }
 
             await Task.Delay(10);
@@ -173,6 +176,6 @@ internal static class Eventually
         return clock.Elapsed;
     }
 
-    public static Task<TimeSpan> HoldsAsync(Func<bool> condition, TimeSpan timeout, string what)
-        => HoldsAsync(() => Task.FromResult(condition()), timeout, what);
+    public static Task<TimeSpan> HoldsAsync(Func<bool> condition, TimeSpan timeout, string what, Func<string>? explain = null)
+        => HoldsAsync(() => Task.FromResult(condition()), timeout, what, explain);
 }

@@ -63,10 +63,7 @@ internal sealed class RedisStoreHarness : IAsyncDisposable
     public int CountLogs(int eventId) => Logs.GetSnapshot().Count(r => r.Id.Id == eventId);
 
     /// <summary>Every record logged at <paramref name="minimum"/> or above, one a line, for an assertion's message.</summary>
-    public string LogDigest(LogLevel minimum = LogLevel.Information)
-        => string.Join(Environment.NewLine, Logs.GetSnapshot()
-            .Where(r => r.Level >= minimum)
-            .Select(r => $"{r.Timestamp:HH:mm:ss.fff} {r.Level} {r.Id.Name}: {r.Message} {r.Exception?.GetType().Name} {r.Exception?.Message}"));
+    public string LogDigest(LogLevel minimum = LogLevel.Information) => Fixtures.LogDigest.Of(Logs, minimum);
 
     public ValueTask DisposeAsync() => _services.DisposeAsync();
 }

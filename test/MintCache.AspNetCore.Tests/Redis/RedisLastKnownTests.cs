@@ -1,4 +1,5 @@
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using MintCache.AspNetCore.Diagnostics;
 using MintCache.AspNetCore.Tests.Fixtures;
 using StackExchange.Redis;
@@ -126,8 +127,11 @@ public sealed class RedisLastKnownTests
         using var server = await RedisServerFixture.StartDedicatedAsync();
         var prefix = RedisHost.UniquePrefix();
         var endpoint = new GatedEndpoint();
+        RedisHost? hostA = null, hostB = null;
+        string Explain() => $"executions: {endpoint.Executions}; host A logged:{Environment.NewLine}{hostA?.LogDigest(LogLevel.Debug)}{Environment.NewLine}host B logged:{Environment.NewLine}{hostB?.LogDigest(LogLevel.Debug)}";
         await using var a = await RedisHost.StartAsync(server.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), Options);
         await using var b = await RedisHost.StartAsync(server.Endpoint, prefix, endpoint, TimeSpan.FromMinutes(1), TimeSpan.FromMinutes(1), Options);
+        (hostA, hostB) = (a, b);
         Assert.Equal("page 1", await a.Client.GetStringAsync("/page"));
         await Eventually.HoldsAsync(
             async () => await a.Client.GetStringAsync("/page") == "page 1" && await b.Client.GetStringAsync("/page") == "page 1"
@@ -145,7 +149,8 @@ public sealed class RedisLastKnownTests
                 return a.Backend.IsDegraded && b.Backend.IsDegraded && endpoint.Executions == 3;
             },
             Deadline,
-            "both hosts refreshed their last known page locally");
+            "both hosts refreshed their last known page locally",
+            Explain);
 
         // Redis comes back empty. Both hosts return to it, and their local pages answer for the keys it lacks.
         await server.StartAsync();
@@ -157,7 +162,8 @@ public sealed class RedisLastKnownTests
                 return !a.Backend.IsDegraded && !b.Backend.IsDegraded && a.Backend.ServesLastKnown && b.Backend.ServesLastKnown;
             },
             Deadline,
-            "both hosts are back on the restarted Redis");
+            "both hosts are back on the restarted Redis",
+            Explain);
         var executions = endpoint.Executions;
 
         // Every request is served a last known page; one host, farm-wide, regenerates it (held at the gate).
@@ -168,16 +174,17 @@ public sealed class RedisLastKnownTests
             Assert.StartsWith("page ", await b.Client.GetStringAsync("/page"), StringComparison.Ordinal);
         }
 
-        await Eventually.HoldsAsync(() => endpoint.Waiting == 1, Deadline, "one regeneration farm-wide");
-        Assert.Equal(executions + 1, endpoint.Executions);
+        await Eventually.HoldsAsync(() => endpoint.Waiting == 1, Deadline, "one regeneration farm-wide", Explain);
+        Assert.True(endpoint.Executions == executions + 1, $"expected {executions + 1}; {Explain()}");
 
         endpoint.Open();
         var regenerated = $"page {executions + 1}";
         await Eventually.HoldsAsync(
             async () => await a.Client.GetStringAsync("/page") == regenerated && await b.Client.GetStringAsync("/page") == regenerated,
             Deadline,
-            "both hosts serve the regenerated page from Redis");
-        Assert.Equal(executions + 1, endpoint.Executions);
+            "both hosts serve the regenerated page from Redis",
+            Explain);
+        Assert.True(endpoint.Executions == executions + 1, $"expected {executions + 1}; {Explain()}");
     }
 
     private static async Task<RedisKey[]> EntryKeysAsync(IConnectionMultiplexer admin, string endpoint, string prefix)
