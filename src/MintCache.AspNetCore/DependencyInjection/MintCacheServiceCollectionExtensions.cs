@@ -71,6 +71,7 @@ public static class MintCacheServiceCollectionExtensions
             ? sp.GetRequiredService<RedisBackend>()
             : sp.GetRequiredService<MemoryBackend>());
         services.TryAddSingleton<BackgroundRegenerator>();
+        services.TryAddSingleton<IRefreshCapacity, RefreshCapacity>();
 
         // Stopped with the host: running regenerations are awaited, their claims released, up to its shutdown timeout.
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IHostedService, BackgroundRegenerator>(static sp => sp.GetRequiredService<BackgroundRegenerator>()));

@@ -60,6 +60,9 @@ internal sealed class BackgroundRegenerator : IHostedService, IDisposable
     /// <summary>For tests: regenerations running now.</summary>
     internal int Running => Volatile.Read(ref _running);
 
+    /// <summary>Whether a regeneration started now would find a slot (it may still not, when another takes it first).</summary>
+    public bool HasFreeSlot => Volatile.Read(ref _running) < _options.MaxConcurrentRegenerations;
+
     /// <summary>Given the application's pipeline by <see cref="ClaimWatchMiddleware"/>, which runs first in it.</summary>
     public void Attach(RequestDelegate pipeline, IHttpContextFactory httpContextFactory)
     {

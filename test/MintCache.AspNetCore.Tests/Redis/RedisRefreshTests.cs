@@ -1,3 +1,6 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.OutputCaching;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Time.Testing;
 using MintCache.AspNetCore.Tests.Fixtures;
 using Xunit.Abstractions;
@@ -131,6 +134,86 @@ public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelpe
         // The key is quiet now: its next claim answers "miss" at once and regenerates.
         Assert.Equal("page 2", await host.Client.GetStringAsync("/page"));
         Assert.Equal(2, endpoint.Executions);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task NoFreeSlot_StalePageServedUnclaimed_RefreshedOnceASlotFrees(bool plainReads)
+    {
+        var prefix = RedisHost.UniquePrefix();
+        var endpoint = new GatedEndpoint();
+        await using var host = await RedisHost.StartAsync(
+            redis.Endpoint,
+            prefix,
+            endpoint,
+            ValidFor,
+            TimeSpan.FromMinutes(1),
+            static o =>
+            {
+                o.RefreshMode = RefreshMode.Background;
+                o.MaxConcurrentRegenerations = 1;
+            },
+            mapMore: app => app.MapGet("/second", (Delegate)endpoint.HandleAsync).CacheOutput(p => p.Expire(ValidFor).Grace(TimeSpan.FromMinutes(1))));
+        host.Backend.FastReads.Enabled = plainReads;
+        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+        Assert.Equal("page 2", await host.Client.GetStringAsync("/second"));
+        await redis.WaitUntilEntriesStaleAsync(prefix, Deadline);
+
+        // The first page's refresh takes the one slot, and is held at the gate.
+        endpoint.Close();
+        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+        await Eventually.HoldsAsync(() => endpoint.Waiting == 1, Deadline, "the first page's refresh holds the slot");
+
+        // The second page finds no slot: served stale, its claim left free for a lookup that can refresh it (a claim
+        // won here would be handed off to nobody and given back a second later).
+        Assert.Equal("page 2", await host.Client.GetStringAsync("/second"));
+        var server = redis.Multiplexer.GetServer(redis.Multiplexer.GetEndPoints()[0]);
+        Assert.Equal(1, await server.KeysAsync(pattern: prefix + "{*}:c").CountAsync());
+        Assert.Equal(1, host.Store.LocalClaimCount);
+        Assert.Equal(3, endpoint.Executions);
+
+        // Once the slot is free, the next lookup claims the second page and refreshes it in the background.
+        endpoint.Open();
+        var regenerator = host.Services.GetRequiredService<AspNetCore.Refresh.BackgroundRegenerator>();
+        await Eventually.HoldsAsync(() => regenerator.Running == 0 && host.Store.LocalClaimCount == 0, Deadline, "the first page's refresh ends");
+        await Eventually.HoldsAsync(async () => await host.Client.GetStringAsync("/second") == "page 4", Deadline, "the second page is refreshed");
+        Assert.Equal(4, endpoint.Executions);
+    }
+
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task NoFreeSlot_PageUnderFailSafe_StillClaimed(bool plainReads)
+    {
+        var prefix = RedisHost.UniquePrefix();
+        var endpoint = new GatedEndpoint();
+        await using var host = await RedisHost.StartAsync(
+            redis.Endpoint,
+            prefix,
+            endpoint,
+            ValidFor,
+            TimeSpan.FromMinutes(1),
+            static o =>
+            {
+                o.RefreshMode = RefreshMode.Background;
+                o.MaxConcurrentRegenerations = 1;
+                o.FailSafe = TimeSpan.FromMinutes(5);
+            },
+            mapMore: app => app.MapGet("/second", (Delegate)endpoint.HandleAsync).CacheOutput(p => p.Expire(ValidFor).Grace(TimeSpan.FromMinutes(1))));
+        host.Backend.FastReads.Enabled = plainReads;
+        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+        Assert.Equal("page 2", await host.Client.GetStringAsync("/second"));
+        await redis.WaitUntilEntriesStaleAsync(prefix, Deadline);
+        endpoint.Close();
+        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+        await Eventually.HoldsAsync(() => endpoint.Waiting == 1, Deadline, "the first page's refresh holds the slot");
+
+        // No slot, but the page has a fail-safe to be kept in service by: its claim is taken (and handed on) as ever.
+        Assert.Equal("page 2", await host.Client.GetStringAsync("/second"));
+        var server = redis.Multiplexer.GetServer(redis.Multiplexer.GetEndPoints()[0]);
+        Assert.Equal(2, await server.KeysAsync(pattern: prefix + "{*}:c").CountAsync());
+        endpoint.Open();
     }
 
     /// <summary>Renders page 1, then fails every regeneration with a 500.</summary>

@@ -25,6 +25,13 @@ internal sealed partial class RedisBackend
     /// </remarks>
     private async ValueTask<BackendLookup> ClaimFreeAsync(string key, RedisKey entryKey, TimeSpan leaseDuration, long call, long mark, long sentAt, RedisFastRead read)
     {
+        if (read.Page is { } unclaimed && !ClaimsStale())
+        {
+            OnSuccess(call);
+            KeepNearAsStale(key, unclaimed, mark, sentAt, read.MsToExpiry, read.MsToFailSafe, read.GraceMs);
+            return BackendLookup.Stale(unclaimed);
+        }
+
         var token = ClaimTicket.NewToken();
         ClaimWrite written;
         try
@@ -57,6 +64,9 @@ internal sealed partial class RedisBackend
 
         return await AnswerMissingAsync(key, claim is null ? BackendLookup.MissingAt(read.ReadAt) : BackendLookup.MissingClaimed(claim.Value)).ConfigureAwait(false);
     }
+
+    /// <summary>Whether a stale page's free claim is taken now (see <see cref="IRefreshCapacity"/>); a missing page's always is.</summary>
+    private bool ClaimsStale() => _refreshCapacity?.CanRefreshStaleNow() ?? true;
 
     private async ValueTask<ClaimWrite> WriteClaimAsync(string key, long token, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {

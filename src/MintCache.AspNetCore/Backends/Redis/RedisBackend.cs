@@ -39,13 +39,16 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     private readonly Metrics _metrics;
     private readonly RedisFastReads _fastReads;
     private readonly RedisClearStamps _clears = new();
+    private readonly IRefreshCapacity? _refreshCapacity;
 
     // Counted by the script lookups here and the plain reads (RedisBackend.FreshRead.cs).
     private long _redisLookups;
 
-    public RedisBackend(RedisConnection connection, MemoryBackend local, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<RedisBackend> logger, Metrics metrics)
+    public RedisBackend(
+        RedisConnection connection, MemoryBackend local, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<RedisBackend> logger, Metrics metrics, IRefreshCapacity? refreshCapacity = null)
     {
         _metrics = metrics;
+        _refreshCapacity = refreshCapacity;
         _connection = connection;
         _local = local;
         _logger = logger;
@@ -193,7 +196,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                         Milliseconds(state.Self._options.FailureBackoff + state.Self._options.RegenerationTimeout),
                         state.Self.ClearRecordFor(db),
                         state.Self._clears.Hard,
-                        state.Self._clears.Soft).WaitAsync(ct).ConfigureAwait(false);
+                        state.Self._clears.Soft,
+                        state.Self.ClaimsStale()).WaitAsync(ct).ConfigureAwait(false);
                 },
                 (Self: this, Key: key, EntryKey: entryKey, Token: token, Lease: leaseDuration),
                 CancellationToken.None).ConfigureAwait(false);

@@ -23,8 +23,9 @@ namespace MintCache.AspNetCore.Backends.Redis;
 internal static class RedisScripts
 {
     /// <summary>
-    /// Reads an entry and decides its state on the server clock; on stale, takes the refresh claim if nobody holds it,
-    /// and on missing too (farm-wide cold-miss collapse). A claim revoked by an eviction is free to take. Reply: a
+    /// Reads an entry and decides its state on the server clock; on stale, takes the refresh claim if nobody holds it
+    /// and <paramref name="claimStale"/> (see <see cref="IRefreshCapacity"/>) or the entry has a fail-safe to extend, and
+    /// on missing always (farm-wide cold-miss collapse). A claim revoked by an eviction is free to take. Reply: a
     /// <see cref="RedisLookupReply"/>, whose <c>Now</c> every reply carries: the server time of the claim, or of the
     /// miss (which fences a store rendered without a claim, see <see cref="SetAsync"/>).
     /// </summary>
@@ -42,10 +43,11 @@ internal static class RedisScripts
     /// stamps are the record <paramref name="clear"/> (on one node) and the host's copy (<paramref name="hardUs"/>,
     /// <paramref name="softUs"/>), whichever is later.
     /// </para>
-    public static Task<RedisResult> LookupAsync(IDatabase db, RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs, RedisKey? clear = null, long hardUs = 0, long softUs = 0)
+    public static Task<RedisResult> LookupAsync(
+        IDatabase db, RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs, RedisKey? clear = null, long hardUs = 0, long softUs = 0, bool claimStale = true)
         => clear is { } record
-            ? db.ScriptEvaluateAsync(LookupScript, [entry, claim, record], [token, leaseMs, holdMs, hardUs, softUs])
-            : db.ScriptEvaluateAsync(LookupScript, [entry, claim], [token, leaseMs, holdMs, hardUs, softUs]);
+            ? db.ScriptEvaluateAsync(LookupScript, [entry, claim, record], [token, leaseMs, holdMs, hardUs, softUs, claimStale ? 1 : 0])
+            : db.ScriptEvaluateAsync(LookupScript, [entry, claim], [token, leaseMs, holdMs, hardUs, softUs, claimStale ? 1 : 0]);
 
     // The latest clears' stamps (µs): the host's copy (two arguments from 'at'), and the record in 'key' when one is given.
     private const string ClearStamps = """
@@ -111,7 +113,8 @@ internal static class RedisScripts
           end
         else
           r.code = STALE
-          if claim() == MISS_CLAIMED then
+          -- A page under a fail-safe is claimed whatever the capacity: its claim keeps it in service (stale-if-error).
+          if (ARGV[6] ~= '0' or u64(h, OFF_FAILSAFE) > expires) and claim() == MISS_CLAIMED then
             r.detail = 1
             local hold = math.min(u64(h, OFF_FAILSAFE), now + tonumber(ARGV[3]))
             if hold > expires then

@@ -1,0 +1,19 @@
+namespace MintCache.AspNetCore.Backends;
+
+/// <summary>
+/// Asked by a backend whose lookups complete asynchronously (Redis) before it claims a stale page: whether this process
+/// can refresh the page now.
+/// </summary>
+/// <remarks>
+/// Such a lookup is shared by every request of the key that arrives while it runs, so the one that wins the claim
+/// serves the stale page and hands the claim on (<c>MintOutputCacheStore.HandOff.cs</c>). When every background slot
+/// is taken, nobody may render it in time, and the claim is given back a second later: a claim and its release for
+/// nothing. Not taken, the claim stays free, the page is served stale, and a lookup that finds a free slot (on any
+/// host) refreshes it. A missing page is always claimed (its request renders it), and so is a page under a fail-safe
+/// (its claim keeps it in service while regenerations fail).
+/// </remarks>
+internal interface IRefreshCapacity
+{
+    /// <summary><see langword="false"/> only when the current request would refresh in the background and no slot is free.</summary>
+    bool CanRefreshStaleNow();
+}

@@ -1,0 +1,31 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.OutputCaching;
+using Microsoft.Extensions.Options;
+using MintCache.AspNetCore.Backends;
+using MintCache.AspNetCore.Policies;
+
+namespace MintCache.AspNetCore.Refresh;
+
+/// <summary>
+/// Whether a stale page claimed now would be refreshed now: by a free background slot, or by its request in the
+/// foreground mode (see <see cref="IRefreshCapacity"/>).
+/// </summary>
+internal sealed class RefreshCapacity(BackgroundRegenerator regenerator, IOptions<MintCacheOptions> options, IHttpContextAccessor? httpContextAccessor = null)
+    : IRefreshCapacity
+{
+    public bool CanRefreshStaleNow()
+    {
+        if (regenerator.HasFreeSlot || !regenerator.IsAttached)
+        {
+            return true;
+        }
+
+        // Outside a request (a direct caller) the caller renders what it claims.
+        if (httpContextAccessor?.HttpContext?.Features.Get<IOutputCacheFeature>()?.Context is not { } cacheContext)
+        {
+            return true;
+        }
+
+        return (ReservedTags.RefreshOf(cacheContext.Tags) ?? options.Value.RefreshMode) != RefreshMode.Background;
+    }
+}
