@@ -104,7 +104,15 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
             $"both hosts are back on Redis (served {load.CompletedWhileGated} of {load.Issued})");
         var backAfter = clock.Elapsed;
         var servedWhenBack = load.CompletedWhileGated;
-        await Eventually.HoldsAsync(() => load.CompletedWhileGated >= servedWhenBack + 200, Deadline, "requests flow after the return");
+        try
+        {
+            await Eventually.HoldsAsync(() => load.CompletedWhileGated >= servedWhenBack + 200, Deadline, "requests flow after the return");
+        }
+        catch (TimeoutException)
+        {
+            WriteDiagnosis(load, ("A", a), ("B", b));
+            throw;
+        }
 
         // Every request issued is served while the gate is still closed, but for the held ones. A timeout is the finding.
         // The requests still in flight are given time to finish (a round trip, or a Redis timeout at most): only the
