@@ -8,8 +8,9 @@ internal readonly struct BackendLookup
 {
     public static readonly BackendLookup Missing = default;
 
-    private BackendLookup(EntryState state, byte[]? page, ClaimTicket? claim, bool claimedElsewhere = false, long watchMark = 0, long missedAt = 0)
+    private BackendLookup(EntryState state, byte[]? page, ClaimTicket? claim, bool claimedElsewhere = false, long watchMark = 0, long missedAt = 0, bool claimDeferred = false)
     {
+        ClaimDeferred = claimDeferred;
         MissedAt = missedAt;
         ClaimedElsewhere = claimedElsewhere;
         WatchMark = watchMark;
@@ -32,6 +33,12 @@ internal readonly struct BackendLookup
     /// </summary>
     public bool ClaimedElsewhere { get; }
 
+    /// <summary>
+    /// The entry is stale and its claim was free, but not taken: this process could not refresh it now (see
+    /// <see cref="IRefreshCapacity"/>).
+    /// </summary>
+    public bool ClaimDeferred { get; }
+
     /// <summary>With <see cref="ClaimedElsewhere"/>: where the backend's change notifications stood before the lookup.</summary>
     public long WatchMark { get; }
 
@@ -47,6 +54,9 @@ internal readonly struct BackendLookup
     public static BackendLookup FreshClaimed(byte[] page, ClaimTicket wonClaim) => new(EntryState.Fresh, page, wonClaim);
 
     public static BackendLookup Stale(byte[] page) => new(EntryState.Stale, page, null);
+
+    /// <summary>A stale entry whose free claim this lookup left for a process that can refresh it now.</summary>
+    public static BackendLookup StaleClaimDeferred(byte[] page) => new(EntryState.Stale, page, null, claimDeferred: true);
 
     public static BackendLookup StaleClaimed(byte[] page, ClaimTicket wonClaim)
         => new(EntryState.Stale, page, wonClaim);

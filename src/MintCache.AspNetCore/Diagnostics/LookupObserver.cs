@@ -21,7 +21,7 @@ internal sealed class LookupObserver(string backend, Metrics metrics, IHttpConte
         if (lookup.Claim is not null)
         {
             // An eager refresh's claim counts as won too; its start says refresh_mode=eager.
-            metrics.Claim(backend, won: true);
+            metrics.Claim(backend, Tags.ClaimWon);
             if (page is null)
             {
                 // This lookup's request renders the page; a claim answered with the stale page hands its miss on
@@ -31,7 +31,7 @@ internal sealed class LookupObserver(string backend, Metrics metrics, IHttpConte
         }
         else if (lookup.State == EntryState.Stale)
         {
-            metrics.Claim(backend, won: false);
+            metrics.Claim(backend, lookup.ClaimDeferred ? Tags.ClaimDeferred : Tags.ClaimLost);
         }
 
         var state = lookup.State switch

@@ -35,7 +35,7 @@ internal sealed class Metrics
     {
         var meter = meterFactory.Create(new MeterOptions(MeterName) { Version = MintCacheDiagnostics.Version });
         _lookups = meter.CreateCounter<long>(LookupsInstrument, "{lookup}", "Lookups answered by the MintCache store, by result (hit or miss) and the state of the entry found.");
-        _claims = meter.CreateCounter<long>(ClaimsInstrument, "{claim}", "Lookups of stale pages that won or lost the refresh claim.");
+        _claims = meter.CreateCounter<long>(ClaimsInstrument, "{claim}", "Lookups of stale pages that won or lost the refresh claim, or left it free for a process that can refresh now.");
         _regenerationsStarted = meter.CreateCounter<long>(
             RegenerationsStartedInstrument, "{regeneration}", "Regenerations started under a won claim, by refresh mode.");
         _regenerationsEnded = meter.CreateCounter<long>(
@@ -65,11 +65,11 @@ internal sealed class Metrics
         }
     }
 
-    public void Claim(string backend, bool won)
+    public void Claim(string backend, string result)
     {
         if (_claims.Enabled)
         {
-            _claims.Add(1, new(BackendTag, backend), new(ResultTag, won ? Tags.ClaimWon : Tags.ClaimLost));
+            _claims.Add(1, new(BackendTag, backend), new(ResultTag, result));
         }
     }
 

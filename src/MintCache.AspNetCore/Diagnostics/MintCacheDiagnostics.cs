@@ -61,7 +61,9 @@ public static class MintCacheDiagnostics
 
     /// <summary>
     /// Counter <c>mintcache.claims</c> (<c>{claim}</c>): lookups of a stale page, with <see cref="ResultTag"/> =
-    /// <c>won</c> (this lookup took the refresh claim) or <c>lost</c> (another holder has it).
+    /// <c>won</c> (this lookup took the refresh claim), <c>lost</c> (another holder has it) or <c>deferred</c> (on
+    /// Redis, the claim was free but every background slot of this process busy, so it was left for a lookup that
+    /// finds one).
     /// </summary>
     public const string ClaimsInstrument = "mintcache.claims";
 

@@ -14,6 +14,7 @@ internal static class Tags
 
     public const string ClaimWon = "won";
     public const string ClaimLost = "lost";
+    public const string ClaimDeferred = "deferred";
 
     public const string OutcomeStored = "stored";
     public const string OutcomeFailed = "failed";

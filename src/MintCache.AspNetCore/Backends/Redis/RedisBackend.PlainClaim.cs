@@ -29,7 +29,7 @@ internal sealed partial class RedisBackend
         {
             OnSuccess(call);
             KeepNearAsStale(key, unclaimed, mark, sentAt, read.MsToExpiry, read.MsToFailSafe, read.GraceMs);
-            return BackendLookup.Stale(unclaimed);
+            return BackendLookup.StaleClaimDeferred(unclaimed);
         }
 
         var token = ClaimTicket.NewToken();
