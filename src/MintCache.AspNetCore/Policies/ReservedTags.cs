@@ -122,10 +122,13 @@ internal static class ReservedTags
     /// <summary>The reserved tag that carries a per-policy refresh mode.</summary>
     public static string ForRefresh(RefreshMode mode) => RefreshPrefix + (mode == RefreshMode.Background ? "background" : "foreground");
 
-    /// <summary>The refresh mode a policy set on a request's output-cache context, if any (read when a claim is won).</summary>
-    public static RefreshMode? RefreshOf(IEnumerable<string> tags)
+    /// <summary>
+    /// The refresh mode of a request: the one a policy set on its output-cache context (read when a claim is won or
+    /// may be), else <paramref name="configured"/> (<see cref="MintCacheOptions.RefreshMode"/>).
+    /// </summary>
+    public static RefreshMode RefreshOf(IEnumerable<string> tags, RefreshMode configured)
     {
-        RefreshMode? mode = null;
+        var mode = configured;
         foreach (var tag in tags)
         {
             if (tag.StartsWith(RefreshPrefix, StringComparison.Ordinal) && TryParseRefresh(tag, out var parsed))

@@ -26,6 +26,6 @@ internal sealed class RefreshCapacity(BackgroundRegenerator regenerator, IOption
             return true;
         }
 
-        return (ReservedTags.RefreshOf(cacheContext.Tags) ?? options.Value.RefreshMode) != RefreshMode.Background;
+        return ReservedTags.RefreshOf(cacheContext.Tags, options.Value.RefreshMode) != RefreshMode.Background;
     }
 }

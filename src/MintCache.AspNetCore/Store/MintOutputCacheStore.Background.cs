@@ -38,7 +38,7 @@ internal sealed partial class MintOutputCacheStore
     {
         if (_httpContextAccessor?.HttpContext is not { } httpContext
             || httpContext.Features.Get<IOutputCacheFeature>()?.Context is not { } cacheContext
-            || (!eager && (ReservedTags.RefreshOf(cacheContext.Tags) ?? _options.RefreshMode) != RefreshMode.Background))
+            || (!eager && ReservedTags.RefreshOf(cacheContext.Tags, _options.RefreshMode) != RefreshMode.Background))
         {
             // Outside a request (a direct caller) there is nothing to copy; the caller stores what it renders.
             return false;
