@@ -23,7 +23,7 @@ public sealed class RedisBackendBehaviourTests(RedisServerFixture redis) : Backe
     protected override async Task PassAsync(TimeSpan duration)
     {
         var until = await redis.ServerNowAsync() + (long)duration.TotalMilliseconds + 1;
-        await Eventually.HoldsAsync(async () => await redis.ServerNowAsync() >= until, duration + TimeSpan.FromSeconds(10), $"{duration} pass on the server clock");
+        await redis.WaitUntilServerTimeAsync(until, duration + TimeSpan.FromSeconds(10), $"{duration} pass on the server clock");
     }
 
     public override async Task DisposeAsync()

@@ -93,6 +93,10 @@ public sealed class RedisServerFixture : IAsyncLifetime
         return new DateTimeOffset(time, TimeSpan.Zero).ToUnixTimeMilliseconds();
     }
 
+    /// <summary>Waits, with a deadline, until the server clock reads <paramref name="atLeast"/> (Unix milliseconds) or later.</summary>
+    public Task WaitUntilServerTimeAsync(long atLeast, TimeSpan timeout, string what)
+        => Eventually.HoldsAsync(async () => await ServerNowAsync() >= atLeast, timeout, what);
+
     /// <summary>
     /// Starts a server of its own for a test that kills, restarts or password-protects it: redis-server when installed,
     /// Garnet otherwise. Fails loudly when neither can start.

@@ -203,7 +203,7 @@ public sealed class RedisStaleDirectivesTests(RedisServerFixture redis) : IClass
         Assert.Equal(EntryRejectReason.None, RedisEntryFormat.TryReadHeader(value, out _, out var expiresAt, out _));
 
         // Past the response's own window, on the server's clock: the page is gone, whatever the options' grace says.
-        await Eventually.HoldsAsync(async () => await redis.ServerNowAsync() >= expiresAt, Deadline, "the response's stale-while-revalidate ran out");
+        await redis.WaitUntilServerTimeAsync(expiresAt, Deadline, "the response's stale-while-revalidate ran out");
         Assert.Equal("v2", await host.Client.GetStringAsync("/swr"));
     }
 }

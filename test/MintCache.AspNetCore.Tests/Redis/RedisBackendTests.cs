@@ -77,7 +77,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis) : IClassFixture<
         Assert.Equal(generation, first.Claim!.Value.Generation);
 
         // Past the clock's uncertainty (half a round trip and a 10 ms margin), the plain read may call it stale.
-        await Eventually.HoldsAsync(async () => await redis.ServerNowAsync() >= staleAt + 200, Deadline, "the entry is certainly stale");
+        await redis.WaitUntilServerTimeAsync(staleAt + 200, Deadline, "the entry is certainly stale");
         session = new ProfilingSession();
         multiplexer.RegisterProfiler(() => session);
         var second = await backend.LookupAsync("k", Lease, default);
@@ -111,7 +111,7 @@ public sealed class RedisBackendTests(RedisServerFixture redis) : IClassFixture<
         await backend.EvictByTagAsync("news", soft: true, default);
         var raw = (byte[])(await redis.Database.StringGetAsync(backend.Keys.Entry("k")))!;
         Assert.Equal(EntryRejectReason.None, RedisEntryFormat.TryReadHeader(raw, out var staleAt, out _, out _));
-        await Eventually.HoldsAsync(async () => await redis.ServerNowAsync() >= staleAt + 200, Deadline, "the entry is certainly stale");
+        await redis.WaitUntilServerTimeAsync(staleAt + 200, Deadline, "the entry is certainly stale");
         BackendLookup first = default;
         var commands = await CommandsAsync(async () => first = await backend.LookupAsync("k", Lease, default));
         Assert.Equal(EntryState.Stale, first.State);

@@ -49,7 +49,7 @@ public sealed class RedisClaimReleaseTests(RedisServerFixture redis) : ClaimRele
     protected override async Task PassAsync(TimeSpan duration)
     {
         var until = await redis.ServerNowAsync() + (long)duration.TotalMilliseconds + 1;
-        await Eventually.HoldsAsync(async () => await redis.ServerNowAsync() >= until, duration + Deadline, $"{duration} pass on the server clock");
+        await redis.WaitUntilServerTimeAsync(until, duration + Deadline, $"{duration} pass on the server clock");
     }
 
     public override async Task DisposeAsync()

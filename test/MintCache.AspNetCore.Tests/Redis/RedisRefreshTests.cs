@@ -125,9 +125,8 @@ public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelpe
         Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
         Assert.Equal(1, host.Store.LocalClaimCount);
         time.Advance(AspNetCore.Store.MintOutputCacheStore.HandOffTimeout);
-        var server = redis.Multiplexer.GetServer(redis.Multiplexer.GetEndPoints()[0]);
         await Eventually.HoldsAsync(
-            async () => host.Store.LocalClaimCount == 0 && !await server.KeysAsync(pattern: prefix + "{*}:c").AnyAsync(),
+            async () => host.Store.LocalClaimCount == 0 && await ClaimKeyCountAsync(prefix) == 0,
             Deadline,
             "the claim is given back");
 
@@ -143,34 +142,13 @@ public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelpe
     {
         var prefix = RedisHost.UniquePrefix();
         var endpoint = new GatedEndpoint();
-        await using var host = await RedisHost.StartAsync(
-            redis.Endpoint,
-            prefix,
-            endpoint,
-            ValidFor,
-            TimeSpan.FromMinutes(1),
-            static o =>
-            {
-                o.RefreshMode = RefreshMode.Background;
-                o.MaxConcurrentRegenerations = 1;
-            },
-            mapMore: app => app.MapGet("/second", (Delegate)endpoint.HandleAsync).CacheOutput(p => p.Expire(ValidFor).Grace(TimeSpan.FromMinutes(1))));
-        host.Backend.FastReads.Enabled = plainReads;
+        await using var host = await StartWithTheOneSlotTakenAsync(prefix, endpoint, plainReads);
         using var metrics = new MintMetrics(host.Services);
-        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
-        Assert.Equal("page 2", await host.Client.GetStringAsync("/second"));
-        await redis.WaitUntilEntriesStaleAsync(prefix, Deadline);
-
-        // The first page's refresh takes the one slot, and is held at the gate.
-        endpoint.Close();
-        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
-        await Eventually.HoldsAsync(() => endpoint.Waiting == 1, Deadline, "the first page's refresh holds the slot");
 
         // The second page finds no slot: served stale, its claim left free for a lookup that can refresh it (a claim
         // won here would be handed off to nobody and given back a second later).
         Assert.Equal("page 2", await host.Client.GetStringAsync("/second"));
-        var server = redis.Multiplexer.GetServer(redis.Multiplexer.GetEndPoints()[0]);
-        Assert.Equal(1, await server.KeysAsync(pattern: prefix + "{*}:c").CountAsync());
+        Assert.Equal(1, await ClaimKeyCountAsync(prefix));
         Assert.Equal(1, host.Store.LocalClaimCount);
         Assert.Equal(3, endpoint.Executions);
 
@@ -192,33 +170,56 @@ public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelpe
     {
         var prefix = RedisHost.UniquePrefix();
         var endpoint = new GatedEndpoint();
-        await using var host = await RedisHost.StartAsync(
+        await using var host = await StartWithTheOneSlotTakenAsync(prefix, endpoint, plainReads, static o => o.FailSafe = TimeSpan.FromMinutes(5));
+
+        // No slot, but the page has a fail-safe to be kept in service by: its claim is taken (and handed on) as ever.
+        Assert.Equal("page 2", await host.Client.GetStringAsync("/second"));
+        Assert.Equal(2, await ClaimKeyCountAsync(prefix));
+        endpoint.Open();
+    }
+
+    /// <summary>
+    /// A host with one background slot and two pages, <c>/page</c> and <c>/second</c>, both stale; the first page's
+    /// refresh holds the slot at the closed gate.
+    /// </summary>
+    private async Task<RedisHost> StartWithTheOneSlotTakenAsync(string prefix, GatedEndpoint endpoint, bool plainReads, Action<MintCacheOptions>? configure = null)
+    {
+        var host = await RedisHost.StartAsync(
             redis.Endpoint,
             prefix,
             endpoint,
             ValidFor,
             TimeSpan.FromMinutes(1),
-            static o =>
+            o =>
             {
                 o.RefreshMode = RefreshMode.Background;
                 o.MaxConcurrentRegenerations = 1;
-                o.FailSafe = TimeSpan.FromMinutes(5);
+                configure?.Invoke(o);
             },
             mapMore: app => app.MapGet("/second", (Delegate)endpoint.HandleAsync).CacheOutput(p => p.Expire(ValidFor).Grace(TimeSpan.FromMinutes(1))));
-        host.Backend.FastReads.Enabled = plainReads;
-        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
-        Assert.Equal("page 2", await host.Client.GetStringAsync("/second"));
-        await redis.WaitUntilEntriesStaleAsync(prefix, Deadline);
-        endpoint.Close();
-        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
-        await Eventually.HoldsAsync(() => endpoint.Waiting == 1, Deadline, "the first page's refresh holds the slot");
+        try
+        {
+            host.Backend.FastReads.Enabled = plainReads;
+            Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+            Assert.Equal("page 2", await host.Client.GetStringAsync("/second"));
+            await redis.WaitUntilEntriesStaleAsync(prefix, Deadline);
 
-        // No slot, but the page has a fail-safe to be kept in service by: its claim is taken (and handed on) as ever.
-        Assert.Equal("page 2", await host.Client.GetStringAsync("/second"));
-        var server = redis.Multiplexer.GetServer(redis.Multiplexer.GetEndPoints()[0]);
-        Assert.Equal(2, await server.KeysAsync(pattern: prefix + "{*}:c").CountAsync());
-        endpoint.Open();
+            endpoint.Close();
+            Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+            await Eventually.HoldsAsync(() => endpoint.Waiting == 1, Deadline, "the first page's refresh holds the slot");
+            return host;
+        }
+        catch
+        {
+            endpoint.Open();
+            await host.DisposeAsync();
+            throw;
+        }
     }
+
+    /// <summary>The claim keys under <paramref name="prefix"/> in Redis, live or revoked.</summary>
+    private async Task<int> ClaimKeyCountAsync(string prefix)
+        => await redis.Multiplexer.GetServer(redis.Multiplexer.GetEndPoints()[0]).KeysAsync(pattern: prefix + "{*}:c").CountAsync();
 
     /// <summary>Renders page 1, then fails every regeneration with a 500.</summary>
     private sealed class FailingEndpoint

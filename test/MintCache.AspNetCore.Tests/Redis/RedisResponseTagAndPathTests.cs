@@ -27,7 +27,7 @@ public sealed class RedisResponseTagAndPathTests(RedisServerFixture redis) : ICl
         // A render that begins in the eviction's own millisecond is refused its store (evictions win ties), and B would
         // then render the page again: the next render begins on a later millisecond of the server's clock.
         var evictedBy = await redis.ServerNowAsync();
-        await Eventually.HoldsAsync(async () => await redis.ServerNowAsync() > evictedBy, TimeSpan.FromSeconds(5), "the server's clock moves on");
+        await redis.WaitUntilServerTimeAsync(evictedBy + 1, TimeSpan.FromSeconds(5), "the server's clock moves on");
         Assert.Equal("7 3", await a.Client.GetStringAsync("/products/7"));
         Assert.Equal("7 3", await b.Client.GetStringAsync("/products/7"));
         Assert.Equal("8 2", await b.Client.GetStringAsync("/products/8"));
