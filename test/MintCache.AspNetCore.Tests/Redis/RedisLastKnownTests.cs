@@ -106,7 +106,8 @@ public sealed class RedisLastKnownTests
         await Eventually.HoldsAsync(
             () => a.CountLogs(Log.IdNotificationsLost) >= 1 && a.Backend.Notifications.IsLive,
             Deadline,
-            "A's subscription was lost and is live again");
+            "A's subscription was lost and is live again",
+            () => $"notifications live: {a.Backend.Notifications.IsLive}; A logged:{Environment.NewLine}{a.LogDigest(LogLevel.Debug)}");
 
         // Meanwhile the page was evicted (by Redis, which tells nobody) and B rendered a newer one.
         await admin.GetDatabase().KeyDeleteAsync(await EntryKeysAsync(admin, server.Endpoint, prefix));
