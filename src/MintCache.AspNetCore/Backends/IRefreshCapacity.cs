@@ -16,4 +16,11 @@ internal interface IRefreshCapacity
 {
     /// <summary><see langword="false"/> only when the current request would refresh in the background and no slot is free.</summary>
     bool CanRefreshStaleNow();
+
+    /// <summary>
+    /// Whether a fresh page past its eager-at, claimed now, would be refreshed early: only in the background, so only
+    /// within a request, with a free slot. Otherwise its claim would be given back at once, and the page refreshes when
+    /// it goes stale, as without an eager refresh.
+    /// </summary>
+    bool CanRefreshEarlyNow();
 }

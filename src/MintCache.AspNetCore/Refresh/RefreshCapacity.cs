@@ -7,8 +7,8 @@ using MintCache.AspNetCore.Policies;
 namespace MintCache.AspNetCore.Refresh;
 
 /// <summary>
-/// Whether a stale page claimed now would be refreshed now: by a free background slot, or by its request in the
-/// foreground mode (see <see cref="IRefreshCapacity"/>).
+/// Whether a page claimed now would be refreshed now: a stale page by a free background slot, or by its request in
+/// the foreground mode; a page past its eager-at by a free slot only (see <see cref="IRefreshCapacity"/>).
 /// </summary>
 internal sealed class RefreshCapacity(BackgroundRegenerator regenerator, IOptions<MintCacheOptions> options, IHttpContextAccessor? httpContextAccessor = null)
     : IRefreshCapacity
@@ -28,4 +28,8 @@ internal sealed class RefreshCapacity(BackgroundRegenerator regenerator, IOption
 
         return ReservedTags.RefreshOf(cacheContext.Tags, options.Value.RefreshMode) != RefreshMode.Background;
     }
+
+    public bool CanRefreshEarlyNow()
+        => regenerator is { IsAttached: true, HasFreeSlot: true }
+            && httpContextAccessor?.HttpContext?.Features.Get<IOutputCacheFeature>()?.Context is not null;
 }

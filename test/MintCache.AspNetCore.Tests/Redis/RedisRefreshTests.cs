@@ -178,11 +178,37 @@ public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelpe
         endpoint.Open();
     }
 
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task NoFreeSlot_PagePastItsEagerRefresh_ServedFreshUnclaimed(bool plainReads)
+    {
+        var prefix = RedisHost.UniquePrefix();
+        var endpoint = new GatedEndpoint();
+        var earlyRenders = 0;
+        var eagerAfter = TimeSpan.FromMilliseconds(600);
+        await using var host = await StartWithTheOneSlotTakenAsync(prefix, endpoint, plainReads, mapMore: app => app
+            .MapGet("/early", () => $"early {Interlocked.Increment(ref earlyRenders)}")
+            .CacheOutput(p => p.Expire(TimeSpan.FromMinutes(1)).EagerRefresh(eagerAfter / TimeSpan.FromMinutes(1))));
+        Assert.Equal("early 1", await host.Client.GetStringAsync("/early"));
+        await redis.WaitUntilServerTimeAsync(await redis.ServerNowAsync() + (long)eagerAfter.TotalMilliseconds, Deadline, "the early page passes its eager refresh");
+        using var metrics = new MintMetrics(host.Services);
+
+        // An early refresh is optional, and no slot is free to run it: the page is served fresh, and its claim is not
+        // taken (it would only be given back).
+        Assert.Equal("early 1", await host.Client.GetStringAsync("/early"));
+        Assert.Equal(0, metrics.Claim("won"));
+        Assert.Equal(1, await ClaimKeyCountAsync(prefix));
+        Assert.Equal(1, Volatile.Read(ref earlyRenders));
+        endpoint.Open();
+    }
+
     /// <summary>
     /// A host with one background slot and two pages, <c>/page</c> and <c>/second</c>, both stale; the first page's
     /// refresh holds the slot at the closed gate.
     /// </summary>
-    private async Task<RedisHost> StartWithTheOneSlotTakenAsync(string prefix, GatedEndpoint endpoint, bool plainReads, Action<MintCacheOptions>? configure = null)
+    private async Task<RedisHost> StartWithTheOneSlotTakenAsync(
+        string prefix, GatedEndpoint endpoint, bool plainReads, Action<MintCacheOptions>? configure = null, Action<WebApplication>? mapMore = null)
     {
         var host = await RedisHost.StartAsync(
             redis.Endpoint,
@@ -196,7 +222,11 @@ public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelpe
                 o.MaxConcurrentRegenerations = 1;
                 configure?.Invoke(o);
             },
-            mapMore: app => app.MapGet("/second", (Delegate)endpoint.HandleAsync).CacheOutput(p => p.Expire(ValidFor).Grace(TimeSpan.FromMinutes(1))));
+            mapMore: app =>
+            {
+                app.MapGet("/second", (Delegate)endpoint.HandleAsync).CacheOutput(p => p.Expire(ValidFor).Grace(TimeSpan.FromMinutes(1)));
+                mapMore?.Invoke(app);
+            });
         try
         {
             host.Backend.FastReads.Enabled = plainReads;

@@ -68,6 +68,9 @@ internal sealed partial class RedisBackend
     /// <summary>Whether a stale page's free claim is taken now (see <see cref="IRefreshCapacity"/>); a missing page's always is.</summary>
     private bool ClaimsStale() => _refreshCapacity?.CanRefreshStaleNow() ?? true;
 
+    /// <summary>Whether a fresh page past its eager-at is claimed now (see <see cref="IRefreshCapacity"/>).</summary>
+    private bool ClaimsEarly() => _refreshCapacity?.CanRefreshEarlyNow() ?? true;
+
     private async ValueTask<ClaimWrite> WriteClaimAsync(string key, long token, TimeSpan leaseDuration, CancellationToken cancellationToken)
     {
         try

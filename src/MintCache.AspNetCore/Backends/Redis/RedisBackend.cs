@@ -197,7 +197,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
                         state.Self.ClearRecordFor(db),
                         state.Self._clears.Hard,
                         state.Self._clears.Soft,
-                        state.Self.ClaimsStale()).WaitAsync(ct).ConfigureAwait(false);
+                        state.Self.ClaimsStale(),
+                        state.Self.ClaimsEarly()).WaitAsync(ct).ConfigureAwait(false);
                 },
                 (Self: this, Key: key, EntryKey: entryKey, Token: token, Lease: leaseDuration),
                 CancellationToken.None).ConfigureAwait(false);

@@ -35,7 +35,7 @@ internal static class RedisScripts
     /// <paramref name="holdMs"/> (the failure backoff and the regeneration timeout), within its fail-safe-until, so
     /// that the stale page stays in service for as long as the regeneration may run. A fresh page is kept near until
     /// its stale-at, or its eager-at when that comes first; past its eager-at, the lookup that takes the claim
-    /// refreshes it early.
+    /// refreshes it early, and it is taken only when <paramref name="claimEarly"/> (a free background slot).
     /// </remarks>
     /// <para>
     /// Clears: an entry of a generation at or below the hard stamp is deleted and answered missing; at or below the soft
@@ -44,10 +44,10 @@ internal static class RedisScripts
     /// <paramref name="softUs"/>), whichever is later.
     /// </para>
     public static Task<RedisResult> LookupAsync(
-        IDatabase db, RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs, RedisKey? clear = null, long hardUs = 0, long softUs = 0, bool claimStale = true)
+        IDatabase db, RedisKey entry, RedisKey claim, long token, long leaseMs, long holdMs, RedisKey? clear = null, long hardUs = 0, long softUs = 0, bool claimStale = true, bool claimEarly = true)
         => clear is { } record
-            ? db.ScriptEvaluateAsync(LookupScript, [entry, claim, record], [token, leaseMs, holdMs, hardUs, softUs, claimStale ? 1 : 0])
-            : db.ScriptEvaluateAsync(LookupScript, [entry, claim], [token, leaseMs, holdMs, hardUs, softUs, claimStale ? 1 : 0]);
+            ? db.ScriptEvaluateAsync(LookupScript, [entry, claim, record], [token, leaseMs, holdMs, hardUs, softUs, claimStale ? 1 : 0, claimEarly ? 1 : 0])
+            : db.ScriptEvaluateAsync(LookupScript, [entry, claim], [token, leaseMs, holdMs, hardUs, softUs, claimStale ? 1 : 0, claimEarly ? 1 : 0]);
 
     // The latest clears' stamps (µs): the host's copy (two arguments from 'at'), and the record in 'key' when one is given.
     private const string ClearStamps = """
@@ -107,7 +107,7 @@ internal static class RedisScripts
           r.msToKeep = stale - now
           local eager = u64(h, OFF_EAGER)
           if eager > 0 and now >= eager then
-            if claim() == MISS_CLAIMED then r.detail = 1 end
+            if ARGV[7] ~= '0' and claim() == MISS_CLAIMED then r.detail = 1 end
           elseif eager > 0 and eager < stale then
             r.msToKeep = eager - now
           end
