@@ -74,7 +74,9 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
             await Mint(a).MarkStaleByTagAsync("pages");
         }
 
-        var load = FarmLoad.Start([a, b], endpoint, "/page", Clients, budgetPerClient: 10_000, maxTime: TimeSpan.FromSeconds(60));
+        // Kept going by time, never ended by its count, across the three waits below: a quiet machine once spent a
+        // budget of 160,000 requests before the hosts were back, and no request was left to flow after the return.
+        var load = FarmLoad.Start([a, b], endpoint, "/page", Clients, budgetPerClient: 1_000_000, maxTime: (4 * Deadline) + TimeSpan.FromSeconds(10));
         await Eventually.HoldsAsync(
             () => load.CompletedWhileGated >= 200 && endpoint.Waiting == (staleAtKill ? 1 : 0),
             Deadline,
@@ -106,9 +108,14 @@ public sealed class RedisClusterFailoverTests(ITestOutputHelper output)
         var servedWhenBack = load.CompletedWhileGated;
         try
         {
-            await Eventually.HoldsAsync(() => load.CompletedWhileGated >= servedWhenBack + 200, Deadline, "requests flow after the return");
+            await Eventually.HoldsAsync(
+                () => load.IsDone
+                    ? throw new InvalidOperationException($"The load ended (its time or count spent) before requests flowed after the return: issued {load.Issued}.")
+                    : load.CompletedWhileGated >= servedWhenBack + 200,
+                Deadline,
+                "requests flow after the return");
         }
-        catch (TimeoutException)
+        catch (Exception ex) when (ex is TimeoutException or InvalidOperationException)
         {
             WriteDiagnosis(load, ("A", a), ("B", b));
             throw;
