@@ -1,8 +1,8 @@
 namespace MintCache.AspNetCore.Backends;
 
 /// <summary>
-/// Asked by a backend whose lookups complete asynchronously (Redis) before it claims a stale page: whether this process
-/// can refresh the page now.
+/// Asked by a backend before it claims a page: whether this process can refresh it now. Redis asks for stale pages and
+/// for pages past their eager-at; memory, whose lookups complete synchronously, for pages past their eager-at only.
 /// </summary>
 /// <remarks>
 /// Such a lookup is shared by every request of the key that arrives while it runs, so the one that wins the claim

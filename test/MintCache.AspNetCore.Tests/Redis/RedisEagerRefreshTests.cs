@@ -8,6 +8,4 @@ public sealed class RedisEagerRefreshTests(RedisServerFixture redis) : EagerRefr
 {
     private protected override async Task<HostFarm> StartFarmAsync(FarmSetup setup, string test)
         => await RedisFarm.StartAsync(redis.Endpoint, redis.Multiplexer, setup, RedisHost.UniquePrefix(test));
-
-    private protected override bool ClaimsEarlyWithoutASlot => false;
 }

@@ -21,12 +21,6 @@ public abstract class EagerRefreshTests
 
     private protected abstract Task<HostFarm> StartFarmAsync(FarmSetup setup, string test);
 
-    /// <summary>
-    /// Whether a lookup takes the eager claim when no background slot is free (and gives it back at once): the memory
-    /// backend's synchronous lookup does; a Redis lookup asks first, and leaves it.
-    /// </summary>
-    private protected virtual bool ClaimsEarlyWithoutASlot => true;
-
     [Theory]
     [InlineData(RefreshMode.Background)]
     [InlineData(RefreshMode.Foreground)]
@@ -134,7 +128,7 @@ public abstract class EagerRefreshTests
     }
 
     [Fact]
-    public async Task NoFreeSlot_ClaimGivenBack_PageRefreshedWhenStaleAsWithout()
+    public async Task NoFreeSlot_EagerClaimLeftFree_PageRefreshedWhenStaleAsWithout()
     {
         await using var farm = await StartAsync(o =>
         {
@@ -148,18 +142,17 @@ public abstract class EagerRefreshTests
         Assert.Equal("v2", await a.Client.GetStringAsync("/page?id=2"));
         await farm.PassAsync(Fresh / 2);
 
-        // The first page's refresh takes host A's one slot; the second page's eager refresh finds none: nobody renders
-        // in the foreground for an eager refresh, and the claim is free again at once, or (on Redis) never taken.
+        // The first page's refresh takes host A's one slot; the second page's eager refresh finds none. Nobody renders
+        // in the foreground for an eager refresh, so its claim is not taken (it would only be given back), however
+        // often the page is asked for meanwhile.
         await farm.WaitUntilAsync(async () => await a.Client.GetStringAsync("/page?id=1") == "v1" && farm.Page.RegenerationStarted.IsCompleted, "the first page's refresh starts");
-        if (ClaimsEarlyWithoutASlot)
+        using (var metrics = new FarmMetrics(farm))
         {
-            await farm.WaitUntilAsync(async () => await a.Client.GetStringAsync("/page?id=2") == "v2" && a.Logs["RegenerationSlotsFull"] >= 1, "the second page finds no slot");
-            Assert.Equal(1, a.Logs["RegenerationSlotsFull"]);
-        }
-        else
-        {
-            using var metrics = new FarmMetrics(farm);
-            Assert.Equal("v2", await a.Client.GetStringAsync("/page?id=2"));
+            for (var i = 0; i < 3; i++)
+            {
+                Assert.Equal("v2", await a.Client.GetStringAsync("/page?id=2"));
+            }
+
             Assert.Equal(0, metrics.Claim("won"));
             Assert.Equal(0, a.Logs["RegenerationSlotsFull"]);
         }

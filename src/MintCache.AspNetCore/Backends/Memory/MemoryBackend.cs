@@ -31,6 +31,7 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
     private readonly ITimer _sweepTimer;
     private readonly long _timestampFrequency;
     private readonly long _failSafeHold;
+    private readonly IRefreshCapacity? _refreshCapacity;
 
     // Stores and the bookkeeping of evictions are serialized on this lock, so that a store either lands before an
     // eviction reads which keys carry a tag, or sees that eviction. Stores are rare next to lookups, which never take it.
@@ -47,8 +48,10 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
     private ClearStamps _clears = new(0, 0, 0, 0);
     private long _clearedUpTo;
 
-    public MemoryBackend(IOptions<OutputCacheOptions> outputCacheOptions, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<MemoryBackend> logger)
+    public MemoryBackend(
+        IOptions<OutputCacheOptions> outputCacheOptions, IOptions<MintCacheOptions> options, TimeProvider timeProvider, ILogger<MemoryBackend> logger, IRefreshCapacity? refreshCapacity = null)
     {
+        _refreshCapacity = refreshCapacity;
         _sizeLimit = outputCacheOptions.Value.SizeLimit;
         _failSafeHold = (options.Value.FailureBackoff + options.Value.RegenerationTimeout).Ticks;
         _timeProvider = timeProvider;
@@ -109,7 +112,9 @@ internal sealed class MemoryBackend : IMintBackend, IBackendHealth, IBackendInve
 
         if (now < entry.StaleAt)
         {
-            return entry.EagerAt == 0 || now < entry.EagerAt || entry.IsClaimedAt(now)
+            // Past its eager-at with no background slot free, the claim would be given back at once (and the full
+            // slots logged) on every lookup until one frees: left free, as on Redis.
+            return entry.EagerAt == 0 || now < entry.EagerAt || entry.IsClaimedAt(now) || _refreshCapacity?.CanRefreshEarlyNow() == false
                 ? BackendLookup.Fresh(entry.Page)
                 : ClaimEarly(entry, now, leaseDuration);
         }
