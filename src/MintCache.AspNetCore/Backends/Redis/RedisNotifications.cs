@@ -230,7 +230,7 @@ internal sealed class RedisNotifications : IDisposable
         }
     }
 
-    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args)
+    internal void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args)
     {
         // Any connection: with RESP3 the subscription shares the interactive one, and clearing costs little.
         _availability.SubscriptionLost(args.ConnectionType.ToString());
@@ -240,6 +240,25 @@ internal sealed class RedisNotifications : IDisposable
         _connectionLost();
         Invalidate();
         _waiters.WakeAll();
+
+        // The multiplexer raises each event on the thread pool on its own, so the loss of the subscription's connection
+        // may be handled after its return: then resubscribe as the return would, rather than wait for a lookup's echo.
+        if (args.ConnectionType == ConnectionType.Subscription && SubscriptionConnected())
+        {
+            OnConnectionRestored(sender, args);
+        }
+    }
+
+    private bool SubscriptionConnected()
+    {
+        try
+        {
+            return Volatile.Read(ref _multiplexer) is { } multiplexer && multiplexer.GetSubscriber().IsConnected(_channel);
+        }
+        catch (Exception ex) when (ex is RedisException or ObjectDisposedException)
+        {
+            return false;
+        }
     }
 
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs args)
