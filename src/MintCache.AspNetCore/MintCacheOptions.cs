@@ -87,7 +87,8 @@ public sealed class MintCacheOptions
     /// Gets or sets how many background regenerations one process runs at once. When none is free, the request that
     /// won a stale page's claim regenerates it in the foreground, as in <see cref="RefreshMode.Foreground"/>; on Redis,
     /// a lookup that finds none free does not claim the stale page at all: it is served stale, and a lookup that finds
-    /// a free slot (in any process) refreshes it.
+    /// a free slot (in any process) refreshes it. On either backend, a page past its eager refresh threshold is not
+    /// claimed while none is free.
     /// </summary>
     /// <value>The default value is 4. Valid values are between 1 and 1024.</value>
     [Range(1, 1024)]
