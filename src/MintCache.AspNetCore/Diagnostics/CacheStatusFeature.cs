@@ -11,4 +11,7 @@ internal sealed class CacheStatusFeature
     /// or <see cref="Tags.StateAbsent"/>), or <see langword="null"/> when this request did not look up itself.
     /// </summary>
     public string? State { get; set; }
+
+    /// <summary>Whether this request's lookup answered "miss": its request was to render the page.</summary>
+    public bool Missed { get; set; }
 }

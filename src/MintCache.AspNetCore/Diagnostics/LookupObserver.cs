@@ -65,6 +65,7 @@ internal sealed class LookupObserver(string backend, Metrics metrics, IHttpConte
         if (cacheStatusRequests?.HttpContext?.Features.Get<CacheStatusFeature>() is { } feature)
         {
             feature.State = state;
+            feature.Missed = result == Tags.ResultMiss;
         }
     }
 }

@@ -55,13 +55,13 @@ internal sealed class CacheStatusPolicy(TimeSpan defaultExpiration) : IOutputCac
         }
 
         var headers = context.HttpContext.Response.Headers;
-        var value = Format(context, feature.State, headers.Age);
+        var value = Format(context, feature.State, headers.Age, feature.Missed);
 
         // This cache is the one closest to the origin, so it comes first (RFC 9211, section 2).
         headers[HeaderName] = StringValues.Concat(value, headers[HeaderName]);
     }
 
-    internal string Format(OutputCacheContext context, string? state, StringValues age)
+    internal string Format(OutputCacheContext context, string? state, StringValues age, bool missed = false)
     {
         if (!context.AllowCacheLookup)
         {
@@ -72,6 +72,14 @@ internal sealed class CacheStatusPolicy(TimeSpan defaultExpiration) : IOutputCac
         {
             // Not served from the cache: forwarded to the endpoint. A miss on a stale entry means its claim was won.
             return state == Tags.StateStale ? $"{CacheName}; fwd=stale" : $"{CacheName}; fwd=miss";
+        }
+
+        if (missed)
+        {
+            // Served from the cache although this request's own lookup missed: the middleware ran the endpoint for
+            // another request that shared the lookup, and served this one the new page. What the lookup found (a
+            // stale page, say) is not what was served.
+            state = null;
         }
 
         // HTTP's own arithmetic, as a client would do it from Age; the store's clock decides fresh or stale, so

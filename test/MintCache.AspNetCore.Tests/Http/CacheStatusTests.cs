@@ -78,6 +78,21 @@ public sealed class CacheStatusTests
         Assert.True(staleHits >= servedStale && staleHits + statuses.Count(s => s == "MintCache; hit; ttl=10") == 49, $"{servedStale} served stale by the gate; {summary}");
     }
 
+    [Theory]
+    [InlineData("stale", "12", false, "MintCache; hit; ttl=-2")]
+    [InlineData("stale", "9", false, "MintCache; hit; ttl=0")] // Age truncated: the store's clock said stale
+    [InlineData("fresh", "10", false, "MintCache; hit; ttl=1")] // and fresh
+    [InlineData("stale", "0", true, "MintCache; hit; ttl=10")] // its lookup missed, and another request's render was served
+    [InlineData(null, "3", false, "MintCache; hit; ttl=7")] // it shared another's lookup
+    [InlineData("stale", "", false, "MintCache; fwd=stale")]
+    [InlineData(null, "", false, "MintCache; fwd=miss")]
+    public void CacheStatus_Format_FromAgeAndWhatTheLookupAnswered(string? state, string age, bool missed, string expected)
+    {
+        var policy = new AspNetCore.Policies.CacheStatusPolicy(TimeSpan.FromSeconds(10));
+        var context = new OutputCacheContext { HttpContext = new DefaultHttpContext(), AllowCacheLookup = true, EnableOutputCaching = true };
+        Assert.Equal(expected, policy.Format(context, state, age, missed));
+    }
+
     [Fact]
     public async Task CacheStatus_Off_ByDefault()
     {
