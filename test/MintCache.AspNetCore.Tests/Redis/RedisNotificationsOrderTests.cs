@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.Logging.Testing;
 using MintCache.AspNetCore.Backends.Redis;
 using MintCache.AspNetCore.Diagnostics;
@@ -24,7 +25,7 @@ public sealed class RedisNotificationsOrderTests(RedisServerFixture redis) : ICl
         Assert.True(notifications.IsLive);
 
         // The subscription's connection is up (its return was handled first); its loss arrives now.
-        var endpoint = multiplexer.GetEndPoints()[0];
+        var endpoint = Assert.IsAssignableFrom<EndPoint>(multiplexer.GetSubscriber().SubscribedEndpoint(notifications.Channel));
         notifications.OnConnectionFailed(multiplexer, new ConnectionFailedEventArgs(
             multiplexer, endpoint, ConnectionType.Subscription, ConnectionFailureType.SocketClosed, new RedisConnectionException(ConnectionFailureType.SocketClosed, "closed"), "subscription"));
         Assert.Single(_logger.Collector.GetSnapshot(), r => r.Id.Id == Log.IdNotificationsLost);

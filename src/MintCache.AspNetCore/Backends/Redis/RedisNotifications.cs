@@ -1,3 +1,4 @@
+using System.Net;
 using Microsoft.Extensions.Logging;
 using MintCache.AspNetCore.Diagnostics;
 using StackExchange.Redis;
@@ -243,17 +244,25 @@ internal sealed class RedisNotifications : IDisposable
 
         // The multiplexer raises each event on the thread pool on its own, so the loss of the subscription's connection
         // may be handled after its return: then resubscribe as the return would, rather than wait for a lookup's echo.
-        if (args.ConnectionType == ConnectionType.Subscription && SubscriptionConnected())
+        // Only that connection's own loss, found connected again: the loss of another node's (a master dying in a
+        // cluster) must leave the subscription not live, or going live would drop the last known pages just before
+        // the process degrades and needs them.
+        if (args.ConnectionType == ConnectionType.Subscription && IsBackAlready(args.EndPoint))
         {
             OnConnectionRestored(sender, args);
         }
     }
 
-    private bool SubscriptionConnected()
+    /// <summary>Whether the subscription is on <paramref name="endpoint"/>, and connected.</summary>
+    private bool IsBackAlready(EndPoint? endpoint)
     {
         try
         {
-            return Volatile.Read(ref _multiplexer) is { } multiplexer && multiplexer.GetSubscriber().IsConnected(_channel);
+            return endpoint is not null
+                && Volatile.Read(ref _multiplexer) is { } multiplexer
+                && multiplexer.GetSubscriber() is { } subscriber
+                && Equals(subscriber.SubscribedEndpoint(_channel), endpoint)
+                && subscriber.IsConnected(_channel);
         }
         catch (Exception ex) when (ex is RedisException or ObjectDisposedException)
         {
