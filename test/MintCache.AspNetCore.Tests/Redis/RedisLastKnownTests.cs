@@ -49,7 +49,8 @@ public sealed class RedisLastKnownTests
             Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
         }
 
-        Assert.Equal(2, endpoint.Executions);
+        // Executions were 3 once, in a busy run, with nothing to go on: say what the host did.
+        Assert.True(endpoint.Executions == 2, $"executions: {endpoint.Executions}; the host logged:{Environment.NewLine}{host.LogDigest(LogLevel.Debug)}");
 
         endpoint.Open();
         await Eventually.HoldsAsync(async () => await host.Client.GetStringAsync("/page") == "page 2", Deadline, "the regenerated page is served");

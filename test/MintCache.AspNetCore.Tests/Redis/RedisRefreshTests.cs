@@ -152,8 +152,15 @@ public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelpe
         Assert.Equal(1, host.Store.LocalClaimCount);
         Assert.Equal(3, endpoint.Executions);
 
-        // Plain reads saw the claim free and left it (counted apart); the script cannot tell a free claim from a held one.
-        Assert.Equal(plainReads ? 1 : 0, metrics.Claim("deferred"));
+        // Answered stale, unclaimed, once. Plain reads that saw the claim free count it apart ('deferred'); the script
+        // cannot tell a free claim from a held one ('lost'), and plain reads hand it a page within their clock's error
+        // of its stale-at, which a busy machine's clock estimate can be.
+        Assert.Equal(1, metrics.Claim("deferred") + metrics.Claim("lost"));
+        Assert.Equal(0, metrics.Claim("won"));
+        if (!plainReads)
+        {
+            Assert.Equal(0, metrics.Claim("deferred"));
+        }
 
         // Once the slot is free, the next lookup claims the second page and refreshes it in the background.
         endpoint.Open();
