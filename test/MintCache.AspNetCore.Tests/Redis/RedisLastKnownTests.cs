@@ -106,7 +106,9 @@ public sealed class RedisLastKnownTests
             "A keeps the pages near");
 
         // A's subscription drops (as client-output-buffer-limit would drop it), and comes back while Redis answers all
-        // along. Traffic goes on meanwhile, to the other page, as it would in production.
+        // along. Traffic goes on, to the other page: a lookup that reaches Redis while the subscription is not live
+        // proves it with an echo, which is what makes it live again when the multiplexer's events (raised on the
+        // thread pool) arrive out of order, the loss after the return.
         await admin.GetDatabase().ExecuteAsync("CLIENT", "KILL", "TYPE", "pubsub");
         await Eventually.HoldsAsync(
             async () => await a.Client.GetStringAsync("/other") == "page 2" && a.CountLogs(Log.IdNotificationsLost) >= 1 && a.Backend.Notifications.IsLive,

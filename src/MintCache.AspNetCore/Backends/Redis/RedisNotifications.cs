@@ -1,4 +1,3 @@
-using System.Net;
 using Microsoft.Extensions.Logging;
 using MintCache.AspNetCore.Diagnostics;
 using StackExchange.Redis;
@@ -231,7 +230,7 @@ internal sealed class RedisNotifications : IDisposable
         }
     }
 
-    internal void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args)
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args)
     {
         // Any connection: with RESP3 the subscription shares the interactive one, and clearing costs little.
         _availability.SubscriptionLost(args.ConnectionType.ToString());
@@ -241,33 +240,6 @@ internal sealed class RedisNotifications : IDisposable
         _connectionLost();
         Invalidate();
         _waiters.WakeAll();
-
-        // The multiplexer raises each event on the thread pool on its own, so the loss of the subscription's connection
-        // may be handled after its return: then resubscribe as the return would, rather than wait for a lookup's echo.
-        // Only that connection's own loss, found connected again: the loss of another node's (a master dying in a
-        // cluster) must leave the subscription not live, or going live would drop the last known pages just before
-        // the process degrades and needs them.
-        if (args.ConnectionType == ConnectionType.Subscription && IsBackAlready(args.EndPoint))
-        {
-            OnConnectionRestored(sender, args);
-        }
-    }
-
-    /// <summary>Whether the subscription is on <paramref name="endpoint"/>, and connected.</summary>
-    private bool IsBackAlready(EndPoint? endpoint)
-    {
-        try
-        {
-            return endpoint is not null
-                && Volatile.Read(ref _multiplexer) is { } multiplexer
-                && multiplexer.GetSubscriber() is { } subscriber
-                && Equals(subscriber.SubscribedEndpoint(_channel), endpoint)
-                && subscriber.IsConnected(_channel);
-        }
-        catch (Exception ex) when (ex is RedisException or ObjectDisposedException)
-        {
-            return false;
-        }
     }
 
     private void OnConnectionRestored(object? sender, ConnectionFailedEventArgs args)
