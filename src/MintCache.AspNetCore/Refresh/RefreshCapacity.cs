@@ -21,7 +21,7 @@ internal sealed class RefreshCapacity(BackgroundRegenerator regenerator, IOption
         }
 
         // Outside a request (a direct caller) the caller renders what it claims.
-        if (httpContextAccessor?.HttpContext?.Features.Get<IOutputCacheFeature>()?.Context is not { } cacheContext)
+        if (CurrentRequest is not { } cacheContext)
         {
             return true;
         }
@@ -29,7 +29,8 @@ internal sealed class RefreshCapacity(BackgroundRegenerator regenerator, IOption
         return ReservedTags.RefreshOf(cacheContext.Tags, options.Value.RefreshMode) != RefreshMode.Background;
     }
 
-    public bool CanRefreshEarlyNow()
-        => regenerator is { IsAttached: true, HasFreeSlot: true }
-            && httpContextAccessor?.HttpContext?.Features.Get<IOutputCacheFeature>()?.Context is not null;
+    public bool CanRefreshEarlyNow() => regenerator is { IsAttached: true, HasFreeSlot: true } && CurrentRequest is not null;
+
+    /// <summary>The output-cache context of the request being served, if any: a background copy can only be made of one.</summary>
+    private OutputCacheContext? CurrentRequest => httpContextAccessor?.HttpContext?.Features.Get<IOutputCacheFeature>()?.Context;
 }
