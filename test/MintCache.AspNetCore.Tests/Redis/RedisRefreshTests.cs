@@ -117,12 +117,19 @@ public sealed class RedisRefreshTests(RedisServerFixture redis, ITestOutputHelpe
         var prefix = RedisHost.UniquePrefix();
         var endpoint = new GatedEndpoint();
         var time = new FakeTimeProvider(DateTimeOffset.UtcNow);
-        await using var host = await RedisHost.StartAsync(redis.Endpoint, prefix, endpoint, ValidFor, TimeSpan.FromMinutes(1), timeProvider: time);
+        await using var gate = new RedisReplyGate(redis.Endpoint);
+        await using var host = await RedisHost.StartAsync(gate.Endpoint, prefix, endpoint, ValidFor, TimeSpan.FromMinutes(1), timeProvider: time);
         Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
         await redis.WaitUntilEntriesStaleAsync(prefix, Deadline);
 
-        // The Redis lookup wins the claim but answers stale, handing its miss to a next lookup that does not come.
-        Assert.Equal("page 1", await host.Client.GetStringAsync("/page"));
+        // The Redis lookup wins the claim but answers stale, handing its miss to a next lookup that does not come. Its
+        // reply is held until it is sent, so it completes asynchronously (a slow lookup) however fast Redis answers.
+        var lookups = host.Backend.RedisLookups;
+        gate.Hold();
+        var stale = host.Client.GetStringAsync("/page");
+        await Eventually.HoldsAsync(() => host.Backend.RedisLookups > lookups, Deadline, "the lookup is sent");
+        gate.Release();
+        Assert.Equal("page 1", await stale);
         Assert.Equal(1, host.Store.LocalClaimCount);
         time.Advance(AspNetCore.Store.MintOutputCacheStore.HandOffTimeout);
         await Eventually.HoldsAsync(
