@@ -5,15 +5,16 @@ using StackExchange.Redis;
 namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
-/// Redis's <c>maxmemory-policy</c>, read once with <c>CONFIG GET</c>; with <c>maxmemory 0</c> (no limit) Redis never
+/// Redis's <c>maxmemory-policy</c>, read once from <c>INFO memory</c> (which managed services that refuse <c>CONFIG</c>
+/// allow) through a script (<see cref="RedisScripts.MemoryInfoAsync"/>); with <c>maxmemory 0</c> (no limit) Redis never
 /// evicts, whatever the policy, and it reads as <c>noeviction</c>. Under an <c>allkeys-*</c> policy Redis may evict
 /// any key the backend writes (tag sets, revocations, the epoch), and under a <c>volatile-*</c> policy the keys with a
 /// TTL, among them the tag sets and revocations that purges and fences depend on. Under either the health check reads
 /// Degraded: a purge may be lost (docs/decisions/eviction-policies.md). Only <c>noeviction</c> keeps them.
 /// </summary>
 /// <remarks>
-/// Said once: a Warning when the policy evicts any key, a Debug line when Redis refuses <c>CONFIG</c> (managed services
-/// often do), where the policy stays unknown and is not held against the backend. A read that failed for another
+/// Said once: a Warning when the policy evicts any key, a Debug line when Redis refuses <c>INFO</c> (an ACL without it),
+/// where the policy stays unknown and is not held against the backend. A read that failed for another
 /// reason (a timeout, a lost connection) is tried again by the next caller.
 /// </remarks>
 internal sealed class RedisMemoryPolicy(ILogger logger, TimeSpan timeout)
@@ -47,16 +48,20 @@ internal sealed class RedisMemoryPolicy(ILogger logger, TimeSpan timeout)
         }
     }
 
-    /// <summary>The effective policy from a <c>CONFIG GET maxmemory*</c> reply: <c>noeviction</c> when nothing limits memory.</summary>
-    internal static string? ReadPolicy(RedisResult[]? pairs)
+    /// <summary>The effective policy from an <c>INFO memory</c> reply: <c>noeviction</c> when nothing limits memory.</summary>
+    internal static string? ReadPolicy(string? info)
     {
         string? policy = null, limit = null;
-        for (var i = 0; pairs is not null && i + 1 < pairs.Length; i += 2)
+        foreach (var line in (info ?? "").Split('\n'))
         {
-            switch ((string?)pairs[i])
+            var field = line.TrimEnd('\r');
+            if (field.StartsWith("maxmemory_policy:", StringComparison.Ordinal))
             {
-                case "maxmemory-policy": policy = (string?)pairs[i + 1]; break;
-                case "maxmemory": limit = (string?)pairs[i + 1]; break;
+                policy = field["maxmemory_policy:".Length..];
+            }
+            else if (field.StartsWith("maxmemory:", StringComparison.Ordinal))
+            {
+                limit = field["maxmemory:".Length..];
             }
         }
 
@@ -67,8 +72,8 @@ internal sealed class RedisMemoryPolicy(ILogger logger, TimeSpan timeout)
     {
         try
         {
-            var reply = await multiplexer.GetDatabase().ExecuteAsync("CONFIG", "GET", "maxmemory*").WaitAsync(timeout).ConfigureAwait(false);
-            var policy = ReadPolicy((RedisResult[]?)reply);
+            var reply = await RedisScripts.MemoryInfoAsync(multiplexer.GetDatabase()).WaitAsync(timeout).ConfigureAwait(false);
+            var policy = ReadPolicy((string?)reply);
             if (EvictsPurgeKeys(policy))
             {
                 Log.RedisMemoryPolicyEvicts(logger, policy!);

@@ -428,4 +428,12 @@ internal static class RedisScripts
         redis.call('PUBLISH', ARGV[2], ARGV[3] .. h .. ':' .. s)
         return {h, s}
         """;
+
+    /// <summary>
+    /// Redis's <c>INFO memory</c> section, read by a script: StackExchange.Redis sends <c>INFO</c> and <c>CONFIG</c>
+    /// only in admin mode, which an app should not need to turn on for a cache. Reply: the section's text.
+    /// </summary>
+    public static Task<RedisResult> MemoryInfoAsync(IDatabase db) => db.ScriptEvaluateAsync(MemoryInfoScript);
+
+    private const string MemoryInfoScript = "return redis.call('INFO', 'memory')";
 }
