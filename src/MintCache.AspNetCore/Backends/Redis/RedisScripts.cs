@@ -228,7 +228,8 @@ internal static class RedisScripts
         end
         if ntags > 2 and since > 0 and since < now - horizon then return refuse(S_REVOKED) end
         if claimed and holder and mark ~= RELEASED and mark ~= REVOKED and not mine then return refuse(S_TAKEN_OVER) end
-        local old = header(KEYS[1])
+        local old = header(KEYS[1], true)
+        local life = tonumber(ARGV[12])
         local oldgen = 0
         if old then
           oldgen = u64(old, OFF_GEN)
@@ -244,10 +245,9 @@ internal static class RedisScripts
             return storereply{outcome = S_STORED, now = now, touch = T_CHANGED}
           end
           redis.call('SETRANGE', KEYS[1], OFF_STALE, pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
-            .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8))
-          redis.call('SETRANGE', KEYS[1], OFF_RENDER, ARGV[19])
+            .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8)
+            .. string.sub(old, OFF_LENGTH + 1, OFF_RENDER) .. ARGV[19])
           redis.call('PEXPIRE', KEYS[1], latest - now)
-          local life = tonumber(ARGV[12])
           for i = 3, ntags do addmember(KEYS[i], ARGV[10], now, life) end
           if mine then redis.call('DEL', KEYS[2]) end
           local keep = now + fresh
@@ -261,7 +261,6 @@ internal static class RedisScripts
           .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8) .. pn(#value - HEADER, 4)
         redis.call('SET', KEYS[1], value, 'PX', latest - now)
         redis.call('SETRANGE', KEYS[1], 0, head)
-        local life = tonumber(ARGV[12])
         for i = 3, ntags do addmember(KEYS[i], ARGV[10], now, life) end
         if mine then redis.call('DEL', KEYS[2]) end
         redis.call('PUBLISH', ARGV[9], ARGV[10])

@@ -151,7 +151,8 @@ internal static class RedisWire
     /// <summary>
     /// The Lua prelude of every script: the constants above, then the shared helpers. <c>u64</c>/<c>u32</c> read and
     /// <c>pn</c> writes big-endian integers at 0-based offsets (the offsets <c>SETRANGE</c> takes); <c>header</c> reads
-    /// an entry's header with <c>GETRANGE</c> and checks it, never the page; <c>page</c> reads the page alone;
+    /// an entry's header with <c>GETRANGE</c> and checks it, never the page (its length too, with <c>STRLEN</c>, unless
+    /// <c>headeronly</c>: a store, which answers with no page, reads the old header's times alone); <c>page</c> reads the page alone;
     /// <c>nowms</c> is the server's time; <c>err</c> tells a <c>pcall</c>'s error (WRONGTYPE, OOM) from a reply.
     /// </summary>
     public static readonly string LuaPrelude = BuildPrelude();
@@ -272,14 +273,14 @@ internal static class RedisWire
           local hi = math.floor(n / 4294967296)
           return b4(hi) .. b4(n - hi * 4294967296)
         end
-        local function header(k)
+        local function header(k, headeronly)
           local h = redis.pcall('GETRANGE', k, 0, HEADER - 1)
           if type(h) ~= 'string' then return nil, R_WRONG_TYPE end
           if h == '' then return nil, R_NONE end
           if #h < HEADER then return nil, R_TRUNCATED end
           if string.sub(h, 1, 4) ~= MAGIC then return nil, R_FOREIGN end
           if string.byte(h, OFF_VERSION + 1) ~= VERSION then return nil, R_UNKNOWN_VERSION end
-          if redis.call('STRLEN', k) - HEADER ~= u32(h, OFF_LENGTH) then return nil, R_TRUNCATED end
+          if not headeronly and redis.call('STRLEN', k) - HEADER ~= u32(h, OFF_LENGTH) then return nil, R_TRUNCATED end
           if u64(h, OFF_STALE) > u64(h, OFF_EXPIRES) then return nil, R_CORRUPT end
           return h, R_NONE
         end
