@@ -147,6 +147,9 @@ public sealed class RedisLastKnownTests
             Deadline,
             "both hosts keep the page near");
 
+        // Only a host that read the data's epoch before the outage can tell, on its return, that Redis came back empty.
+        await Eventually.HoldsAsync(() => a.Backend.EpochKnown && b.Backend.EpochKnown, Deadline, "both hosts know the data's epoch");
+
         // An outage: each host serves its last known page and refreshes it locally, once.
         server.Kill();
         await Eventually.HoldsAsync(

@@ -108,6 +108,8 @@ public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper 
         });
         await host.Store.SetAsync("before", Bytes("v0"), [], Long, default);
 
+        // Only a host that read the data's epoch before the outage can tell, on its return, that Redis came back empty.
+        await Eventually.HoldsAsync(() => host.Backend.EpochKnown, Deadline, "the host knows the data's epoch");
         server.Kill();
         await Eventually.HoldsAsync(
             async () =>
@@ -135,7 +137,8 @@ public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper 
                 return !host.Backend.IsDegraded && host.Backend.ServesLastKnown;
             },
             Deadline,
-            "the host is back on the emptied Redis");
+            "the host is back on the emptied Redis",
+            () => $"degraded {host.Backend.IsDegraded}, last known {host.Backend.ServesLastKnown}; logged:\n" + string.Join("\n", host.Logs.GetSnapshot().Select(r => $"{r.Timestamp:HH:mm:ss.fff} {r.Level} {r.Id.Name}: {r.Message} {r.Exception?.GetType().Name} {r.Exception?.Message}")));
         Assert.Null(await host.Store.GetAsync("k", default));
         Assert.Equal("local v2", Text(await host.Store.GetAsync("other", default)));
     }
