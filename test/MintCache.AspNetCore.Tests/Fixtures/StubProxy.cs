@@ -13,7 +13,7 @@ internal class StubProxy : DispatchProxy
 {
     private readonly List<string> _calls = [];
 
-    public Func<string, object?[], object?> Answer { get; set; } = static (name, _) => throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, name, null, CommandStatus.Unknown);
+    public Func<string, object?[], object?> Answer { get; set; } = static (name, _) => throw new RedisConnectionException(ConnectionFailureType.UnableToConnect, name);
 
     public IReadOnlyList<string> Calls
     {

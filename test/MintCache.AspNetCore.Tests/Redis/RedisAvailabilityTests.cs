@@ -22,8 +22,8 @@ public sealed class RedisAvailabilityTests
         using var h = new Harness();
         Assert.Equal(RedisAvailabilityState.Healthy, h.Availability.State);
 
-        Assert.True(h.Availability.OnFailure(h.Availability.BeginCall(), new RedisTimeoutException(CommandFlags.None, "t", CommandStatus.Sent), "k:e"));
-        Assert.False(h.Availability.OnFailure(h.Availability.BeginCall(), new RedisTimeoutException(CommandFlags.None, "t", CommandStatus.Sent), "k2:e"));
+        Assert.True(h.Availability.OnFailure(h.Availability.BeginCall(), new RedisTimeoutException("t", CommandStatus.Sent), "k:e"));
+        Assert.False(h.Availability.OnFailure(h.Availability.BeginCall(), new RedisTimeoutException("t", CommandStatus.Sent), "k2:e"));
 
         Assert.Equal(RedisAvailabilityState.Degraded, h.Availability.State);
         Assert.True(h.Availability.AnswersLocally);
@@ -50,13 +50,13 @@ public sealed class RedisAvailabilityTests
             Volatile.Write(ref done, 1);
         };
 
-        var first = Task.Run(() => h.Availability.OnFailure(h.Availability.BeginCall(), new RedisConnectionException(ConnectionFailureType.SocketFailure, CommandFlags.None, "f", null, CommandStatus.Unknown), "k:e"));
+        var first = Task.Run(() => h.Availability.OnFailure(h.Availability.BeginCall(), new RedisConnectionException(ConnectionFailureType.SocketFailure, "f"), "k:e"));
         await entered.Task.WaitAsync(Deadline);
 
         var racingSawDone = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         var racing = new Thread(() =>
         {
-            h.Availability.OnFailure(h.Availability.BeginCall(), new RedisTimeoutException(CommandFlags.None, "t", CommandStatus.Sent), "k:e");
+            h.Availability.OnFailure(h.Availability.BeginCall(), new RedisTimeoutException("t", CommandStatus.Sent), "k:e");
             racingSawDone.SetResult(Volatile.Read(ref done) == 1);
         });
         racing.Start();
@@ -77,7 +77,7 @@ public sealed class RedisAvailabilityTests
     {
         using var h = new Harness();
         var inFlight = h.Availability.BeginCall();
-        h.Availability.OnFailure(h.Availability.BeginCall(), new RedisConnectionException(ConnectionFailureType.SocketFailure, CommandFlags.None, "f", null, CommandStatus.Unknown));
+        h.Availability.OnFailure(h.Availability.BeginCall(), new RedisConnectionException(ConnectionFailureType.SocketFailure, "f"));
 
         h.Availability.OnSuccess(inFlight);
         Assert.Equal(RedisAvailabilityState.Degraded, h.Availability.State);
@@ -94,7 +94,7 @@ public sealed class RedisAvailabilityTests
     public void Probe_EveryInterval_UntilRedisAnswers_ThenHealthy_AndStops()
     {
         using var h = new Harness();
-        h.Availability.OnFailure(h.Availability.BeginCall(), new RedisConnectionException(ConnectionFailureType.SocketFailure, CommandFlags.None, "f", null, CommandStatus.Unknown));
+        h.Availability.OnFailure(h.Availability.BeginCall(), new RedisConnectionException(ConnectionFailureType.SocketFailure, "f"));
         Assert.Single(h.Asked);
 
         h.Clock.Advance(RedisAvailability.ReturnProbeInterval);
@@ -122,7 +122,7 @@ public sealed class RedisAvailabilityTests
         using var h = new Harness();
         var gate = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         h.Gate = gate;
-        h.Availability.OnFailure(h.Availability.BeginCall(), new RedisConnectionException(ConnectionFailureType.SocketFailure, CommandFlags.None, "f", null, CommandStatus.Unknown));
+        h.Availability.OnFailure(h.Availability.BeginCall(), new RedisConnectionException(ConnectionFailureType.SocketFailure, "f"));
         Assert.Equal(RedisAvailabilityState.Probing, h.Availability.State);
 
         // The timer fires and a connection is restored while the probe still waits: neither asks again.
@@ -141,7 +141,7 @@ public sealed class RedisAvailabilityTests
         for (var i = 0; i < 2; i++)
         {
             await Assert.ThrowsAsync<RedisConnectionException>(() => h.Availability.Pipeline.ExecuteAsync(
-                static _ => ValueTask.FromException(new RedisConnectionException(ConnectionFailureType.SocketFailure, CommandFlags.None, "f", null, CommandStatus.Unknown))).AsTask());
+                static _ => ValueTask.FromException(new RedisConnectionException(ConnectionFailureType.SocketFailure, "f"))).AsTask());
         }
 
         await Eventually.HoldsAsync(() => h.Availability.Circuit == CircuitState.Open && h.Asked.Count == 1, Deadline, "the breaker opens and the probe asks");
@@ -165,7 +165,7 @@ public sealed class RedisAvailabilityTests
         for (var i = 0; i < 2; i++)
         {
             await Assert.ThrowsAsync<RedisConnectionException>(() => h.Availability.Pipeline.ExecuteAsync(
-                static _ => ValueTask.FromException(new RedisConnectionException(ConnectionFailureType.SocketFailure, CommandFlags.None, "f", null, CommandStatus.Unknown))).AsTask());
+                static _ => ValueTask.FromException(new RedisConnectionException(ConnectionFailureType.SocketFailure, "f"))).AsTask());
         }
 
         await Eventually.HoldsAsync(() => h.Availability.Circuit == CircuitState.Open, Deadline, "the breaker opens");

@@ -45,7 +45,7 @@ public sealed class RedisNotificationsTests
     [Fact]
     public async Task ConnectionRestored_ResubscribeFails_EachFailureLogged()
     {
-        var multiplexer = FailingMultiplexer.Create(new RedisConnectionException(ConnectionFailureType.SocketFailure, CommandFlags.None, "down", null, CommandStatus.Unknown));
+        var multiplexer = FailingMultiplexer.Create(new RedisConnectionException(ConnectionFailureType.SocketFailure, "down"));
         using var notifications = new RedisNotifications("test:", near: null, Availability(), _logger);
         await notifications.StartAsync(multiplexer);
         Assert.Single(Records(Log.IdNotificationsSubscribeFailed));

@@ -46,7 +46,7 @@ public sealed class RedisTimeoutTests
             // The successes so far leave the breaker's sampling window: from here on it counts only what follows.
             time.Advance(MintCacheConstants.RedisSamplingDuration + TimeSpan.FromSeconds(1));
 
-            await using (var control = await ConnectionMultiplexer.ConnectAsync(server.Endpoint + ",allowAdmin=true"))
+            await using (var control = await ConnectionMultiplexer.ConnectAsync(server.Endpoint))
             {
                 await control.GetDatabase().ExecuteAsync("CLIENT", "PAUSE", "120000", "ALL");
             }

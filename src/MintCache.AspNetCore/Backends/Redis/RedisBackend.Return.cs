@@ -53,7 +53,7 @@ internal sealed partial class RedisBackend
         }
 
         var key = KeyServedBy(multiplexer, args.EndPoint);
-        OnFailure(BeginCall(), args.Exception ?? new RedisConnectionException(args.FailureType, CommandFlags.None, "The connection to a Redis node failed.", innerException: null, CommandStatus.Unknown), Tags.OperationConnect, key is null ? null : (RedisKey?)key);
+        OnFailure(BeginCall(), args.Exception ?? new RedisConnectionException(args.FailureType, "The connection to a Redis node failed."), Tags.OperationConnect, key is null ? null : (RedisKey?)key);
     }
 
     private static bool IsReplica(IConnectionMultiplexer multiplexer, System.Net.EndPoint? endpoint)

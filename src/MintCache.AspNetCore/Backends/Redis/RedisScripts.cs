@@ -429,8 +429,9 @@ internal static class RedisScripts
         """;
 
     /// <summary>
-    /// Redis's <c>INFO memory</c> section, read by a script: StackExchange.Redis sends <c>INFO</c> and <c>CONFIG</c>
-    /// only in admin mode, which an app should not need to turn on for a cache. Reply: the section's text.
+    /// Redis's <c>INFO memory</c> section, read by a script: StackExchange.Redis 3 sends <c>INFO</c> and <c>CONFIG</c>
+    /// only in admin mode, which an app should not need to turn on for a cache, and managed services that refuse
+    /// <c>CONFIG</c> allow <c>INFO</c>. Reply: the section's text.
     /// </summary>
     public static Task<RedisResult> MemoryInfoAsync(IDatabase db) => db.ScriptEvaluateAsync(MemoryInfoScript);
 
