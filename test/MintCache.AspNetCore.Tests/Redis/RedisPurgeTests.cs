@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text;
+using Microsoft.Extensions.Logging;
 using MintCache.AspNetCore.Entries;
 using MintCache.AspNetCore.Tests.Fixtures;
 using StackExchange.Redis;
@@ -138,7 +139,7 @@ public sealed class RedisPurgeTests(RedisServerFixture redis, ITestOutputHelper 
             },
             Deadline,
             "the host is back on the emptied Redis",
-            () => $"degraded {host.Backend.IsDegraded}, last known {host.Backend.ServesLastKnown}; logged:\n" + string.Join("\n", host.Logs.GetSnapshot().Select(r => $"{r.Timestamp:HH:mm:ss.fff} {r.Level} {r.Id.Name}: {r.Message} {r.Exception?.GetType().Name} {r.Exception?.Message}")));
+            () => $"degraded {host.Backend.IsDegraded}, last known {host.Backend.ServesLastKnown}; logged:{Environment.NewLine}{host.LogDigest(LogLevel.Debug)}");
         Assert.Null(await host.Store.GetAsync("k", default));
         Assert.Equal("local v2", Text(await host.Store.GetAsync("other", default)));
     }

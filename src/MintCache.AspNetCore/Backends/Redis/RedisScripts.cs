@@ -240,13 +240,16 @@ internal static class RedisScripts
         local eager = tonumber(ARGV[11])
         if eager > 0 then eager = now + eager end
         local latest = now + fresh + grace + tonumber(ARGV[4])
+        -- The header's times, from stale-at to eager-at, as a touch and a store both write them.
+        local function times()
+          return pn(now + fresh, 8) .. pn(now + fresh + grace, 8) .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8)
+            .. pn(grace, 4) .. pn(eager, 8)
+        end
         if ARGV[18] then
           if not old or u64(old, OFF_EXPIRES) <= now or string.sub(old, OFF_HASH + 1, OFF_HASH + 8) ~= ARGV[18] then
             return storereply{outcome = S_STORED, now = now, touch = T_CHANGED}
           end
-          redis.call('SETRANGE', KEYS[1], OFF_STALE, pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
-            .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8)
-            .. string.sub(old, OFF_LENGTH + 1, OFF_RENDER) .. ARGV[19])
+          redis.call('SETRANGE', KEYS[1], OFF_STALE, times() .. string.sub(old, OFF_LENGTH + 1, OFF_RENDER) .. ARGV[19])
           redis.call('PEXPIRE', KEYS[1], latest - now)
           for i = 3, ntags do addmember(KEYS[i], ARGV[10], now, life) end
           if mine then redis.call('DEL', KEYS[2]) end
@@ -257,8 +260,7 @@ internal static class RedisScripts
           return storereply{outcome = S_STORED, latestExpiry = latest, now = now, touch = T_TOUCHED}
         end
         local value = ARGV[1]
-        local head = MAGIC .. string.char(VERSION, string.byte(value, OFF_CODEC + 1), 0, 0) .. pn(now + fresh, 8) .. pn(now + fresh + grace, 8)
-          .. pn(math.max(oldgen + 1, nowus), 8) .. pn(latest, 8) .. pn(grace, 4) .. pn(eager, 8) .. pn(#value - HEADER, 4)
+        local head = MAGIC .. string.char(VERSION, string.byte(value, OFF_CODEC + 1), 0, 0) .. times() .. pn(#value - HEADER, 4)
         redis.call('SET', KEYS[1], value, 'PX', latest - now)
         redis.call('SETRANGE', KEYS[1], 0, head)
         for i = 3, ntags do addmember(KEYS[i], ARGV[10], now, life) end

@@ -152,8 +152,8 @@ internal static class RedisWire
     /// The Lua prelude of every script: the constants above, then the shared helpers. <c>u64</c>/<c>u32</c> read and
     /// <c>pn</c> writes big-endian integers at 0-based offsets (the offsets <c>SETRANGE</c> takes); <c>header</c> reads
     /// an entry's header with <c>GETRANGE</c> and checks it, never the page (its length too, with <c>STRLEN</c>, unless
-    /// <c>headeronly</c>: a store, which answers with no page, reads the old header's times alone); <c>page</c> reads the page alone;
-    /// <c>nowms</c> is the server's time; <c>err</c> tells a <c>pcall</c>'s error (WRONGTYPE, OOM) from a reply.
+    /// <c>headeronly</c>: a store, which answers with no page, reads the old header's times alone); <c>page</c> reads
+    /// the page alone; <c>nowms</c> is the server's time; <c>err</c> tells a <c>pcall</c>'s error (WRONGTYPE, OOM) from a reply.
     /// </summary>
     public static readonly string LuaPrelude = BuildPrelude();
 
