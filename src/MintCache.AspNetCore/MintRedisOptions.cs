@@ -104,8 +104,8 @@ public sealed class MintRedisOptions
     public long NearCacheSizeLimit { get; set; } = MintCacheConstants.DefaultNearCacheSizeLimit;
 
     /// <summary>
-    /// Gets or sets the size from which a page is stored compressed (Brotli) in Redis; <see langword="null"/> stores
-    /// every page as it is.
+    /// Gets or sets the size from which a page is stored compressed in Redis; <see langword="null"/> stores every page as
+    /// it is.
     /// </summary>
     /// <value>The default value is 1024 bytes. Valid values are 0 and above, or <see langword="null"/>.</value>
     /// <remarks>
@@ -115,6 +115,20 @@ public sealed class MintRedisOptions
     /// </remarks>
     [Range(0, int.MaxValue)]
     public int? CompressionThreshold { get; set; } = MintCacheConstants.DefaultCompressionThreshold;
+
+    /// <summary>
+    /// Gets or sets whether compressed pages share the farm's dictionary (Zstandard), made from the first pages the farm
+    /// compresses; <see langword="false"/> compresses each page alone (Brotli).
+    /// </summary>
+    /// <value>The default value is <see langword="true"/>.</value>
+    /// <remarks>
+    /// Pages of one site share most of their markup, which a dictionary holds once instead of in every page: on 8 KiB
+    /// product pages, it halves what Brotli alone stores. The dictionary is kept in Redis without expiry, under
+    /// <c>{KeyPrefix}dict</c> and <c>{KeyPrefix}dict:{id}</c>; its content is the bytes of the first four pages
+    /// compressed, so turn it off when a page that must not outlive its expiry may be cached. Until the farm has a
+    /// dictionary, and for pages it does not help, Brotli is used. Values written either way are read alike.
+    /// </remarks>
+    public bool CompressionDictionary { get; set; } = true;
 
     /// <summary>The share of failed calls, over the breaker's sampling window, that opens the Polly circuit breaker.</summary>
     /// <remarks>

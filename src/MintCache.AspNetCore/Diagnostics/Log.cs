@@ -314,6 +314,25 @@ internal static partial class Log
         EventName = "RedisPageNotDecoded")]
     public static partial void RedisPageNotDecoded(ILogger logger, Backends.Redis.RedisPageCodec.Failure failure);
 
+    internal const int IdRedisPageDictionaryInUse = 201;
+    internal const int IdRedisPageDictionaryForeign = 202;
+    internal const int IdRedisPageDictionaryUnread = 203;
+
+    [LoggerMessage(IdRedisPageDictionaryInUse, LogLevel.Information,
+        "Pages are compressed in Redis with the farm's dictionary {Dictionary} ({Length} bytes).",
+        EventName = "RedisPageDictionaryInUse")]
+    public static partial void RedisPageDictionaryInUse(ILogger logger, string dictionary, int length);
+
+    [LoggerMessage(IdRedisPageDictionaryForeign, LogLevel.Warning,
+        "Redis key {Key} does not hold a MintCache compression dictionary and is ignored; delete it, or use another KeyPrefix.",
+        EventName = "RedisPageDictionaryForeign")]
+    public static partial void RedisPageDictionaryForeign(ILogger logger, string key);
+
+    [LoggerMessage(IdRedisPageDictionaryUnread, LogLevel.Debug,
+        "The farm's compression dictionary could not be read from Redis; it is tried again shortly.",
+        EventName = "RedisPageDictionaryUnread")]
+    public static partial void RedisPageDictionaryUnread(ILogger logger, Exception exception);
+
     // 160-169: clears (hard and soft).
     internal const int IdCleared = 160;
     internal const int IdClearFailed = 161;

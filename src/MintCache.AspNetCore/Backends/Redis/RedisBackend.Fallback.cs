@@ -13,6 +13,9 @@ internal sealed partial class RedisBackend
     /// <summary>For tests and health checks: whether this process currently answers from local memory.</summary>
     internal bool IsDegraded => _availability.IsDegraded;
 
+    /// <summary>For tests: the local fallback this backend answers from while Redis fails.</summary>
+    internal Memory.MemoryBackend Local => _local;
+
     /// <summary>Whether to answer from local memory without asking Redis (see <see cref="RedisAvailability.AnswersLocally"/>).</summary>
     private bool AnswersLocally => _availability.AnswersLocally;
 

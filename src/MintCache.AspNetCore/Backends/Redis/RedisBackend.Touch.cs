@@ -15,7 +15,7 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// <remarks>
 /// The touch runs the store script, so its fence is the store's (evictions win, clears included). It writes header
 /// fields only, never page bytes, so it works on compressed pages too: the new render time goes into the header, and
-/// the one place pages leave Redis decoded (<see cref="RedisPageCodec.TryDecode(byte, ReadOnlySpan{byte}, out byte[], long, ulong)"/>) stamps it on the page's
+/// the one place pages leave Redis decoded (<see cref="RedisPageCodec.TryDecode(byte, ReadOnlySpan{byte}, RedisPageDictionaries?, out byte[], long, ulong)"/>) stamps it on the page's
 /// <c>Created</c> (from which the middleware serves <c>Age</c>) and <c>Date</c>. A touched page is thus served as a
 /// page rendered now would be: <c>Age</c> starts again from zero, the app's own validators (<c>ETag</c>,
 /// <c>Last-Modified</c>) stay as they were. A page whose render time cannot be stamped back is always stored whole.
@@ -27,6 +27,9 @@ internal sealed partial class RedisBackend
 
     /// <summary>For tests and diagnostics: refreshes that found their page unchanged and moved only its times.</summary>
     internal long Touches => Interlocked.Read(ref _touches);
+
+    /// <summary>For tests: the farm's compression dictionary, as this process knows it; <see langword="null"/> when not used.</summary>
+    internal RedisPageDictionaries? Dictionaries => _dictionaries;
 
     /// <summary>For tests and diagnostics: stores that encoded their page (compressed it, above the threshold); a touch does not.</summary>
     internal long PagesEncoded => Interlocked.Read(ref _pagesEncoded);
@@ -51,8 +54,8 @@ internal sealed partial class RedisBackend
 
         // Room for the header first, which the store script writes in place: Redis copies the page once.
         return touch is null
-            ? RedisStoreValue.Encoded(copy is null ? page : new ReadOnlySequence<byte>(copy), _options.Redis.CompressionThreshold, hash)
-            : RedisStoreValue.Deferred(copy ?? page.FirstSpan.ToArray(), _options.Redis.CompressionThreshold, hash);
+            ? RedisStoreValue.Encoded(copy is null ? page : new ReadOnlySequence<byte>(copy), _options.Redis.CompressionThreshold, _dictionaries, hash)
+            : RedisStoreValue.Deferred(copy ?? page.FirstSpan.ToArray(), _options.Redis.CompressionThreshold, _dictionaries, hash);
     }
 
     /// <summary>

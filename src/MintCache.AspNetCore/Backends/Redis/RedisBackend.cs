@@ -38,6 +38,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     private readonly MintCacheOptions _options;
     private readonly Metrics _metrics;
     private readonly RedisFastReads _fastReads;
+    private readonly RedisPageDictionaries? _dictionaries;
     private readonly RedisClearStamps _clears = new();
     private readonly IRefreshCapacity? _refreshCapacity;
 
@@ -57,7 +58,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _keys = new RedisKeys(options.Value.Redis.KeyPrefix);
         _availability = new RedisAvailability(options.Value, timeProvider, logger, SlotAnswersAsync, OnDegraded, OnRestored);
         _pipeline = _availability.Pipeline;
-        _fastReads = new RedisFastReads(_keys, timeProvider, options.Value.Redis.OperationTimeout, _clears);
+        _dictionaries = RedisPageDictionaries.For(_options.Redis, _keys, connection, timeProvider, logger);
+        _fastReads = new RedisFastReads(_keys, timeProvider, options.Value.Redis.OperationTimeout, _clears, _dictionaries);
         _near = options.Value.Redis.NearCache ? new RedisNearCache(options.Value.Redis.NearCacheSizeLimit) : null;
         _notifications = new RedisNotifications(
             options.Value.Redis.KeyPrefix, _near, _availability, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, OnNotificationsLive, _clears, OnClearedElsewhere,
@@ -90,9 +92,6 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
 
     /// <summary>For tests and diagnosis: the plain reads, and their switch.</summary>
     internal RedisFastReads FastReads => _fastReads;
-
-    /// <summary>For tests: the local fallback this backend answers from while Redis fails.</summary>
-    internal MemoryBackend Local => _local;
 
     /// <summary>For tests and diagnostics: lookups sent to Redis (the lookup script).</summary>
     internal long RedisLookups => Interlocked.Read(ref _redisLookups);
@@ -224,7 +223,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     {
         var reply = new RedisLookupReply(result);
         byte[]? page = null;
-        if (reply.Page is { } stored && RedisPageCodec.TryDecode(reply.Codec, stored, out page, reply.RenderTime, reply.PageHash) is not RedisPageCodec.Failure.None and var failure)
+        if (reply.Page is { } stored && RedisPageCodec.TryDecode(reply.Codec, stored, _dictionaries, out page, reply.RenderTime, reply.PageHash) is not RedisPageCodec.Failure.None and var failure)
         {
             return NotDecoded(key, reply, token, failure);
         }

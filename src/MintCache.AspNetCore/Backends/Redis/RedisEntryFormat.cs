@@ -51,7 +51,7 @@ internal static class RedisEntryFormat
     /// entry's life past its freshness, which a near copy keeps. A value of a generation at or below
     /// <paramref name="clearedUpTo"/> (stored before a clear) is the script's too.
     /// </summary>
-    public static bool TryReadFresh(ReadOnlySpan<byte> value, long latestNowMs, out byte[] page, out long msToKeep, out long msToExpiry, out long msToFailSafe, out long graceMs, long clearedUpTo = 0)
+    public static bool TryReadFresh(ReadOnlySpan<byte> value, long latestNowMs, out byte[] page, out long msToKeep, out long msToExpiry, out long msToFailSafe, out long graceMs, long clearedUpTo = 0, RedisPageDictionaries? dictionaries = null)
     {
         page = null!;
         msToKeep = msToExpiry = msToFailSafe = graceMs = 0;
@@ -72,7 +72,7 @@ internal static class RedisEntryFormat
             return false;
         }
 
-        if (RedisPageCodec.TryDecodeValue(value, out page) != RedisPageCodec.Failure.None)
+        if (RedisPageCodec.TryDecodeValue(value, out page, dictionaries) != RedisPageCodec.Failure.None)
         {
             return false;
         }
@@ -94,7 +94,7 @@ internal static class RedisEntryFormat
     /// only starts the refresh that much early. Answering it fresh could serve a page marked stale as fresh, so only
     /// this side of the boundary may be decided on a guess (<see cref="TryReadFresh"/> takes the latest).
     /// </remarks>
-    public static bool TryReadStale(ReadOnlySpan<byte> value, long staleNowMs, long latestNowMs, out byte[] page, out long msToExpiry, out long msToFailSafe, out long graceMs, long clearedUpTo = 0)
+    public static bool TryReadStale(ReadOnlySpan<byte> value, long staleNowMs, long latestNowMs, out byte[] page, out long msToExpiry, out long msToFailSafe, out long graceMs, long clearedUpTo = 0, RedisPageDictionaries? dictionaries = null)
     {
         page = null!;
         msToExpiry = msToFailSafe = graceMs = 0;
@@ -109,7 +109,7 @@ internal static class RedisEntryFormat
             return false;
         }
 
-        if (RedisPageCodec.TryDecodeValue(value, out page) != RedisPageCodec.Failure.None)
+        if (RedisPageCodec.TryDecodeValue(value, out page, dictionaries) != RedisPageCodec.Failure.None)
         {
             return false;
         }

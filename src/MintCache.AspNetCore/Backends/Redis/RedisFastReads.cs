@@ -49,12 +49,14 @@ internal sealed class RedisFastReads : IDisposable
     private readonly RedisReplyWaits<Lease<byte>?> _entryReplies;
     private readonly RedisReplyWaits<RedisValue> _claimReplies;
     private readonly RedisClearStamps _clears;
+    private readonly RedisPageDictionaries? _dictionaries;
     private volatile bool _enabled = true;
 
-    public RedisFastReads(RedisKeys keys, TimeProvider timeProvider, TimeSpan timeout, RedisClearStamps? clears = null)
+    public RedisFastReads(RedisKeys keys, TimeProvider timeProvider, TimeSpan timeout, RedisClearStamps? clears = null, RedisPageDictionaries? dictionaries = null)
     {
         _keys = keys;
         _clears = clears ?? new RedisClearStamps();
+        _dictionaries = dictionaries;
         _entryReplies = new RedisReplyWaits<Lease<byte>?>(timeProvider, timeout);
         _claimReplies = new RedisReplyWaits<RedisValue>(timeProvider, timeout);
     }
@@ -209,7 +211,7 @@ internal sealed class RedisFastReads : IDisposable
             // backing off), the answer is the stale page, as the script would give; a free claim is taken by the backend,
             // unless the script has a fail-safe to extend the expiry by; a revoked one is for the script to take.
             var staleNow = latestNow - earliestNow <= 2 * EarlyStaleSlack.TotalMilliseconds ? latestNow : earliestNow;
-            if (!RedisEntryFormat.TryReadStale(value.Span, staleNow, latestNow, out var stale, out var msToGone, out var msToFailSafeGone, out var staleGraceMs, _clears.StaleUpTo))
+            if (!RedisEntryFormat.TryReadStale(value.Span, staleNow, latestNow, out var stale, out var msToGone, out var msToFailSafeGone, out var staleGraceMs, _clears.StaleUpTo, _dictionaries))
             {
                 return RedisFastRead.Undecided;
             }
@@ -252,7 +254,7 @@ internal sealed class RedisFastReads : IDisposable
     /// </summary>
     private bool TryReadFresh(Lease<byte>? value, string key, RedisKey entryKey, long sentAt, long latestNow, out RedisFastRead fresh)
     {
-        if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs, _clears.FreshUpTo))
+        if (value is not null && RedisEntryFormat.TryReadFresh(value.Span, latestNow, out var page, out var msToKeep, out var msToExpiry, out var msToFailSafe, out var graceMs, _clears.FreshUpTo, _dictionaries))
         {
             _hints.Fresh(key, entryKey, TicksAfter(sentAt, msToKeep));
             fresh = new RedisFastRead(RedisFastRead.Verdict.Fresh, page, msToKeep, msToExpiry, msToFailSafe, graceMs);

@@ -28,6 +28,12 @@ internal sealed class RedisKeys(string prefix)
     /// <summary>The farm's clear record (see <see cref="RedisClearStamps"/>): a hash of the latest hard and soft clears, kept without expiry.</summary>
     public RedisKey Clear => (RedisKey)(Prefix + "clear");
 
+    /// <summary>The name of the farm's compression dictionary (see <see cref="RedisPageDictionaries"/>): its id, kept without expiry.</summary>
+    public RedisKey DictionaryName => (RedisKey)(Prefix + "dict");
+
+    /// <summary>The content of compression dictionary <paramref name="id"/>: kept without expiry, as pages may name it for their whole life.</summary>
+    public RedisKey Dictionary(uint id) => (RedisKey)(Prefix + "dict:" + RedisPageDictionaries.NameOf(id));
+
     /// <summary>The Redis key pattern that matches every entry key under this prefix (for tests and tools).</summary>
     public string EntryPattern => Prefix + "{*}:e";
 

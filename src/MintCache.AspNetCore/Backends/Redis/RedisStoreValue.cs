@@ -17,30 +17,32 @@ internal sealed class RedisStoreValue
 {
     private readonly byte[]? _page;
     private readonly int? _threshold;
+    private readonly RedisPageDictionaries? _dictionaries;
     private readonly ulong _hash;
     private byte[]? _encoded;
 
-    private RedisStoreValue(byte[]? encoded, byte[]? page, int? threshold, ulong hash)
+    private RedisStoreValue(byte[]? encoded, byte[]? page, int? threshold, RedisPageDictionaries? dictionaries, ulong hash)
     {
         _encoded = encoded;
         _page = page;
         _threshold = threshold;
+        _dictionaries = dictionaries;
         _hash = hash;
     }
 
     /// <summary>Encoded now: the store sends the page.</summary>
-    public static RedisStoreValue Encoded(in ReadOnlySequence<byte> page, int? threshold, ulong hash)
-        => new(Encode(page, threshold, hash), null, threshold, hash);
+    public static RedisStoreValue Encoded(in ReadOnlySequence<byte> page, int? threshold, RedisPageDictionaries? dictionaries, ulong hash)
+        => new(Encode(page, threshold, dictionaries, hash), null, threshold, dictionaries, hash);
 
     /// <summary>
     /// Encoded when first asked for: the store first tries a touch, which sends the hash alone. <paramref name="page"/>
     /// is this store's own copy.
     /// </summary>
-    public static RedisStoreValue Deferred(byte[] page, int? threshold, ulong hash)
-        => new(null, page, threshold, hash);
+    public static RedisStoreValue Deferred(byte[] page, int? threshold, RedisPageDictionaries? dictionaries, ulong hash)
+        => new(null, page, threshold, dictionaries, hash);
 
     /// <summary>The value to send: room for the header (its codec byte and the page's hash set), then the page.</summary>
-    public byte[] Value => _encoded ??= Encode(new ReadOnlySequence<byte>(_page!), _threshold, _hash);
+    public byte[] Value => _encoded ??= Encode(new ReadOnlySequence<byte>(_page!), _threshold, _dictionaries, _hash);
 
     /// <summary>Whether the page was encoded (a store that sent it, or was about to).</summary>
     public bool IsEncoded => _encoded is not null;
@@ -56,14 +58,14 @@ internal sealed class RedisStoreValue
             }
 
             // Decoding what this process just encoded cannot fail.
-            _ = RedisPageCodec.TryDecodeValue(_encoded!, out var page);
+            _ = RedisPageCodec.TryDecodeValue(_encoded!, out var page, _dictionaries);
             return page;
         }
     }
 
-    private static byte[] Encode(in ReadOnlySequence<byte> page, int? threshold, ulong hash)
+    private static byte[] Encode(in ReadOnlySequence<byte> page, int? threshold, RedisPageDictionaries? dictionaries, ulong hash)
     {
-        var value = RedisPageCodec.Encode(page, threshold);
+        var value = RedisPageCodec.Encode(page, threshold, dictionaries);
         if (hash != PageFingerprint.None)
         {
             BinaryPrimitives.WriteUInt64BigEndian(value.AsSpan(RedisWire.PageHashOffset), hash);
