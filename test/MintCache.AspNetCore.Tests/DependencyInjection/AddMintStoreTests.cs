@@ -45,6 +45,7 @@ public sealed class AddMintStoreTests
             ["MintCache:Redis:ColdMissWait"] = "00:00:03",
             ["MintCache:Redis:NearCache"] = "false",
             ["MintCache:Redis:NearCacheSizeLimit"] = "1048576",
+            ["MintCache:Redis:CompressionDictionary"] = "false",
             ["MintCache:ResponseTagHeader"] = "Cache-Tag",
             ["MintCache:StripResponseTagHeader"] = "true",
             ["MintCache:TrackPaths"] = "true",
@@ -62,6 +63,7 @@ public sealed class AddMintStoreTests
         Assert.Equal(TimeSpan.FromSeconds(3), options.Redis.ColdMissWait);
         Assert.False(options.Redis.NearCache);
         Assert.Equal(1_048_576, options.Redis.NearCacheSizeLimit);
+        Assert.False(options.Redis.CompressionDictionary);
         Assert.Equal("Cache-Tag", options.ResponseTagHeader);
         Assert.True(options.StripResponseTagHeader);
         Assert.True(options.TrackPaths);
