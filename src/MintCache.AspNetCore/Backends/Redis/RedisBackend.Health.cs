@@ -30,7 +30,7 @@ internal sealed partial class RedisBackend : IBackendHealth
     {
         _notifications.EnsureStarted(multiplexer);
         _ = MemoryPolicy.ReadAsync(multiplexer);
-        _dictionaries?.StartSync();
+        _dictionaries.StartSync();
     }
 
     public async ValueTask<HealthCheckResult> CheckHealthAsync(CancellationToken cancellationToken)

@@ -28,8 +28,8 @@ internal sealed partial class RedisBackend
     /// <summary>For tests and diagnostics: refreshes that found their page unchanged and moved only its times.</summary>
     internal long Touches => Interlocked.Read(ref _touches);
 
-    /// <summary>For tests: the farm's compression dictionary, as this process knows it; <see langword="null"/> when not used.</summary>
-    internal RedisPageDictionaries? Dictionaries => _dictionaries;
+    /// <summary>For tests: the farm's compression dictionaries, as this process knows them.</summary>
+    internal RedisPageDictionaries Dictionaries => _dictionaries;
 
     /// <summary>For tests and diagnostics: stores that encoded their page (compressed it, above the threshold); a touch does not.</summary>
     internal long PagesEncoded => Interlocked.Read(ref _pagesEncoded);

@@ -38,7 +38,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     private readonly MintCacheOptions _options;
     private readonly Metrics _metrics;
     private readonly RedisFastReads _fastReads;
-    private readonly RedisPageDictionaries? _dictionaries;
+    private readonly RedisPageDictionaries _dictionaries;
     private readonly RedisClearStamps _clears = new();
     private readonly IRefreshCapacity? _refreshCapacity;
 

@@ -61,8 +61,9 @@ internal sealed class RedisPageDictionaries
     private int _syncing;
     private long _nextSyncAt;
 
-    public RedisPageDictionaries(RedisKeys keys, RedisConnection connection, TimeSpan timeout, TimeProvider timeProvider, ILogger logger)
+    public RedisPageDictionaries(RedisKeys keys, RedisConnection connection, TimeSpan timeout, TimeProvider timeProvider, ILogger logger, bool compresses = true)
     {
+        Compresses = compresses;
         _keys = keys;
         _connection = connection;
         _timeout = timeout;
@@ -70,11 +71,15 @@ internal sealed class RedisPageDictionaries
         _logger = logger;
     }
 
-    /// <summary>The farm's dictionaries for a backend with <paramref name="options"/>; <see langword="null"/> when they compress no page with one.</summary>
-    public static RedisPageDictionaries? For(MintRedisOptions options, RedisKeys keys, RedisConnection connection, TimeProvider timeProvider, ILogger logger)
-        => options is { CompressionThreshold: not null, CompressionDictionary: true }
-            ? new RedisPageDictionaries(keys, connection, options.OperationTimeout, timeProvider, logger)
-            : null;
+    /// <summary>
+    /// The farm's dictionaries for a backend with <paramref name="options"/>: read by every process, so one that does not
+    /// compress with them (the option off) still reads the pages of those that do.
+    /// </summary>
+    public static RedisPageDictionaries For(MintRedisOptions options, RedisKeys keys, RedisConnection connection, TimeProvider timeProvider, ILogger logger)
+        => new(keys, connection, options.OperationTimeout, timeProvider, logger, options is { CompressionThreshold: not null, CompressionDictionary: true });
+
+    /// <summary>Whether this process compresses with the farm's dictionary (and takes part in making one); it reads them either way.</summary>
+    public bool Compresses { get; }
 
     /// <summary>The dictionary this process compresses with; <see langword="null"/> until the farm has one.</summary>
     public RedisPageDictionary? Current => Volatile.Read(ref _current);
@@ -91,9 +96,14 @@ internal sealed class RedisPageDictionaries
         }
 
         var now = _timeProvider.GetTimestamp();
+        // Bounded: foreign values may name any number of ids.
+        if (_known.Count >= MaxKnown || (_fetchedAt.Count >= 4 * MaxKnown && !_fetchedAt.ContainsKey(id)))
+        {
+            return false;
+        }
+
         var last = _fetchedAt.GetOrAdd(id, 0);
-        if (_known.Count < MaxKnown && (last == 0 || _timeProvider.GetElapsedTime(last, now) >= RetryInterval)
-            && _fetchedAt.TryUpdate(id, now, last))
+        if ((last == 0 || _timeProvider.GetElapsedTime(last, now) >= RetryInterval) && _fetchedAt.TryUpdate(id, now, last))
         {
             Volatile.Write(ref _fetch, FetchAsync(id));
         }
@@ -107,6 +117,11 @@ internal sealed class RedisPageDictionaries
     /// </summary>
     public void Offer(ReadOnlySpan<byte> page)
     {
+        if (!Compresses)
+        {
+            return;
+        }
+
         var complete = false;
         if (Current is null && Volatile.Read(ref _samples) is not null)
         {
@@ -129,7 +144,7 @@ internal sealed class RedisPageDictionaries
     /// <summary>Starts a sync with Redis in the background, unless one is running.</summary>
     public void StartSync()
     {
-        if (Interlocked.Exchange(ref _syncing, 1) == 0)
+        if (Compresses && Interlocked.Exchange(ref _syncing, 1) == 0)
         {
             Volatile.Write(ref _sync, SyncInBackgroundAsync());
         }
