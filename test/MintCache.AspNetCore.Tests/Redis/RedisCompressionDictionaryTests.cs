@@ -97,6 +97,40 @@ public sealed class RedisCompressionDictionaryTests(RedisServerFixture redis) : 
     }
 
     [Fact]
+    public async Task DamagedDictionaryPage_IsLoggedMiss_ThenReplaced()
+    {
+        var prefix = RedisHost.UniquePrefix();
+        var pages = new Pages();
+        await using (var writer = await StartAsync(prefix, pages))
+        {
+            await MakeDictionaryAsync(writer, pages);
+            Assert.Equal(Pages.Html(9), await writer.Client.GetByteArrayAsync("/page/9"));
+            Assert.Equal((byte)RedisPageCodec.Codec.ZstdDictionary, (await RawAsync(writer, "/page/9")).Codec);
+
+            // The frame damaged in its middle, the header left intact: only decoding, or the page's hash, can tell.
+            var entry = await EntryKeyAsync(writer, "/page/9");
+            var length = await redis.Database.StringLengthAsync(entry);
+            await redis.Database.StringSetRangeAsync(entry, (RedisWire.HeaderSize + length) / 2, (RedisValue)Enumerable.Repeat((byte)0x5A, 16).ToArray());
+        }
+
+        await using var reader = await StartAsync(prefix, pages);
+        await reader.Backend.Dictionaries.SyncNowAsync();
+        var response = await reader.Client.GetAsync("/page/9");
+        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+        Assert.Equal(Pages.Html(9), await response.Content.ReadAsByteArrayAsync());
+        Assert.Equal(6, pages.Executions);
+        Assert.Contains(reader.Logs.GetSnapshot(), r => r.Id.Id == Log.IdRedisPageNotDecoded
+            && r.Message.Contains(nameof(RedisPageCodec.Failure.Corrupt), StringComparison.Ordinal));
+
+        // The render replaced it: the next host reads the page without a render or a log.
+        await using var next = await StartAsync(prefix, pages);
+        await next.Backend.Dictionaries.SyncNowAsync();
+        Assert.Equal(Pages.Html(9), await next.Client.GetByteArrayAsync("/page/9"));
+        Assert.Equal(6, pages.Executions);
+        Assert.Equal(0, next.CountLogs(Log.IdRedisPageNotDecoded));
+    }
+
+    [Fact]
     public async Task DictionaryLostFromRedis_IsPutBackByAHostThatWritesWithIt()
     {
         var prefix = RedisHost.UniquePrefix();
