@@ -63,37 +63,35 @@ public sealed class RedisCompressionDictionaryTests(RedisServerFixture redis) : 
     }
 
     [Fact]
-    public async Task HostWithoutTheDictionary_AnswersLoggedMiss_FetchesIt_ThenReadsItsPages()
+    public async Task HostWithoutTheDictionary_FetchesItBeforeDecoding_NoRender()
     {
         var prefix = RedisHost.UniquePrefix();
         var pages = new Pages();
 
-        // Started before the farm had a dictionary: its first sync found none.
-        await using var late = await StartAsync(prefix, pages);
-        await late.Backend.Dictionaries.SyncNowAsync();
-        Assert.Null(late.Backend.Dictionaries.Current);
+        // Started before the farm had a dictionary: their first sync found none, and they store nothing that would
+        // start another.
+        await using var plainReads = await StartAsync(prefix, pages);
+        await using var scriptOnly = await StartAsync(prefix, pages);
+        scriptOnly.Backend.FastReads.Enabled = false;
+        await plainReads.Backend.Dictionaries.SyncNowAsync();
+        await scriptOnly.Backend.Dictionaries.SyncNowAsync();
+        Assert.Null(plainReads.Backend.Dictionaries.Current);
+        Assert.Null(scriptOnly.Backend.Dictionaries.Current);
 
         await using var writer = await StartAsync(prefix, pages);
         await MakeDictionaryAsync(writer, pages);
         Assert.Equal(Pages.Html(9), await writer.Client.GetByteArrayAsync("/page/9"));
         Assert.Equal(Pages.Html(10), await writer.Client.GetByteArrayAsync("/page/10"));
+        Assert.Equal((byte)RedisPageCodec.Codec.ZstdDictionary, (await RawAsync(writer, "/page/9")).Codec);
         Assert.Equal(6, pages.Executions);
 
-        // A page it cannot decode is a logged miss: rendered again, never an error. The script alone decodes it here (a
-        // plain read first would start the fetch, which may end before the script's reply, and then no miss is seen).
-        late.Backend.FastReads.Enabled = false;
-        var response = await late.Client.GetAsync("/page/9");
-        Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
-        Assert.Equal(Pages.Html(9), await response.Content.ReadAsByteArrayAsync());
-        Assert.Equal(7, pages.Executions);
-        Assert.Contains(late.Logs.GetSnapshot(), r => r.Id.Id == Log.IdRedisPageNotDecoded
-            && r.Message.Contains(nameof(RedisPageCodec.Failure.UnknownDictionary), StringComparison.Ordinal));
-
-        // The dictionary that page named was fetched: the next page written with it is read without a render.
-        await late.Backend.Dictionaries.Fetch;
-        Assert.Equal(Pages.Html(10), await late.Client.GetByteArrayAsync("/page/10"));
-        Assert.Equal(7, pages.Executions);
-        Assert.False(late.Backend.IsDegraded);
+        // A page written with a dictionary they lack costs them a round trip (its fetch), not a render.
+        Assert.Equal(Pages.Html(9), await plainReads.Client.GetByteArrayAsync("/page/9"));
+        Assert.Equal(Pages.Html(10), await scriptOnly.Client.GetByteArrayAsync("/page/10"));
+        Assert.Equal(6, pages.Executions);
+        Assert.Equal(0, plainReads.CountLogs(Log.IdRedisPageNotDecoded) + scriptOnly.CountLogs(Log.IdRedisPageNotDecoded));
+        Assert.True(plainReads.Backend.Dictionaries.TryGet(writer.Backend.Dictionaries.Current!.Id, out _));
+        Assert.False(plainReads.Backend.IsDegraded || scriptOnly.Backend.IsDegraded);
     }
 
     [Fact]
@@ -188,7 +186,6 @@ public sealed class RedisCompressionDictionaryTests(RedisServerFixture redis) : 
         Assert.Equal(Pages.Html(1), await response.Content.ReadAsByteArrayAsync());
         Assert.Equal(2, pages.Executions);
         Assert.True(reader.CountLogs(Log.IdRedisPageNotDecoded) >= 1, "the page is a logged miss");
-        await reader.Backend.Dictionaries.Fetch;
         Assert.Contains(reader.Logs.GetSnapshot(), r => r.Id.Id == Log.IdRedisPageDictionaryForeign);
         Assert.False(reader.Backend.IsDegraded);
     }
@@ -231,22 +228,17 @@ public sealed class RedisCompressionDictionaryTests(RedisServerFixture redis) : 
         Assert.Equal((byte)RedisPageCodec.Codec.Brotli, (await RawAsync(off, $"/page/{RedisPageDictionaries.Samples + 1}")).Codec);
         Assert.False(await redis.Database.KeyExistsAsync(off.Backend.Keys.DictionaryName));
 
-        // A host of the same farm with it on (a rolling change): the host with it off reads its pages, after one miss
-        // that fetches the dictionary.
+        // A host of the same farm with it on (a rolling change): the host with it off reads its pages.
         await using var on = await StartAsync(prefix, pages);
         await MakeDictionaryAsync(on, pages, first: 11);
         Assert.Equal(Pages.Html(20), await on.Client.GetByteArrayAsync("/page/20"));
         Assert.Equal(Pages.Html(21), await on.Client.GetByteArrayAsync("/page/21"));
         var executions = pages.Executions;
         Assert.Equal((byte)RedisPageCodec.Codec.ZstdDictionary, (await RawAsync(on, "/page/20")).Codec);
-
-        // The script alone decodes (a plain read first would start the fetch, which may end before the script's reply).
-        off.Backend.FastReads.Enabled = false;
         Assert.Equal(Pages.Html(20), await off.Client.GetByteArrayAsync("/page/20"));
-        Assert.Equal(executions + 1, pages.Executions);
-        await off.Backend.Dictionaries.Fetch;
         Assert.Equal(Pages.Html(21), await off.Client.GetByteArrayAsync("/page/21"));
-        Assert.Equal(executions + 1, pages.Executions);
+        Assert.Equal(executions, pages.Executions);
+        Assert.Null(off.Backend.Dictionaries.Current);
     }
 
     /// <summary><see cref="RedisPageDictionaries.Samples"/> pages from <paramref name="first"/> rendered (the samples), then the dictionary named and adopted.</summary>

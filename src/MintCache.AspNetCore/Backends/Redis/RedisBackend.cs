@@ -209,6 +209,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
 
         OnSuccess(call);
+        await _dictionaries.ReadyForAsync(result).ConfigureAwait(false);
         return await WithLastKnownOnceSettledAsync(key, ReadLookup(key, entryKey, result, token, mark, sentAt)).ConfigureAwait(false);
     }
 

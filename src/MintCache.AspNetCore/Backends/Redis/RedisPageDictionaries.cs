@@ -1,3 +1,4 @@
+using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
@@ -19,11 +20,12 @@ namespace MintCache.AspNetCore.Backends.Redis;
 /// adopt the one named. Pages compressed before then, and those a dictionary does not help, are Brotli's.
 /// </para>
 /// <para>
-/// A page written with a dictionary this process does not hold is a logged miss (its render stores it again), and that
-/// dictionary is fetched for the next read. Every <see cref="CheckInterval"/>, on a store, the process reads the name
-/// again, adopts a new one, and puts its own dictionary back when Redis lost it (emptied, or evicting under
-/// <c>allkeys-*</c>), so the pages it writes stay readable by the rest of the farm. Nothing here is on a request's path:
-/// the reads run in the background, and a failed one is tried again later.
+/// A page written with a dictionary this process does not hold waits for that dictionary to be read (one round trip,
+/// bounded by the timeout) before it is decoded; only one that cannot be read makes it a logged miss. Every
+/// <see cref="CheckInterval"/>, on a store, the process reads the name again, adopts a new one, and puts its own
+/// dictionary back when Redis lost it (emptied, or evicting under <c>allkeys-*</c>), so the pages it writes stay
+/// readable by the rest of the farm. That sync runs in the background, off every request's path, and a failed one is
+/// tried again later.
 /// </para>
 /// </remarks>
 internal sealed class RedisPageDictionaries
@@ -52,12 +54,12 @@ internal sealed class RedisPageDictionaries
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<uint, RedisPageDictionary> _known = new();
-    private readonly ConcurrentDictionary<uint, long> _fetchedAt = new();
+    private readonly Lock _fetching = new();
+    private readonly Dictionary<uint, (Task Task, long StartedAt)> _fetches = [];
     private readonly Lock _sampling = new();
     private List<byte[]>? _samples = [];
     private RedisPageDictionary? _current;
     private Task _sync = Task.CompletedTask;
-    private Task _fetch = Task.CompletedTask;
     private int _syncing;
     private long _nextSyncAt;
 
@@ -84,9 +86,6 @@ internal sealed class RedisPageDictionaries
     /// <summary>The dictionary this process compresses with; <see langword="null"/> until the farm has one.</summary>
     public RedisPageDictionary? Current => Volatile.Read(ref _current);
 
-    /// <summary>For tests: the last fetch of a dictionary a page named (<see cref="TryGet"/>).</summary>
-    internal Task Fetch => Volatile.Read(ref _fetch);
-
     /// <summary>The dictionary named <paramref name="id"/>; when this process does not hold it, it is fetched for the next call.</summary>
     public bool TryGet(uint id, [NotNullWhen(true)] out RedisPageDictionary? dictionary)
     {
@@ -95,20 +94,58 @@ internal sealed class RedisPageDictionaries
             return true;
         }
 
-        var now = _timeProvider.GetTimestamp();
-        // Bounded: foreign values may name any number of ids.
-        if (_known.Count >= MaxKnown || (_fetchedAt.Count >= 4 * MaxKnown && !_fetchedAt.ContainsKey(id)))
-        {
-            return false;
-        }
-
-        var last = _fetchedAt.GetOrAdd(id, 0);
-        if ((last == 0 || _timeProvider.GetElapsedTime(last, now) >= RetryInterval) && _fetchedAt.TryUpdate(id, now, last))
-        {
-            Volatile.Write(ref _fetch, FetchAsync(id));
-        }
-
+        _ = FetchAsync(id);
         return false;
+    }
+
+    /// <summary>
+    /// Completes once the dictionary that the page of a lookup script's <paramref name="result"/> names is held, or could
+    /// not be read within the timeout; at once for any other reply. Awaited before the reply is decoded, so that a page
+    /// written with a dictionary this process lacks (another process named it a moment ago) costs a round trip, not a
+    /// render.
+    /// </summary>
+    public Task ReadyForAsync(RedisResult result)
+    {
+        var reply = new RedisLookupReply(result);
+        if (reply.Page is not { Length: > 4 } page || (RedisPageCodec.Codec)reply.Codec != RedisPageCodec.Codec.ZstdDictionary)
+        {
+            return Task.CompletedTask;
+        }
+
+        var id = BinaryPrimitives.ReadUInt32BigEndian(page);
+        return _known.ContainsKey(id) ? Task.CompletedTask : FetchAsync(id);
+    }
+
+    /// <summary>
+    /// Reads dictionary <paramref name="id"/> from Redis: the read in flight, or a new one unless the last ended less than
+    /// <see cref="RetryInterval"/> ago. Never throws; bounded by the timeout.
+    /// </summary>
+    internal Task FetchAsync(uint id)
+    {
+        lock (_fetching)
+        {
+            if (_known.ContainsKey(id))
+            {
+                return Task.CompletedTask;
+            }
+
+            if (_fetches.TryGetValue(id, out var last))
+            {
+                if (!last.Task.IsCompleted || _timeProvider.GetElapsedTime(last.StartedAt) < RetryInterval)
+                {
+                    return last.Task;
+                }
+            }
+            else if (_known.Count >= MaxKnown || _fetches.Count >= 4 * MaxKnown)
+            {
+                // Bounded: foreign values may name any number of ids.
+                return Task.CompletedTask;
+            }
+
+            var fetch = ReadKnownAsync(id);
+            _fetches[id] = (fetch, _timeProvider.GetTimestamp());
+            return fetch;
+        }
     }
 
     /// <summary>
@@ -229,8 +266,9 @@ internal sealed class RedisPageDictionaries
         }
     }
 
-    private async Task FetchAsync(uint id)
+    private async Task ReadKnownAsync(uint id)
     {
+        await Task.Yield();
         try
         {
             var db = (await _connection.GetAsync(CancellationToken.None).AsTask().WaitAsync(_timeout).ConfigureAwait(false)).GetDatabase();
