@@ -35,6 +35,8 @@ internal static partial class Log
     internal const int IdRedisCallFailed = 22;
     internal const int IdEntryRejected = 23;
     internal const int IdRedisCircuitOpened = 24;
+    internal const int IdLastKnownKept = 25;
+    internal const int IdLocalPagesDropped = 26;
     // 20-39: the Redis backend. 40 and up: operability (health, telemetry).
     internal const int IdBackendHealthChanged = 40;
     // 120-139: the Redis wire (scripts and their replies).
@@ -208,6 +210,16 @@ internal static partial class Log
         "A value under a MintCache key on the {Backend} backend was rejected ({Reason}) and answered as a miss.",
         EventName = "EntryRejected")]
     public static partial void EntryRejected(ILogger logger, string backend, Entries.EntryRejectReason reason);
+
+    [LoggerMessage(IdLastKnownKept, LogLevel.Debug,
+        "Kept {Count} near copies in local memory as last-known stale pages ({Reason}).",
+        EventName = "LastKnownKept")]
+    public static partial void LastKnownKept(ILogger logger, int count, string reason);
+
+    [LoggerMessage(IdLocalPagesDropped, LogLevel.Debug,
+        "Back on Redis: dropped the pages held in local memory ({Reason}).",
+        EventName = "LocalPagesDropped")]
+    public static partial void LocalPagesDropped(ILogger logger, string reason);
 
     [LoggerMessage(IdRedisCircuitOpened, LogLevel.Debug,
         "The Redis circuit breaker opened: Redis is not asked for {BreakDuration}.",

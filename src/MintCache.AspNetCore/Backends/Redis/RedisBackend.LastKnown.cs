@@ -46,7 +46,7 @@ internal sealed partial class RedisBackend
     private void KeepLastKnownWhileDegraded()
     {
         Volatile.Write(ref _lastKnownAnswers, 0);
-        KeepNearAsLastKnown();
+        KeepNearAsLastKnown("degraded");
     }
 
     /// <summary>
@@ -56,18 +56,19 @@ internal sealed partial class RedisBackend
     private void SettleOnReturn() => Volatile.Write(ref _settling, SettleReturnAsync());
 
     /// <summary>Keeps every near copy, still within its expiry, as a stale page in local memory.</summary>
-    private void KeepNearAsLastKnown()
+    private void KeepNearAsLastKnown(string reason)
     {
         if (_near is not { } near)
         {
             return;
         }
 
+        var kept = 0;
         var now = Stopwatch.GetTimestamp();
         foreach (var (key, copy) in near.Snapshot())
         {
             var life = copy.Life;
-            if (life.ExpiresAt <= now || (_local.TryPeek(key, out var kept) && ReferenceEquals(kept, copy.Page)))
+            if (life.ExpiresAt <= now || (_local.TryPeek(key, out var local) && ReferenceEquals(local, copy.Page)))
             {
                 // Expired, or kept already (the subscription's loss and the switch to local memory both keep them):
                 // kept again, it would be a new entry, and a claim won on the first copy would be won a second time.
@@ -78,6 +79,12 @@ internal sealed partial class RedisBackend
             var expiresIn = Stopwatch.GetElapsedTime(now, life.ExpiresAt);
             var failSafe = Stopwatch.GetElapsedTime(life.ExpiresAt, Math.Max(life.FailSafeUntil, life.ExpiresAt));
             _local.Set(key, copy.Page, [LastKnownTag], new EntryLifetime(TimeSpan.FromTicks(1), expiresIn, failSafe), new StoreFence(null, 0));
+            kept++;
+        }
+
+        if (kept > 0)
+        {
+            Log.LastKnownKept(_logger, kept, reason);
         }
     }
 
@@ -140,6 +147,7 @@ internal sealed partial class RedisBackend
         }
 
         // Pages stored locally during the outage were never seen by Redis, nor by the evictions made there since.
+        Log.LocalPagesDropped(_logger, now is null ? "the data's epoch could not be read" : "Redis kept its data");
         _local.Clear();
     }
 

@@ -62,7 +62,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _fastReads = new RedisFastReads(_keys, timeProvider, options.Value.Redis.OperationTimeout, _clears, _dictionaries);
         _near = options.Value.Redis.NearCache ? new RedisNearCache(options.Value.Redis.NearCacheSizeLimit) : null;
         _notifications = new RedisNotifications(
-            options.Value.Redis.KeyPrefix, _near, _availability, logger, OnTagsEvictedElsewhere, KeepNearAsLastKnown, OnNotificationsLive, _clears, OnClearedElsewhere,
+            options.Value.Redis.KeyPrefix, _near, _availability, logger, OnTagsEvictedElsewhere, () => KeepNearAsLastKnown("connection lost"), OnNotificationsLive, _clears, OnClearedElsewhere,
             OnTouchNotice);
 
         // Connect now, in the background, rather than on the first lookup, subscribe to the farm's changes and check
