@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Logging;
 using MintCache.AspNetCore.Tests.Fixtures;
 using Xunit.Abstractions;
 
@@ -33,7 +34,12 @@ public sealed class LockingOffTests(ITestOutputHelper output)
         await app.Logs.WaitUntilAsync(l => l["ExecutingEndpoint"] >= missed, Deadline);
 
         Assert.Equal(2 + missed, app.Page.Executions);
-        Assert.InRange(missed, 1, Handful);
+
+        // Failed twice in full-suite runs (199 and 200 misses), never alone: the log then says which lookups missed.
+        if (missed is < 1 or > Handful)
+        {
+            Assert.Fail($"{missed} requests missed (expected 1 to {Handful}); logged:{Environment.NewLine}{LogDigest.Of(app.Logs.Collector, LogLevel.Debug)}");
+        }
         Assert.Equal(StormSize - missed, app.Logs["CachedResponseServed"]);
         output.WriteLine($"locking off: {missed} request(s) shared the miss and ran the endpoint; {app.Logs["CachedResponseServed"]} served stale");
 
