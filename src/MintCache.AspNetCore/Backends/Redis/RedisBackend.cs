@@ -209,8 +209,9 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         }
 
         OnSuccess(call);
-        await _dictionaries.ReadyForAsync(result).ConfigureAwait(false);
-        return await WithLastKnownOnceSettledAsync(key, ReadLookup(key, entryKey, result, token, mark, sentAt)).ConfigureAwait(false);
+        var reply = new RedisLookupReply(result);
+        await _dictionaries.ReadyForAsync(reply).ConfigureAwait(false);
+        return await WithLastKnownOnceSettledAsync(key, ReadLookup(key, entryKey, reply, token, mark, sentAt)).ConfigureAwait(false);
     }
 
     /// <summary>A fresh page plain reads found: kept near, and the answer.</summary>
@@ -220,9 +221,8 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         return BackendLookup.Fresh(fresh.Page!);
     }
 
-    private BackendLookup ReadLookup(string key, RedisKey entryKey, RedisResult result, long token, long mark, long sentAt)
+    private BackendLookup ReadLookup(string key, RedisKey entryKey, in RedisLookupReply reply, long token, long mark, long sentAt)
     {
-        var reply = new RedisLookupReply(result);
         byte[]? page = null;
         if (reply.Page is { } stored && RedisPageCodec.TryDecode(reply.Codec, stored, _dictionaries, out page, reply.RenderTime, reply.PageHash) is not RedisPageCodec.Failure.None and var failure)
         {

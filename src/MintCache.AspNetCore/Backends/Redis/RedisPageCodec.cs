@@ -160,12 +160,12 @@ internal static class RedisPageCodec
                 page = decoded;
                 return Failure.None;
             case Codec.ZstdDictionary:
-                if (stored.Length <= DictionaryPrefix)
+                if (!TryReadDictionaryId(codec, stored, out var id))
                 {
                     return Failure.Corrupt;
                 }
 
-                if (dictionaries is null || !dictionaries.TryGet(BinaryPrimitives.ReadUInt32BigEndian(stored), out var dictionary))
+                if (dictionaries is null || !dictionaries.TryGet(id, out var dictionary))
                 {
                     return Failure.UnknownDictionary;
                 }
@@ -175,6 +175,19 @@ internal static class RedisPageCodec
             default:
                 return Failure.UnknownCodec;
         }
+    }
+
+    /// <summary>The id of the dictionary a stored page of <paramref name="codec"/> was compressed with; <see langword="false"/> when it names none.</summary>
+    public static bool TryReadDictionaryId(byte codec, ReadOnlySpan<byte> stored, out uint id)
+    {
+        id = 0;
+        if ((Codec)codec != Codec.ZstdDictionary || stored.Length <= DictionaryPrefix)
+        {
+            return false;
+        }
+
+        id = BinaryPrimitives.ReadUInt32BigEndian(stored);
+        return true;
     }
 
     /// <summary>The page of a whole stored value (header included), decoded by its header's codec byte.</summary>

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
@@ -99,25 +98,18 @@ internal sealed class RedisPageDictionaries
     }
 
     /// <summary>
-    /// Completes once the dictionary that the page of a lookup script's <paramref name="result"/> names is held, or could
+    /// Completes once the dictionary that the page of a lookup script's <paramref name="reply"/> names is held, or could
     /// not be read within the timeout; at once for any other reply. Awaited before the reply is decoded, so that a page
     /// written with a dictionary this process lacks (another process named it a moment ago) costs a round trip, not a
     /// render.
     /// </summary>
-    public Task ReadyForAsync(RedisResult result)
-    {
-        var reply = new RedisLookupReply(result);
-        if (reply.Page is not { Length: > 4 } page || (RedisPageCodec.Codec)reply.Codec != RedisPageCodec.Codec.ZstdDictionary)
-        {
-            return Task.CompletedTask;
-        }
-
-        var id = BinaryPrimitives.ReadUInt32BigEndian(page);
-        return _known.ContainsKey(id) ? Task.CompletedTask : FetchAsync(id);
-    }
+    public Task ReadyForAsync(in RedisLookupReply reply)
+        => reply.Page is { } page && RedisPageCodec.TryReadDictionaryId(reply.Codec, page, out var id) && !_known.ContainsKey(id)
+            ? FetchAsync(id)
+            : Task.CompletedTask;
 
     /// <summary>
-    /// Reads dictionary <paramref name="id"/> from Redis: the read in flight, or a new one unless the last ended less than
+    /// Reads dictionary <paramref name="id"/> from Redis: the read in flight, or a new one unless the last began less than
     /// <see cref="RetryInterval"/> ago. Never throws; bounded by the timeout.
     /// </summary>
     internal Task FetchAsync(uint id)
@@ -217,7 +209,7 @@ internal sealed class RedisPageDictionaries
 
     private async Task SyncAsync()
     {
-        var db = (await _connection.GetAsync(CancellationToken.None).AsTask().WaitAsync(_timeout).ConfigureAwait(false)).GetDatabase();
+        var db = await DatabaseAsync().ConfigureAwait(false);
         var name = await db.StringGetAsync(_keys.DictionaryName).WaitAsync(_timeout).ConfigureAwait(false);
         var current = Current;
         if (TryParseName(name, out var id))
@@ -271,7 +263,7 @@ internal sealed class RedisPageDictionaries
         await Task.Yield();
         try
         {
-            var db = (await _connection.GetAsync(CancellationToken.None).AsTask().WaitAsync(_timeout).ConfigureAwait(false)).GetDatabase();
+            var db = await DatabaseAsync().ConfigureAwait(false);
             if (await ReadAsync(db, id).ConfigureAwait(false) is { } dictionary)
             {
                 _known.TryAdd(id, dictionary);
@@ -282,6 +274,10 @@ internal sealed class RedisPageDictionaries
             Log.RedisPageDictionaryUnread(_logger, ex);
         }
     }
+
+    // Waits for the connection no longer than one call would: a background read must not outlive the timeout either.
+    private async Task<IDatabase> DatabaseAsync()
+        => (await _connection.GetAsync(CancellationToken.None).AsTask().WaitAsync(_timeout).ConfigureAwait(false)).GetDatabase();
 
     private async Task<RedisPageDictionary?> ReadAsync(IDatabase db, uint id)
     {
