@@ -30,6 +30,19 @@ public sealed class RedisServerFixture : IAsyncLifetime
 
     public IDatabase Database => Multiplexer.GetDatabase();
 
+    /// <summary>The entry keys under <paramref name="prefix"/>, read from the master with <c>SCAN</c>.</summary>
+    public async Task<List<RedisKey>> EntryKeysAsync(string prefix)
+    {
+        var server = Multiplexer.GetServers().Single(s => !s.IsReplica);
+        var keys = new List<RedisKey>();
+        await foreach (var key in server.KeysAsync(pattern: new Backends.Redis.RedisKeys(prefix).EntryPattern))
+        {
+            keys.Add(key);
+        }
+
+        return keys;
+    }
+
     /// <summary>Waits, with a deadline, until every entry under <paramref name="prefix"/> is stale on the server clock.</summary>
     public async Task WaitUntilEntriesStaleAsync(string prefix, TimeSpan timeout)
     {

@@ -268,20 +268,11 @@ public sealed class RedisCompressionDictionaryTests(RedisServerFixture redis) : 
 
     private async Task<RedisKey> EntryKeyAsync(RedisHost host, string path)
     {
-        var server = redis.Multiplexer.GetServers().Single(s => !s.IsReplica);
-        var keys = new List<RedisKey>();
-        await foreach (var key in server.KeysAsync(pattern: host.Backend.Keys.EntryPattern))
-        {
-            // The cache key's path, then a separator or the end of the hash tag: "/PAGE/1" is not "/PAGE/10".
-            var name = key.ToString();
-            var upper = path.ToUpperInvariant();
-            if (name.Contains(upper + "\u001e", StringComparison.Ordinal) || name.EndsWith(upper + "}:e", StringComparison.Ordinal))
-            {
-                keys.Add(key);
-            }
-        }
-
-        return Assert.Single(keys);
+        // The cache key's path, then a separator or the end of the hash tag: "/PAGE/1" is not "/PAGE/10".
+        var upper = path.ToUpperInvariant();
+        return Assert.Single(
+            await redis.EntryKeysAsync(host.Backend.Keys.Prefix),
+            key => key.ToString().Contains(upper + "\u001e", StringComparison.Ordinal) || key.ToString().EndsWith(upper + "}:e", StringComparison.Ordinal));
     }
 
     /// <summary><c>GET /page/{id}</c>: a product page of its own per id, in one shared template, as a site's pages are.</summary>

@@ -207,17 +207,7 @@ public sealed class RedisCompressionTests(RedisServerFixture redis) : IClassFixt
         return (raw[RedisWire.CodecOffset], raw.Length - RedisWire.HeaderSize);
     }
 
-    private async Task<RedisKey> EntryKeyAsync(string prefix)
-    {
-        var server = redis.Multiplexer.GetServers().Single(s => !s.IsReplica);
-        var keys = new List<RedisKey>();
-        await foreach (var key in server.KeysAsync(pattern: new RedisKeys(prefix).EntryPattern))
-        {
-            keys.Add(key);
-        }
-
-        return Assert.Single(keys);
-    }
+    private async Task<RedisKey> EntryKeyAsync(string prefix) => Assert.Single(await redis.EntryKeysAsync(prefix));
 
     /// <summary>HTML-like text of <paramref name="size"/> bytes: markup that repeats, numbers that do not.</summary>
     private static byte[] Html(int size)
