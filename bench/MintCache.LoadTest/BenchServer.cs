@@ -27,6 +27,15 @@ internal static class BenchServer
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
+
+        // MINTCACHE_BENCH_LOG=Debug (or another level) writes MintCache's own log to the run's standard error, with
+        // times, to explain a run after the fact; off by default, as logging costs time in every scenario.
+        if (Enum.TryParse<LogLevel>(Environment.GetEnvironmentVariable("MINTCACHE_BENCH_LOG"), out var logLevel))
+        {
+            builder.Logging.AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = $"HH:mm:ss.fff '{instance}' "; });
+            builder.Logging.AddFilter("MintCache", logLevel);
+            builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        }
         builder.WebHost.UseKestrel(o => o.Listen(IPAddress.Loopback, port));
         StoreHost.AddStore(builder.Services, store, LocalRedis.FromEnvironment(), o =>
         {
