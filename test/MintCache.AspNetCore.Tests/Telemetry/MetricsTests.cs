@@ -43,11 +43,14 @@ public sealed class MetricsTests(ITestOutputHelper output)
         Assert.Equal(0, metrics.Lookup("hit", "fresh") + metrics.Lookup("miss", "absent"));
 
         // Every stale lookup lost the claim. The middleware shares one lookup among the requests that arrive while it
-        // runs, so a few requests are served by another's lookup: lookups count store answers, not requests.
+        // runs, so requests are served by another's lookup: lookups count store answers, not requests. Every request
+        // may have shared the one answered "miss" (its thread descheduled on a busy machine; LockingOffTests saw 199
+        // of 200), so no request need have been served from the cache.
         var stale = metrics.Lookup("hit", "stale");
         Assert.Equal(stale, metrics.Claim("lost"));
-        Assert.InRange(app.Logs["CachedResponseServed"], 1, StormSize - 1);
-        Assert.InRange(stale, 1, app.Logs["CachedResponseServed"]);
+        Assert.InRange(app.Logs["CachedResponseServed"], 0, StormSize - 1);
+        Assert.InRange(stale, 0, app.Logs["CachedResponseServed"]);
+        Assert.True(stale > 0 || app.Logs["CachedResponseServed"] == 0, "requests served from the cache without a stale lookup");
 
         // The store was timed; the memory backend's lookups are not (they take nanoseconds, on the hit path, and are
         // counted by mintcache.lookups); nothing failed.
