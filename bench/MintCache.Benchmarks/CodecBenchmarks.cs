@@ -21,7 +21,9 @@ namespace MintCache.Benchmarks;
 /// What each candidate codec costs the app per stored page and per read from Redis: compress and decompress one 8 KiB
 /// product page (<see cref="HtmlPage"/>, 200 of them in turn), with the allocations, and the ratio each reaches. The
 /// <c>Mint*</c> rows go through <see cref="RedisPageCodec"/> as a store and a read do (header, length prefix, copies),
-/// with the codec the library writes, whatever the parameter.
+/// with the codec the library writes before the farm has a dictionary (Brotli q5), whatever the parameter.
+/// <c>zstd-dict-6</c> is the codec it writes once the farm has one: Zstandard level 6 against
+/// <see cref="RedisPageDictionary"/>, made of four pages of the same site that are not among those measured.
 /// </summary>
 [Config(typeof(InProcessConfig))]
 public class CodecBenchmarks
@@ -38,10 +40,11 @@ public class CodecBenchmarks
     private byte[] _output = [];
     private Compressor? _zstdCompressor;
     private Decompressor? _zstdDecompressor;
+    private RedisPageDictionary? _dictionary;
 
     [Params(
         "brotli-q5-w22", "brotli-q0-w16", "brotli-q1-w16", "brotli-q2-w16", "brotli-q3-w16", "brotli-q4-w16", "brotli-q1-w22",
-        "zstd-1", "zstd-2", "zstd-3", "deflate-fastest")]
+        "zstd-1", "zstd-2", "zstd-3", "zstd-dict-6", "deflate-fastest")]
     public string Codec { get; set; } = "brotli-q5-w22";
 
     public static IReadOnlyList<byte[]> CreatePages() => [.. Enumerable.Range(1, Pages).Select(static id => HtmlPage.Create(id, PageSize))];
@@ -51,7 +54,11 @@ public class CodecBenchmarks
     {
         _pages = [.. CreatePages()];
         _output = new byte[PageSize * 2];
-        if (Codec.StartsWith("zstd-", StringComparison.Ordinal))
+        if (Codec == "zstd-dict-6")
+        {
+            _dictionary = RedisPageDictionary.FromSamples([.. Enumerable.Range(Pages + 1, RedisPageDictionaries.Samples).Select(static id => HtmlPage.Create(id, PageSize))]);
+        }
+        else if (Codec.StartsWith("zstd-", StringComparison.Ordinal))
         {
             _zstdCompressor = new Compressor(Level(Codec));
             _zstdDecompressor = new Decompressor();
@@ -171,6 +178,8 @@ public class CodecBenchmarks
     {
         switch (Codec)
         {
+            case "zstd-dict-6":
+                return _dictionary!.TryCompress(page, output, out var framed) ? output.AsSpan(0, framed) : throw new InvalidOperationException("Zstandard did not fit.");
             case "zstd-1" or "zstd-2" or "zstd-3":
                 return output.AsSpan(0, _zstdCompressor!.Wrap(page, output));
             case "deflate-fastest":
@@ -201,6 +210,8 @@ public class CodecBenchmarks
     {
         switch (Codec)
         {
+            case "zstd-dict-6":
+                return _dictionary!.TryDecompress(compressed, page.Length, out _)?.Length ?? throw new InvalidOperationException("Zstandard did not decode.");
             case "zstd-1" or "zstd-2" or "zstd-3":
                 return _zstdDecompressor!.Unwrap(compressed, page);
             case "deflate-fastest":
