@@ -126,7 +126,7 @@ internal static class LongTail
         var text = new StringBuilder();
         text.AppendLine("# Long tail on Redis");
         text.AppendLine();
-        text.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.LoadTest -- {options.Arguments}`: {Pages:N0} pages `/item/{{id}}`, Zipf(0.99) popularity, 8 KiB of realistic HTML each (bench/Shared/HtmlPage.cs: a product page of its own per id), rendered in 20 ms, cached 10 s (MintCache: grace 10 s), tagged `items` and `item-{{id}}`; two app instances sharing one dedicated redis-server, {options.Settings.Clients} clients, warm-up {options.Settings.Warmup.TotalSeconds} s, measured {options.Settings.StormDuration.TotalSeconds} s per store. The stores run one after the other in the same sitting, each on a fresh server. Redis time: `INFO commandstats` (usec), reset after the warm-up, and the same with each command counted once (commandstats counts a command a script calls under its own name too, inside the script's time: the share of time those took, in a 3 s `SLOWLOG` of every command after the warm-up, is taken off); {(results.All(static r => r.RealTimeRedis) ? RedisPriority.Description : "redis-server at normal priority")}; Redis CPU: `used_cpu_user` + `used_cpu_sys`; app CPU: both app processes' processor time over the measured phase; stored pages: the entry keys counted by `SCAN` after the measured phase, memory per page: `used_memory` over them. {machine}.");
+        text.AppendLine(CultureInfo.InvariantCulture, $"Run {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC with `dotnet run -c Release --project bench/MintCache.LoadTest -- {options.Arguments}`: {Pages:N0} pages `/item/{{id}}`, Zipf(0.99) popularity, 8 KiB of realistic HTML each (bench/Shared/HtmlPage.cs: a product page of its own per id), rendered in 20 ms, cached 10 s (MintCache: grace 10 s), tagged `items` and `item-{{id}}`; two app instances sharing one dedicated redis-server, {options.Settings.Clients} clients, warm-up {options.Settings.Warmup.TotalSeconds} s, measured {options.Settings.StormDuration.TotalSeconds} s per store. The stores run one after the other in the same sitting, each on a fresh server. Redis time: `INFO commandstats` (usec), reset after the warm-up, and the same with each command counted once (commandstats counts a command a script calls under its own name too, inside the script's time: the share of time those took, in a 3 s `SLOWLOG` of every command after the warm-up, is taken off, and so is `EXEC`'s, whose time includes the commands of its transaction); {(results.All(static r => r.RealTimeRedis) ? RedisPriority.Description : "redis-server at normal priority")}; Redis CPU: `used_cpu_user` + `used_cpu_sys`; app CPU: both app processes' processor time over the measured phase; stored pages: the entry keys counted by `SCAN` after the measured phase, memory per page: `used_memory` over them. {machine}.");
         text.AppendLine();
         text.AppendLine("| Store | Memory | Requests | Errors | req/s | Throughput vs built-in | p50 ms | p99 ms | Renders per request | Redis µs per request (commandstats) | vs built-in | Redis µs per request, each command once | vs built-in | Redis CPU µs per request | vs built-in | App CPU µs per request | vs built-in | Redis used memory MB | Stored pages | Memory per page bytes | vs built-in | Top commands (µs, calls per request) |");
         text.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|");
@@ -184,8 +184,12 @@ internal sealed record LongTailResult(
     /// <summary>Of commandstats' time, the share that scripts' own commands took, counted a second time (sampled after the warm-up).</summary>
     public double ScriptShare { get; init; }
 
-    /// <summary><see cref="RedisMicrosecondsPerRequest"/> with each command counted once: scripts' own commands only inside their script.</summary>
-    public double RedisMicrosecondsPerRequestOnce => RedisMicrosecondsPerRequest * (1 - ScriptShare);
+    /// <summary>
+    /// <see cref="RedisMicrosecondsPerRequest"/> with each command counted once: scripts' own commands only inside their
+    /// script, and a transaction's commands only under their own names (<c>EXEC</c>'s time includes them).
+    /// </summary>
+    public double RedisMicrosecondsPerRequestOnce
+        => (RedisMicrosecondsPerRequest * (1 - ScriptShare)) - ((double)(Commands.TryGetValue("exec", out var exec) ? exec.Usec : 0) / Math.Max(1, Requests));
 
     /// <summary>Whether redis-server ran at real-time priority (<see cref="RedisPriority"/>).</summary>
     public bool RealTimeRedis { get; init; }
