@@ -179,7 +179,7 @@ internal sealed record LongTailResult(
     public double AppCpuMicrosecondsPerRequest => AppCpuSeconds * 1e6 / Math.Max(1, Requests);
 
     public double RedisMicrosecondsPerRequest
-        => (double)Commands.Where(static c => c.Key is not ("info" or "config")).Sum(static c => c.Value.Usec) / Math.Max(1, Requests);
+        => (double)Commands.Where(static c => !RedisCommandStats.IsMeasurement(c.Key)).Sum(static c => c.Value.Usec) / Math.Max(1, Requests);
 
     /// <summary>Of commandstats' time, the share that scripts' own commands took, counted a second time (sampled after the warm-up).</summary>
     public double ScriptShare { get; init; }

@@ -77,7 +77,13 @@ internal sealed class RedisCommandStats : IAsyncDisposable
     /// not a store's work: left out of the reports' commands.
     /// </summary>
     public static bool IsHousekeeping(string command)
-        => command is "info" or "config" or "ping" or "client" or "cluster" or "subscribe" or "echo";
+        => Family(command) is "info" or "config" or "ping" or "client" or "cluster" or "subscribe" or "echo";
+
+    /// <summary>Whether <paramref name="command"/> is the benchmark's own reading or resetting of the server's figures.</summary>
+    public static bool IsMeasurement(string command) => Family(command) is "info" or "config";
+
+    // Redis 7 names a subcommand after its command (config|resetstat, client|setname).
+    private static string Family(string command) => command.IndexOf('|', StringComparison.Ordinal) is var bar and >= 0 ? command[..bar] : command;
 
     /// <summary>Logs every command from now on (<c>SLOWLOG</c> at 0 µs, its last 250,000 kept), for <see cref="ScriptShareAsync"/>.</summary>
     public async Task StartCommandLogAsync()

@@ -160,5 +160,5 @@ internal sealed record RefreshResult(
     public double CpuMicrosecondsPerRegeneration => CpuSeconds * 1e6 / Math.Max(1, Regenerations);
 
     public double RedisMicrosecondsPerRegeneration
-        => (double)Commands.Where(static c => c.Key is not ("info" or "config")).Sum(static c => c.Value.Usec) / Math.Max(1, Regenerations);
+        => (double)Commands.Where(static c => !RedisCommandStats.IsMeasurement(c.Key)).Sum(static c => c.Value.Usec) / Math.Max(1, Regenerations);
 }
