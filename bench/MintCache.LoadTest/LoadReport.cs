@@ -97,7 +97,7 @@ internal static class LoadReport
                 text.AppendLine("|---|---:|---:|---|");
                 foreach (var r in onRedis)
                 {
-                    var commands = string.Join(", ", r.RedisCommands!.OrderByDescending(static c => c.Value.Usec).Take(5)
+                    var commands = string.Join(", ", r.RedisCommands!.Where(static c => !RedisCommandStats.IsMeasurement(c.Key)).OrderByDescending(static c => c.Value.Usec).Take(5)
                         .Select(static c => Invariant($"{c.Key} {c.Value.Calls} × {(c.Value.Calls == 0 ? 0 : (double)c.Value.Usec / c.Value.Calls):0.0}")));
                     text.AppendLine(Invariant($"| {r.Store} | {r.RedisUsecPer1000:0} | {Ratio(r.RedisUsecPer1000, builtIn?.RedisUsecPer1000)} | {commands} |"));
                 }
