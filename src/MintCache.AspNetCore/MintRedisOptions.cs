@@ -130,6 +130,20 @@ public sealed class MintRedisOptions
     /// </remarks>
     public bool CompressionDictionary { get; set; } = true;
 
+    /// <summary>
+    /// Gets or sets whether, on a standalone server, pages are stored by <c>WATCH</c>/<c>MULTI</c>/<c>EXEC</c>
+    /// transactions on connections of MintCache's own instead of by a Lua script.
+    /// </summary>
+    /// <value>The default value is <see langword="true"/>.</value>
+    /// <remarks>
+    /// The same fence decides either way (a purged page is never stored back). A transaction costs Redis a fraction of
+    /// the script's time, at the price of a second round trip and up to 16 more connections per process. They are opened
+    /// with the credentials, TLS settings and database of the multiplexer's configuration string; where one cannot be
+    /// opened (a certificate callback or a credential given in code), stores run as scripts and a warning says why.
+    /// A cluster, a proxy and a store whose transaction a concurrent change interrupts always use the script.
+    /// </remarks>
+    public bool StoreTransactions { get; set; } = true;
+
     /// <summary>The share of failed calls, over the breaker's sampling window, that opens the Polly circuit breaker.</summary>
     /// <remarks>
     /// Not public: the first failed call already sends a process to its local fallback (see <see cref="BreakDuration"/>),

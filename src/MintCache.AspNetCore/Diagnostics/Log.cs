@@ -364,4 +364,24 @@ internal static partial class Log
         "Could not read the farm's clear stamp from Redis; plain reads and near copies wait for the scripts until it is read.",
         EventName = "RedisClearStampUnread")]
     public static partial void RedisClearStampUnread(ILogger logger, Exception exception);
+
+    // 210-219: store transactions on MintCache's own connections.
+    internal const int IdRedisTransactionsUnavailable = 210;
+    internal const int IdRedisTransactionsRestored = 211;
+    internal const int IdRedisTransactionConnectionLost = 212;
+
+    [LoggerMessage(IdRedisTransactionsUnavailable, LogLevel.Warning,
+        "MintCache could not open a connection of its own to Redis at {Endpoint} for store transactions; pages are stored by script until it tries again in {RetryAfter}. Check that the configuration string carries the connection's credentials and TLS settings, or set MintCache:Redis:StoreTransactions to false.",
+        EventName = "RedisTransactionsUnavailable")]
+    public static partial void RedisTransactionsUnavailable(ILogger logger, string endpoint, TimeSpan retryAfter, Exception exception);
+
+    [LoggerMessage(IdRedisTransactionsRestored, LogLevel.Information,
+        "MintCache's own connections to Redis at {Endpoint} open again; pages are stored by transaction.",
+        EventName = "RedisTransactionsRestored")]
+    public static partial void RedisTransactionsRestored(ILogger logger, string endpoint);
+
+    [LoggerMessage(IdRedisTransactionConnectionLost, LogLevel.Debug,
+        "A connection of MintCache's own to Redis failed during a store transaction and was closed; the script decided instead.",
+        EventName = "RedisTransactionConnectionLost")]
+    public static partial void RedisTransactionConnectionLost(ILogger logger, Exception exception);
 }

@@ -108,5 +108,6 @@ internal sealed partial class RedisBackend : IDisposable
         _notifications.Dispose();
         _fastReads.Dispose();
         _availability.Dispose();
+        _transactions?.Pool.Dispose();
     }
 }

@@ -1,16 +1,24 @@
 using MintCache.AspNetCore.Diagnostics;
 using MintCache.AspNetCore.Entries;
 using MintCache.AspNetCore.Store;
+using MintCache.AspNetCore.Backends.Redis.Transactions;
 using StackExchange.Redis;
 
 namespace MintCache.AspNetCore.Backends.Redis;
 
 /// <summary>
-/// A store on Redis: one script writes the entry under its fence and, where the tags' sets live on the same node
-/// (anything but a cluster), the tags with it, in one round trip.
+/// A store on Redis: on a standalone server, a transaction on a connection of MintCache's own
+/// (<see cref="RedisTransactionStore"/>); otherwise, or where that cannot decide, one script writes the entry under its
+/// fence and, where the tags' sets live on the same node (anything but a cluster), the tags with it, in one round trip.
 /// </summary>
 internal sealed partial class RedisBackend
 {
+    // At most this many connections of MintCache's own per process; a store that finds them all lent runs the script.
+    private const int TransactionConnections = 16;
+
+    /// <summary>For tests and diagnosis: the stores by transaction, when they are on.</summary>
+    internal RedisTransactionStore? Transactions => _transactions;
+
     private RedisValue _channelName;
 
     // 0 not known yet; 1 one node (tags go into the store script); 2 a cluster or a proxy (tags in scripts of their own).
@@ -65,6 +73,14 @@ internal sealed partial class RedisBackend
             keys = new RedisKey[2];
         }
 
+        if (_transactions is { } transactions && sameNode && TagsShareNode(db))
+        {
+            if (await StoreByTransactionAsync(transactions, db, key, value, tags, lifetime, fence, touch, since, tagLifeMs, cancellationToken).ConfigureAwait(false) is { } byTransaction)
+            {
+                return byTransaction;
+            }
+        }
+
         keys[0] = _keys.Entry(key);
         keys[1] = _keys.Claim(key);
         Task<RedisResult> Run(RedisScripts.TouchArguments? touching) => RedisScripts.SetAsync(
@@ -106,6 +122,63 @@ internal sealed partial class RedisBackend
 
         return outcome;
     }
+
+    /// <summary>
+    /// The store, or first its touch, by transaction; null where the transaction left the decision to the script (which
+    /// then does the whole of it, touch included).
+    /// </summary>
+    private async ValueTask<StoreOutcome?> StoreByTransactionAsync(
+        RedisTransactionStore transactions, IDatabase db, string key, RedisStoreValue value, string[] tags, EntryLifetime lifetime, StoreFence fence,
+        RedisScripts.TouchArguments? touch, long since, long tagLifeMs, CancellationToken cancellationToken)
+    {
+        if (touch is not null)
+        {
+            var touched = await transactions.StoreAsync(db.Multiplexer, db.Database, key, value, tags, lifetime, fence, touch, since, tagLifeMs, cancellationToken).ConfigureAwait(false);
+            if (!touched.Decided)
+            {
+                return null;
+            }
+
+            if (touched.Touch != RedisWire.TouchResult.Changed)
+            {
+                return OnTransaction(touched);
+            }
+        }
+
+        var stored = await transactions.StoreAsync(db.Multiplexer, db.Database, key, value, tags, lifetime, fence, null, since, tagLifeMs, cancellationToken).ConfigureAwait(false);
+        return stored.Decided ? OnTransaction(stored) : null;
+    }
+
+    private StoreOutcome OnTransaction(in RedisTransactionStore.Result result)
+    {
+        if (result.OutOfMemory)
+        {
+            Log.RedisStoreOutOfMemory(_logger);
+            return StoreOutcome.Refused;
+        }
+
+        return OnTouched(result.Outcome, result.Touch);
+    }
+
+    /// <summary>Gives a claim back: by transaction where one can decide, else (and for a failed render's) by script.</summary>
+    private async ValueTask ReleaseOnRedisAsync(string key, long token, TimeSpan retryAfter, bool failed, CancellationToken cancellationToken)
+    {
+        using var underWay = _transactions?.BeginRelease(key);
+        var db = await DatabaseAsync(cancellationToken).ConfigureAwait(false);
+        if (!failed && _transactions is { } transactions && TagsShareNode(db)
+            && await transactions.ReleaseAsync(db.Multiplexer, db.Database, key, token, Milliseconds(retryAfter), cancellationToken).ConfigureAwait(false))
+        {
+            return;
+        }
+
+        await RedisScripts.ReleaseClaimAsync(db, _keys.Entry(key), _keys.Claim(key), token, Milliseconds(retryAfter), failed ? 1 : 0, ChannelName, key)
+            .WaitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    private RedisTransactionStore? CreateTransactionStore() => _options.Redis.StoreTransactions
+        ? new RedisTransactionStore(_keys, _clears, _fastReads.Clocks, _notifications.Channel.ToString(), EvictedMarkerText, EvictionMemoryMs,
+            new RespConnectionPool(TransactionConnections, _options.Redis.BreakDuration, _timeProvider, _logger), _logger)
+        : null;
 
     /// <summary>
     /// Whether every key of the store script may be on one node: a standalone server (with its replicas), not a cluster

@@ -86,19 +86,21 @@ internal sealed partial class RedisBackend
     }
 
     /// <summary>A touch's reply that needs no page: touched, or refused by the fence as a store would be.</summary>
-    private StoreOutcome OnTouched(RedisStoreReply reply)
+    private StoreOutcome OnTouched(RedisStoreReply reply) => OnTouched(reply.Outcome, reply.Touch);
+
+    private StoreOutcome OnTouched(StoreOutcome outcome, RedisWire.TouchResult touch)
     {
-        if (reply.Touch == RedisWire.TouchResult.Touched)
+        if (touch == RedisWire.TouchResult.Touched)
         {
             Interlocked.Increment(ref _touches);
             Log.PageUnchanged(_logger, Name);
         }
-        else if (reply.Outcome == StoreOutcome.Refused)
+        else if (outcome == StoreOutcome.Refused)
         {
             Log.RedisStoreRefusedForeignKey(_logger);
         }
 
-        return reply.Outcome;
+        return outcome;
     }
 
     /// <summary>

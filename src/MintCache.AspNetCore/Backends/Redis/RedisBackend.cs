@@ -9,6 +9,7 @@ using MintCache.AspNetCore.Entries;
 using MintCache.AspNetCore.Store;
 using Polly;
 using Polly.CircuitBreaker;
+using MintCache.AspNetCore.Backends.Redis.Transactions;
 using StackExchange.Redis;
 
 namespace MintCache.AspNetCore.Backends.Redis;
@@ -41,6 +42,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     private readonly RedisPageDictionaries _dictionaries;
     private readonly RedisClearStamps _clears = new();
     private readonly IRefreshCapacity? _refreshCapacity;
+    private readonly RedisTransactionStore? _transactions;
 
     // Counted by the script lookups here and the plain reads (RedisBackend.FreshRead.cs).
     private long _redisLookups;
@@ -64,6 +66,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         _notifications = new RedisNotifications(
             options.Value.Redis.KeyPrefix, _near, _availability, logger, OnTagsEvictedElsewhere, () => KeepNearAsLastKnown("connection lost"), OnNotificationsLive, _clears, OnClearedElsewhere,
             OnTouchNotice);
+        _transactions = CreateTransactionStore();
 
         // Connect now, in the background, rather than on the first lookup, subscribe to the farm's changes and check
         // the server's memory policy.
@@ -124,6 +127,11 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
     [AsyncMethodBuilder(typeof(PoolingAsyncValueTaskMethodBuilder<>))]
     private async ValueTask<BackendLookup> LookupOnRedisAsync(string key, RedisKey entryKey, TimeSpan leaseDuration)
     {
+        if (_transactions?.Releasing(key) is { } releasing)
+        {
+            await releasing.ConfigureAwait(false);
+        }
+
         var call = BeginCall();
 
         // Both taken before the request is sent: see ReadLookup.
@@ -355,17 +363,7 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         try
         {
             await _pipeline.ExecuteAsync(
-                static async (state, ct) =>
-                {
-                    await RedisScripts.ReleaseClaimAsync(await state.Self.DatabaseAsync(ct).ConfigureAwait(false),
-                        state.Self._keys.Entry(state.Key),
-                        state.Self._keys.Claim(state.Key),
-                        state.Claim.Token,
-                        Milliseconds(state.RetryAfter),
-                        state.Failed ? 1 : 0,
-                        state.Self.ChannelName,
-                        state.Key).WaitAsync(ct).ConfigureAwait(false);
-                },
+                static (state, ct) => state.Self.ReleaseOnRedisAsync(state.Key, state.Claim.Token, state.RetryAfter, state.Failed, ct),
                 (Self: this, Key: key, Claim: claim, RetryAfter: retryAfter, Failed: failed),
                 cancellationToken).ConfigureAwait(false);
             OnSuccess(call);
