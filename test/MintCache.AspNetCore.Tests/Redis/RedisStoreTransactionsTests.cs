@@ -76,6 +76,29 @@ public sealed class RedisStoreTransactionsTests(RedisServerFixture redis) : ICla
     }
 
     [Fact]
+    public async Task ClearBetweenReadsAndWrite_IsNotWatched_PageNeverServed()
+    {
+        // The clear record is read, not watched: a clear after the read stamps a later time than the store's
+        // generation, so the page the transaction writes is answered as cleared (invariant 8 for clears).
+        var prefix = RedisStoreHarness.UniquePrefix();
+        await using var host = new RedisStoreHarness(redis.Endpoint, prefix);
+        await using var other = new RedisStoreHarness(redis.Endpoint, prefix);
+        var transactions = host.Backend.Transactions!;
+        var won = await host.Backend.LookupAsync("k", Lease, default);
+        Assert.NotNull(won.Claim);
+
+        transactions.BetweenReadsAndWrite = async () => await other.Store.ClearAsync(default);
+        var outcome = await host.Backend.SetAsync("k", Page("v1"), [], Lifetime, won.Claim, default);
+
+        // Refused when the clear's notice reached this host before its fence was decided (its copy of the stamps),
+        // else stored with an earlier generation than the clear's: either way never served.
+        Assert.True(outcome is StoreOutcome.Stored or StoreOutcome.Revoked, outcome.ToString());
+        Assert.Equal(1, transactions.Decided);
+        Assert.Null(await other.Store.GetAsync("k", default));
+        Assert.Null(await host.Store.GetAsync("k", default));
+    }
+
+    [Fact]
     public async Task Release_IsATransaction_AndBacksOff()
     {
         await using var host = new RedisStoreHarness(redis.Endpoint, RedisStoreHarness.UniquePrefix());

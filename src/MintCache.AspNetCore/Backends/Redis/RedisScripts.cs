@@ -129,18 +129,19 @@ internal static class RedisScripts
         return lookupreply(r)
         """;
 
-    // A tag's membership: scored at its last moment, the set kept a second past its longest-lived member. The set is
-    // pruned and its life extended (by a quarter more, so a busy tag does it rarely) only when that life runs short:
-    // pruning only saves space. A set just created (no TTL yet) holds nothing to prune, and only the one member, so it
-    // is kept just a second past it: most such sets on a long tail are of one page, and never written again.
+    // A tag's membership: scored at its last moment, the set kept a second past its longest-lived member. The set's
+    // life is extended (by a quarter more, so a busy tag does it rarely) only when it runs short, and the set pruned
+    // then only if this member is new to it: pruning only saves space, and a set a refresh did not grow (a page's own
+    // tag) has nothing more to prune than before. A set just created (no TTL yet) holds nothing to prune, and only the
+    // one member, so it is kept just a second past it: most such sets on a long tail are of one page.
     private const string TagMembership = """
         local function addmember(k, member, now, life)
-          redis.call('ZADD', k, now + life, member)
+          local added = redis.call('ZADD', k, now + life, member)
           local ttl = redis.call('PTTL', k)
           if ttl < life + 1000 then
             local more = 0
             if ttl ~= -1 then
-              redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. now)
+              if added == 1 then redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. now) end
               more = math.floor(life / 4)
             end
             redis.call('PEXPIRE', k, life + 1000 + more)

@@ -13,8 +13,8 @@ namespace MintCache.AspNetCore.Backends.Redis.Transactions;
 
 /// <summary>
 /// The store script's decisions taken in C#, between two round trips of plain commands on a connection of MintCache's
-/// own: the tags' memberships and the fence's reads under a <c>WATCH</c> of the claim, the entry and the clear record,
-/// then the write in a <c>MULTI</c>/<c>EXEC</c> that Redis runs only if none of them changed in between.
+/// own: the tags' memberships and the fence's reads under a <c>WATCH</c> of the claim and the entry, then the write
+/// in a <c>MULTI</c>/<c>EXEC</c> that Redis runs only if neither changed in between.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -259,6 +259,7 @@ internal sealed class RedisTransactionStore(
     {
         private readonly byte[][] _tagKeys = new byte[tags.Length][];
         private readonly long[] _tagTtls = new long[tags.Length];
+        private readonly bool[] _tagsGrew = new bool[tags.Length];
         private readonly bool _claimed = fence.Claim is not null;
         private readonly string? _token = fence.Claim is { } claim ? claim.Token.ToString(CultureInfo.InvariantCulture) : null;
         private bool _mine;
@@ -276,7 +277,9 @@ internal sealed class RedisTransactionStore(
                 connection.Command(3).Add("ZSCORE"u8).Add(_tagKeys[i]).Add(owner._marker);
             }
 
-            connection.Command(4).Add("WATCH"u8).Add(claimKey).Add(entryKey).Add(clearKey);
+            // The clear record is read, not watched: a clear after the read stamps a later time than this store's
+            // generation, so its page reads as cleared, as after the script.
+            connection.Command(3).Add("WATCH"u8).Add(claimKey).Add(entryKey);
 
             connection.Command(2).Add("GET"u8).Add(claimKey);
             connection.Command(4).Add("GETRANGE"u8).Add(entryKey).Add(0).Add(HeaderSize - 1);
@@ -289,7 +292,9 @@ internal sealed class RedisTransactionStore(
             var evictedAt = new RespReply[tags.Length];
             for (var i = 0; i < tags.Length; i++)
             {
-                tagFailure = Worse(tagFailure, FailureOf(await connection.ReadAsync(cancellationToken).ConfigureAwait(false)));
+                var added = await connection.ReadAsync(cancellationToken).ConfigureAwait(false);
+                _tagsGrew[i] = added.Integer == 1;
+                tagFailure = Worse(tagFailure, FailureOf(added));
                 _tagTtls[i] = (await connection.ReadAsync(cancellationToken).ConfigureAwait(false)).Integer;
                 evictedAt[i] = await connection.ReadAsync(cancellationToken).ConfigureAwait(false);
                 tagFailure = Worse(tagFailure, FailureOf(evictedAt[i]));
@@ -416,12 +421,11 @@ internal sealed class RedisTransactionStore(
 
                 if (_tagTtls[i] < tagLifeMs + 1000)
                 {
-                    var more = 0L;
-                    if (_tagTtls[i] != -1)
+                    var more = _tagTtls[i] == -1 ? 0 : tagLifeMs / 4;
+                    if (_tagTtls[i] != -1 && _tagsGrew[i])
                     {
                         connection.Command(4).Add("ZREMRANGEBYSCORE"u8).Add(_tagKeys[i]).Add("-inf"u8).Add("(" + now.ToString(CultureInfo.InvariantCulture));
                         queued++;
-                        more = tagLifeMs / 4;
                     }
 
                     connection.Command(3).Add("PEXPIRE"u8).Add(_tagKeys[i]).Add(tagLifeMs + 1000 + more);
