@@ -124,29 +124,15 @@ internal sealed partial class RedisBackend
     }
 
     /// <summary>
-    /// The store, or first its touch, by transaction; null where the transaction left the decision to the script (which
-    /// then does the whole of it, touch included).
+    /// The store, or its touch, by transaction (a touch whose page changed stores it in the same transaction); null where
+    /// the transaction left the decision to the script.
     /// </summary>
     private async ValueTask<StoreOutcome?> StoreByTransactionAsync(
         RedisTransactionStore transactions, IDatabase db, string key, RedisStoreValue value, string[] tags, EntryLifetime lifetime, StoreFence fence,
         RedisScripts.TouchArguments? touch, long since, long tagLifeMs, CancellationToken cancellationToken)
     {
-        if (touch is not null)
-        {
-            var touched = await transactions.StoreAsync(db.Multiplexer, db.Database, key, value, tags, lifetime, fence, touch, since, tagLifeMs, cancellationToken).ConfigureAwait(false);
-            if (!touched.Decided)
-            {
-                return null;
-            }
-
-            if (touched.Touch != RedisWire.TouchResult.Changed)
-            {
-                return OnTransaction(touched);
-            }
-        }
-
-        var stored = await transactions.StoreAsync(db.Multiplexer, db.Database, key, value, tags, lifetime, fence, null, since, tagLifeMs, cancellationToken).ConfigureAwait(false);
-        return stored.Decided ? OnTransaction(stored) : null;
+        var result = await transactions.StoreAsync(db.Multiplexer, db.Database, key, value, tags, lifetime, fence, touch, since, tagLifeMs, cancellationToken).ConfigureAwait(false);
+        return result.Decided ? OnTransaction(result) : null;
     }
 
     private StoreOutcome OnTransaction(in RedisTransactionStore.Result result)

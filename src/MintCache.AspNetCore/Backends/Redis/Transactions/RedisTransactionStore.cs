@@ -64,8 +64,8 @@ internal sealed class RedisTransactionStore(
     }
 
     /// <summary>
-    /// Stores <paramref name="value"/>, or with <paramref name="touch"/> moves an unchanged page's times, under the
-    /// store script's fence (see <see cref="RedisScripts.SetAsync"/> for every argument).
+    /// Stores <paramref name="value"/>, or with <paramref name="touch"/> moves an unchanged page's times (a changed one
+    /// is stored whole), under the store script's fence (see <see cref="RedisScripts.SetAsync"/> for every argument).
     /// </summary>
     public async ValueTask<Result> StoreAsync(
         IConnectionMultiplexer multiplexer, int database, string key, RedisStoreValue value, string[] tags, EntryLifetime lifetime, StoreFence fence,
@@ -167,11 +167,15 @@ internal sealed class RedisTransactionStore(
     {
         connection.Command(2).Add("WATCH"u8).Add(claimKey);
         connection.Command(2).Add("GET"u8).Add(claimKey);
-        connection.Command(2).Add("PTTL"u8).Add(claimKey);
+        if (retryMs > 0)
+        {
+            connection.Command(2).Add("PTTL"u8).Add(claimKey);
+        }
+
         await connection.FlushAsync(cancellationToken).ConfigureAwait(false);
         var watched = await connection.ReadAsync(cancellationToken).ConfigureAwait(false);
         var holder = (await connection.ReadAsync(cancellationToken).ConfigureAwait(false)).AsString();
-        var left = await connection.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var left = retryMs > 0 ? await connection.ReadAsync(cancellationToken).ConfigureAwait(false) : RespReply.Nil;
         if (watched.IsError)
         {
             await UnwatchAsync(connection, cancellationToken).ConfigureAwait(false);
@@ -378,15 +382,11 @@ internal sealed class RedisTransactionStore(
             }
 
             var times = new EntryTimes(now, nowUs, oldGeneration, lifetime);
-            if (touch is { } touching)
-            {
-                if (old is null || oldExpiresAt <= now || !old.AsSpan(PageHashOffset, 8).SequenceEqual(touching.Hash))
-                {
-                    // Not the page the claim was won on: nothing written, the claim kept, and the page follows in a store.
-                    await UnwatchAsync(connection, cancellationToken).ConfigureAwait(false);
-                    return new Result(true, StoreOutcome.Stored, TouchResult.Changed);
-                }
 
+            // A touch of a live entry with the same page moves its times; any other is a store, decided by the same fence
+            // in the same transaction (the script answers Changed instead, as it has not been sent the page).
+            if (touch is { } touching && old is not null && oldExpiresAt > now && old.AsSpan(PageHashOffset, 8).SequenceEqual(touching.Hash))
+            {
                 var patch = new byte[HeaderSize - StaleAtOffset];
                 times.Write(patch);
                 old.AsSpan(PageLengthOffset, RenderTimeOffset - PageLengthOffset).CopyTo(patch.AsSpan(PageLengthOffset - StaleAtOffset));
