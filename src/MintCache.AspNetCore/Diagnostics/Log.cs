@@ -371,7 +371,7 @@ internal static partial class Log
     internal const int IdRedisTransactionConnectionLost = 212;
 
     [LoggerMessage(IdRedisTransactionsUnavailable, LogLevel.Warning,
-        "MintCache could not open a connection of its own to Redis at {Endpoint} for store transactions; pages are stored by script until it tries again in {RetryAfter}. Check that the configuration string carries the connection's credentials and TLS settings, or set MintCache:Redis:StoreTransactions to false.",
+        "MintCache could not open a connection of its own to Redis at {Endpoint} for store transactions; pages are stored by script until it tries again in {RetryAfter}. If Redis answers the application otherwise, check that the configuration string carries the connection's credentials and TLS settings (a certificate callback does not carry over), or set MintCache:Redis:StoreTransactions to false.",
         EventName = "RedisTransactionsUnavailable")]
     public static partial void RedisTransactionsUnavailable(ILogger logger, string endpoint, TimeSpan retryAfter, Exception exception);
 
