@@ -1,7 +1,7 @@
+using MintCache.AspNetCore.Backends.Redis.Transactions;
 using MintCache.AspNetCore.Diagnostics;
 using MintCache.AspNetCore.Entries;
 using MintCache.AspNetCore.Store;
-using MintCache.AspNetCore.Backends.Redis.Transactions;
 using StackExchange.Redis;
 
 namespace MintCache.AspNetCore.Backends.Redis;

@@ -4,12 +4,12 @@ using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using MintCache.AspNetCore.Backends.Memory;
+using MintCache.AspNetCore.Backends.Redis.Transactions;
 using MintCache.AspNetCore.Diagnostics;
 using MintCache.AspNetCore.Entries;
 using MintCache.AspNetCore.Store;
 using Polly;
 using Polly.CircuitBreaker;
-using MintCache.AspNetCore.Backends.Redis.Transactions;
 using StackExchange.Redis;
 
 namespace MintCache.AspNetCore.Backends.Redis;
