@@ -18,8 +18,8 @@ namespace MintCache.AspNetCore.Backends.Redis.Transactions;
 /// </summary>
 /// <remarks>
 /// <para>
-/// One standalone server only: on a cluster the clear record lives on another slot than the entry and cannot be
-/// watched with it. The fence is the script's (<see cref="RedisScripts.SetAsync"/>), decision for decision; the
+/// One standalone server only: on a cluster a transaction's keys must share a slot, and the tags and the clear record
+/// live on others. The fence is the script's (<see cref="RedisScripts.SetAsync"/>), decision for decision; the
 /// behaviour suite runs both ways. Where this cannot decide (no connection to be had, the transaction aborted by a
 /// change to a watched key, a reply it does not expect) it answers <see cref="Result.Undecided"/> and the caller runs
 /// the script, which decides in one step.
