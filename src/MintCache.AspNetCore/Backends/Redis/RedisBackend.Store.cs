@@ -73,7 +73,7 @@ internal sealed partial class RedisBackend
             keys = new RedisKey[2];
         }
 
-        if (_transactions is { } transactions && sameNode && TagsShareNode(db))
+        if (_transactions is { } transactions && TagsShareNode(db))
         {
             if (await StoreByTransactionAsync(transactions, db, key, value, tags, lifetime, fence, touch, since, tagLifeMs, cancellationToken).ConfigureAwait(false) is { } byTransaction)
             {

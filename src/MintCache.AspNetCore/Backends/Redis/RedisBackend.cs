@@ -392,6 +392,6 @@ internal sealed partial class RedisBackend : IMintBackend, IBackendInventory
         return multiplexer.GetDatabase();
     }
 
-    private static long Milliseconds(TimeSpan duration, long minimum = 0)
+    internal static long Milliseconds(TimeSpan duration, long minimum = 0)
         => Math.Max(minimum, (long)Math.Ceiling(duration.TotalMilliseconds));
 }

@@ -135,9 +135,15 @@ internal static class RedisEntryFormat
 
     // The plain reads decide only current-version values that pass every check the scripts make; anything else is the script's.
     private static bool IsIntact(ReadOnlySpan<byte> value)
-        => value.Length >= HeaderSize && value[RedisWire.VersionOffset] == Version && value[..4].SequenceEqual(Magic)
-            && value.Length - HeaderSize == BinaryPrimitives.ReadUInt32BigEndian(value[RedisWire.PageLengthOffset..])
-            && BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.StaleAtOffset..]) <= BinaryPrimitives.ReadUInt64BigEndian(value[RedisWire.ExpiresAtOffset..]);
+        => IsCurrentHeader(value) && value.Length - HeaderSize == BinaryPrimitives.ReadUInt32BigEndian(value[RedisWire.PageLengthOffset..]);
+
+    /// <summary>
+    /// Whether <paramref name="header"/> (a value, or its first <see cref="HeaderSize"/> bytes) starts with a current-version
+    /// header whose times are in order: the scripts' <c>header(key, true)</c>, which does not check the page's length.
+    /// </summary>
+    internal static bool IsCurrentHeader(ReadOnlySpan<byte> header)
+        => header.Length >= HeaderSize && header[RedisWire.VersionOffset] == Version && header[..4].SequenceEqual(Magic)
+            && BinaryPrimitives.ReadUInt64BigEndian(header[RedisWire.StaleAtOffset..]) <= BinaryPrimitives.ReadUInt64BigEndian(header[RedisWire.ExpiresAtOffset..]);
 
     /// <summary>Reads the header of a raw value, as the scripts do; for tests and diagnostics.</summary>
     public static EntryRejectReason TryReadHeader(ReadOnlySpan<byte> value, out long staleAt, out long expiresAt, out long generation)

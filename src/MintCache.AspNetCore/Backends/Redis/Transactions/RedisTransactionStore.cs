@@ -41,6 +41,9 @@ internal sealed class RedisTransactionStore(
     private readonly byte[] _channel = Encoding.UTF8.GetBytes(channel);
     private readonly byte[] _marker = Encoding.UTF8.GetBytes(evictedMarker);
     private readonly ConcurrentDictionary<string, Task> _releases = new(StringComparer.Ordinal);
+
+    // Read by every Redis lookup: ConcurrentDictionary.IsEmpty takes all its locks when it is empty, a counter does not.
+    private int _releasesUnderWay;
     private RespEndpoint? _endpoint;
     private long _decided;
     private long _undecided;
@@ -109,12 +112,13 @@ internal sealed class RedisTransactionStore(
     public ReleaseUnderWay BeginRelease(string key)
     {
         var underWay = new ReleaseUnderWay(this, key);
+        Interlocked.Increment(ref _releasesUnderWay);
         _releases[key] = underWay.Done;
         return underWay;
     }
 
     /// <summary>The release of <paramref name="key"/>'s claim under way in this process, if any.</summary>
-    public Task? Releasing(string key) => _releases.IsEmpty ? null : _releases.GetValueOrDefault(key);
+    public Task? Releasing(string key) => Volatile.Read(ref _releasesUnderWay) == 0 ? null : _releases.GetValueOrDefault(key);
 
     /// <summary>
     /// Gives up a claim <paramref name="token"/> still holds, as the release script does for a claim that did not fail
@@ -132,8 +136,11 @@ internal sealed class RedisTransactionStore(
 
         public void Dispose()
         {
-            owner._releases.TryRemove(KeyValuePair.Create(key, Done));
-            _done.TrySetResult();
+            if (_done.TrySetResult())
+            {
+                owner._releases.TryRemove(KeyValuePair.Create(key, Done));
+                Interlocked.Decrement(ref owner._releasesUnderWay);
+            }
         }
     }
 
@@ -452,7 +459,7 @@ internal sealed class RedisTransactionStore(
                 RespReply.Kind.Array => new Result(true, StoreOutcome.Stored, touch),
 
                 // EXECABORT: a command was refused as it was queued, which under maxmemory is the write itself.
-                RespReply.Kind.Error when exec.Text.Contains("OOM", StringComparison.Ordinal) || exec.IsOutOfMemory => new Result(true, StoreOutcome.Refused, OutOfMemory: true),
+                RespReply.Kind.Error when exec.Text.Contains("OOM", StringComparison.Ordinal) => new Result(true, StoreOutcome.Refused, OutOfMemory: true),
 
                 // Nil: a watched key changed since it was read; the script decides in one step.
                 _ => Result.Undecided,
@@ -490,13 +497,7 @@ internal sealed class RedisTransactionStore(
         }
 
         // The script's header(key, true): a current-version MintCache header, else no entry (a store overwrites it).
-        private static byte[]? HeaderOf(in RespReply reply)
-            => reply.Bytes is { Length: >= HeaderSize } header
-                && header.AsSpan(0, 4).SequenceEqual(RedisEntryFormat.Magic)
-                && header[VersionOffset] == RedisWire.Version
-                && BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(StaleAtOffset)) <= BinaryPrimitives.ReadUInt64BigEndian(header.AsSpan(ExpiresAtOffset))
-                    ? header
-                    : null;
+        private static byte[]? HeaderOf(in RespReply reply) => reply.Bytes is { } header && RedisEntryFormat.IsCurrentHeader(header) ? header : null;
 
         // As the script's SETRANGE of the head: magic, version, the codec byte the caller set, the times and the page's length.
         private static void WriteHeader(byte[] entry, in EntryTimes times)
@@ -524,11 +525,11 @@ internal sealed class RedisTransactionStore(
     /// <summary>The header's times, from stale-at to eager-at, as the script's <c>times()</c> lays them out.</summary>
     private readonly struct EntryTimes(long now, long nowUs, long oldGeneration, EntryLifetime lifetime)
     {
-        private readonly long _fresh = Math.Max(1, (long)Math.Ceiling(lifetime.Fresh.TotalMilliseconds));
-        private readonly long _grace = Math.Max(0, (long)Math.Ceiling(lifetime.Grace.TotalMilliseconds));
-        private readonly long _eager = lifetime.EagerAfter > TimeSpan.Zero ? now + Math.Max(1, (long)Math.Ceiling(lifetime.EagerAfter.TotalMilliseconds)) : 0;
+        private readonly long _fresh = RedisBackend.Milliseconds(lifetime.Fresh, minimum: 1);
+        private readonly long _grace = RedisBackend.Milliseconds(lifetime.Grace);
+        private readonly long _eager = lifetime.EagerAfter > TimeSpan.Zero ? now + RedisBackend.Milliseconds(lifetime.EagerAfter, minimum: 1) : 0;
 
-        public long LatestExpiry => now + _fresh + _grace + Math.Max(0, (long)Math.Ceiling(lifetime.FailSafe.TotalMilliseconds));
+        public long LatestExpiry => now + _fresh + _grace + RedisBackend.Milliseconds(lifetime.FailSafe);
 
         public void Write(Span<byte> times)
         {
