@@ -22,7 +22,7 @@ namespace MintCache.Benchmarks;
 /// product page (<see cref="HtmlPage"/>, 200 of them in turn), with the allocations, and the ratio each reaches. The
 /// <c>Mint*</c> rows go through <see cref="RedisPageCodec"/> as a store and a read do (header, length prefix, copies),
 /// with the codec the library writes before the farm has a dictionary (Brotli q5), whatever the parameter.
-/// <c>zstd-dict-6</c> is the codec it writes once the farm has one: Zstandard level 6 against
+/// <c>zstd-dict</c> is the codec it writes once the farm has one: Zstandard at <see cref="RedisPageDictionary.Level"/> against
 /// <see cref="RedisPageDictionary"/>, made of four pages of the same site that are not among those measured.
 /// </summary>
 [Config(typeof(InProcessConfig))]
@@ -44,7 +44,7 @@ public class CodecBenchmarks
 
     [Params(
         "brotli-q5-w22", "brotli-q0-w16", "brotli-q1-w16", "brotli-q2-w16", "brotli-q3-w16", "brotli-q4-w16", "brotli-q1-w22",
-        "zstd-1", "zstd-2", "zstd-3", "zstd-dict-6", "deflate-fastest")]
+        "zstd-1", "zstd-2", "zstd-3", "zstd-dict", "deflate-fastest")]
     public string Codec { get; set; } = "brotli-q5-w22";
 
     public static IReadOnlyList<byte[]> CreatePages() => [.. Enumerable.Range(1, Pages).Select(static id => HtmlPage.Create(id, PageSize))];
@@ -54,7 +54,7 @@ public class CodecBenchmarks
     {
         _pages = [.. CreatePages()];
         _output = new byte[PageSize * 2];
-        if (Codec == "zstd-dict-6")
+        if (Codec == "zstd-dict")
         {
             _dictionary = RedisPageDictionary.FromSamples([.. Enumerable.Range(Pages + 1, RedisPageDictionaries.Samples).Select(static id => HtmlPage.Create(id, PageSize))]);
         }
@@ -178,7 +178,7 @@ public class CodecBenchmarks
     {
         switch (Codec)
         {
-            case "zstd-dict-6":
+            case "zstd-dict":
                 return _dictionary!.TryCompress(page, output, out var framed) ? output.AsSpan(0, framed) : throw new InvalidOperationException("Zstandard did not fit.");
             case "zstd-1" or "zstd-2" or "zstd-3":
                 return output.AsSpan(0, _zstdCompressor!.Wrap(page, output));
@@ -210,7 +210,7 @@ public class CodecBenchmarks
     {
         switch (Codec)
         {
-            case "zstd-dict-6":
+            case "zstd-dict":
                 return _dictionary!.TryDecompress(compressed, page.Length, out _)?.Length ?? throw new InvalidOperationException("Zstandard did not decode.");
             case "zstd-1" or "zstd-2" or "zstd-3":
                 return _zstdDecompressor!.Unwrap(compressed, page);
