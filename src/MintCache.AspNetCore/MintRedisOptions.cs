@@ -137,8 +137,8 @@ public sealed class MintRedisOptions
     /// <value>The default value is <see langword="true"/>.</value>
     /// <remarks>
     /// The same fence decides either way (a purged page is never stored back). A transaction costs Redis a fraction of
-    /// the script's time, at the price of a second round trip, up to 16 more connections per process and, as measured
-    /// so far, more application CPU per store (see <c>docs/redis.md</c>): turn it off where that is scarcer than Redis. They are opened
+    /// the script's time, at the price of a second round trip, up to 16 more connections per process and the
+    /// application CPU of their own connections (see <c>docs/redis.md</c>). They are opened
     /// with the credentials, TLS settings and database of the multiplexer's configuration string; where one cannot be
     /// opened (a certificate callback or a credential given in code), stores run as scripts and a warning says why.
     /// A cluster, a proxy and a store whose transaction a concurrent change interrupts always use the script.
